@@ -1,0 +1,13 @@
+/**
+ * @effect-resilience/core — circuit breakers, retries, bulkheads, timeouts
+ * and token-bucket rate limiting as Effect values and Layers.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Typed errors of every policy and the `ResilienceError` union.
+ *
+ * @since 0.1.0
+ */
+export * as ResilienceError from "./ResilienceError.js"
