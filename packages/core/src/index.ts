@@ -11,3 +11,11 @@
  * @since 0.1.0
  */
 export * as ResilienceError from "./ResilienceError.js"
+
+/**
+ * Token-bucket storage behind `RateLimiter`: the `RateLimiterStore` Tag, its
+ * decision model, and the bounded in-memory store (`layerMemory`).
+ *
+ * @since 0.1.0
+ */
+export * as RateLimiterStore from "./RateLimiterStore.js"

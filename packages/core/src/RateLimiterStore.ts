@@ -1,0 +1,266 @@
+/**
+ * Where token buckets live: the storage behind `RateLimiter`.
+ *
+ * A `RateLimiterStore` makes one rate-limit decision at a time, atomically,
+ * over one or more token buckets (a client's bucket and the global bucket),
+ * on its own clock. `RateLimiterStore.layerMemory` keeps buckets in this
+ * process, bounded in keys; `@effect-resilience/redis` keeps them in Redis so
+ * that a fleet of instances shares one limit.
+ *
+ * Reach for this module to pick a store (`layerMemory` or the Redis layer), or
+ * to write a store of your own. Most code never calls a store directly: it
+ * calls `RateLimiter`, which bounds and hashes user keys, validates options,
+ * sleeps in `wait` mode and turns rejections into `RateLimitedError`.
+ *
+ * ## Model (what every store must implement)
+ *
+ * Each bucket refills continuously at `tokensPerSecond` up to `burstSize`
+ * tokens, fractional tokens included, and starts full. A key that is absent
+ * is a full bucket, so a store may forget any bucket that has refilled to
+ * full (idle expiry) without changing any decision.
+ *
+ * `consume` decides for all buckets of a request at once: either every bucket
+ * admits `cost` tokens and every bucket is charged, or the call is rejected
+ * and no bucket is charged (all-or-nothing).
+ *
+ * - `maxWaitMillis = 0` (fail mode): admitted only when every bucket holds
+ *   `cost` tokens now.
+ * - `maxWaitMillis > 0` (wait mode): a reservation. Admitted when every
+ *   bucket will hold `cost` tokens within `maxWaitMillis`; the buckets go into
+ *   debt now (at most `tokensPerSecond × maxWaitMillis`) and the decision's
+ *   `waitMillis` says how long the caller must sleep before acting. Every
+ *   bucket is charged as of the moment the caller acts (`now + waitMillis`),
+ *   so reservations are served in the order they were made.
+ *
+ * A reference implementation is the GCRA ("virtual scheduling") form of the
+ * token bucket, one number per key: `tat`, the time at which the bucket is
+ * full again. With `T = 1000 / tokensPerSecond` ms per token and
+ * `tau = burstSize × T`, for each bucket `allowAt = max(tat, now) + cost × T
+ * - tau`; the call acts at `at = max(now, max over buckets of allowAt)`; it is
+ * admitted when `at - now <= maxWaitMillis`, and then every bucket gets
+ * `tat = max(tat, at) + cost × T`. The key may expire at `tat` (Redis:
+ * `PEXPIREAT`).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as internal from "./internal/rateLimiterStore.js"
+import type { InvalidOptionsError } from "./ResilienceError.js"
+
+/**
+ * One token bucket taking part in a decision.
+ *
+ * `key` is already safe: `RateLimiter` builds it from a bounded set of
+ * printable ASCII characters (`[A-Za-z0-9_.:@/+=#|*-]`, never `{` or `}`, at
+ * most a few hundred characters), so a store may use it verbatim inside its
+ * own key (a Redis store may wrap a hash tag around it). The same key always
+ * comes with the same rate and burst, unless the application is reconfigured.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Bucket {
+  readonly key: string
+  /** Refill rate, > 0 (may be fractional: 0.5 = one token every two seconds). */
+  readonly tokensPerSecond: number
+  /** Capacity, >= 1: the most tokens the bucket holds, so the largest burst. */
+  readonly burstSize: number
+}
+
+/**
+ * One decision to make: may `cost` tokens be taken from every bucket of
+ * `buckets`?
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Request {
+  /**
+   * The buckets that must ALL admit, most specific first (the client's
+   * bucket, then the global bucket). Never empty.
+   */
+  readonly buckets: ReadonlyArray<Bucket>
+  /**
+   * Tokens to take, > 0 for `consume` (and never more than the smallest
+   * `burstSize`: `RateLimiter` validates it), >= 0 for `peek` (0 reads the
+   * buckets as they are).
+   */
+  readonly cost: number
+  /**
+   * 0: fail mode (admit now or reject). > 0: wait mode, the longest the
+   * caller is willing to sleep for a reservation, in milliseconds.
+   */
+  readonly maxWaitMillis: number
+}
+
+/**
+ * The outcome of one decision, with everything an HTTP `RateLimit` /
+ * `Retry-After` header or a `RateLimitedError` needs. All durations are whole
+ * milliseconds, rounded up, measured on the store's clock.
+ *
+ * The "binding" bucket is the one the decision is reported for: when
+ * rejected, the bucket that needs the longest to admit (`rejectedBy`); when
+ * admitted, the bucket with the fewest whole tokens left (the first one on a
+ * tie).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Decision {
+  /** Was the call admitted (in wait mode: was a reservation made)? */
+  readonly allowed: boolean
+  /**
+   * How long the caller must sleep before acting on an admitted reservation:
+   * 0 in fail mode and whenever tokens were there already; 0 when rejected.
+   */
+  readonly waitMillis: number
+  /** `burstSize` of the binding bucket. */
+  readonly limit: number
+  /**
+   * Whole tokens left in the binding bucket after this decision (0 while a
+   * bucket is in debt for reservations); when rejected, the whole tokens it
+   * holds now (nothing was taken).
+   */
+  readonly remaining: number
+  /** Time until the binding bucket is full again (0 when it is full). */
+  readonly resetAfterMillis: number
+  /**
+   * 0 when admitted. When rejected: the exact time until a call of this cost
+   * would be admitted without waiting, if nobody else takes tokens meanwhile
+   * (a `Retry-After`). Wait mode rejects when this exceeds `maxWaitMillis`.
+   */
+  readonly retryAfterMillis: number
+  /** When rejected: the `key` of the binding bucket that rejected the call. */
+  readonly rejectedBy?: string | undefined
+  /**
+   * Opaque to callers: what the store needs to give an admitted reservation
+   * back with `refund` (the memory store: per bucket, its `tat` before and
+   * after the charge). Present only when `waitMillis > 0`.
+   */
+  readonly reservation?: ReadonlyArray<number> | undefined
+}
+
+/**
+ * What a store holds, for status pages.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  /** Keys currently holding state (buckets not yet refilled), if the store can count them cheaply. */
+  readonly keys: Option.Option<number>
+  /** The most keys the store will hold, if it is bounded. */
+  readonly maxKeys: Option.Option<number>
+}
+
+/**
+ * A store failed to decide (Redis unreachable, too slow, a script error).
+ *
+ * A store configured to fail open, fail closed or fall back to a local
+ * limiter resolves such failures into decisions itself; this error reaches
+ * callers only from a store configured to propagate them.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RateLimiterStoreError extends Schema.TaggedError<RateLimiterStoreError>()("RateLimiterStoreError", {
+  /** Which store: `"memory"`, `"redis"`, … */
+  store: Schema.String,
+  /** What went wrong, for humans and logs: `"timeout"`, `"connection closed"`, … */
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `Rate limiter store "${this.store}" failed: ${this.reason}`
+  }
+}
+
+/**
+ * The operations of a store. Every operation is atomic: concurrent callers
+ * (fibers, or processes sharing Redis) never see a half-made decision, and
+ * `consume` makes one decision in one step (one round trip for a remote
+ * store). Time is the store's own (memory: the fiber's `Clock`, so
+ * `TestClock` drives it; Redis: the server's `TIME`), which is why no
+ * operation takes a `now`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * Decide, and charge every bucket when admitted (see the module doc for
+   * fail and wait mode). Rejections are decisions (`allowed: false`), not
+   * errors.
+   */
+  readonly consume: (request: Request) => Effect.Effect<Decision, RateLimiterStoreError>
+  /** The decision `consume` would make now, without charging anything. */
+  readonly peek: (request: Request) => Effect.Effect<Decision, RateLimiterStoreError>
+  /**
+   * Give back an admitted reservation the caller will not use (it was
+   * interrupted while waiting): pass the request and the decision `consume`
+   * returned. Each bucket gets its tokens back when no later reservation was
+   * made behind this one (so the next caller takes its place); otherwise the
+   * tokens stay spent, since handing them out again could over-admit while the
+   * later reservations still wait. A no-op without `decision.reservation`.
+   */
+  readonly refund: (request: Request, decision: Decision) => Effect.Effect<void, RateLimiterStoreError>
+  /** What the store holds, for status pages. */
+  readonly stats: Effect.Effect<Stats, RateLimiterStoreError>
+}
+
+/**
+ * The store `RateLimiter.layer` and `RateLimiter.make` use.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RateLimiterStore extends Context.Tag("@effect-resilience/core/RateLimiterStore")<
+  RateLimiterStore,
+  Service
+>() {}
+
+/**
+ * Options of the in-memory store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /**
+   * The most keys held at once. Past it, the least recently used key is
+   * forgotten: its bucket reads as full on its next call, so a flood of
+   * distinct keys cannot grow memory without bound (at the price of the
+   * forgotten clients' remaining debt).
+   *
+   * @default 100_000
+   */
+  readonly maxKeys?: number | undefined
+}
+
+/**
+ * A store in this process's memory: a `Map` from key to one number (the time
+ * the bucket is full again), in least-recently-used order. Idle keys (refilled
+ * to full) are dropped lazily, on access and by a small amortized sweep of the
+ * oldest keys, with no timer; past `maxKeys` the least recently used key is
+ * evicted. Time is the fiber's `Clock`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: (options?: MemoryOptions | undefined) => Effect.Effect<Service, InvalidOptionsError> =
+  internal.makeMemory
+
+/**
+ * `RateLimiterStore` in memory (see `makeMemory`). Fails with
+ * `InvalidOptionsError` when `maxKeys` is not an integer >= 1.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options?: MemoryOptions | undefined): Layer.Layer<RateLimiterStore, InvalidOptionsError> =>
+  Layer.effect(RateLimiterStore, internal.makeMemory(options))

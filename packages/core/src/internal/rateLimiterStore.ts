@@ -1,0 +1,181 @@
+/**
+ * The in-memory `RateLimiterStore`: GCRA token buckets, one number per key
+ * (the time the bucket is full again), in a `Map` kept in least-recently-used
+ * order (re-inserting a key on access moves it to the end, so the first key is
+ * the least recently used and eviction is O(1)).
+ *
+ * @internal
+ */
+import type * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as RateLimiterStore from "../RateLimiterStore.js"
+import type { InvalidOptionsError } from "../ResilienceError.js"
+import * as TokenBucket from "./tokenBucket.js"
+import * as validate from "./validate.js"
+
+const POLICY = "RateLimiterStore"
+
+/** Every this many decisions, look at the oldest keys and drop the idle ones. @internal */
+const SWEEP_EVERY = 32
+/** How many of the oldest keys one sweep looks at, at most. @internal */
+const SWEEP_SIZE = 4
+
+/** @internal */
+export const makeMemory = (
+  options?: RateLimiterStore.MemoryOptions | undefined
+): Effect.Effect<RateLimiterStore.Service, InvalidOptionsError> =>
+  Effect.map(
+    validate.positiveInt(POLICY, "maxKeys", options?.maxKeys, 100_000),
+    (maxKeys) => unsafeMakeMemory(maxKeys)
+  )
+
+/** @internal */
+export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
+  // Times are kept relative to the first clock reading: epoch milliseconds
+  // (~1.7e12) leave only ~0.2 µs of double precision for fractional tokens.
+  let origin = Number.NaN
+  const tats = new Map<string, number>()
+  let sinceSweep = 0
+
+  const now = (clock: Clock.Clock): number => {
+    const t = clock.unsafeCurrentTimeMillis()
+    if (origin !== origin) origin = t
+    return t - origin
+  }
+
+  const read = (key: string, at: number): number => {
+    const tat = tats.get(key)
+    return tat === undefined || tat < at ? at : tat
+  }
+
+  const write = (key: string, tat: number): void => {
+    if (tats.delete(key)) {
+      tats.set(key, tat)
+      return
+    }
+    tats.set(key, tat)
+    if (tats.size > maxKeys) evictOldest()
+  }
+
+  const evictOldest = (): void => {
+    const first = tats.keys().next()
+    if (first.done !== true) tats.delete(first.value)
+  }
+
+  // Idle keys are equivalent to absent ones: drop a few of the oldest now and
+  // then, so the key count follows the live clients, with no timer.
+  const sweep = (at: number, limit: number): void => {
+    let seen = 0
+    for (const [key, tat] of tats) {
+      if (tat > at || seen++ >= limit) return
+      tats.delete(key)
+    }
+  }
+
+  const decide = (request: RateLimiterStore.Request, at: number, commit: boolean): RateLimiterStore.Decision => {
+    const buckets = request.buckets
+    const cost = request.cost
+    const n = buckets.length
+    // Pass 1: when may the call act? (the latest allowAt over the buckets)
+    let actAt = at
+    let worst = 0
+    for (let i = 0; i < n; i++) {
+      const bucket = buckets[i]
+      const interval = 1000 / bucket.tokensPerSecond
+      const allowAt = read(bucket.key, at) + (cost - bucket.burstSize) * interval
+      if (allowAt > actAt) {
+        actAt = allowAt
+        worst = i
+      }
+    }
+    const wait = actAt - at
+    if (wait > request.maxWaitMillis + TokenBucket.EPSILON && wait > TokenBucket.EPSILON) {
+      const bucket = buckets[worst]
+      const interval = 1000 / bucket.tokensPerSecond
+      const tat = read(bucket.key, at)
+      return {
+        allowed: false,
+        waitMillis: 0,
+        limit: bucket.burstSize,
+        remaining: TokenBucket.remaining(tat - at, interval, bucket.burstSize),
+        resetAfterMillis: TokenBucket.ceilMillis(tat - at),
+        retryAfterMillis: TokenBucket.ceilMillis(wait),
+        rejectedBy: bucket.key,
+        reservation: undefined
+      }
+    }
+    if (wait <= TokenBucket.EPSILON) actAt = at
+    const waitMillis = TokenBucket.ceilMillis(actAt - at)
+    const reservation: Array<number> | undefined = waitMillis > 0 && commit ? new Array(2 * n) : undefined
+    // Pass 2: charge every bucket as of actAt, and report the tightest one.
+    let binding = 0
+    let bindingRemaining = Infinity
+    let bindingTat = at
+    for (let i = 0; i < n; i++) {
+      const bucket = buckets[i]
+      const interval = 1000 / bucket.tokensPerSecond
+      const before = read(bucket.key, at)
+      const tat = (before > actAt ? before : actAt) + cost * interval
+      if (commit && cost > 0) write(bucket.key, tat)
+      if (reservation !== undefined) {
+        reservation[2 * i] = before
+        reservation[2 * i + 1] = tat
+      }
+      const remaining = TokenBucket.remaining(tat - at, interval, bucket.burstSize)
+      if (remaining < bindingRemaining) {
+        binding = i
+        bindingRemaining = remaining
+        bindingTat = tat
+      }
+    }
+    if (commit && ++sinceSweep >= SWEEP_EVERY) {
+      sinceSweep = 0
+      sweep(at, SWEEP_SIZE)
+    }
+    return {
+      allowed: true,
+      waitMillis,
+      limit: buckets[binding].burstSize,
+      remaining: bindingRemaining,
+      resetAfterMillis: TokenBucket.ceilMillis(bindingTat - at),
+      retryAfterMillis: 0,
+      rejectedBy: undefined,
+      reservation
+    }
+  }
+
+  const refund = (
+    request: RateLimiterStore.Request,
+    decision: RateLimiterStore.Decision,
+    at: number
+  ): void => {
+    const reservation = decision.reservation
+    if (reservation === undefined) return
+    const buckets = request.buckets
+    for (let i = 0; i < buckets.length; i++) {
+      const key = buckets[i].key
+      const tat = tats.get(key)
+      // Only the last reservation of a bucket can be undone: tokens behind a
+      // later reservation are already promised to it.
+      if (tat === undefined || Math.abs(tat - reservation[2 * i + 1]) > TokenBucket.EPSILON) continue
+      const before = reservation[2 * i]
+      if (before <= at) tats.delete(key)
+      else tats.set(key, before)
+    }
+  }
+
+  return {
+    consume: (request) => Effect.clockWith((clock) => Effect.succeed(decide(request, now(clock), true))),
+    peek: (request) => Effect.clockWith((clock) => Effect.succeed(decide(request, now(clock), false))),
+    refund: (request, decision) =>
+      Effect.clockWith((clock) => Effect.sync(() => refund(request, decision, now(clock)))),
+    stats: Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const at = now(clock)
+        for (const [key, tat] of tats) if (tat <= at) tats.delete(key)
+        return { keys: Option.some(tats.size), maxKeys: Option.some(maxKeys) }
+      })
+    )
+  }
+}
