@@ -12,3 +12,24 @@
  * @since 0.1.0
  */
 export * as ClientKey from "./ClientKey.js"
+
+/**
+ * Load shedding: a server-side bulkhead answering 503 + Retry-After when full.
+ *
+ * @since 0.1.0
+ */
+export * as LoadShedding from "./LoadShedding.js"
+
+/**
+ * Prometheus text exposition of Effect metrics, and a `GET /metrics` group.
+ *
+ * @since 0.1.0
+ */
+export * as Prometheus from "./Prometheus.js"
+
+/**
+ * The registry of bulkheads and limiters the status group reports.
+ *
+ * @since 0.1.0
+ */
+export * as StatusSources from "./StatusSources.js"

@@ -1,0 +1,174 @@
+/**
+ * Load shedding for an HTTP server: a server-side bulkhead in front of every
+ * request. At most `maxInFlight` requests run at once, up to `maxQueued`
+ * more wait (FIFO) for at most `queueTimeout`, and the rest are answered at
+ * once with `503 Service Unavailable`, a `Retry-After` header and a JSON
+ * `ServiceOverloaded` body, instead of piling up until every request is slow.
+ *
+ * Reach for `layer` to protect an `HttpApiBuilder.api(...)` server in one
+ * line, or for `middleware` with a plain `HttpServer.serve`:
+ *
+ * ```ts
+ * HttpApiBuilder.serve().pipe(
+ *   Layer.provide(LoadShedding.layer({ maxInFlight: 200, maxQueued: 100, queueTimeout: "1 second" })),
+ *   Layer.provide(MyApiLive)
+ * )
+ * ```
+ *
+ * The bulkhead is core's `Bulkhead` (its metrics:
+ * `effect_resilience_bulkhead_active` / `_waiting` / `_rejections_total`,
+ * tagged `bulkhead`), registered into `StatusSources` when that service is
+ * present. A permit is held while the handler computes the response (not
+ * while the body streams out).
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Bulkhead from "@effect-resilience/core/Bulkhead"
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import { BulkheadRejectedError } from "@effect-resilience/core/ResilienceError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as validate from "./internal/validate.js"
+import * as StatusSources from "./StatusSources.js"
+
+/**
+ * The JSON body of a shed request (status 503). `retryAfter` is in whole
+ * seconds, the same number as the `Retry-After` header.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServiceOverloaded extends Schema.TaggedError<ServiceOverloaded>()("ServiceOverloaded", {
+  reason: Schema.Literal("full", "timeout"),
+  retryAfter: Schema.Number
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return this.reason === "full"
+      ? `The server is at capacity; retry after ${this.retryAfter} s`
+      : `The request waited too long for capacity; retry after ${this.retryAfter} s`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Names the bulkhead in stats, metrics and logs.
+   *
+   * @default "http-server"
+   */
+  readonly name?: string | undefined
+  /**
+   * Requests handled at once.
+   *
+   * @default 100
+   */
+  readonly maxInFlight?: number | undefined
+  /**
+   * Requests waiting for a slot; beyond, a request is shed at once. `0`: no
+   * queue.
+   *
+   * @default maxInFlight
+   */
+  readonly maxQueued?: number | undefined
+  /**
+   * The longest a request waits in the queue before it is shed.
+   *
+   * @default "1 second"
+   */
+  readonly queueTimeout?: Duration.DurationInput | undefined
+  /**
+   * The `Retry-After` a shed request is given (rounded up to whole seconds).
+   *
+   * @default "1 second"
+   */
+  readonly retryAfter?: Duration.DurationInput | undefined
+  /**
+   * Paths (exact, without the query) never shed: health and readiness checks.
+   *
+   * @default []
+   */
+  readonly exempt?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A configured load shedder.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadShedder {
+  readonly bulkhead: Bulkhead.Bulkhead
+  /** Wrap an HttpApp: shed requests are answered 503 without running it. */
+  readonly middleware: <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<E, R>
+}
+
+/**
+ * Build a load shedder (validating the options once).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const name = yield* validate.name("LoadShedding", "name", options.name, "http-server")
+    const maxInFlight = yield* validate.positiveInt("LoadShedding", "maxInFlight", options.maxInFlight, 100)
+    const maxQueued = yield* validate.nonNegativeInt("LoadShedding", "maxQueued", options.maxQueued, maxInFlight)
+    const queueTimeout = yield* validate.duration("LoadShedding", "queueTimeout", options.queueTimeout, "1 second")
+    const retryAfter = yield* validate.duration("LoadShedding", "retryAfter", options.retryAfter, "1 second")
+    const bulkhead = yield* Bulkhead.make({ name, maxConcurrent: maxInFlight, maxWaiting: maxQueued, acquireTimeout: queueTimeout })
+    const seconds = Math.max(1, Math.ceil(Duration.toMillis(retryAfter) / 1000))
+    const exempt = new Set(options.exempt ?? [])
+    const shed = (error: BulkheadRejectedError) =>
+      HttpServerResponse.unsafeJson(
+        { _tag: "ServiceOverloaded", reason: error.reason, retryAfter: seconds },
+        { status: 503, headers: { "retry-after": String(seconds) } }
+      )
+    const isRejection = (u: unknown): u is BulkheadRejectedError =>
+      u instanceof BulkheadRejectedError && u.bulkhead === name
+    const middleware = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
+      const guarded = Effect.catchIf(bulkhead.execute(app), isRejection, (e) => Effect.succeed(shed(e)))
+      if (exempt.size === 0) return guarded as HttpApp.Default<E, R>
+      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const q = request.url.indexOf("?")
+        return exempt.has(q === -1 ? request.url : request.url.slice(0, q)) ? app : guarded
+      }) as HttpApp.Default<E, R>
+    }
+    return { bulkhead, middleware }
+  })
+
+/**
+ * Shed load on a whole HttpApi server: provide this Layer to
+ * `HttpApiBuilder.serve()` (or merge it with your `HttpApiBuilder.api(...)`
+ * layer). Registers the bulkhead into `StatusSources` when present.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<never, InvalidOptionsError> =>
+  HttpApiBuilder.middleware(
+    Effect.tap(make(options), (shedder) => StatusSources.registerBulkhead(shedder.bulkhead)).pipe(
+      Effect.map((shedder) => shedder.middleware)
+    ) as Effect.Effect<HttpApiBuilder.MiddlewareFn<never>, InvalidOptionsError, Scope.Scope>
+  ) as Layer.Layer<never, InvalidOptionsError>
+
+/**
+ * Shed load in front of any HttpApp (for `HttpServer.serve(app, middleware)`).
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware = (
+  options: Options = {}
+): Effect.Effect<<E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<E, R>, InvalidOptionsError, Scope.Scope> =>
+  Effect.map(Effect.tap(make(options), (shedder) => StatusSources.registerBulkhead(shedder.bulkhead)), (s) => s.middleware)
