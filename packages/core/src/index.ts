@@ -19,3 +19,12 @@ export * as ResilienceError from "./ResilienceError.js"
  * @since 0.1.0
  */
 export * as RateLimiterStore from "./RateLimiterStore.js"
+
+/**
+ * Schema-validated per-service-type settings (breaker, retry, bulkhead,
+ * timeout): the BROKER / DATA_PROVIDER / INTERNAL profiles, the trading
+ * gateway's tables, overrides from code, JSON or environment variables.
+ *
+ * @since 0.1.0
+ */
+export * as ResilienceConfig from "./ResilienceConfig.js"
