@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import type * as Bulkhead from "@effect-resilience/core/Bulkhead"
+import type * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -52,7 +53,10 @@ export class StatusSources extends Context.Tag("@effect-resilience/http/StatusSo
     name: string,
     status: Effect.Effect<LimiterStatus>
   ) => Effect.Effect<void, never, Scope.Scope>
+  /** For breakers not in a `CircuitBreakerRegistry` (e.g. `ResilientHttpClient`'s per-host breakers). */
+  readonly registerBreaker: (breaker: CircuitBreaker.CircuitBreaker) => Effect.Effect<void, never, Scope.Scope>
   readonly bulkheads: Effect.Effect<ReadonlyArray<Bulkhead.Stats>>
+  readonly breakers: Effect.Effect<ReadonlyArray<CircuitBreaker.Snapshot>>
   readonly limiters: Effect.Effect<ReadonlyArray<LimiterStatus>>
 }>() {}
 
@@ -65,6 +69,7 @@ export class StatusSources extends Context.Tag("@effect-resilience/http/StatusSo
 export const make: Effect.Effect<StatusSources["Type"]> = Effect.sync(() => {
   const bulkheads = new Map<string, Effect.Effect<Bulkhead.Stats>>()
   const limiters = new Map<string, Effect.Effect<LimiterStatus>>()
+  const breakers = new Map<string, Effect.Effect<CircuitBreaker.Snapshot>>()
   const register = <A>(map: Map<string, Effect.Effect<A>>) => (name: string, read: Effect.Effect<A>) =>
     Effect.acquireRelease(
       Effect.sync(() => map.set(name, read)),
@@ -73,7 +78,9 @@ export const make: Effect.Effect<StatusSources["Type"]> = Effect.sync(() => {
   return StatusSources.of({
     registerBulkhead: register(bulkheads),
     registerLimiter: register(limiters),
+    registerBreaker: (breaker) => register(breakers)(breaker.name, breaker.snapshot),
     bulkheads: Effect.suspend(() => Effect.all([...bulkheads.values()])),
+    breakers: Effect.suspend(() => Effect.all([...breakers.values()])),
     limiters: Effect.suspend(() => Effect.all([...limiters.values()]))
   })
 })

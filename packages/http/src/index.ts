@@ -33,3 +33,11 @@ export * as Prometheus from "./Prometheus.js"
  * @since 0.1.0
  */
 export * as StatusSources from "./StatusSources.js"
+
+/**
+ * A resilient HttpClient transform: per-attempt timeout, Retry-After-aware
+ * retries, a breaker per host, no retry of non-idempotent requests.
+ *
+ * @since 0.1.0
+ */
+export * as ResilientHttpClient from "./ResilientHttpClient.js"

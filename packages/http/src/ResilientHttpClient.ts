@@ -1,0 +1,375 @@
+/**
+ * A resilient `HttpClient`: what an Effect HttpClient adds to survive its
+ * upstreams. Each request gets
+ *
+ * - a timeout per attempt (until the response headers arrive; the attempt is
+ *   aborted when it fires),
+ * - retries on transport errors, timeouts and the statuses 408, 429, 500,
+ *   502, 503 and 504, with exponential backoff and jitter, or exactly the
+ *   server's `Retry-After` (delta-seconds or HTTP-date) when it sends one,
+ * - a circuit breaker per host (`host:port`), so a dead upstream is failed
+ *   fast with `CircuitOpenError` instead of being hammered,
+ * - and never a retry of a non-idempotent method (POST, PATCH) unless the
+ *   request carries an idempotency key header: a retried order must not
+ *   become two orders.
+ *
+ * Order: `retry(breaker(timeout(attempt)))`. The breaker sees every attempt
+ * (each one is evidence about the host), and an open breaker ends the retry
+ * loop at once. 5xx responses, transport errors and timeouts count as breaker
+ * failures; 408 and 429 are retried but do not trip it (the host is alive).
+ *
+ * When retries run out on a retryable status, the last response is returned
+ * as is (filter it with `HttpClient.filterStatusOk` as usual). A `Retry-After`
+ * longer than `maxRetryAfter` is not waited for: that response is returned at
+ * once rather than retried early against the server's wish.
+ *
+ * ```ts
+ * const client = (yield* HttpClient.HttpClient).pipe(yield* ResilientHttpClient.make({ timeout: "2 seconds" }))
+ * // or replace the HttpClient service for a whole program:
+ * Layer.provide(ResilientHttpClient.layer({ timeout: "2 seconds" }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import { CircuitOpenError, TimeoutError } from "@effect-resilience/core/ResilienceError"
+import * as Timeout from "@effect-resilience/core/Timeout"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
+import * as validate from "./internal/validate.js"
+import * as StatusSources from "./StatusSources.js"
+
+export {
+  /**
+   * A request was rejected because its host's breaker is open.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  CircuitOpenError,
+  /**
+   * An attempt took longer than `timeout`.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  TimeoutError
+} from "@effect-resilience/core/ResilienceError"
+
+/**
+ * Breaker settings for the per-host breakers (any `CircuitBreaker.Options`
+ * except the resource, which is the host).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BreakerOptions = Omit<CircuitBreaker.Options, "service" | "resource"> & {
+  /**
+   * The breakers' service name (in metrics and on the status page).
+   *
+   * @default "http-client"
+   */
+  readonly service?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Deadline of each attempt (until response headers arrive).
+   *
+   * @default "10 seconds"
+   */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Retries after the first attempt. `0` disables retries.
+   *
+   * @default 3
+   */
+  readonly maxRetries?: number | undefined
+  /**
+   * First backoff delay (doubled each retry, "equal" jitter: half fixed, half random).
+   *
+   * @default "200 millis"
+   */
+  readonly baseDelay?: Duration.DurationInput | undefined
+  /**
+   * Largest backoff delay.
+   *
+   * @default "10 seconds"
+   */
+  readonly maxDelay?: Duration.DurationInput | undefined
+  /**
+   * The longest `Retry-After` honoured; a longer one ends the retries and the
+   * response is returned.
+   *
+   * @default "30 seconds"
+   */
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+  /**
+   * Statuses retried.
+   *
+   * @default [408, 429, 500, 502, 503, 504]
+   */
+  readonly retryOn?: ReadonlyArray<number> | undefined
+  /**
+   * The header whose presence makes a POST or PATCH safe to retry.
+   *
+   * @default "idempotency-key"
+   */
+  readonly idempotencyKeyHeader?: string | undefined
+  /**
+   * Per-host circuit breakers, or `false` for none.
+   *
+   * @default { service: "http-client" } with core's breaker defaults
+   */
+  readonly breaker?: BreakerOptions | false | undefined
+}
+
+/**
+ * A retryable status as a failure inside the retry loop (never escapes: it
+ * turns back into its response when retries end).
+ */
+class RetryableStatus {
+  readonly _tag = "RetryableStatus"
+  constructor(readonly response: HttpClientResponse.HttpClientResponse) {}
+}
+
+/**
+ * Retries made, tagged `host` and `reason` (a status code, `Transport` or
+ * `TimeoutError`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retriesTotal: Metric.Metric.Counter<number> = Metric.counter(
+  "effect_resilience_http_client_retries_total",
+  { description: "Retries made by ResilientHttpClient", incremental: true }
+)
+
+const idempotentMethods = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
+
+/**
+ * Parse a `Retry-After` value: delta-seconds (`"120"`) or an HTTP-date,
+ * relative to `now` (epoch millis). `undefined` when absent or malformed;
+ * a date in the past is 0.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
+  if (value === undefined) return undefined
+  const s = value.trim()
+  if (s.length === 0 || s.length > 64) return undefined
+  if (/^\d+$/.test(s)) return Number(s) * 1000
+  if (!/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$|^[A-Za-z]/.test(s)) return undefined
+  const at = Date.parse(s)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}
+
+/** `host:port` of an absolute URL, without allocating a URL object. */
+const hostOf = (url: string): string => {
+  const scheme = url.indexOf("://")
+  if (scheme === -1) return "unknown"
+  const start = scheme + 3
+  let end = url.length
+  for (let i = start; i < url.length; i++) {
+    const c = url.charCodeAt(i)
+    if (c === 47 || c === 63 || c === 35) {
+      end = i
+      break
+    }
+  }
+  const authority = url.slice(start, end)
+  const at = authority.lastIndexOf("@")
+  return at === -1 ? authority : authority.slice(at + 1)
+}
+
+/**
+ * A configured transform, to apply to any `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResilientHttpClient {
+  <E, R>(client: HttpClient.HttpClient.With<E, R>): HttpClient.HttpClient.With<E | TimeoutError | CircuitOpenError, R>
+}
+
+/**
+ * Build the transform (validating options once). Breakers are created per
+ * host on first use and kept for the transform's lifetime; they are
+ * registered into `StatusSources` when that service is present.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, InvalidOptionsError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const P = "ResilientHttpClient"
+    const timeout = yield* Timeout.make({ duration: options.timeout ?? "10 seconds" })
+    const maxRetries = yield* validate.nonNegativeInt(P, "maxRetries", options.maxRetries, 3)
+    const baseDelay = Duration.toMillis(yield* validate.duration(P, "baseDelay", options.baseDelay, "200 millis"))
+    const maxDelay = Duration.toMillis(yield* validate.duration(P, "maxDelay", options.maxDelay, "10 seconds"))
+    const maxRetryAfter = Duration.toMillis(
+      yield* validate.duration(P, "maxRetryAfter", options.maxRetryAfter, "30 seconds", true)
+    )
+    const retryOn = new Set<number>()
+    for (const status of options.retryOn ?? [408, 429, 500, 502, 503, 504]) {
+      if (!Number.isInteger(status) || status < 100 || status > 599) {
+        return yield* validate.fail(P, "retryOn", options.retryOn, "must be HTTP status codes (100-599)")
+      }
+      retryOn.add(status)
+    }
+    const idempotencyKeyHeader = (yield* validate.headerName(
+      P,
+      "idempotencyKeyHeader",
+      options.idempotencyKeyHeader ?? "idempotency-key"
+    )).toLowerCase()
+
+    const breakerOptions = options.breaker === false ? undefined : options.breaker ?? {}
+    const service = breakerOptions?.service ?? "http-client"
+    const userIsFailure = breakerOptions?.isFailure
+    const isFailure = (error: unknown): boolean =>
+      error instanceof RetryableStatus
+        ? error.response.status >= 500
+        : userIsFailure === undefined
+        ? true
+        : userIsFailure(error)
+    if (breakerOptions !== undefined) {
+      // validate the breaker options once, not on the first request
+      yield* CircuitBreaker.make({ ...breakerOptions, service, resource: "validation", isFailure })
+    }
+    const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
+    const sources = yield* Effect.serviceOption(StatusSources.StatusSources)
+    const scope = yield* Effect.scope
+    const breakerFor = (host: string): Effect.Effect<CircuitBreaker.CircuitBreaker> => {
+      const existing = breakers.get(host)
+      if (existing !== undefined) return Effect.succeed(existing)
+      return CircuitBreaker.make({ ...breakerOptions, service, resource: host, isFailure }).pipe(
+        Effect.orDie, // validated above
+        Effect.tap((breaker) => {
+          const raced = breakers.get(host)
+          if (raced !== undefined) return Effect.succeed(raced)
+          breakers.set(host, breaker)
+          return sources._tag === "Some"
+            ? Scope.extend(sources.value.registerBreaker(breaker), scope)
+            : Effect.void
+        }),
+        Effect.map((breaker) => breakers.get(host) ?? breaker)
+      )
+    }
+
+    const delayFor = (error: unknown, retry: number, now: number): number => {
+      const response = error instanceof RetryableStatus
+        ? error.response
+        : error instanceof HttpClientError.ResponseError
+        ? error.response
+        : undefined
+      if (response !== undefined) {
+        const retryAfter = parseRetryAfter(response.headers["retry-after"], now)
+        if (retryAfter !== undefined) return retryAfter > maxRetryAfter ? -1 : retryAfter
+      }
+      const exp = Math.min(maxDelay, baseDelay * 2 ** retry)
+      return exp / 2
+    }
+
+    const reasonOf = (error: unknown): string | undefined => {
+      if (error instanceof RetryableStatus) return String(error.response.status)
+      if (error instanceof TimeoutError) return "TimeoutError"
+      if (error instanceof HttpClientError.RequestError) return error.reason === "Transport" ? "Transport" : undefined
+      if (error instanceof HttpClientError.ResponseError) {
+        return error.reason === "StatusCode" && retryOn.has(error.response.status)
+          ? String(error.response.status)
+          : undefined
+      }
+      return undefined
+    }
+
+    const transform = <E, R>(
+      client: HttpClient.HttpClient.With<E, R>
+    ): HttpClient.HttpClient.With<E | TimeoutError | CircuitOpenError, R> =>
+      HttpClient.transform(client, (effect, request: HttpClientRequest.HttpClientRequest) => {
+        const attempt = Effect.flatMap(
+          timeout.execute(effect),
+          (response) =>
+            retryOn.has(response.status) ? Effect.fail(new RetryableStatus(response)) : Effect.succeed(response)
+        )
+        const host = hostOf(request.url)
+        const guarded = breakerOptions === undefined
+          ? attempt
+          : Effect.flatMap(breakerFor(host), (breaker) => breaker.execute(attempt))
+        const canRetry = maxRetries > 0 &&
+          (idempotentMethods.has(request.method) || request.headers[idempotencyKeyHeader] !== undefined)
+        const finish = (error: unknown) =>
+          error instanceof RetryableStatus ? Effect.succeed(error.response) : Effect.fail(error)
+        const run = (retry: number): Effect.Effect<HttpClientResponse.HttpClientResponse, unknown, R> =>
+          Effect.catchAll(guarded, (error) => {
+            const reason = canRetry && retry < maxRetries ? reasonOf(error) : undefined
+            if (reason === undefined) return finish(error)
+            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const delay = delayFor(error, retry, now)
+              if (delay < 0) return finish(error)
+              return Effect.flatMap(Random.next, (r) => {
+                // a server-given Retry-After is exact; our own backoff gets equal jitter
+                const wait = hasRetryAfter(error) ? delay : delay + r * delay
+                return Metric.increment(Metric.tagged(Metric.tagged(retriesTotal, "host", host), "reason", reason))
+                  .pipe(
+                    Effect.zipRight(Effect.sleep(Duration.millis(wait))),
+                    Effect.zipRight(run(retry + 1))
+                  )
+              })
+            })
+          })
+        return run(0) as Effect.Effect<HttpClientResponse.HttpClientResponse, E | TimeoutError | CircuitOpenError, R>
+      })
+    return transform as ResilientHttpClient
+  })
+
+const hasRetryAfter = (error: unknown): boolean => {
+  const response = error instanceof RetryableStatus
+    ? error.response
+    : error instanceof HttpClientError.ResponseError
+    ? error.response
+    : undefined
+  return response !== undefined && response.headers["retry-after"] !== undefined
+}
+
+/**
+ * Replace the `HttpClient` service with its resilient version. `TimeoutError`
+ * and `CircuitOpenError` are folded into `RequestError { reason: "Transport" }`
+ * (the original is its `cause`), so the service keeps its type.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<HttpClient.HttpClient, InvalidOptionsError, HttpClient.HttpClient> =>
+  Layer.scoped(
+    HttpClient.HttpClient,
+    Effect.gen(function*() {
+      const client = yield* HttpClient.HttpClient
+      const resilient = yield* make(options)
+      return HttpClient.transform(resilient(client), (effect, request) =>
+        Effect.catchIf(
+          effect,
+          (e): e is TimeoutError | CircuitOpenError => e instanceof TimeoutError || e instanceof CircuitOpenError,
+          (cause) =>
+            Effect.fail(
+              new HttpClientError.RequestError({ request, reason: "Transport", cause, description: cause.message })
+            )
+        )) as HttpClient.HttpClient
+    })
+  )
