@@ -28,3 +28,28 @@ export * as RateLimiterStore from "./RateLimiterStore.js"
  * @since 0.1.0
  */
 export * as ResilienceConfig from "./ResilienceConfig.js"
+
+/**
+ * Retry with exponential backoff and jitter, constant delay or any Schedule;
+ * retryable errors by tag or predicate, `retryAfter` honoured, a log line and
+ * metric per attempt, and an optional shared `RetryBudget`.
+ *
+ * @since 0.1.0
+ */
+export * as Retry from "./Retry.js"
+
+/**
+ * Retry budget: retries capped at a share of calls plus a floor per second,
+ * over a sliding window; share one per service.
+ *
+ * @since 0.1.0
+ */
+export * as RetryBudget from "./RetryBudget.js"
+
+/**
+ * Timeout that answers on time (`TimeoutError`) and interrupts the timed-out
+ * effect in the background; no timer when the effect completes synchronously.
+ *
+ * @since 0.1.0
+ */
+export * as Timeout from "./Timeout.js"

@@ -1,0 +1,359 @@
+/**
+ * Retry: run a failed call again after a delay, for failures that are worth
+ * another try (a dropped connection, a 503, a timeout, a 429).
+ *
+ * Reach for it around calls to a dependency that fails transiently. Three
+ * shapes: `Retry.exponential` (the default: exponential backoff with jitter),
+ * `Retry.constant` and `Retry.fromSchedule` (any Effect `Schedule`). All of
+ * them:
+ *
+ * - retry only the errors `retryOn` selects (a list of tags, or a predicate).
+ *   By default every failure is retried **except** `CircuitOpenError` (an open
+ *   breaker must not be hammered: it already said when to come back),
+ *   `BulkheadRejectedError` (retrying into a full bulkhead adds load where
+ *   there is none to spare) and `InvalidOptionsError` (it will never succeed).
+ *   `TimeoutError` and `RateLimitedError` are retried. Other errors fail at once
+ *   with the original error; defects and interruptions are never retried;
+ * - honour a `retryAfter` the error carries (`ResilienceError.retryAfterOf`:
+ *   an HTTP `Retry-After`, a rate limiter's wait): the delay is
+ *   `max(computed, retryAfter)`, never sooner than the server asked; when
+ *   `retryAfter` exceeds `maxDelay` the original error is returned at once;
+ * - take each retry from a shared `RetryBudget` when one is given, and give
+ *   up (original error) when the budget is spent;
+ * - log one structured line per retry (`service`, `operation`, `attempt`,
+ *   `delayMillis`, `errorTag`) and one when giving up (plus `reason`), and
+ *   count them in the metrics `resilience_retry_attempts_total`,
+ *   `resilience_retry_give_ups_total` and the histogram
+ *   `resilience_retry_delay_millis`.
+ *
+ * A `Retry` never adds an error: the caller sees the last error of the call.
+ * Synchronous and promise-returning functions are retried the same way once
+ * lifted with `Effect.try` / `Effect.tryPromise` (see `examples/retry.ts`).
+ *
+ * Delays are drawn from Effect's `Random` service and slept on its `Clock`,
+ * so `TestRandom` / `Random.make(seed)` and `TestClock` make them
+ * deterministic. The success path is a bare `Effect.catchAll`: no Schedule,
+ * no random draw, no clock read (except one per call to count it in a budget).
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import type * as Schedule from "effect/Schedule"
+import * as internal from "./internal/retry.js"
+import type { RetryBudgetImpl } from "./internal/retryBudget.js"
+import * as validate from "./internal/validate.js"
+import type { InvalidOptionsError } from "./ResilienceError.js"
+import { tagOf } from "./ResilienceError.js"
+import { isRetryBudget } from "./RetryBudget.js"
+import type { RetryBudget } from "./RetryBudget.js"
+
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  InvalidOptionsError
+} from "./ResilienceError.js"
+
+/**
+ * How a delay is randomised. With `d = min(maxDelay, baseDelay × factor^(n-1))`
+ * for retry `n`:
+ *
+ * - `"full"`: uniform in [0, d] (AWS "full jitter": the best spread);
+ * - `"equal"`: d/2 + uniform in [0, d/2] (never shorter than half);
+ * - `"decorrelated"`: min(maxDelay, uniform in [baseDelay, previous × 3]),
+ *   AWS "decorrelated jitter" (ignores `factor`);
+ * - `"none"`: exactly d.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Jitter = "full" | "equal" | "decorrelated" | "none"
+
+/**
+ * Which errors are retried: a list of tags (matched with
+ * `ResilienceError.tagOf`: the `_tag`, or an `Error`'s name) or a predicate.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RetryOn = ReadonlyArray<string> | ((error: unknown) => boolean)
+
+/**
+ * Options every retry shape shares.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommonOptions {
+  /**
+   * Which errors to retry.
+   * @default every error except CircuitOpenError, BulkheadRejectedError and InvalidOptionsError
+   */
+  readonly retryOn?: RetryOn | undefined
+  /**
+   * The longest delay before a retry: computed delays are capped to it, and a
+   * `retryAfter` beyond it makes Retry give up at once. For `fromSchedule`,
+   * only the `retryAfter` rule applies (the schedule owns its delays).
+   * @default "60 seconds"
+   */
+  readonly maxDelay?: Duration.DurationInput | undefined
+  /**
+   * The budget each retry is taken from (share one per service).
+   * @default undefined (no budget)
+   */
+  readonly budget?: RetryBudget | undefined
+  /**
+   * The service called, for logs and metrics.
+   * @default "unknown"
+   */
+  readonly service?: string | undefined
+  /**
+   * The operation called, for logs and metrics.
+   * @default "unknown"
+   */
+  readonly operation?: string | undefined
+}
+
+/**
+ * Options of `Retry.exponential` (and `Retry.make`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends CommonOptions {
+  /**
+   * Retries after the first attempt (an integer >= 1).
+   * @default 3
+   */
+  readonly maxRetries?: number | undefined
+  /**
+   * The delay before the first retry, before jitter (> 0, <= maxDelay).
+   * @default "1 second"
+   */
+  readonly baseDelay?: Duration.DurationInput | undefined
+  /**
+   * Growth of the delay per retry (a finite number >= 1).
+   * @default 2
+   */
+  readonly factor?: number | undefined
+  /**
+   * How delays are randomised.
+   * @default "full"
+   */
+  readonly jitter?: Jitter | undefined
+}
+
+/**
+ * Options of `Retry.constant`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConstantOptions extends CommonOptions {
+  /**
+   * Retries after the first attempt (an integer >= 1).
+   * @default 3
+   */
+  readonly maxRetries?: number | undefined
+}
+
+/**
+ * A retry policy. `execute` runs an effect and retries its failures; the
+ * error type is unchanged (the caller sees the last error).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Retry {
+  readonly service: string
+  readonly operation: string
+  readonly execute: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/**
+ * The default `retryOn`: every error except `CircuitOpenError`,
+ * `BulkheadRejectedError` and `InvalidOptionsError`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const defaultRetryOn = (error: unknown): boolean => !neverRetried.has(tagOf(error))
+
+const neverRetried = new Set(["CircuitOpenError", "BulkheadRejectedError", "InvalidOptionsError"])
+
+/**
+ * The delay in milliseconds before retry number `attempt` (1-based) of an
+ * exponential policy, given the previous delay (`baseDelayMillis` for the
+ * first retry; decorrelated jitter uses it) and a uniform draw `random` in
+ * [0, 1). Pure: it is what `Retry.exponential` computes, exposed so that the
+ * numbers can be checked and plotted. The result never exceeds
+ * `maxDelayMillis`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const delayFor: (
+  params: {
+    readonly baseDelayMillis: number
+    readonly maxDelayMillis: number
+    readonly factor: number
+    readonly jitter: Jitter
+  },
+  attempt: number,
+  previousDelayMillis: number,
+  random: number
+) => number = internal.delayFor
+
+const jitters: ReadonlyArray<Jitter> = ["full", "equal", "decorrelated", "none"]
+
+const common = (policy: string, options: CommonOptions) =>
+  Effect.gen(function*() {
+    const maxDelay = yield* validate.duration(policy, "maxDelay", options.maxDelay, "60 seconds")
+    const retryOn = options.retryOn
+    let predicate: (error: unknown) => boolean = defaultRetryOn
+    if (typeof retryOn === "function") {
+      predicate = retryOn
+    } else if (Array.isArray(retryOn) && retryOn.every((tag) => typeof tag === "string")) {
+      const tags = new Set<string>(retryOn)
+      predicate = (error) => tags.has(tagOf(error))
+    } else if (retryOn !== undefined) {
+      return yield* validate.fail(policy, "retryOn", retryOn, "must be a list of error tags or a predicate")
+    }
+    if (options.budget !== undefined && !isRetryBudget(options.budget)) {
+      return yield* validate.fail(policy, "budget", "<not a RetryBudget>", "must be made by RetryBudget.make")
+    }
+    const service = options.service === undefined ? "unknown" : yield* validate.name(policy, "service", options.service)
+    const operation = options.operation === undefined
+      ? "unknown"
+      : yield* validate.name(policy, "operation", options.operation)
+    return {
+      maxDelayMillis: Duration.toMillis(maxDelay),
+      retryOn: predicate,
+      budget: options.budget as RetryBudgetImpl | undefined,
+      service,
+      operation
+    }
+  })
+
+const build = (strategy: internal.Strategy, c: Effect.Effect.Success<ReturnType<typeof common>>): Retry => ({
+  service: c.service,
+  operation: c.operation,
+  execute: internal.makeExecute({ ...c, strategy })
+})
+
+/**
+ * Exponential backoff with jitter: retry `n` waits
+ * `min(maxDelay, baseDelay × factor^(n-1))`, randomised by `jitter`.
+ * Defaults: 3 retries, base 1 s, max 60 s, factor 2, full jitter.
+ *
+ * Fails with `InvalidOptionsError` naming the option when an option is zero,
+ * negative, NaN, of the wrong kind, or when `maxDelay < baseDelay`.
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const retry = yield* Retry.exponential({ service: "broker_api", operation: "getAccount", maxDelay: "30 seconds" })
+ *   return yield* retry.execute(Effect.succeed("account"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const exponential = (options: Options = {}): Effect.Effect<Retry, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const policy = "Retry"
+    const c = yield* common(policy, options)
+    const maxRetries = yield* validate.positiveInt(policy, "maxRetries", options.maxRetries, 3)
+    const baseDelay = yield* validate.duration(policy, "baseDelay", options.baseDelay, "1 second")
+    const baseDelayMillis = Duration.toMillis(baseDelay)
+    if (baseDelayMillis > c.maxDelayMillis) {
+      return yield* validate.fail(policy, "maxDelay", options.maxDelay ?? "60 seconds", "must be >= baseDelay")
+    }
+    const factor = options.factor ?? 2
+    if (!Number.isFinite(factor) || factor < 1) {
+      return yield* validate.fail(policy, "factor", factor, "must be a finite number >= 1")
+    }
+    const jitter = options.jitter ?? "full"
+    if (!jitters.includes(jitter)) {
+      return yield* validate.fail(policy, "jitter", jitter, `must be one of ${jitters.join(", ")}`)
+    }
+    return build({
+      _tag: "Delays",
+      maxRetries,
+      params: { baseDelayMillis, maxDelayMillis: c.maxDelayMillis, factor, jitter }
+    }, c)
+  })
+
+/**
+ * `Retry.exponential`: the default retry policy.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: Options) => Effect.Effect<Retry, InvalidOptionsError> = exponential
+
+/**
+ * The same delay before every retry (no jitter). `delay` must be > 0 and
+ * <= `maxDelay`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const constant = (
+  delay: Duration.DurationInput,
+  options: ConstantOptions = {}
+): Effect.Effect<Retry, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const policy = "Retry"
+    const c = yield* common(policy, options)
+    const maxRetries = yield* validate.positiveInt(policy, "maxRetries", options.maxRetries, 3)
+    const d = yield* validate.duration(policy, "delay", delay, delay)
+    const millis = Duration.toMillis(d)
+    if (millis > c.maxDelayMillis) {
+      return yield* validate.fail(policy, "delay", delay, "must be <= maxDelay")
+    }
+    return build({
+      _tag: "Delays",
+      maxRetries,
+      params: { baseDelayMillis: millis, maxDelayMillis: millis, factor: 1, jitter: "none" }
+    }, c)
+  })
+
+/**
+ * Retries on any Effect `Schedule`: the schedule's own recurrence decides how
+ * many retries and how long each waits (so there is no `maxRetries` here:
+ * bound it with `Schedule.intersect(Schedule.recurs(n))` or
+ * `Schedule.upTo`). The schedule receives each error as its input.
+ * `retryOn`, `budget`, `retryAfter` (against `maxDelay`) and the logs and
+ * metrics apply as for the other shapes.
+ *
+ * The schedule is stepped only after a failure: its state lives in the retry
+ * loop of that call, never on the success path.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromSchedule = <Out>(
+  schedule: Schedule.Schedule<Out, unknown>,
+  options: CommonOptions = {}
+): Effect.Effect<Retry, InvalidOptionsError> =>
+  Effect.map(common("Retry", options), (c) => build({ _tag: "Schedule", schedule }, c))
+
+/**
+ * Runs an effect under a retry policy: `Retry.withRetry(effect, retry)` or
+ * `effect.pipe(Retry.withRetry(retry))`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withRetry: {
+  (retry: Retry): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, retry: Retry): Effect.Effect<A, E, R>
+} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, retry: Retry): Effect.Effect<A, E, R> => retry.execute(self))
