@@ -13,6 +13,23 @@
 export * as ResilienceError from "./ResilienceError.js"
 
 /**
+ * Circuit breaker: Closed / Open / HalfOpen (+ Isolated, Disabled), tripped by
+ * consecutive failures, failure rate or slow-call rate; rejections fail with
+ * `CircuitOpenError`.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+
+/**
+ * Get-or-create circuit breakers by `service/resource`, with a snapshot of
+ * every breaker, failure counts per service and one merged event stream.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
+
+/**
  * Token-bucket storage behind `RateLimiter`: the `RateLimiterStore` Tag, its
  * decision model, and the bounded in-memory store (`layerMemory`).
  *

@@ -1,0 +1,124 @@
+/**
+ * The named circuit breakers of an application: get-or-create a breaker by
+ * `service` and `resource`, so every caller of the same dependency shares one
+ * breaker; a snapshot of every breaker (for a status page), failure counts per
+ * service, and one stream of every breaker's state changes (for alerting).
+ *
+ * Reach for it instead of `CircuitBreaker.make` whenever breakers are created
+ * in more than one place: provide `CircuitBreakerRegistry.layer` once and call
+ * `get` where the breaker is needed.
+ *
+ * ```ts
+ * import { CircuitBreakerRegistry } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
+ *   const breaker = yield* registry.get({ service: "trading_gateway", resource: "broker_api", failureThreshold: 5 })
+ *   return yield* breaker.execute(callBroker)
+ * }).pipe(Effect.provide(CircuitBreakerRegistry.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as CircuitBreaker from "./CircuitBreaker.js"
+import * as internal from "./internal/circuitBreaker.js"
+import type { InvalidOptionsError } from "./ResilienceError.js"
+
+/**
+ * The registry's service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registry {
+  /**
+   * The breaker of `options.service` / `options.resource`, made from
+   * `options` on the first call. Later calls return that same instance and
+   * ignore their other options (a breaker's configuration is fixed when it is
+   * made). Fails with `InvalidOptionsError` only when it has to make the
+   * breaker and the options are invalid.
+   */
+  readonly get: (options: CircuitBreaker.Options) => Effect.Effect<CircuitBreaker.CircuitBreaker, InvalidOptionsError>
+  /** Every breaker, in the order they were made. */
+  readonly breakers: Effect.Effect<ReadonlyArray<CircuitBreaker.CircuitBreaker>>
+  /** A snapshot of every breaker, in the order they were made. */
+  readonly snapshot: Effect.Effect<ReadonlyArray<CircuitBreaker.Snapshot>>
+  /** Lifetime failures recorded by the breakers of each service (every service with a breaker is present). */
+  readonly failureCounts: Effect.Effect<ReadonlyMap<string, number>>
+  /** The state changes of every breaker of this registry, in order, from the moment the stream is run. */
+  readonly events: Stream.Stream<CircuitBreaker.StateChange>
+  /** Subscribe now to the state changes of every breaker of this registry, until the scope closes. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<CircuitBreaker.StateChange>, never, Scope.Scope>
+}
+
+/**
+ * The registry as a service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CircuitBreakerRegistry extends Context.Tag("@effect-resilience/core/CircuitBreakerRegistry")<
+  CircuitBreakerRegistry,
+  Registry
+>() {}
+
+/**
+ * Make an empty registry.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Registry> = Effect.map(PubSub.unbounded<CircuitBreaker.StateChange>(), (pubsub) => {
+  // keyed by the pair (names cannot hold control characters, so "\n" cannot collide)
+  const byKey = new Map<string, internal.Breaker>()
+  const sink = (change: CircuitBreaker.StateChange) => {
+    pubsub.unsafeOffer(change)
+  }
+  const get = (options: CircuitBreaker.Options): Effect.Effect<CircuitBreaker.CircuitBreaker, InvalidOptionsError> =>
+    Effect.suspend(() => {
+      const key = keyOf(options)
+      const existing = byKey.get(key)
+      if (existing !== undefined) return Effect.succeed(existing)
+      return Effect.map(internal.makeWith(options, sink), (made) => {
+        // another fiber may have made it while this one was making its own: the first one wins
+        const winner = byKey.get(key)
+        if (winner !== undefined) return winner
+        byKey.set(key, made)
+        return made
+      })
+    })
+  const breakers = Effect.sync((): ReadonlyArray<CircuitBreaker.CircuitBreaker> => Array.from(byKey.values()))
+  return CircuitBreakerRegistry.of({
+    get,
+    breakers,
+    snapshot: Effect.suspend(() => Effect.all(Array.from(byKey.values(), (breaker) => breaker.snapshot))),
+    failureCounts: Effect.sync(() => {
+      const counts = new Map<string, number>()
+      for (const breaker of byKey.values()) {
+        counts.set(breaker.service, (counts.get(breaker.service) ?? 0) + breaker.failureCount)
+      }
+      return counts
+    }),
+    events: Stream.fromPubSub(pubsub),
+    subscribe: PubSub.subscribe(pubsub)
+  })
+})
+
+const keyOf = (options: CircuitBreaker.Options): string =>
+  typeof options === "object" && options !== null ? `${options.service}\n${options.resource}` : ""
+
+/**
+ * A layer providing an empty registry.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<CircuitBreakerRegistry> = Layer.effect(CircuitBreakerRegistry, make)
