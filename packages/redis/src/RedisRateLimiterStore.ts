@@ -1,0 +1,229 @@
+/**
+ * A `RateLimiterStore` on Redis: every instance of a fleet shares one set of
+ * token buckets, so a limit is a limit for the whole fleet, not per process.
+ *
+ * Reach for it when more than one process enforces the same limit (an API
+ * behind a load balancer, workers sharing a provider's quota). Provide it in
+ * place of `RateLimiterStore.layerMemory` and `RateLimiter` works unchanged.
+ *
+ * - One round trip per decision: a Lua script (EVALSHA; reloaded with EVAL
+ *   after a `NOSCRIPT`, e.g. after a restart or `SCRIPT FLUSH`) decides every
+ *   bucket of a call at once, all-or-nothing, on the Redis server's clock
+ *   (`TIME`), so instances with skewed clocks still agree.
+ * - One string key per bucket (`${prefix}{tag}…`, the GCRA "full again at"
+ *   time) with a TTL of the time until the bucket is full again: idle keys
+ *   disappear by themselves.
+ * - Hash-tagged keys: all keys of one decision share a hash slot, so the
+ *   script runs on Redis Cluster (see the README for the layout).
+ * - When Redis is down or slower than `timeout`, decisions come from the
+ *   configured failure mode (`onError`), with a warning log on the transition,
+ *   an info log on recovery, and metrics; Redis is probed in the background
+ *   of the traffic and decisions return to it by themselves.
+ *
+ * @since 0.1.0
+ */
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Metric from "effect/Metric"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { RedisOptions } from "ioredis"
+import * as internal from "./internal/redisStore.js"
+
+/**
+ * What a decision does when Redis cannot make it (down, unreachable, slower
+ * than `timeout`, or a script error):
+ *
+ * - `"fallback-memory"`: decide with a local in-memory store (core's
+ *   `RateLimiterStore.makeMemory`) over the same buckets. Each instance then
+ *   limits on its own, so a fleet of N admits up to N times the limit while
+ *   Redis is away, but no single instance is unprotected.
+ * - `"fail-open"`: admit every call (availability first).
+ * - `"fail-closed"`: reject every call, with `retryAfterMillis` = the probe
+ *   interval (protection first).
+ * - `"fail"`: fail the decision with `RateLimiterStoreError` and let the caller
+ *   choose.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FailureMode = "fail-open" | "fail-closed" | "fallback-memory" | "fail"
+
+/**
+ * Options of the Redis store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Where Redis is: `redis://[user:password@]host:port[/db]` or `rediss://` for
+   * TLS. Without it, `redisOptions` (or ioredis' default, 127.0.0.1:6379).
+   */
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  /**
+   * More ioredis options (TLS, password, db, `retryStrategy`, …). The store
+   * always overrides `enableOfflineQueue` (false), `maxRetriesPerRequest` (0),
+   * `autoResendUnfulfilledCommands` (false) and `lazyConnect`, so that a call
+   * fails within its budget instead of queueing.
+   */
+  readonly redisOptions?: RedisOptions | undefined
+  /**
+   * Prepended to every key; no `{` or `}`.
+   *
+   * @default "effect-resilience:rl:"
+   */
+  readonly prefix?: string | undefined
+  /**
+   * The budget of one decision: a reply slower than this counts as a failure
+   * and the failure mode answers instead. Keep it well above the round trip.
+   *
+   * @default 50 millis
+   */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * What a decision does when Redis cannot make it (see `FailureMode`).
+   *
+   * @default "fallback-memory"
+   */
+  readonly onError?: FailureMode | undefined
+  /**
+   * How long `make` waits for the first connection. A Redis that is not there
+   * by then is not an error: the store starts degraded and connects later.
+   *
+   * @default 1 second
+   */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * While degraded, how often one decision tries Redis again (the others use
+   * the failure mode without waiting).
+   *
+   * @default 500 millis
+   */
+  readonly probeInterval?: Duration.DurationInput | undefined
+  /** Options of the local store `"fallback-memory"` uses. */
+  readonly fallback?: RateLimiterStore.MemoryOptions | undefined
+}
+
+/**
+ * The options `layerConfig` reads from `Config`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigOptions {
+  readonly url: Redacted.Redacted<string>
+  readonly prefix: string
+  readonly timeout: Duration.Duration
+  readonly onError: FailureMode
+}
+
+/**
+ * The default prefix of every key.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPrefix: string = internal.DEFAULT_PREFIX
+
+/**
+ * Opens a connection (closed when the scope closes) and returns the store.
+ * Fails only on invalid options; a Redis that is down is handled by `onError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  options?: Options | undefined
+) => Effect.Effect<RateLimiterStore.Service, InvalidOptionsError, Scope.Scope> = internal.make
+
+/**
+ * `RateLimiterStore` on Redis (see `make`).
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "@effect-resilience/core"
+ * import { RedisRateLimiterStore } from "@effect-resilience/redis"
+ *
+ * const Store = RedisRateLimiterStore.layer({ url: "redis://127.0.0.1:6379", onError: "fallback-memory" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options | undefined
+): Layer.Layer<RateLimiterStore.RateLimiterStore, InvalidOptionsError> =>
+  Layer.scoped(RateLimiterStore.RateLimiterStore, internal.make(options))
+
+/**
+ * The `Config` `layerConfig` reads by default, under `RATE_LIMITER_REDIS_`:
+ * `URL` (default `redis://127.0.0.1:6379`), `PREFIX` (default
+ * `effect-resilience:rl:`), `TIMEOUT` (a duration such as `50 millis`, the
+ * default) and `ON_ERROR` (`fail-open`, `fail-closed`, `fallback-memory`, the
+ * default, or `fail`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<ConfigOptions> = Config.nested(
+  Config.all({
+    url: Config.redacted("URL").pipe(Config.withDefault(Redacted.make("redis://127.0.0.1:6379"))),
+    prefix: Config.string("PREFIX").pipe(Config.withDefault(internal.DEFAULT_PREFIX)),
+    timeout: Config.duration("TIMEOUT").pipe(Config.withDefault(Duration.millis(50))),
+    onError: Config.literal("fail-open", "fail-closed", "fallback-memory", "fail")("ON_ERROR").pipe(
+      Config.withDefault<FailureMode>("fallback-memory")
+    )
+  }),
+  "RATE_LIMITER_REDIS"
+)
+
+/**
+ * `RateLimiterStore` on Redis, configured from `Config` (by default `config`:
+ * environment variables `RATE_LIMITER_REDIS_URL`, `_PREFIX`, `_TIMEOUT`,
+ * `_ON_ERROR`). Options that are not configuration (ioredis options, the
+ * fallback's bounds) can be passed beside it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  configOptions: Config.Config.Wrap<ConfigOptions> = config,
+  options?: Omit<Options, keyof ConfigOptions> | undefined
+): Layer.Layer<RateLimiterStore.RateLimiterStore, InvalidOptionsError | ConfigError.ConfigError> =>
+  Layer.scoped(
+    RateLimiterStore.RateLimiterStore,
+    Effect.flatMap(Config.unwrap(configOptions), (configured) => internal.make({ ...options, ...configured }))
+  )
+
+/**
+ * Counter of failed store calls, tagged `store` ("redis"), `prefix` and
+ * `reason` (`timeout`, `connection`, `script`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const storeErrors: Metric.Metric.Counter<number> = internal.storeErrors
+
+/**
+ * Gauge, tagged `store` and `prefix`: 1 while decisions come from the failure
+ * mode instead of Redis, 0 otherwise.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const degraded: Metric.Metric.Gauge<number> = internal.degradedGauge
+
+/**
+ * Counter of decisions made by the failure mode instead of Redis, tagged
+ * `store`, `prefix` and `mode`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const fallbackDecisions: Metric.Metric.Counter<number> = internal.fallbackDecisions

@@ -1,0 +1,226 @@
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import { RedisRateLimiterStore } from "@effect-resilience/redis"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger, LogLevel, Metric } from "effect"
+import { Redis } from "ioredis"
+import { afterEach, beforeEach } from "vitest"
+import { freePort, type RedisServer, startRedis } from "./support/redisServer.js"
+
+// Every test here owns its redis-server: it kills, pauses and restarts it.
+let server: RedisServer
+beforeEach(async () => {
+  server = await startRedis()
+})
+afterEach(async () => {
+  await server.stop()
+})
+
+let counter = 0
+const freshPrefix = () => `fail:${process.pid}:${counter++}:`
+
+const b = [{ key: "k", tokensPerSecond: 0.001, burstSize: 3 }]
+const request: RateLimiterStore.Request = { buckets: b, cost: 1, maxWaitMillis: 0 }
+
+const options = (mode: RedisRateLimiterStore.FailureMode, prefix: string): RedisRateLimiterStore.Options => ({
+  url: server.url,
+  prefix,
+  onError: mode,
+  timeout: "50 millis",
+  probeInterval: "100 millis",
+  // Reconnect quickly after a restart, so the test does not sit in backoff.
+  redisOptions: { retryStrategy: () => 50 }
+})
+
+const sleep = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
+
+/** Runs `effect` and returns how long it took (wall clock, ms). */
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const a = yield* effect
+    return [a, performance.now() - start] as const
+  })
+
+const gauge = (prefix: string) =>
+  Metric.value(Metric.tagged(Metric.tagged(RedisRateLimiterStore.degraded, "store", "redis"), "prefix", prefix)).pipe(
+    Effect.map((state) => state.value)
+  )
+
+const errorCount = (prefix: string, reason: string) =>
+  Metric.value(
+    Metric.tagged(
+      Metric.tagged(Metric.tagged(RedisRateLimiterStore.storeErrors, "store", "redis"), "prefix", prefix),
+      "reason",
+      reason
+    )
+  ).pipe(Effect.map((state) => state.count))
+
+/** A logger that records (level, message) pairs. */
+const capture = () => {
+  const logs: Array<{ readonly level: string; readonly message: string }> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+  })
+  return { logs, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+/** Until the key shows up in (the restarted) Redis: decisions are made by Redis again. */
+const untilDecidedByRedis = (
+  store: RateLimiterStore.Service,
+  key: string
+) =>
+  Effect.gen(function*() {
+    const probe = new Redis(server.url)
+    try {
+      const deadline = Date.now() + 5_000
+      while (Date.now() < deadline) {
+        yield* store.consume(request)
+        if ((yield* Effect.promise(() => probe.exists(key))) === 1) return true
+        yield* sleep(20)
+      }
+      return false
+    } finally {
+      probe.disconnect()
+    }
+  })
+
+describe("RedisRateLimiterStore when Redis fails", () => {
+  it.scopedLive("fallback-memory: killed → a local limiter over the same buckets; restarted → Redis again", () => {
+    const { layer, logs } = capture()
+    return Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make(options("fallback-memory", prefix))
+      expect((yield* store.consume(request)).allowed).toBe(true)
+      yield* Effect.promise(() => server.kill())
+
+      // The local bucket starts full: 3 admitted, then rejected. Each decision is
+      // bounded by the 50 ms budget, and once degraded it does not wait at all.
+      const [decisions, millis] = yield* timed(Effect.all(Array.from({ length: 10 }, () => store.consume(request))))
+      expect(decisions.map((d) => d.allowed)).toEqual([
+        true,
+        true,
+        true,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false,
+        false
+      ])
+      expect(decisions[3].retryAfterMillis).toBeGreaterThan(900_000)
+      expect(millis).toBeLessThan(500)
+      expect(yield* gauge(prefix)).toBe(1)
+      expect(yield* errorCount(prefix, "connection")).toBeGreaterThanOrEqual(1)
+
+      yield* Effect.promise(() => server.restart())
+      expect(yield* untilDecidedByRedis(store, `${prefix}{k}`)).toBe(true)
+      expect(yield* gauge(prefix)).toBe(0)
+      // The restarted Redis is empty: its bucket holds 3 again, minus what was just taken.
+      const d = yield* store.consume(request)
+      expect(d.allowed).toBe(true)
+      expect(d.remaining).toBe(1)
+
+      const warnings = logs.filter((l) => l.level === "WARN")
+      const infos = logs.filter((l) => l.level === "INFO" && l.message.includes("recovered"))
+      expect(warnings.length).toBe(1)
+      expect(warnings[0].message).toContain("degraded")
+      expect(infos.length).toBe(1)
+    }).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Info))
+  })
+
+  // The other tests keep the store's warnings out of the test output.
+  const quiet = Logger.withMinimumLogLevel(LogLevel.None)
+
+  it.scopedLive("fail-open: killed → every call admitted, no hang", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make(options("fail-open", prefix))
+      yield* Effect.promise(() => server.kill())
+      const [decisions, millis] = yield* timed(
+        Effect.all(Array.from({ length: 200 }, () => store.consume(request)), { concurrency: 16 })
+      )
+      expect(decisions.every((d) => d.allowed)).toBe(true)
+      expect(millis).toBeLessThan(1_000)
+      yield* Effect.promise(() => server.restart())
+      expect(yield* untilDecidedByRedis(store, `${prefix}{k}`)).toBe(true)
+    }).pipe(quiet))
+
+  it.scopedLive("fail-closed: killed → every call rejected with retryAfter = the probe interval", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make(options("fail-closed", prefix))
+      expect((yield* store.consume(request)).allowed).toBe(true)
+      yield* Effect.promise(() => server.kill())
+      const [decisions, millis] = yield* timed(
+        Effect.all(Array.from({ length: 200 }, () => store.consume(request)), { concurrency: 16 })
+      )
+      expect(decisions.every((d) => !d.allowed && d.retryAfterMillis === 100 && d.rejectedBy === "k")).toBe(true)
+      expect(millis).toBeLessThan(1_000)
+    }).pipe(quiet))
+
+  it.scopedLive("fail: killed → RateLimiterStoreError, and Redis again after a restart", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make(options("fail", prefix))
+      yield* Effect.promise(() => server.kill())
+      const error = yield* Effect.flip(store.consume(request))
+      expect(error).toBeInstanceOf(RateLimiterStore.RateLimiterStoreError)
+      expect(error.store).toBe("redis")
+      yield* Effect.promise(() => server.restart())
+      const deadline = Date.now() + 5_000
+      let ok = false
+      while (!ok && Date.now() < deadline) {
+        ok = (yield* Effect.either(store.consume(request)))._tag === "Right"
+        if (!ok) yield* sleep(20)
+      }
+      expect(ok).toBe(true)
+    }).pipe(quiet))
+
+  it.scopedLive("a hung Redis (SIGSTOP): answers within the budget, recovers after SIGCONT", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make(options("fail-closed", prefix))
+      expect((yield* store.consume(request)).allowed).toBe(true)
+      server.pause()
+      const [decisions, millis] = yield* timed(
+        Effect.all(Array.from({ length: 50 }, () => store.consume(request)), { concurrency: 50 })
+      )
+      // Every call waited at most the 50 ms budget (together, since concurrent).
+      expect(decisions.every((d) => !d.allowed)).toBe(true)
+      expect(millis).toBeLessThan(400)
+      expect(yield* errorCount(prefix, "timeout")).toBeGreaterThanOrEqual(1)
+      // Later calls do not wait for the hung server at all (degraded: one probe per interval).
+      const [, quick] = yield* timed(Effect.all(Array.from({ length: 50 }, () => store.consume(request))))
+      expect(quick).toBeLessThan(200)
+      server.resume()
+      // The timed-out commands may still run once the server wakes up (they
+      // only take tokens: stricter, never laxer), so look at a fresh bucket:
+      // fail-closed rejects it, Redis admits it.
+      const fresh: RateLimiterStore.Request = { ...request, buckets: [{ ...b[0], key: "fresh" }] }
+      const deadline = Date.now() + 5_000
+      let fromRedis = false
+      while (!fromRedis && Date.now() < deadline) {
+        fromRedis = (yield* store.consume(fresh)).allowed
+        if (!fromRedis) yield* sleep(20)
+      }
+      expect(fromRedis).toBe(true)
+      expect(yield* gauge(prefix)).toBe(0)
+    }).pipe(quiet))
+
+  it.scopedLive("Redis down at start: make does not fail, the failure mode answers, Redis is used once it is up", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => server.stop())
+      const port = yield* Effect.promise(() => freePort())
+      const prefix = freshPrefix()
+      const [store, millis] = yield* timed(RedisRateLimiterStore.make({
+        ...options("fallback-memory", prefix),
+        url: `redis://127.0.0.1:${port}`,
+        connectTimeout: "200 millis"
+      }))
+      expect(millis).toBeLessThan(1_000)
+      expect((yield* store.consume(request)).allowed).toBe(true)
+      server = yield* Effect.promise(() => startRedis({ port }))
+      expect(yield* untilDecidedByRedis(store, `${prefix}{k}`)).toBe(true)
+    }).pipe(quiet))
+})

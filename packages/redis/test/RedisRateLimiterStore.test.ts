@@ -1,0 +1,320 @@
+import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import { RedisRateLimiterStore } from "@effect-resilience/redis"
+import * as Script from "@effect-resilience/redis/internal/script"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { Redis } from "ioredis"
+import { afterAll, beforeAll, inject } from "vitest"
+
+const url = inject("redisUrl")
+
+// One raw connection to look at what the store wrote (TIME, GET, PTTL, KEYS…).
+let raw: Redis
+beforeAll(() => {
+  raw = new Redis(url, { lazyConnect: false })
+})
+afterAll(async () => {
+  await raw.quit()
+})
+
+let counter = 0
+/** A prefix no other test uses, so tests never share buckets. */
+const freshPrefix = () => `test:${process.pid}:${Date.now()}:${counter++}:`
+
+/** Server time in fractional milliseconds (the clock the script decides on). */
+const serverNow = Effect.promise(() => raw.time()).pipe(
+  Effect.map(([seconds, micros]) => Number(seconds) * 1000 + Number(micros) / 1000)
+)
+
+const bucket = (key: string, tokensPerSecond: number, burstSize: number): RateLimiterStore.Bucket => ({
+  key,
+  tokensPerSecond,
+  burstSize
+})
+
+const request = (
+  buckets: ReadonlyArray<RateLimiterStore.Bucket>,
+  cost = 1,
+  maxWaitMillis = 0
+): RateLimiterStore.Request => ({ buckets, cost, maxWaitMillis })
+
+const makeStore = (options: RedisRateLimiterStore.Options = {}) =>
+  RedisRateLimiterStore.make({ url, prefix: freshPrefix(), timeout: "500 millis", ...options })
+
+const sleep = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
+
+describe("RedisRateLimiterStore", () => {
+  describe("accuracy against a real redis-server", () => {
+    it.scopedLive("admits the burst, then rejects with the exact retryAfter; cost counts", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const b = [bucket("burst", 1, 5)]
+        const remaining: Array<number> = []
+        for (let i = 0; i < 5; i++) {
+          const d = yield* store.consume(request(b))
+          expect(d.allowed).toBe(true)
+          expect(d.waitMillis).toBe(0)
+          expect(d.limit).toBe(5)
+          remaining.push(d.remaining)
+        }
+        expect(remaining).toEqual([4, 3, 2, 1, 0])
+        const rejected = yield* store.consume(request(b))
+        expect(rejected.allowed).toBe(false)
+        expect(rejected.rejectedBy).toBe("burst")
+        expect(rejected.remaining).toBe(0)
+        // 1 token/s, bucket empty since the first call (a few ms ago): ~1 s.
+        expect(rejected.retryAfterMillis).toBeGreaterThan(900)
+        expect(rejected.retryAfterMillis).toBeLessThanOrEqual(1000)
+        expect(rejected.resetAfterMillis).toBeGreaterThan(4900)
+        expect(rejected.resetAfterMillis).toBeLessThanOrEqual(5000)
+
+        // A cost of 3 out of a burst of 5 fits once.
+        const c = [bucket("cost", 1, 5)]
+        const first = yield* store.consume(request(c, 3))
+        expect(first).toMatchObject({ allowed: true, remaining: 2, limit: 5 })
+        const second = yield* store.consume(request(c, 3))
+        expect(second.allowed).toBe(false)
+        expect(second.remaining).toBe(2)
+        expect(second.retryAfterMillis).toBeGreaterThan(900)
+        expect(second.retryAfterMillis).toBeLessThanOrEqual(1000)
+      }))
+
+    it.scopedLive("retryAfter is exact on the server clock: waiting it out is enough", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const b = [bucket("exact", 10, 1)] // one token every 100 ms
+        const t0 = yield* serverNow
+        expect((yield* store.consume(request(b))).allowed).toBe(true)
+        const rejected = yield* store.consume(request(b))
+        const t1 = yield* serverNow
+        expect(rejected.allowed).toBe(false)
+        // The token is due 100 ms after the first call, which happened in [t0, t1].
+        expect(rejected.retryAfterMillis).toBeLessThanOrEqual(100)
+        expect(rejected.retryAfterMillis).toBeGreaterThanOrEqual(Math.floor(100 - (t1 - t0)))
+        yield* sleep(rejected.retryAfterMillis)
+        expect((yield* store.consume(request(b))).allowed).toBe(true)
+      }))
+
+    it.scopedLive("refills continuously at the configured rate", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const b = [bucket("refill", 50, 2)] // one token every 20 ms
+        expect((yield* store.consume(request(b, 2))).allowed).toBe(true)
+        expect((yield* store.consume(request(b))).allowed).toBe(false)
+        yield* sleep(45)
+        // 45 ms at 50/s = 2.25 tokens, capped at the burst of 2.
+        const d = yield* store.consume(request(b))
+        expect(d.allowed).toBe(true)
+        expect(d.remaining).toBe(1)
+      }))
+
+    it.scopedLive("over an interval of length t, admitted cost <= burst + rate × t", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        for (const [rate, burst, cost, millis] of [[200, 10, 1, 150], [100, 6, 2, 200], [40, 3, 1, 120]] as const) {
+          const b = [bucket(`interval-${rate}`, rate, burst)]
+          const start = yield* serverNow
+          const deadline = Date.now() + millis
+          let admitted = 0
+          // Four callers hammering the same bucket.
+          yield* Effect.all(
+            Array.from({ length: 4 }, () =>
+              Effect.gen(function*() {
+                while (Date.now() < deadline) {
+                  if ((yield* store.consume(request(b, cost))).allowed) admitted += cost
+                }
+              })),
+            { concurrency: "unbounded" }
+          )
+          const t = ((yield* serverNow) - start) / 1000
+          expect(admitted).toBeLessThanOrEqual(burst + rate * t + 1e-9)
+          // And it is a limiter, not a wall: close to the bound when hammered.
+          expect(admitted).toBeGreaterThanOrEqual(burst + rate * (millis / 1000) * 0.6)
+        }
+      }))
+
+    it.scopedLive("two stores on separate connections sharing one limit never over-admit together", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        const a = yield* makeStore({ prefix })
+        const b = yield* makeStore({ prefix })
+        const buckets = [bucket("client", 0.001, 150), bucket("global", 0.001, 100)]
+        const start = yield* serverNow
+        const results = yield* Effect.all(
+          Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? a : b).consume(request(buckets))),
+          { concurrency: "unbounded" }
+        )
+        const t = ((yield* serverNow) - start) / 1000
+        const admitted = results.filter((d) => d.allowed).length
+        // 0.001 tokens/s: the run is far too short to refill a whole token.
+        expect(admitted).toBeLessThanOrEqual(Math.floor(100 + 0.001 * t))
+        expect(admitted).toBe(100)
+        expect(results.filter((d) => !d.allowed).every((d) => d.rejectedBy === "global")).toBe(true)
+      }))
+
+    it.scopedLive("all-or-nothing: a rejection by one bucket charges no bucket", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        const store = yield* makeStore({ prefix })
+        const global = bucket("global", 0.001, 3)
+        const c1 = [bucket("c1", 0.001, 2), global]
+        const c2 = [bucket("c2", 0.001, 5), global]
+        expect((yield* store.consume(request(c1))).allowed).toBe(true)
+        expect((yield* store.consume(request(c1))).allowed).toBe(true)
+        const byClient = yield* store.consume(request(c1))
+        expect(byClient).toMatchObject({ allowed: false, rejectedBy: "c1", limit: 2 })
+        // c1's rejection took nothing from the global bucket: one token is left for c2.
+        const d = yield* store.consume(request(c2))
+        expect(d).toMatchObject({ allowed: true, remaining: 0, limit: 3 })
+        const c2Key = `${prefix}{global}c2`
+        const before = yield* Effect.promise(() => raw.get(c2Key))
+        const byGlobal = yield* store.consume(request(c2))
+        expect(byGlobal).toMatchObject({ allowed: false, rejectedBy: "global" })
+        // …and c2's own bucket was not charged by the rejected call.
+        expect(yield* Effect.promise(() => raw.get(c2Key))).toBe(before)
+      }))
+
+    it.scopedLive("peek decides without charging", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const b = [bucket("peek", 0.001, 2)]
+        expect(yield* store.peek(request(b, 0))).toMatchObject({ allowed: true, remaining: 2, resetAfterMillis: 0 })
+        expect(yield* store.peek(request(b, 2))).toMatchObject({ allowed: true, remaining: 0 })
+        expect((yield* store.consume(request(b, 2))).allowed).toBe(true)
+        expect(yield* store.peek(request(b, 1))).toMatchObject({ allowed: false, remaining: 0, rejectedBy: "peek" })
+      }))
+
+    it.scopedLive("wait mode: reservations in order, bounded by maxWait, refunded when unused", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const b = [bucket("wait", 10, 1)] // 100 ms per token
+        const waits: Array<number> = []
+        const decisions: Array<RateLimiterStore.Decision> = []
+        for (let i = 0; i < 4; i++) {
+          const d = yield* store.consume(request(b, 1, 350))
+          expect(d.allowed).toBe(true)
+          waits.push(d.waitMillis)
+          decisions.push(d)
+        }
+        expect(waits[0]).toBe(0)
+        for (let i = 1; i < 4; i++) {
+          // Each reservation queues 100 ms behind the previous one.
+          expect(waits[i]).toBeGreaterThan(waits[i - 1])
+          expect(waits[i]).toBeLessThanOrEqual(i * 100)
+          expect(waits[i]).toBeGreaterThan(i * 100 - 20)
+          expect(decisions[i].reservation).toBeDefined()
+          expect(decisions[i].remaining).toBe(0)
+        }
+        const tooLong = yield* store.consume(request(b, 1, 350))
+        expect(tooLong.allowed).toBe(false)
+        expect(tooLong.retryAfterMillis).toBeGreaterThan(350)
+        expect(tooLong.retryAfterMillis).toBeLessThanOrEqual(400)
+
+        // Refunding a reservation with a later one behind it changes nothing…
+        yield* store.refund(request(b, 1, 350), decisions[2])
+        // …refunding the last one gives its slot to the next caller.
+        yield* store.refund(request(b, 1, 350), decisions[3])
+        const next = yield* store.consume(request(b, 1, 350))
+        expect(next.allowed).toBe(true)
+        expect(next.waitMillis).toBeLessThanOrEqual(waits[3])
+        expect(next.waitMillis).toBeGreaterThan(waits[2])
+      }))
+  })
+
+  describe("keys", () => {
+    it.scopedLive("hash-tagged under the prefix, with a TTL of the time to refill", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        const store = yield* makeStore({ prefix })
+        yield* store.consume(request([bucket("solo", 10, 5)], 2))
+        yield* store.consume(request([bucket("client-1", 10, 5), bucket("api", 2, 20)], 3))
+        const keys = (yield* Effect.promise(() => raw.keys(`${prefix}*`))).sort()
+        expect(keys).toEqual([`${prefix}{api}`, `${prefix}{api}client-1`, `${prefix}{solo}`].sort())
+        // solo: 2 tokens at 10/s = 200 ms to full; api: 3 tokens at 2/s = 1.5 s; + a 1 s margin.
+        for (
+          const [key, refill] of [[`${prefix}{solo}`, 200], [`${prefix}{api}`, 1500], [
+            `${prefix}{api}client-1`,
+            300
+          ]] as const
+        ) {
+          const pttl = yield* Effect.promise(() => raw.pttl(key))
+          expect(pttl).toBeGreaterThan(0)
+          expect(pttl).toBeLessThanOrEqual(refill + 1000)
+          expect(pttl).toBeGreaterThan(refill + 1000 - 100)
+        }
+      }))
+
+    it.scopedLive("hostile keys are safe and stay distinct", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        const store = yield* makeStore({ prefix })
+        const hostile = [
+          "}{",
+          "{tag}",
+          "with space",
+          "new\nline\r\n*1\r\n$4\r\nPING",
+          "\u0000nul",
+          "é✓🚀",
+          "x".repeat(100_000),
+          "x".repeat(100_001),
+          ""
+        ]
+        for (const key of hostile) {
+          const b = [bucket(key, 0.001, 1)]
+          expect((yield* store.consume(request(b))).allowed).toBe(true)
+          const again = yield* store.consume(request(b))
+          expect(again.allowed).toBe(false)
+          expect(again.rejectedBy).toBe(key)
+        }
+        const keys = yield* Effect.promise(() => raw.keys(`${prefix}*`))
+        expect(keys.length).toBe(hostile.length)
+        for (const key of keys) {
+          expect(key.length).toBeLessThan(prefix.length + 600)
+          // Exactly one hash tag per key, and never an empty one.
+          expect(key.slice(prefix.length)).toMatch(/^\{[^{}]+\}[^{}]*$/)
+        }
+      }))
+
+    it.scopedLive("NOSCRIPT: a flushed script cache is reloaded and decisions continue", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const b = [bucket("noscript", 0.001, 2)]
+        expect((yield* store.consume(request(b))).allowed).toBe(true)
+        yield* Effect.promise(() => raw.script("FLUSH"))
+        const d = yield* store.consume(request(b))
+        expect(d).toMatchObject({ allowed: true, remaining: 0 })
+        expect((yield* store.consume(request(b))).allowed).toBe(false)
+        // Reloaded into the cache: the next calls are EVALSHA again.
+        const [loaded] = (yield* Effect.promise(() => raw.script("EXISTS", Script.sha1))) as Array<number>
+        expect(loaded).toBe(1)
+      }))
+
+    it.live("closing the scope closes the connection", () =>
+      Effect.gen(function*() {
+        const clients = Effect.promise(() => raw.info("clients")).pipe(
+          Effect.map((info) => Number(/connected_clients:(\d+)/.exec(info)?.[1]))
+        )
+        const before = yield* clients
+        const scope = yield* Scope.make()
+        const store = yield* Scope.extend(makeStore(), scope)
+        yield* store.consume(request([bucket("scope", 1, 1)]))
+        expect(yield* clients).toBe(before + 1)
+        yield* Scope.close(scope, Exit.void)
+        yield* sleep(50)
+        expect(yield* clients).toBe(before)
+      }))
+
+    it.scopedLive("invalid options are typed errors naming the option", () =>
+      Effect.gen(function*() {
+        const prefix = yield* Effect.flip(RedisRateLimiterStore.make({ url, prefix: "a{b}" }))
+        expect(prefix).toMatchObject({ _tag: "InvalidOptionsError", option: "prefix" })
+        const timeout = yield* Effect.flip(RedisRateLimiterStore.make({ url, timeout: -1 }))
+        expect(timeout).toMatchObject({ _tag: "InvalidOptionsError", option: "timeout" })
+        const mode = yield* Effect.flip(RedisRateLimiterStore.make({ url, onError: "maybe" as never }))
+        expect(mode).toMatchObject({ _tag: "InvalidOptionsError", option: "onError" })
+        const badUrl = yield* Effect.flip(RedisRateLimiterStore.make({ url: "http://x:secret@host" }))
+        expect(badUrl).toMatchObject({ _tag: "InvalidOptionsError", option: "url" })
+        expect(badUrl.message).not.toContain("secret")
+      }))
+  })
+})
