@@ -1,0 +1,386 @@
+/**
+ * Alpha Vantage as a `MarketDataClient`, for FX and equities.
+ *
+ * A six-letter currency pair (`EURUSD`, or `EUR/USD`) is FX: bars from
+ * `function=FX_INTRADAY&from_symbol=EUR&to_symbol=USD&interval=60min` (or
+ * `FX_DAILY`), the quote from `CURRENCY_EXCHANGE_RATE`. Anything else is an
+ * equity: `TIME_SERIES_INTRADAY` / `TIME_SERIES_DAILY` and `GLOBAL_QUOTE`.
+ * Timeframes: `1m` → `1min`, `5m` → `5min`, `15m` → `15min`, `1h` → `60min`,
+ * `1d` → the daily function. Timestamps are read in the zone the response's
+ * "Meta Data" names (US/Eastern for equities, UTC for FX).
+ *
+ * Alpha Vantage answers most errors with HTTP 200: `{"Error Message": …}` →
+ * `UnknownSymbolError`; a throttle arrives as `{"Note": …}` or
+ * `{"Information": …}` → `ProviderRateLimitedError` with `retryAfter` 60 s
+ * (the per-minute window), or until the next UTC midnight when the message
+ * names the daily allowance; an invalid key or premium-only endpoint →
+ * `AuthenticationError`.
+ *
+ * Policy: `market_data` retry and timeout, and the free tier's documented
+ * allowance, 25 requests per day (alphavantage.co/support/#api-key) and at
+ * most 5 per minute (alphavantage.co/premium: "free … 5 API requests per
+ * minute"): one bucket of burst 5 refilled 21 per day never exceeds either.
+ *
+ * @since 0.1.0
+ */
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import {
+  AuthenticationError,
+  ProviderDecodeError,
+  type ProviderError,
+  ProviderRateLimitedError,
+  ProviderUnavailableError,
+  UnknownSymbolError
+} from "./ClientError.js"
+import * as Http from "./internal/http.js"
+import { makeMarketDataClient } from "./internal/resilient.js"
+import type { MarketDataApi } from "./MarketDataClient.js"
+import { MarketDataClient } from "./MarketDataClient.js"
+import { Bar, type BarsQuery, Quote, type Timeframe } from "./Models.js"
+import * as ProviderPolicy from "./ProviderPolicy.js"
+
+const provider = "alpha_vantage"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://www.alphavantage.co"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly apiKey: Redacted.Redacted<string>
+  /** @default "https://www.alphavantage.co" */
+  readonly baseUrl?: string | undefined
+  readonly policy?: ProviderPolicy.Overrides | undefined
+}
+
+/**
+ * Alpha Vantage's default policy (free tier: 25/day, 5/minute).
+ *
+ * @since 0.1.0
+ * @category policy
+ */
+export const policy: ProviderPolicy.ProviderPolicy = ProviderPolicy.dataProvider(
+  provider,
+  ProviderPolicy.quota({
+    quota: 25,
+    interval: Duration.days(1),
+    burst: 5,
+    maxWait: Duration.minutes(2),
+    source: "Alpha Vantage free tier: 25 requests/day (alphavantage.co/support/#api-key), 5 requests/minute"
+  })
+)
+
+/**
+ * A currency pair (`EURUSD`, `EUR/USD`, `EUR-USD`) split in two, or `None`
+ * for an equity symbol.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const currencyPair = (symbol: string): Option.Option<readonly [string, string]> => {
+  const match = /^([A-Za-z]{3})[/\-_]?([A-Za-z]{3})$/.exec(symbol.trim())
+  return match === null ? Option.none() : Option.some([match[1]!.toUpperCase(), match[2]!.toUpperCase()] as const)
+}
+
+/**
+ * Alpha Vantage's intraday `interval` for a timeframe (`undefined` for `1d`).
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const intervalOf = (timeframe: Timeframe): string | undefined => {
+  switch (timeframe) {
+    case "1m":
+      return "1min"
+    case "5m":
+      return "5min"
+    case "15m":
+      return "15min"
+    case "1h":
+      return "60min"
+    case "1d":
+      return undefined
+  }
+}
+
+const Fields = Schema.Record({ key: Schema.String, value: Schema.String })
+const Series = Schema.Record({ key: Schema.String, value: Fields })
+
+const field = (fields: Readonly<Record<string, string>>, suffix: string): number | undefined => {
+  for (const key in fields) {
+    if (key.endsWith(suffix)) {
+      const n = Number(fields[key])
+      return Number.isFinite(n) ? n : undefined
+    }
+  }
+  return undefined
+}
+
+/** Wall-clock time in an IANA zone → UTC millis (two passes handle DST edges). */
+const zonedToUtc = (local: string, timeZone: string): number => {
+  const asUtc = Date.parse(`${local.replace(" ", "T")}${local.length <= 10 ? "T00:00:00" : ""}Z`)
+  if (timeZone === "UTC" || Number.isNaN(asUtc)) return asUtc
+  const offsetAt = (millis: number) => {
+    const parts = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit"
+    }).formatToParts(new Date(millis))
+    const get = (type: string) => Number(parts.find((p) => p.type === type)?.value)
+    return Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"), get("second")) - millis
+  }
+  const guess = asUtc - offsetAt(asUtc)
+  return asUtc - offsetAt(guess)
+}
+
+const untilUtcMidnight = (now: number): Duration.Duration => {
+  const next = new Date(now)
+  next.setUTCHours(24, 0, 0, 0)
+  return Duration.millis(next.getTime() - now)
+}
+
+/**
+ * The throttle / error signals Alpha Vantage sends in a 200 body.
+ *
+ * @internal
+ */
+const bodyError = (body: unknown, symbol: string): Effect.Effect<void, ProviderError> => {
+  if (body === null || typeof body !== "object") return Effect.void
+  const record = body as Record<string, unknown>
+  const note = record["Note"] ?? record["Information"]
+  if (typeof note === "string") {
+    if (/premium|api ?key|apikey/i.test(note) && !/rate limit|call frequency|requests per/i.test(note)) {
+      return Effect.fail(new AuthenticationError({ provider, reason: note }))
+    }
+    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.fail(
+        new ProviderRateLimitedError({
+          provider,
+          reason: note,
+          retryAfter: /per day|daily/i.test(note) ? untilUtcMidnight(now) : Duration.seconds(60)
+        })
+      ))
+  }
+  const message = record["Error Message"]
+  if (typeof message === "string") {
+    return /apikey|api key/i.test(message)
+      ? Effect.fail(new AuthenticationError({ provider, reason: message }))
+      : Effect.fail(new UnknownSymbolError({ provider, symbol }))
+  }
+  return Effect.void
+}
+
+const decodeSeriesBody = Schema.decodeUnknownEither(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+
+/**
+ * The raw Alpha Vantage API (no policy).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (client): MarketDataApi => {
+    const base = Http.trimBase(options.baseUrl ?? defaultBaseUrl)
+    const query = (operation: string, symbol: string, params: Record<string, string>) =>
+      Effect.gen(function*() {
+        const response = yield* Http.send(
+          client,
+          provider,
+          HttpClientRequest.get(`${base}/query`).pipe(
+            HttpClientRequest.setUrlParams({ ...params, apikey: Redacted.value(options.apiKey) }),
+            HttpClientRequest.acceptJson
+          )
+        )
+        if (response.status !== 200) {
+          const common = Http.commonStatusError(provider, response, `HTTP ${response.status}`, Duration.seconds(60))
+          return yield* common ??
+            new ProviderUnavailableError({
+              provider,
+              reason: `HTTP ${response.status}`,
+              status: response.status,
+              sent: true
+            })
+        }
+        const body = yield* Http.decodeJson(Schema.Unknown, provider, operation)(response.text)
+        yield* bodyError(body, symbol)
+        const record = decodeSeriesBody(body)
+        if (record._tag === "Left") {
+          return yield* new ProviderDecodeError({ provider, operation, issue: "expected a JSON object" })
+        }
+        return record.right
+      })
+
+    const bars = (symbol: string, timeframe: Timeframe, q: BarsQuery = {}) =>
+      Effect.gen(function*() {
+        const pair = currencyPair(symbol)
+        const interval = intervalOf(timeframe)
+        const params: Record<string, string> = Option.match(pair, {
+          onNone: () => ({
+            function: interval === undefined ? "TIME_SERIES_DAILY" : "TIME_SERIES_INTRADAY",
+            symbol
+          }),
+          onSome: ([from, to]) => ({
+            function: interval === undefined ? "FX_DAILY" : "FX_INTRADAY",
+            from_symbol: from,
+            to_symbol: to
+          })
+        })
+        if (interval !== undefined) params.interval = interval
+        // "compact" is the latest 100 points; anything older or longer needs "full".
+        params.outputsize = q.from === undefined && (q.limit ?? 100) <= 100 ? "compact" : "full"
+        const body = yield* query("bars", symbol, params)
+        const seriesKey = Object.keys(body).find((k) => k.startsWith("Time Series"))
+        if (seriesKey === undefined) {
+          return yield* new ProviderDecodeError({ provider, operation: "bars", issue: "no \"Time Series\" key" })
+        }
+        const series = Schema.decodeUnknownEither(Series)(body[seriesKey])
+        if (series._tag === "Left") {
+          return yield* new ProviderDecodeError({ provider, operation: "bars", issue: `malformed "${seriesKey}"` })
+        }
+        const meta = body["Meta Data"] as Record<string, string> | undefined
+        const zoneKey = meta === undefined ? undefined : Object.keys(meta).find((k) => k.endsWith("Time Zone"))
+        const zone = zoneKey === undefined ? "UTC" : meta![zoneKey]!.trim()
+        const out: Array<Bar> = []
+        for (const [time, fields] of Object.entries(series.right)) {
+          const open = field(fields, "open")
+          const high = field(fields, "high")
+          const low = field(fields, "low")
+          const close = field(fields, "close")
+          const timestamp = zonedToUtc(time, zone)
+          if (
+            open === undefined || high === undefined || low === undefined || close === undefined ||
+            Number.isNaN(timestamp)
+          ) {
+            return yield* new ProviderDecodeError({ provider, operation: "bars", issue: `malformed point "${time}"` })
+          }
+          out.push(
+            new Bar({
+              symbol,
+              timeframe,
+              timestamp: new Date(timestamp),
+              open,
+              high,
+              low,
+              close,
+              volume: field(fields, "volume") ?? 0
+            })
+          )
+        }
+        return Http.trimBars(out, q)
+      })
+
+    const latestQuote = (symbol: string) =>
+      Effect.gen(function*() {
+        const pair = currencyPair(symbol)
+        if (Option.isSome(pair)) {
+          const [from, to] = pair.value
+          const body = yield* query("latestQuote", symbol, {
+            function: "CURRENCY_EXCHANGE_RATE",
+            from_currency: from,
+            to_currency: to
+          })
+          const rate = Schema.decodeUnknownOption(Fields)(body["Realtime Currency Exchange Rate"])
+          const price = Option.flatMap(rate, (r) => Option.fromNullable(field(r, "Exchange Rate")))
+          if (Option.isNone(rate) || Option.isNone(price)) {
+            return yield* new ProviderDecodeError({
+              provider,
+              operation: "latestQuote",
+              issue: "missing \"Realtime Currency Exchange Rate\""
+            })
+          }
+          const r = rate.value
+          const refreshed = Object.entries(r).find(([k]) => k.endsWith("Last Refreshed"))?.[1]
+          const zone = Object.entries(r).find(([k]) => k.endsWith("Time Zone"))?.[1] ?? "UTC"
+          return new Quote({
+            symbol,
+            bid: field(r, "Bid Price") ?? price.value,
+            ask: field(r, "Ask Price") ?? price.value,
+            price: price.value,
+            timestamp: new Date(refreshed === undefined ? 0 : zonedToUtc(refreshed, zone))
+          })
+        }
+        const body = yield* query("latestQuote", symbol, { function: "GLOBAL_QUOTE", symbol })
+        const quote = Schema.decodeUnknownOption(Fields)(body["Global Quote"])
+        if (Option.isNone(quote)) {
+          return yield* new ProviderDecodeError({
+            provider,
+            operation: "latestQuote",
+            issue: "missing \"Global Quote\""
+          })
+        }
+        // An unknown symbol gets an empty "Global Quote" object.
+        if (Object.keys(quote.value).length === 0) return yield* new UnknownSymbolError({ provider, symbol })
+        const price = field(quote.value, "price")
+        if (price === undefined) {
+          return yield* new ProviderDecodeError({ provider, operation: "latestQuote", issue: "missing \"05. price\"" })
+        }
+        const day = Object.entries(quote.value).find(([k]) => k.endsWith("latest trading day"))?.[1]
+        return new Quote({
+          symbol,
+          bid: price,
+          ask: price,
+          price,
+          timestamp: new Date(day === undefined ? 0 : Date.parse(`${day}T00:00:00Z`))
+        })
+      })
+
+    return { provider, bars, latestQuote }
+  })
+
+/**
+ * The Alpha Vantage `MarketDataClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
+  Layer.effect(
+    MarketDataClient,
+    Effect.flatMap(
+      makeApi(options),
+      (api) => makeMarketDataClient(api, ProviderPolicy.override(policy, options.policy))
+    )
+  )
+
+/**
+ * `ALPHA_VANTAGE_API_KEY` (redacted) and `ALPHA_VANTAGE_BASE_URL` (optional).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  apiKey: Config.redacted("ALPHA_VANTAGE_API_KEY"),
+  baseUrl: Config.option(Config.string("ALPHA_VANTAGE_BASE_URL"))
+}).pipe(Config.map(({ apiKey, baseUrl }) => ({ apiKey, baseUrl: Option.getOrUndefined(baseUrl) })))
+
+/**
+ * The Alpha Vantage `MarketDataClient` from configuration.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  overrides?: ProviderPolicy.Overrides | undefined
+): Layer.Layer<MarketDataClient, InvalidOptionsError | ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, policy: overrides })))

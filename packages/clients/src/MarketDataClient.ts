@@ -1,0 +1,89 @@
+/**
+ * The market-data service: historical bars by symbol and timeframe and the
+ * latest quote, decoded into the common `Bar` / `Quote` model, with the
+ * provider's retry and quota already applied.
+ *
+ * Reach for the `MarketDataClient` Tag in code that reads prices; provide it
+ * with a provider layer (`Polygon.layer`, `Yahoo.layer`, `Fred.layer`,
+ * `AlphaVantage.layer`, `Simulated.layerMarketData`) or pick one by name
+ * through `MarketDataClients`.
+ *
+ * @since 0.1.0
+ */
+import type {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  RateLimitedError,
+  TimeoutError
+} from "@effect-resilience/core/ResilienceError"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type { ProviderError } from "./ClientError.js"
+import type { Bar, BarsQuery, Quote, Timeframe } from "./Models.js"
+import type { ProviderPolicy } from "./ProviderPolicy.js"
+
+/**
+ * A data provider's raw API, without any policy. Provider modules implement
+ * it; `MarketDataClient` services wrap it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MarketDataApi {
+  readonly provider: string
+  readonly bars: (
+    symbol: string,
+    timeframe: Timeframe,
+    query?: BarsQuery | undefined
+  ) => Effect.Effect<ReadonlyArray<Bar>, ProviderError>
+  readonly latestQuote: (symbol: string) => Effect.Effect<Quote, ProviderError>
+}
+
+/**
+ * Everything a market-data call can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type MarketDataError = ProviderError | CircuitOpenError | BulkheadRejectedError | TimeoutError | RateLimitedError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly provider: string
+  /** The policy this client applies. */
+  readonly policy: ProviderPolicy
+  /** Bars, oldest first. */
+  readonly bars: (
+    symbol: string,
+    timeframe: Timeframe,
+    query?: BarsQuery | undefined
+  ) => Effect.Effect<ReadonlyArray<Bar>, MarketDataError>
+  readonly latestQuote: (symbol: string) => Effect.Effect<Quote, MarketDataError>
+}
+
+/**
+ * The market-data client of this environment.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class MarketDataClient
+  extends Context.Tag("@effect-resilience/clients/MarketDataClient")<MarketDataClient, Service>()
+{}
+
+/**
+ * Provider names `MarketDataClients` knows.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const marketDataNames = ["polygon", "yahoo", "fred", "alpha_vantage", "simulated"] as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type MarketDataName = typeof marketDataNames[number]

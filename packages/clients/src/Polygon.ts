@@ -1,0 +1,241 @@
+/**
+ * Polygon.io as a `MarketDataClient`.
+ *
+ * Bars from the aggregates endpoint
+ * `GET /v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}`,
+ * the latest quote from `GET /v2/last/nbbo/{ticker}`; the key travels as the
+ * `apiKey` query parameter. Timeframes: `1m` → 1/minute, `5m` → 5/minute,
+ * `15m` → 15/minute, `1h` → 1/hour, `1d` → 1/day.
+ *
+ * Policy: `market_data` retry and timeout, and the free tier's documented
+ * 5 calls per minute (polygon.io/pricing, "Basic: 5 API calls / minute") as
+ * a wait-mode bucket (burst 1, one call every 12 s) so that no minute ever
+ * sees a sixth call. Raise it with `policy: { rateLimit: … }` on a paid plan.
+ *
+ * @since 0.1.0
+ */
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { AuthenticationError, type ProviderError, ProviderUnavailableError, UnknownSymbolError } from "./ClientError.js"
+import * as Http from "./internal/http.js"
+import { makeMarketDataClient } from "./internal/resilient.js"
+import type { MarketDataApi } from "./MarketDataClient.js"
+import { MarketDataClient } from "./MarketDataClient.js"
+import { Bar, Quote, type Timeframe } from "./Models.js"
+import * as ProviderPolicy from "./ProviderPolicy.js"
+
+const provider = "polygon"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.polygon.io"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly apiKey: Redacted.Redacted<string>
+  /** @default "https://api.polygon.io" */
+  readonly baseUrl?: string | undefined
+  readonly policy?: ProviderPolicy.Overrides | undefined
+}
+
+/**
+ * Polygon's default policy (free tier: 5 calls/minute).
+ *
+ * @since 0.1.0
+ * @category policy
+ */
+export const policy: ProviderPolicy.ProviderPolicy = ProviderPolicy.dataProvider(
+  provider,
+  ProviderPolicy.quota({
+    quota: 5,
+    interval: Duration.minutes(1),
+    burst: 1,
+    maxWait: Duration.minutes(5),
+    source: "Polygon.io Basic (free) plan: 5 API calls per minute (polygon.io/pricing)"
+  })
+)
+
+/**
+ * Polygon's `(multiplier, timespan)` for a timeframe.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const timespanOf = (timeframe: Timeframe): readonly [number, "minute" | "hour" | "day"] => {
+  switch (timeframe) {
+    case "1m":
+      return [1, "minute"]
+    case "5m":
+      return [5, "minute"]
+    case "15m":
+      return [15, "minute"]
+    case "1h":
+      return [1, "hour"]
+    case "1d":
+      return [1, "day"]
+  }
+}
+
+const Aggregates = Schema.Struct({
+  status: Schema.String,
+  results: Schema.optional(
+    Schema.Array(Schema.Struct({
+      t: Schema.Number,
+      o: Schema.Number,
+      h: Schema.Number,
+      l: Schema.Number,
+      c: Schema.Number,
+      v: Schema.Number
+    }))
+  )
+})
+
+const Nbbo = Schema.Struct({
+  status: Schema.String,
+  results: Schema.Struct({
+    P: Schema.Number,
+    S: Schema.optional(Schema.Number),
+    p: Schema.Number,
+    s: Schema.optional(Schema.Number),
+    // SIP timestamp, nanoseconds since the epoch
+    t: Schema.Number
+  })
+})
+
+const ErrorBody = Schema.Struct({
+  status: Schema.optional(Schema.String),
+  error: Schema.optional(Schema.String),
+  message: Schema.optional(Schema.String)
+})
+const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
+
+const decodeAggregates = Http.decodeJson(Aggregates, provider, "bars")
+const decodeNbbo = Http.decodeJson(Nbbo, provider, "latestQuote")
+
+const errorOf = (response: Http.RawResponse, symbol: string): Effect.Effect<never, ProviderError> => {
+  const body = decodeErrorBody(Http.parseLenient(response.text))
+  const reason = Option.match(body, {
+    onNone: () => response.text.slice(0, 200) || `HTTP ${response.status}`,
+    onSome: (b) => b.error ?? b.message ?? b.status ?? `HTTP ${response.status}`
+  })
+  const common = Http.commonStatusError(provider, response, reason, Duration.seconds(12))
+  if (common !== undefined) return common
+  if (response.status === 403) return Effect.fail(new AuthenticationError({ provider, reason }))
+  if (response.status === 404) return Effect.fail(new UnknownSymbolError({ provider, symbol }))
+  return Effect.fail(new ProviderUnavailableError({ provider, reason, status: response.status, sent: true }))
+}
+
+/**
+ * The raw Polygon API (no policy).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (client): MarketDataApi => {
+    const base = Http.trimBase(options.baseUrl ?? defaultBaseUrl)
+    const call = (path: string, params: Record<string, string>) =>
+      Http.send(
+        client,
+        provider,
+        HttpClientRequest.get(base + path).pipe(
+          HttpClientRequest.setUrlParams({ ...params, apiKey: Redacted.value(options.apiKey) }),
+          HttpClientRequest.acceptJson
+        )
+      )
+    return {
+      provider,
+      bars: (symbol, timeframe, query = {}) =>
+        Effect.gen(function*() {
+          const [multiplier, timespan] = timespanOf(timeframe)
+          const { from, to } = yield* Http.windowOf(timeframe, query)
+          const ticker = encodeURIComponent(symbol.toUpperCase())
+          const response = yield* call(`/v2/aggs/ticker/${ticker}/range/${multiplier}/${timespan}/${from}/${to}`, {
+            adjusted: "true",
+            sort: "asc",
+            limit: "50000"
+          })
+          if (response.status !== 200) return yield* errorOf(response, symbol)
+          const body = yield* decodeAggregates(response.text)
+          const bars = (body.results ?? []).map((r) =>
+            new Bar({
+              symbol,
+              timeframe,
+              timestamp: new Date(r.t),
+              open: r.o,
+              high: r.h,
+              low: r.l,
+              close: r.c,
+              volume: r.v
+            })
+          )
+          return Http.trimBars(bars, query)
+        }),
+      latestQuote: (symbol) =>
+        Effect.gen(function*() {
+          const response = yield* call(`/v2/last/nbbo/${encodeURIComponent(symbol.toUpperCase())}`, {})
+          if (response.status !== 200) return yield* errorOf(response, symbol)
+          const { results: r } = yield* decodeNbbo(response.text)
+          return new Quote({
+            symbol,
+            bid: r.p,
+            ask: r.P,
+            price: (r.p + r.P) / 2,
+            ...(r.s !== undefined ? { bidSize: r.s } : {}),
+            ...(r.S !== undefined ? { askSize: r.S } : {}),
+            timestamp: new Date(Math.floor(r.t / 1e6))
+          })
+        })
+    }
+  })
+
+/**
+ * The Polygon `MarketDataClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
+  Layer.effect(
+    MarketDataClient,
+    Effect.flatMap(
+      makeApi(options),
+      (api) => makeMarketDataClient(api, ProviderPolicy.override(policy, options.policy))
+    )
+  )
+
+/**
+ * `POLYGON_API_KEY` (redacted) and `POLYGON_BASE_URL` (optional).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  apiKey: Config.redacted("POLYGON_API_KEY"),
+  baseUrl: Config.option(Config.string("POLYGON_BASE_URL"))
+}).pipe(Config.map(({ apiKey, baseUrl }) => ({ apiKey, baseUrl: Option.getOrUndefined(baseUrl) })))
+
+/**
+ * The Polygon `MarketDataClient` from configuration.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  overrides?: ProviderPolicy.Overrides | undefined
+): Layer.Layer<MarketDataClient, InvalidOptionsError | ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, policy: overrides })))

@@ -1,0 +1,564 @@
+/**
+ * Simulated broker and market-data providers, with fault injection you can
+ * change while they run. They need no keys: the gateway uses them by
+ * default, and tests use them as peers.
+ *
+ * The simulator implements the raw `BrokerApi` / `MarketDataApi` and is
+ * wrapped by the same policy and idempotent-order code as the real
+ * providers, so what a test shows about them holds for Alpaca and IB too.
+ *
+ * Faults (`SimulatedFaults`): an error rate (503 before the call is
+ * processed), a latency distribution (base + uniform jitter + occasional
+ * spikes), bursts of 429 with `Retry-After`, full outages (connection
+ * refused), "timeout after accept" (the order is booked at the broker, then
+ * the reply never comes: the caller sees its timeout), and slow quotes.
+ * Everything runs on the fiber's `Clock` and a seeded `Random`, so a test
+ * under `TestClock` is deterministic.
+ *
+ * The simulated broker does NOT dedupe client order ids: it books every
+ * submission it receives, so a test can count duplicates.
+ *
+ * @since 0.1.0
+ */
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import type { BrokerApi } from "./BrokerClient.js"
+import { BrokerClient } from "./BrokerClient.js"
+import {
+  InsufficientFundsError,
+  OrderNotFoundError,
+  OrderRejectedError,
+  type ProviderError,
+  ProviderRateLimitedError,
+  ProviderUnavailableError,
+  UnknownSymbolError
+} from "./ClientError.js"
+import * as Http from "./internal/http.js"
+import { makeBrokerClient, makeMarketDataClient } from "./internal/resilient.js"
+import type { MarketDataApi } from "./MarketDataClient.js"
+import { MarketDataClient } from "./MarketDataClient.js"
+import { Account, Bar, isOpenStatus, Order, Position, Quote } from "./Models.js"
+import * as ProviderPolicy from "./ProviderPolicy.js"
+
+/**
+ * The latency of each simulated call: `base` + uniform `[0, jitter)` + (with
+ * probability `spikeRate`) `spike`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Latency {
+  readonly base: Duration.Duration
+  readonly jitter: Duration.Duration
+  readonly spikeRate: number
+  readonly spike: Duration.Duration
+}
+
+/**
+ * The faults in force.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Faults {
+  /** Probability that a call fails with a 503 before it is processed. @default 0 */
+  readonly errorRate: number
+  /** @default no latency */
+  readonly latency: Latency
+  /** The next this-many calls get a 429 with `rateLimitRetryAfter`. @default 0 */
+  readonly rateLimitBurst: number
+  /** @default 1 second */
+  readonly rateLimitRetryAfter: Duration.Duration
+  /** Every call fails as a refused connection. @default false */
+  readonly outage: boolean
+  /**
+   * Probability that an order is booked and then its reply is lost: the call
+   * hangs for `hangFor` and then fails as a connection reset. @default 0
+   */
+  readonly timeoutAfterAcceptRate: number
+  /** How long a lost reply hangs (longer than the order timeout). @default 5 minutes */
+  readonly hangFor: Duration.Duration
+  /** Extra latency of every quote. @default 0 */
+  readonly slowQuotes: Duration.Duration
+}
+
+/**
+ * No faults at all.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const noFaults: Faults = {
+  errorRate: 0,
+  latency: { base: Duration.zero, jitter: Duration.zero, spikeRate: 0, spike: Duration.zero },
+  rateLimitBurst: 0,
+  rateLimitRetryAfter: Duration.seconds(1),
+  outage: false,
+  timeoutAfterAcceptRate: 0,
+  hangFor: Duration.minutes(5),
+  slowQuotes: Duration.zero
+}
+
+/**
+ * Change the simulators' faults at run time.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FaultInjector {
+  readonly get: Effect.Effect<Faults>
+  /** Merge a patch into the faults in force. */
+  readonly set: (patch: Partial<Faults>) => Effect.Effect<void>
+  /** Back to `noFaults` (or the layer's initial faults). */
+  readonly reset: Effect.Effect<void>
+  /** The next `calls` calls get a 429 with this `Retry-After`. */
+  readonly rateLimitBurst: (calls: number, retryAfter: Duration.DurationInput) => Effect.Effect<void>
+  /** Start (`true`) or end a full outage. */
+  readonly outage: (on: boolean) => Effect.Effect<void>
+}
+
+/**
+ * The fault injector shared by the simulated providers of an environment.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class SimulatedFaults extends Context.Tag("@effect-resilience/clients/SimulatedFaults")<
+  SimulatedFaults,
+  FaultInjector
+>() {}
+
+/**
+ * Make a fault injector starting from `initial` (merged over `noFaults`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeFaults = (initial: Partial<Faults> = {}): Effect.Effect<FaultInjector> =>
+  Effect.sync(() => {
+    const start: Faults = { ...noFaults, ...initial }
+    let current = start
+    return {
+      get: Effect.sync(() => current),
+      set: (patch) =>
+        Effect.sync(() => {
+          current = { ...current, ...patch }
+        }),
+      reset: Effect.sync(() => {
+        current = start
+      }),
+      rateLimitBurst: (calls, retryAfter) =>
+        Effect.sync(() => {
+          current = { ...current, rateLimitBurst: calls, rateLimitRetryAfter: Duration.decode(retryAfter) }
+        }),
+      outage: (on) =>
+        Effect.sync(() => {
+          current = { ...current, outage: on }
+        })
+    }
+  })
+
+/**
+ * The fault injector as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFaults = (initial: Partial<Faults> = {}): Layer.Layer<SimulatedFaults> =>
+  Layer.effect(SimulatedFaults, makeFaults(initial))
+
+/**
+ * What the simulated broker holds, for tests and dashboards.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BrokerState {
+  /** Every order booked, in booking order (duplicates included). */
+  readonly orders: Effect.Effect<ReadonlyArray<Order>>
+  /** Calls that reached the broker (after outage / 429 / error faults), by method. */
+  readonly calls: Effect.Effect<Readonly<Record<string, number>>>
+}
+
+/**
+ * The simulated broker's book.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class SimulatedBroker extends Context.Tag("@effect-resilience/clients/SimulatedBroker")<
+  SimulatedBroker,
+  BrokerState
+>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Seed of the simulator's `Random`. @default 42 */
+  readonly seed?: number | undefined
+  /** Symbols the simulator knows, with their reference prices. @default a few US equities and FX pairs */
+  readonly symbols?: Readonly<Record<string, number>> | undefined
+  /** @default 100,000 */
+  readonly startingCash?: number | undefined
+  readonly policy?: ProviderPolicy.Overrides | undefined
+}
+
+/**
+ * Default symbols and reference prices.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSymbols: Readonly<Record<string, number>> = {
+  AAPL: 190,
+  MSFT: 410,
+  SPY: 500,
+  TSLA: 240,
+  EURUSD: 1.09,
+  GBPUSD: 1.27,
+  USDJPY: 150
+}
+
+/**
+ * The simulators' default policy: the broker profiles, no quota.
+ *
+ * @since 0.1.0
+ * @category policy
+ */
+export const brokerPolicy: ProviderPolicy.ProviderPolicy = ProviderPolicy.broker("simulated")
+
+/**
+ * The simulated data provider's default policy: market_data retry and
+ * timeout, no quota.
+ *
+ * @since 0.1.0
+ * @category policy
+ */
+export const marketDataPolicy: ProviderPolicy.ProviderPolicy = ProviderPolicy.dataProvider("simulated")
+
+// A deterministic price path: a slow wave plus a hash-seeded phase per symbol.
+const priceAt = (reference: number, symbol: string, millis: number): number => {
+  let h = 0
+  for (let i = 0; i < symbol.length; i++) h = (h * 31 + symbol.charCodeAt(i)) | 0
+  const t = millis / 3_600_000
+  return reference * (1 + 0.02 * Math.sin(t / 7 + h) + 0.005 * Math.sin(t * 1.7 + h / 3))
+}
+
+const round = (n: number, reference: number) => {
+  const digits = reference < 10 ? 5 : 2
+  return Number(n.toFixed(digits))
+}
+
+/** Apply the call-level faults every simulated call sees. */
+const faulted = <A, E>(
+  injector: FaultInjector,
+  random: Random.Random,
+  provider: string,
+  extraLatency: (faults: Faults) => Duration.Duration,
+  self: Effect.Effect<A, E>
+): Effect.Effect<A, E | ProviderError> =>
+  Effect.gen(function*() {
+    const faults = yield* injector.get
+    if (faults.outage) {
+      return yield* new ProviderUnavailableError({ provider, reason: "connection refused (outage)", sent: false })
+    }
+    if (faults.rateLimitBurst > 0) {
+      yield* injector.set({ rateLimitBurst: faults.rateLimitBurst - 1 })
+      return yield* new ProviderRateLimitedError({ provider, retryAfter: faults.rateLimitRetryAfter, reason: "429" })
+    }
+    const l = faults.latency
+    let delay = Duration.toMillis(l.base) + Duration.toMillis(extraLatency(faults))
+    if (Duration.toMillis(l.jitter) > 0) delay += (yield* random.next) * Duration.toMillis(l.jitter)
+    if (l.spikeRate > 0 && (yield* random.next) < l.spikeRate) delay += Duration.toMillis(l.spike)
+    if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
+    if (faults.errorRate > 0 && (yield* random.next) < faults.errorRate) {
+      return yield* new ProviderUnavailableError({
+        provider,
+        reason: "503 Service Unavailable",
+        status: 503,
+        sent: true
+      })
+    }
+    return yield* self
+  })
+
+/**
+ * The raw simulated broker and its book.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeBrokerApi = (
+  options: Options = {}
+): Effect.Effect<{ readonly api: BrokerApi; readonly state: BrokerState }, never, SimulatedFaults> =>
+  Effect.gen(function*() {
+    const injector = yield* SimulatedFaults
+    const random = Random.make(options.seed ?? 42)
+    const symbols = options.symbols ?? defaultSymbols
+    const provider = "simulated"
+    const book: Array<Order> = []
+    const byId = new Map<string, Order>()
+    const calls: Record<string, number> = {}
+    let cash = options.startingCash ?? 100_000
+    let nextId = 1
+
+    const hit = (method: string) =>
+      Effect.sync(() => {
+        calls[method] = (calls[method] ?? 0) + 1
+      })
+    const guard = <A, E>(method: string, self: Effect.Effect<A, E>) =>
+      faulted(injector, random, provider, () => Duration.zero, Effect.zipRight(hit(method), self))
+
+    const api: BrokerApi = {
+      provider,
+      submitOrder: (request) =>
+        guard(
+          "submitOrder",
+          Effect.gen(function*() {
+            const reference = symbols[request.symbol]
+            if (reference === undefined) return yield* new UnknownSymbolError({ provider, symbol: request.symbol })
+            const now = yield* Clock.currentTimeMillis
+            const market = round(priceAt(reference, request.symbol, now), reference)
+            const fills = request.type === "market" ||
+              (request.side === "buy" ? request.limitPrice! >= market : request.limitPrice! <= market)
+            const price = request.type === "market" ? market : request.limitPrice!
+            if (request.side === "buy" && request.qty * price > cash) {
+              return yield* new InsufficientFundsError({
+                provider,
+                reason: `order needs ${(request.qty * price).toFixed(2)}, cash is ${cash.toFixed(2)}`
+              })
+            }
+            if (fills) cash += (request.side === "buy" ? -1 : 1) * request.qty * price
+            const order = new Order({
+              id: `sim-${nextId++}`,
+              clientOrderId: request.clientOrderId,
+              symbol: request.symbol,
+              side: request.side,
+              qty: request.qty,
+              type: request.type,
+              ...(request.limitPrice !== undefined ? { limitPrice: request.limitPrice } : {}),
+              timeInForce: request.timeInForce,
+              status: fills ? "filled" : "accepted",
+              filledQty: fills ? request.qty : 0,
+              ...(fills ? { filledAvgPrice: price } : {}),
+              submittedAt: new Date(now)
+            })
+            book.push(order)
+            byId.set(order.id, order)
+            const faults = yield* injector.get
+            if (faults.timeoutAfterAcceptRate > 0 && (yield* random.next) < faults.timeoutAfterAcceptRate) {
+              // Booked, but the reply is lost: the caller's own timeout fires first.
+              yield* Effect.sleep(faults.hangFor)
+              return yield* new ProviderUnavailableError({
+                provider,
+                reason: "connection reset after the order was accepted",
+                sent: true
+              })
+            }
+            return order
+          })
+        ),
+      cancelOrder: (orderId) =>
+        guard(
+          "cancelOrder",
+          Effect.suspend((): Effect.Effect<void, ProviderError> => {
+            const order = byId.get(orderId)
+            if (order === undefined) return Effect.fail(new OrderNotFoundError({ provider, orderId }))
+            if (!isOpenStatus(order.status)) {
+              return Effect.fail(new OrderRejectedError({ provider, reason: `order is ${order.status}` }))
+            }
+            const canceled = new Order({ ...order, status: "canceled" })
+            byId.set(orderId, canceled)
+            book[book.indexOf(order)] = canceled
+            return Effect.void
+          })
+        ),
+      getOrder: (orderId) =>
+        guard(
+          "getOrder",
+          Effect.suspend(() => {
+            const order = byId.get(orderId)
+            return order === undefined
+              ? Effect.fail(new OrderNotFoundError({ provider, orderId }))
+              : Effect.succeed(order)
+          })
+        ),
+      getOrderByClientOrderId: (clientOrderId) =>
+        guard(
+          "getOrderByClientOrderId",
+          Effect.sync(() => Option.fromNullable(book.find((o) => o.clientOrderId === clientOrderId)))
+        ),
+      listOpenOrders: guard("listOpenOrders", Effect.sync(() => book.filter((o) => isOpenStatus(o.status)))),
+      positions: guard(
+        "positions",
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const net = new Map<string, { qty: number; cost: number }>()
+          for (const o of book) {
+            if (o.filledQty === 0) continue
+            const p = net.get(o.symbol) ?? { qty: 0, cost: 0 }
+            const signed = o.side === "buy" ? o.filledQty : -o.filledQty
+            net.set(o.symbol, { qty: p.qty + signed, cost: p.cost + signed * (o.filledAvgPrice ?? 0) })
+          }
+          return [...net].filter(([, p]) => p.qty !== 0).map(([symbol, p]) => {
+            const reference = symbols[symbol] ?? 1
+            const current = round(priceAt(reference, symbol, now), reference)
+            const avg = p.cost / p.qty
+            return new Position({
+              symbol,
+              qty: p.qty,
+              side: p.qty < 0 ? "short" : "long",
+              avgEntryPrice: avg,
+              currentPrice: current,
+              marketValue: p.qty * current,
+              unrealizedPnl: p.qty * (current - avg)
+            })
+          })
+        })
+      ),
+      account: guard(
+        "account",
+        Effect.sync(() =>
+          new Account({ id: "SIM-0001", currency: "USD", cash, buyingPower: cash, equity: cash, status: "ACTIVE" })
+        )
+      )
+    }
+    const state: BrokerState = {
+      orders: Effect.sync(() => [...book]),
+      calls: Effect.sync(() => ({ ...calls }))
+    }
+    return { api, state }
+  })
+
+/**
+ * The raw simulated data provider.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDataApi, never, SimulatedFaults> =>
+  Effect.gen(function*() {
+    const injector = yield* SimulatedFaults
+    const random = Random.make((options.seed ?? 42) + 1)
+    const symbols = options.symbols ?? defaultSymbols
+    const provider = "simulated"
+    const known = (symbol: string) =>
+      symbols[symbol] === undefined
+        ? Effect.fail(new UnknownSymbolError({ provider, symbol }))
+        : Effect.succeed(symbols[symbol]!)
+    return {
+      provider,
+      bars: (symbol, timeframe, query = {}) =>
+        faulted(
+          injector,
+          random,
+          provider,
+          () => Duration.zero,
+          Effect.gen(function*() {
+            const reference = yield* known(symbol)
+            const step = Http.timeframeMillis[timeframe]
+            const { from, to } = yield* Http.windowOf(timeframe, query)
+            const bars: Array<Bar> = []
+            for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
+              const open = priceAt(reference, symbol, t)
+              const close = priceAt(reference, symbol, t + step)
+              const wiggle = Math.abs(close - open) * 0.5 + reference * 0.0005
+              bars.push(
+                new Bar({
+                  symbol,
+                  timeframe,
+                  timestamp: new Date(t),
+                  open: round(open, reference),
+                  high: round(Math.max(open, close) + wiggle, reference),
+                  low: round(Math.min(open, close) - wiggle, reference),
+                  close: round(close, reference),
+                  volume: Math.round(1000 + 1000 * Math.abs(Math.sin(t / step)))
+                })
+              )
+            }
+            return Http.trimBars(bars, query)
+          })
+        ),
+      latestQuote: (symbol) =>
+        faulted(
+          injector,
+          random,
+          provider,
+          (faults) => faults.slowQuotes,
+          Effect.gen(function*() {
+            const reference = yield* known(symbol)
+            const now = yield* Clock.currentTimeMillis
+            const price = priceAt(reference, symbol, now)
+            const half = reference * 0.0001
+            return new Quote({
+              symbol,
+              bid: round(price - half, reference),
+              ask: round(price + half, reference),
+              price: round(price, reference),
+              bidSize: 100,
+              askSize: 100,
+              timestamp: new Date(now)
+            })
+          })
+        )
+    }
+  })
+
+/**
+ * The simulated `BrokerClient` and its book (`SimulatedBroker`), with the
+ * broker policy (overridable). Needs `SimulatedFaults`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerBroker = (
+  options: Options = {}
+): Layer.Layer<BrokerClient | SimulatedBroker, InvalidOptionsError, SimulatedFaults> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const { api, state } = yield* makeBrokerApi(options)
+      const client = yield* makeBrokerClient(api, ProviderPolicy.override(brokerPolicy, options.policy))
+      return Context.make(BrokerClient, client).pipe(Context.add(SimulatedBroker, state))
+    })
+  )
+
+/**
+ * The simulated `MarketDataClient`. Needs `SimulatedFaults`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMarketData = (
+  options: Options = {}
+): Layer.Layer<MarketDataClient, InvalidOptionsError, SimulatedFaults> =>
+  Layer.effect(
+    MarketDataClient,
+    Effect.flatMap(
+      makeMarketDataApi(options),
+      (api) => makeMarketDataClient(api, ProviderPolicy.override(marketDataPolicy, options.policy))
+    )
+  )
+
+/**
+ * Both simulated providers sharing one fault injector (also provided).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options & {
+    readonly faults?: Partial<Faults> | undefined
+    readonly marketDataPolicy?: ProviderPolicy.Overrides | undefined
+  } = {}
+): Layer.Layer<BrokerClient | SimulatedBroker | MarketDataClient | SimulatedFaults, InvalidOptionsError> =>
+  Layer.mergeAll(
+    layerBroker(options),
+    layerMarketData({ ...options, policy: options.marketDataPolicy })
+  ).pipe(Layer.provideMerge(layerFaults(options.faults)))

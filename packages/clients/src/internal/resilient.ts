@@ -1,0 +1,209 @@
+/** @internal */
+import * as Bulkhead from "@effect-resilience/core/Bulkhead"
+import * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
+import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
+import * as RateLimiter from "@effect-resilience/core/RateLimiter"
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
+import type { InvalidOptionsError, RateLimitedError, ResilienceError } from "@effect-resilience/core/ResilienceError"
+import * as Retry from "@effect-resilience/core/Retry"
+import * as RetryBudget from "@effect-resilience/core/RetryBudget"
+import * as Timeout from "@effect-resilience/core/Timeout"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { BrokerApi, Service as BrokerService } from "../BrokerClient.js"
+import { isOutage, isTransient } from "../ClientError.js"
+import * as IdempotentOrders from "../IdempotentOrders.js"
+import type { MarketDataApi, Service as MarketDataService } from "../MarketDataClient.js"
+import type { OperationPolicy, ProviderPolicy } from "../ProviderPolicy.js"
+
+type Guard = IdempotentOrders.Guard<ResilienceError>
+
+const identity: Guard = (self) => self
+
+/** @internal */
+export interface Operation {
+  /** bulkhead (outermost, once per logical call) */
+  readonly isolate: Guard
+  /** breaker → quota → per-attempt timeout: one attempt */
+  readonly attempt: Guard
+  readonly retry: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** the whole stack for a call that is safe to repeat */
+  readonly call: Guard
+}
+
+/**
+ * The profile for one operation group: the ResilienceConfig in context (if
+ * any) resolves the service's settings; otherwise the provider's defaults.
+ * Explicit `ProviderPolicy.override`s were already applied to `fallback`.
+ */
+const fromConfig = (
+  fallback: OperationPolicy,
+  service: string,
+  serviceType: string,
+  kind: ProviderPolicy["kind"]
+): Effect.Effect<OperationPolicy, InvalidOptionsError> =>
+  Effect.flatMap(Effect.serviceOption(ResilienceConfig.ResilienceConfig), (config) => {
+    if (Option.isNone(config)) return Effect.succeed(fallback)
+    const settings = config.value
+    // Only a service the configuration names overrides the provider's table.
+    if (settings.services[service] === undefined) return Effect.succeed(fallback)
+    return Effect.map(ResilienceConfig.resolve(settings, { service, serviceType }), (profile): OperationPolicy => ({
+      breaker: kind === "broker" ? profile.breaker : fallback.breaker,
+      retry: {
+        maxRetries: profile.retry.maxRetries,
+        baseDelay: profile.retry.baseDelay,
+        maxDelay: profile.retry.maxDelay,
+        factor: profile.retry.factor,
+        jitter: profile.retry.jitter
+      },
+      bulkhead: kind === "broker" ? profile.bulkhead : fallback.bulkhead,
+      timeout: profile.timeout
+    }))
+  })
+
+const makeOperation = (
+  provider: string,
+  group: string,
+  spec: OperationPolicy,
+  quota: Guard,
+  budget: RetryBudget.RetryBudget
+): Effect.Effect<Operation, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const registry = yield* Effect.serviceOption(CircuitBreakerRegistry.CircuitBreakerRegistry)
+    const breakerOptions: CircuitBreaker.Options | undefined = spec.breaker === undefined ? undefined : {
+      service: provider,
+      resource: group,
+      failureThreshold: spec.breaker.failureThreshold,
+      resetTimeout: spec.breaker.resetTimeout,
+      isFailure: isOutage
+    }
+    // With a registry in context the breakers show on its status page and are shared by name.
+    const breaker = breakerOptions === undefined
+      ? undefined
+      : Option.isSome(registry)
+      ? yield* registry.value.get(breakerOptions)
+      : yield* CircuitBreaker.make(breakerOptions)
+    const bulkhead = spec.bulkhead === undefined ? undefined : yield* Bulkhead.make({
+      name: `${provider}/${group}`,
+      maxConcurrent: spec.bulkhead.maxConcurrent,
+      maxWaiting: spec.bulkhead.maxWaiting
+    })
+    const timeout = spec.timeout === undefined
+      ? undefined
+      : yield* Timeout.make({ duration: spec.timeout, operation: `${provider}/${group}` })
+    const retry = yield* Retry.exponential({
+      maxRetries: spec.retry.maxRetries,
+      baseDelay: spec.retry.baseDelay,
+      maxDelay: spec.retry.maxDelay,
+      factor: spec.retry.factor,
+      jitter: spec.retry.jitter,
+      retryOn: isTransient,
+      budget,
+      service: provider,
+      operation: group
+    })
+    const isolate: Guard = bulkhead === undefined ? identity : bulkhead.execute
+    const withTimeout: Guard = timeout === undefined ? identity : timeout.execute
+    const withBreaker: Guard = breaker === undefined ? identity : breaker.execute
+    // The breaker sits outside the quota so an open breaker spends no token.
+    const attempt: Guard = (self) => withBreaker(quota(withTimeout(self)))
+    return {
+      isolate,
+      attempt,
+      retry: retry.execute,
+      call: (self) => isolate(retry.execute(attempt(self)))
+    }
+  })
+
+/**
+ * The provider's quota as a wait-mode limiter. It uses the environment's
+ * `RateLimiterStore` when there is one (a Redis store shares one quota across
+ * a fleet), else a private in-memory store.
+ */
+const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsError> => {
+  const spec = policy.rateLimit
+  if (spec === undefined) return Effect.succeed(identity)
+  return Effect.gen(function*() {
+    const existing = yield* Effect.serviceOption(RateLimiterStore.RateLimiterStore)
+    const store = Option.isSome(existing) ? existing.value : yield* RateLimiterStore.makeMemory()
+    const limiter = yield* Effect.provideService(
+      RateLimiter.make({
+        name: `clients/${policy.provider}`,
+        mode: "wait",
+        tokensPerSecond: spec.refill / Duration.toSeconds(spec.interval),
+        burstSize: spec.burst,
+        maxWait: spec.maxWait
+      }),
+      RateLimiterStore.RateLimiterStore,
+      store
+    )
+    // A store failure is handled by the store's own configured behaviour
+    // (fail open / closed / local fallback); the memory store never fails.
+    return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RateLimitedError, R> =>
+      Effect.catchIf(
+        limiter.execute(self),
+        (error): error is RateLimiterStore.RateLimiterStoreError =>
+          error instanceof RateLimiterStore.RateLimiterStoreError,
+        Effect.die
+      ) as Effect.Effect<A, E | RateLimitedError, R>
+  })
+}
+
+/** @internal */
+export const makeBrokerClient = (
+  api: BrokerApi,
+  policy: ProviderPolicy
+): Effect.Effect<BrokerService, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const provider = policy.provider
+    const budget = yield* RetryBudget.make({})
+    const quota = yield* makeQuota(policy)
+    const readSpec = yield* fromConfig(policy.requests, provider, "broker_api", "broker")
+    const orderSpec = yield* fromConfig(
+      policy.orders ?? policy.requests,
+      `${provider}.orders`,
+      "order_execution",
+      "broker"
+    )
+    const reads = yield* makeOperation(provider, "broker_api", readSpec, quota, budget)
+    const orders = yield* makeOperation(provider, "order_execution", orderSpec, quota, budget)
+    const guards: IdempotentOrders.Guards<ResilienceError> = {
+      isolate: orders.isolate,
+      attempt: orders.attempt,
+      lookup: reads.attempt,
+      retry: orders.retry
+    }
+    return {
+      provider,
+      policy: { ...policy, requests: readSpec, orders: orderSpec },
+      placeOrder: (request) => IdempotentOrders.placeOrder(api, guards, request),
+      // A cancel is safe to repeat: a second DELETE of a cancelled order is a no-op or a typed error.
+      cancelOrder: (orderId) => reads.call(api.cancelOrder(orderId)),
+      getOrder: (orderId) => reads.call(api.getOrder(orderId)),
+      getOrderByClientOrderId: (clientOrderId) => reads.call(api.getOrderByClientOrderId(clientOrderId)),
+      listOpenOrders: reads.call(api.listOpenOrders),
+      positions: reads.call(api.positions),
+      account: reads.call(api.account)
+    }
+  })
+
+/** @internal */
+export const makeMarketDataClient = (
+  api: MarketDataApi,
+  policy: ProviderPolicy
+): Effect.Effect<MarketDataService, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const provider = policy.provider
+    const budget = yield* RetryBudget.make({})
+    const quota = yield* makeQuota(policy)
+    const spec = yield* fromConfig(policy.requests, provider, "market_data", "market_data")
+    const reads = yield* makeOperation(provider, "market_data", spec, quota, budget)
+    return {
+      provider,
+      policy: { ...policy, requests: spec },
+      bars: (symbol, timeframe, query) => reads.call(api.bars(symbol, timeframe, query)),
+      latestQuote: (symbol) => reads.call(api.latestQuote(symbol))
+    }
+  })
