@@ -70,3 +70,13 @@ export * as RetryBudget from "./RetryBudget.js"
  * @since 0.1.0
  */
 export * as Timeout from "./Timeout.js"
+
+/**
+ * Composing policies in one documented order
+ * (`Bulkhead(Retry(CircuitBreaker(Timeout(call))))`), the `Resilience`
+ * service, and `withResilience`: a service/operation's whole stack from its
+ * configured profile.
+ *
+ * @since 0.1.0
+ */
+export * as Policy from "./Policy.js"
