@@ -41,3 +41,11 @@ export * as StatusSources from "./StatusSources.js"
  * @since 0.1.0
  */
 export * as ResilientHttpClient from "./ResilientHttpClient.js"
+
+/**
+ * The `RateLimit` HttpApiMiddleware: per-client and global token buckets,
+ * 429 + Retry-After, IETF RateLimit / RateLimit-Policy headers.
+ *
+ * @since 0.1.0
+ */
+export * as RateLimit from "./RateLimit.js"

@@ -79,7 +79,8 @@ export interface RequestOptions {
   readonly body?: string
 }
 
-const agent = new Http.Agent({ keepAlive: true, maxSockets: 2000 })
+// Many requests share a bounded pool of kept-alive connections (per source address), as a real client fleet would.
+const agent = new Http.Agent({ keepAlive: true, maxSockets: 128 })
 
 /** A real HTTP request; resolves with status, headers and body (never rejects on HTTP errors). */
 export const request = (url: string, options: RequestOptions = {}): Effect.Effect<Response, Error> =>

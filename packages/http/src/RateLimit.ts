@@ -1,0 +1,364 @@
+/**
+ * Rate limiting for HttpApi servers: an `HttpApiMiddleware` charging every
+ * request to a per-client token bucket and, optionally, a global bucket, both
+ * in core's `RateLimiter` over whatever `RateLimiterStore` layer you provide
+ * (memory, or Redis to share limits across a fleet).
+ *
+ * ```ts
+ * class Api extends HttpApi.make("api").add(Orders).middleware(RateLimit.Middleware) {}
+ *
+ * const ApiLive = HttpApiBuilder.api(Api).pipe(
+ *   Layer.provide(OrdersLive),
+ *   Layer.provide(RateLimit.layer({ api: Api, tokensPerSecond: 10, burstSize: 20 })),
+ *   Layer.provide(RateLimiterStore.layerMemory())
+ * )
+ * ```
+ *
+ * - Rejected requests get `429 Too Many Requests`, `Retry-After` (whole
+ *   seconds, rounded up) and a JSON `RateLimitExceeded` body (a
+ *   `Schema.TaggedError`, so it appears in the OpenAPI document and an
+ *   `HttpApiClient` decodes it).
+ * - Every response of a limited endpoint, allowed or rejected, carries the
+ *   IETF `RateLimit-Policy` and `RateLimit` fields of
+ *   draft-ietf-httpapi-ratelimit-headers-09 (the syntax -10 keeps):
+ *   `RateLimit-Policy: "client";q=20;w=2, "global";q=1000;w=10` (quota = burst
+ *   size, window = seconds to refill it) and `RateLimit: "client";r=17;t=1`
+ *   (the binding bucket of this decision: whole tokens remaining after it,
+ *   and seconds until that bucket is full again, rounded up).
+ * - The client key is an API key, an authenticated principal or the client
+ *   IP (see `ClientKey`; forwarding headers only from trusted proxies).
+ * - Per-endpoint cost and exemptions by annotation
+ *   (`HttpApiEndpoint.annotate(RateLimit.Cost, 5)`,
+ *   `.annotate(RateLimit.Exempt, true)`, or the same on a group), read from
+ *   the `api` option, or by the `cost` option.
+ * - Apply it to a whole API (`HttpApi.middleware(RateLimit.Middleware)`:
+ *   every request, 404s included, before routing) or to chosen groups
+ *   (`HttpApiGroup.middleware(RateLimit.Middleware)`), not both.
+ *
+ * If the store fails (and is configured to propagate failures), the request
+ * is let through and a warning logged: an outage of the limiter must not
+ * become an outage of the API.
+ *
+ * @since 0.1.0
+ */
+import * as RateLimiter from "@effect-resilience/core/RateLimiter"
+import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as ClientKey from "./ClientKey.js"
+import * as validate from "./internal/validate.js"
+import * as StatusSources from "./StatusSources.js"
+
+/**
+ * The body of a `429 Too Many Requests`. `policy` is `"client"` or
+ * `"global"`: which bucket rejected the request; `retryAfter` is in whole
+ * seconds (the `Retry-After` header); `limit` and `remaining` are that
+ * bucket's size and whole tokens left.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RateLimitExceeded extends Schema.TaggedError<RateLimitExceeded>()(
+  "RateLimitExceeded",
+  {
+    policy: Schema.String,
+    limit: Schema.Number,
+    remaining: Schema.Number,
+    retryAfter: Schema.Number
+  },
+  HttpApiSchema.annotations({ status: 429, description: "Too Many Requests: retry after `retryAfter` seconds" })
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `Rate limit "${this.policy}" exceeded; retry after ${this.retryAfter} s`
+  }
+}
+
+/**
+ * The middleware tag: declare it on an API or group with
+ * `.middleware(RateLimit.Middleware)` and provide `RateLimit.layer(...)`.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export class Middleware extends HttpApiMiddleware.Tag<Middleware>()("@effect-resilience/http/RateLimit/Middleware", {
+  failure: RateLimitExceeded
+}) {}
+
+/**
+ * Endpoint or group annotation: how many tokens a request costs (default 1;
+ * `0` exempts it).
+ *
+ * @since 0.1.0
+ * @category annotations
+ */
+export class Cost extends Context.Tag("@effect-resilience/http/RateLimit/Cost")<Cost, number>() {}
+
+/**
+ * Endpoint or group annotation: `true` exempts it from rate limiting (health
+ * checks, metrics scrapes). Exempt responses carry no RateLimit headers.
+ *
+ * @since 0.1.0
+ * @category annotations
+ */
+export class Exempt extends Context.Tag("@effect-resilience/http/RateLimit/Exempt")<Exempt, boolean>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Names the limiter (store key prefix, metrics, status page). Two servers
+   * with the same name over one Redis share their buckets.
+   *
+   * @default "http"
+   */
+  readonly name?: string | undefined
+  /** Refill rate of each client's bucket (> 0, fractions allowed). */
+  readonly tokensPerSecond: number
+  /**
+   * Each client's bucket size: its largest burst.
+   *
+   * @default Math.max(1, Math.ceil(tokensPerSecond))
+   */
+  readonly burstSize?: number | undefined
+  /**
+   * A bucket shared by all clients, which every request must pass too.
+   *
+   * @default none
+   */
+  readonly global?: { readonly tokensPerSecond: number; readonly burstSize?: number | undefined } | undefined
+  /**
+   * How clients are told apart (API key, principal, IP, trusted proxies).
+   *
+   * @default the socket peer's IP, IPv6 grouped by /64
+   */
+  readonly clientKey?: ClientKey.Options | undefined
+  /**
+   * The API whose `Cost` / `Exempt` annotations to honour.
+   *
+   * @default undefined (every request costs 1)
+   */
+  readonly api?: HttpApi.HttpApi.Any | undefined
+  /**
+   * A request's cost, overriding annotations; `0` exempts it, `undefined`
+   * falls back to the annotations.
+   *
+   * @default undefined
+   */
+  readonly cost?: ((request: HttpServerRequest.HttpServerRequest) => number | undefined) | undefined
+}
+
+interface Route {
+  readonly method: string
+  readonly segments: ReadonlyArray<string | null> // null: a parameter
+  readonly cost: number
+}
+
+/**
+ * The `RateLimit.Middleware` implementation. Requires a `RateLimiterStore`;
+ * registers the limiter into `StatusSources` when that service is present.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<Middleware, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
+  Layer.scoped(Middleware, make(options))
+
+/**
+ * Build the middleware effect (what `layer` provides).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const name = yield* validate.name("RateLimit", "name", options.name, "http")
+  if (!/^[A-Za-z0-9_.:@/+=#-]+$/.test(name)) {
+    return yield* validate.fail("RateLimit", "name", name, "must use only [A-Za-z0-9_.:@/+=#-]")
+  }
+  const limiter = yield* RateLimiter.make({
+    name,
+    tokensPerSecond: options.tokensPerSecond,
+    burstSize: options.burstSize,
+    global: options.global,
+    mode: "fail"
+  })
+  const keys = yield* ClientKey.make(options.clientKey)
+  const { routes, staticCosts } = compileAnnotations(options.api, limiter.options.maxCost)
+  const userCost = options.cost
+
+  const clientBurst = limiter.options.burstSize
+  const clientWindow = Math.max(1, Math.ceil(clientBurst / limiter.options.tokensPerSecond))
+  const global = limiter.options.global
+  const globalBurst = global._tag === "Some" ? global.value.burstSize : -1
+  const globalKey = `${name}|*`
+  const policyHeader = global._tag === "Some"
+    ? `"client";q=${clientBurst};w=${clientWindow}, "global";q=${globalBurst};w=${
+      Math.max(1, Math.ceil(globalBurst / global.value.tokensPerSecond))
+    }`
+    : `"client";q=${clientBurst};w=${clientWindow}`
+
+  let allowedCount = 0
+  let rejectedCount = 0
+  yield* StatusSources.registerLimiter(
+    name,
+    Effect.map(Effect.either(limiter.stats), (stats) => ({
+      name,
+      limit: clientBurst,
+      windowSeconds: clientWindow,
+      keys: stats._tag === "Right" && stats.right.keys._tag === "Some" ? stats.right.keys.value : -1,
+      globalRemaining: stats._tag === "Right" && stats.right.global._tag === "Some"
+        ? stats.right.global.value.remaining
+        : undefined,
+      globalLimit: global._tag === "Some" ? globalBurst : undefined,
+      allowed: allowedCount,
+      rejected: rejectedCount
+    }))
+  )
+
+  const costOf = (request: HttpServerRequest.HttpServerRequest, context: Context.Context<never>): number => {
+    if (userCost !== undefined) {
+      const cost = userCost(request)
+      if (cost !== undefined) return cost >= 0 && cost <= limiter.options.maxCost ? cost : limiter.options.maxCost
+    }
+    if (staticCosts.size === 0 && routes.length === 0) return 1
+    const route = Context.getOption(context, HttpRouter.RouteContext)
+    if (route._tag === "Some") {
+      // group-level middleware: the router already matched the endpoint
+      const cost = staticCosts.get(`${route.value.route.method} ${route.value.route.path}`)
+      return cost ?? 1
+    }
+    const q = request.url.indexOf("?")
+    const path = q === -1 ? request.url : request.url.slice(0, q)
+    const exact = staticCosts.get(`${request.method} ${path}`)
+    if (exact !== undefined) return exact
+    return routes.length === 0 ? 1 : matchRoute(routes, request.method, path)
+  }
+
+  const handlers = new Map<string, HttpApp.PreResponseHandler>()
+  const headersHandler = (policy: string, remaining: number, reset: number, retryAfter: number) => {
+    const rateLimit = `"${policy}";r=${remaining};t=${reset}`
+    const cacheKey = retryAfter < 0 ? rateLimit : `${rateLimit}|${retryAfter}`
+    let handler = handlers.get(cacheKey)
+    if (handler === undefined) {
+      const headers: Record<string, string> = { "ratelimit-policy": policyHeader, "ratelimit": rateLimit }
+      if (retryAfter >= 0) headers["retry-after"] = String(retryAfter)
+      handler = (_request, response) => Effect.succeed(HttpServerResponse.setHeaders(response, headers))
+      // a tiny cache: a few hundred distinct (remaining, reset) pairs cover most traffic
+      if (handlers.size < 1024) handlers.set(cacheKey, handler)
+    }
+    return handler
+  }
+
+  const appendHandler = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    handler: HttpApp.PreResponseHandler
+  ): Effect.Effect<void> => {
+    // HttpApp.appendPreResponseHandler, minus its Option.match closures
+    const current: Option.Option<HttpApp.PreResponseHandler> = fiber.getFiberRef(HttpApp.currentPreResponseHandlers)
+    return FiberRef.set(
+      HttpApp.currentPreResponseHandlers,
+      current._tag === "None" ?
+        Option.some(handler) :
+        Option.some<HttpApp.PreResponseHandler>((request, response) =>
+          Effect.flatMap(current.value(request, response), (response) => handler(request, response))
+        )
+    )
+  }
+
+  const middleware = Effect.withFiberRuntime<void, RateLimitExceeded>((fiber) => {
+    const context = fiber.currentContext
+    const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
+    const cost = costOf(request, context)
+    if (cost === 0) return Effect.void
+    const key = keys.resolve(request, context)
+    return Effect.matchEffect(limiter.consume(key, { cost }), {
+      onFailure: (error) => Effect.logWarning("RateLimit: store failed, request let through", error),
+      onSuccess: (decision) => {
+        const isGlobal = decision.allowed
+          ? clientBurst !== globalBurst && decision.limit === globalBurst
+          : decision.rejectedBy === globalKey
+        const policy = isGlobal ? "global" : "client"
+        const reset = Math.ceil(decision.resetAfterMillis / 1000)
+        if (decision.allowed) {
+          allowedCount++
+          return appendHandler(fiber, headersHandler(policy, decision.remaining, reset, -1))
+        }
+        rejectedCount++
+        const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMillis / 1000))
+        return Effect.zipRight(
+          appendHandler(fiber, headersHandler(policy, decision.remaining, reset, retryAfter)),
+          Effect.fail(
+            new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
+              disableValidation: true
+            })
+          )
+        )
+      }
+    })
+  })
+  return Middleware.of(middleware)
+})
+
+const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: number) => {
+  const staticCosts = new Map<string, number>()
+  const routes: Array<Route> = []
+  if (api === undefined) return { staticCosts, routes }
+  HttpApi.reflect(api as HttpApi.HttpApi.AnyWithProps, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint, mergedAnnotations }) => {
+      const exempt = Context.getOption(mergedAnnotations, Exempt)
+      const costAnnotation = Context.getOption(mergedAnnotations, Cost)
+      let cost = 1
+      if (exempt._tag === "Some" && exempt.value) cost = 0
+      else if (costAnnotation._tag === "Some") {
+        const c = costAnnotation.value
+        cost = Number.isFinite(c) && c >= 0 ? Math.min(c, maxCost) : 1
+      }
+      if (cost === 1) return
+      staticCosts.set(`${endpoint.method} ${endpoint.path}`, cost)
+      if (endpoint.path.includes(":") || endpoint.path.includes("*")) {
+        routes.push({
+          method: endpoint.method,
+          segments: endpoint.path.split("/").map((s) => (s.startsWith(":") || s === "*" ? null : s)),
+          cost
+        })
+      }
+    }
+  })
+  return { staticCosts, routes }
+}
+
+const matchRoute = (routes: ReadonlyArray<Route>, method: string, path: string): number => {
+  const segments = path.split("/")
+  for (const route of routes) {
+    if (route.method !== method && route.method !== "*") continue
+    if (route.segments.length !== segments.length) continue
+    let ok = true
+    for (let i = 0; i < segments.length; i++) {
+      const s = route.segments[i]
+      if (s !== null && s !== segments[i]) {
+        ok = false
+        break
+      }
+    }
+    if (ok) return route.cost
+  }
+  return 1
+}

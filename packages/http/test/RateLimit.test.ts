@@ -1,0 +1,201 @@
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import { RateLimit } from "@effect-resilience/http"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { request, serveApi } from "./utils/harness.js"
+
+class Work extends HttpApiGroup.make("work")
+  .add(HttpApiEndpoint.get("hello", "/hello").addSuccess(Schema.String))
+  .add(
+    HttpApiEndpoint.get("item", "/items/:id").setPath(Schema.Struct({ id: Schema.String })).addSuccess(Schema.String)
+      .annotate(RateLimit.Cost, 2)
+  )
+  .add(HttpApiEndpoint.get("expensive", "/expensive").addSuccess(Schema.String).annotate(RateLimit.Cost, 3))
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(Schema.String).annotate(RateLimit.Exempt, true))
+{}
+
+class Api extends HttpApi.make("api").add(Work).middleware(RateLimit.Middleware) {}
+
+const WorkLive = HttpApiBuilder.group(Api, "work", (h) =>
+  h.handle("hello", () => Effect.succeed("hi"))
+    .handle("item", ({ path }) => Effect.succeed(path.id))
+    .handle("expensive", () => Effect.succeed("done"))
+    .handle("health", () => Effect.succeed("ok")))
+
+const serve = (options: Omit<RateLimit.Options, "api">) =>
+  serveApi(
+    HttpApiBuilder.api(Api).pipe(
+      Layer.provide(WorkLive),
+      Layer.provide(RateLimit.layer({ api: Api, ...options })),
+      Layer.provide(RateLimiterStore.layerMemory())
+    )
+  )
+
+// A slow refill (one token per 100 s) makes every number below exact, whatever the machine's speed.
+const slow = { tokensPerSecond: 0.01 }
+
+describe("RateLimit", () => {
+  it.scopedLive("a burst: exact RateLimit headers on every 200, then 429 + Retry-After + tagged JSON body", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 5 })
+      for (let n = 1; n <= 5; n++) {
+        const r = yield* request(`${url}/hello`, { from: "127.0.0.2" })
+        expect(r.status).toBe(200)
+        expect(r.headers["ratelimit-policy"]).toBe("\"client\";q=5;w=500")
+        expect(r.headers["ratelimit"]).toBe(`"client";r=${5 - n};t=${n * 100}`)
+        expect(r.headers["retry-after"]).toBeUndefined()
+      }
+      const rejected = yield* request(`${url}/hello`, { from: "127.0.0.2" })
+      expect(rejected.status).toBe(429)
+      expect(rejected.headers["retry-after"]).toBe("100")
+      expect(rejected.headers["ratelimit-policy"]).toBe("\"client\";q=5;w=500")
+      expect(rejected.headers["ratelimit"]).toBe("\"client\";r=0;t=500")
+      expect(rejected.headers["content-type"]).toContain("application/json")
+      expect(Schema.decodeUnknownSync(RateLimit.RateLimitExceeded)(rejected.json())).toEqual(
+        new RateLimit.RateLimitExceeded({ policy: "client", limit: 5, remaining: 0, retryAfter: 100 })
+      )
+    }))
+
+  it.scopedLive("1,000 concurrent requests from one client admit exactly the burst", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 50 })
+      const responses = yield* Effect.all(
+        Array.from({ length: 1000 }, () => request(`${url}/hello`, { from: "127.0.0.3" })),
+        { concurrency: "unbounded" }
+      )
+      const statuses = responses.map((r) => r.status)
+      expect(statuses.filter((s) => s === 200).length).toBe(50)
+      expect(statuses.filter((s) => s === 429).length).toBe(950)
+      const remaining = responses.filter((r) => r.status === 200).map((r) => r.headers["ratelimit"]).sort()
+      expect(new Set(remaining).size).toBe(50) // each admitted request saw its own decision
+    }))
+
+  it.scopedLive("two clients are limited independently", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 2 })
+      const statuses = (from: string) =>
+        Effect.forEach([1, 2, 3], () => Effect.map(request(`${url}/hello`, { from }), (r) => r.status))
+      expect(yield* statuses("127.0.0.4")).toEqual([200, 200, 429])
+      expect(yield* statuses("127.0.0.5")).toEqual([200, 200, 429])
+    }))
+
+  it.scopedLive("the global limit binds across clients and is named in the headers", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 10, global: { tokensPerSecond: 0.01, burstSize: 3 } })
+      const results = yield* Effect.forEach(["127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"], (from) =>
+        request(`${url}/hello`, { from }))
+      expect(results.map((r) =>
+        r.status
+      )).toEqual([200, 200, 200, 429])
+      expect(results[0].headers["ratelimit-policy"]).toBe("\"client\";q=10;w=1000, \"global\";q=3;w=300")
+      expect(results[0].headers["ratelimit"]).toBe("\"global\";r=2;t=100")
+      expect(results[3].headers["ratelimit"]).toBe("\"global\";r=0;t=300")
+      expect(results[3].json()).toMatchObject({ _tag: "RateLimitExceeded", policy: "global", limit: 3 })
+    }))
+
+  it.scopedLive("a spoofed X-Forwarded-For from an untrusted peer changes nothing", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 2 })
+      const statuses = yield* Effect.forEach([1, 2, 3, 4], (i) =>
+        Effect.map(
+          request(`${url}/hello`, {
+            from: "127.0.0.10",
+            headers: { "x-forwarded-for": `198.51.100.${i}`, forwarded: `for=198.51.100.${i}` }
+          }),
+          (r) => r.status
+        ))
+      expect(statuses).toEqual([200, 200, 429, 429])
+    }))
+
+  it.scopedLive("behind a trusted proxy (127.0.0.1) the right-most untrusted X-Forwarded-For address is the client", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 1, clientKey: { trustedProxies: ["127.0.0.1", "10.0.0.0/8"] } })
+      const status = (xff: string, from = "127.0.0.1") =>
+        Effect.map(request(`${url}/hello`, { from, headers: { "x-forwarded-for": xff } }), (r) => r.status)
+      expect(yield* status("203.0.113.5, 10.1.1.1")).toBe(200)
+      // the same client, whatever it writes to the left
+      expect(yield* status("6.6.6.6, 203.0.113.5, 10.1.1.1")).toBe(429)
+      expect(yield* status("203.0.113.5")).toBe(429)
+      // another client behind the same proxy
+      expect(yield* status("203.0.113.6")).toBe(200)
+      // an untrusted peer's header is ignored: keyed by 127.0.0.11 itself
+      expect(yield* status("203.0.113.7", "127.0.0.11")).toBe(200)
+      expect(yield* status("203.0.113.8", "127.0.0.11")).toBe(429)
+    }))
+
+  it.scopedLive("malformed, huge or repeated headers give a well-formed response, never a 500", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({
+        ...slow,
+        burstSize: 3,
+        clientKey: { trustedProxies: ["127.0.0.0/8", "::/0"], apiKeyHeader: "x-api-key" }
+      })
+      const hostile: Array<Record<string, string | ReadonlyArray<string>>> = [
+        { "x-forwarded-for": "not an ip, [::1, 999.1.1.1, ::ffff:zz" },
+        { "x-forwarded-for": "1.2.3.4, ".repeat(1500) },
+        { "x-forwarded-for": ["1.1.1.1", "2.2.2.2", "garbage"] },
+        { "x-forwarded-for": ",,,,,", forwarded: "for=\"unterminated" },
+        { "x-api-key": "k".repeat(10_000) },
+        { "x-api-key": ["a", "b"] },
+        { "x-forwarded-for": "\u00ff\u00fe\t\u0080" }
+      ]
+      for (const headers of hostile) {
+        const r = yield* request(`${url}/hello`, { headers, from: "127.0.0.12" })
+        expect([200, 429]).toContain(r.status)
+        expect(r.headers["ratelimit"]).toMatch(/^"client";r=\d+;t=\d+$/)
+        expect(() => r.json()).not.toThrow()
+      }
+    }))
+
+  it.scopedLive("per-endpoint cost and exempt endpoints by annotation (static and parameterised paths)", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 6 })
+      const health = yield* request(`${url}/health`, { from: "127.0.0.13" })
+      expect(health.status).toBe(200)
+      expect(health.headers["ratelimit"]).toBeUndefined()
+      const expensive = yield* request(`${url}/expensive?x=1`, { from: "127.0.0.13" })
+      expect(expensive.headers["ratelimit"]).toBe("\"client\";r=3;t=300")
+      const item = yield* request(`${url}/items/42`, { from: "127.0.0.13" })
+      expect(item.headers["ratelimit"]).toBe("\"client\";r=1;t=500")
+      const rejected = yield* request(`${url}/expensive`, { from: "127.0.0.13" })
+      expect(rejected.status).toBe(429)
+      expect(rejected.headers["retry-after"]).toBe("200") // two more tokens, at 100 s each
+    }))
+
+  it.scopedLive("applied to chosen groups only", () =>
+    Effect.gen(function*() {
+      class Limited extends HttpApiGroup.make("limited").add(HttpApiEndpoint.get("a", "/a").addSuccess(Schema.String))
+        .middleware(RateLimit.Middleware)
+      {}
+      class Open extends HttpApiGroup.make("open").add(HttpApiEndpoint.get("b", "/b").addSuccess(Schema.String)) {}
+      class GroupApi extends HttpApi.make("g").add(Limited).add(Open) {}
+      const url = yield* serveApi(
+        HttpApiBuilder.api(GroupApi).pipe(
+          Layer.provide(HttpApiBuilder.group(GroupApi, "limited", (h) => h.handle("a", () => Effect.succeed("a")))),
+          Layer.provide(HttpApiBuilder.group(GroupApi, "open", (h) => h.handle("b", () => Effect.succeed("b")))),
+          Layer.provide(RateLimit.layer({ ...slow, burstSize: 1 })),
+          Layer.provide(RateLimiterStore.layerMemory())
+        )
+      )
+      expect((yield* request(`${url}/a`)).headers["ratelimit"]).toBe("\"client\";r=0;t=100")
+      expect((yield* request(`${url}/a`)).status).toBe(429)
+      const open = yield* request(`${url}/b`)
+      expect(open.status).toBe(200)
+      expect(open.headers["ratelimit"]).toBeUndefined()
+    }))
+
+  it.effect("rejects invalid options naming the option", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.scoped(RateLimit.make({ tokensPerSecond: 0 })).pipe(Effect.provide(RateLimiterStore.layerMemory()))
+      )
+      expect(error.option).toBe("tokensPerSecond")
+      const key = yield* Effect.flip(
+        Effect.scoped(RateLimit.make({ tokensPerSecond: 1, clientKey: { trustedProxies: ["x"] } })).pipe(
+          Effect.provide(RateLimiterStore.layerMemory())
+        )
+      )
+      expect(key.option).toBe("trustedProxies")
+    }))
+})
