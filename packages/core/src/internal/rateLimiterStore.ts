@@ -1,8 +1,7 @@
 /**
  * The in-memory `RateLimiterStore`: GCRA token buckets, one number per key
- * (the time the bucket is full again), in a `Map` kept in least-recently-used
- * order (re-inserting a key on access moves it to the end, so the first key is
- * the least recently used and eviction is O(1)).
+ * (the time the bucket is full again), in a `Map` plus a doubly linked list
+ * in least-recently-used order (O(1) touch and eviction).
  *
  * @internal
  */
@@ -30,12 +29,28 @@ export const makeMemory = (
     (maxKeys) => unsafeMakeMemory(maxKeys)
   )
 
+/**
+ * One key's bucket, linked into the least-recently-used list. A linked list
+ * rather than `Map` re-insertion: touching a key is a few pointer writes (no
+ * `Map` delete + set), and eviction reads the head in O(1) (iterating a `Map`
+ * from its start skips every deleted slot, which a flood makes quadratic).
+ *
+ * @internal
+ */
+class Entry {
+  prev: Entry | undefined = undefined
+  next: Entry | undefined = undefined
+  constructor(readonly key: string, public tat: number) {}
+}
+
 /** @internal */
 export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
   // Times are kept relative to the first clock reading: epoch milliseconds
   // (~1.7e12) leave only ~0.2 µs of double precision for fractional tokens.
   let origin = Number.NaN
-  const tats = new Map<string, number>()
+  const entries = new Map<string, Entry>()
+  let head: Entry | undefined = undefined // least recently used
+  let tail: Entry | undefined = undefined // most recently used
   let sinceSweep = 0
 
   const now = (clock: Clock.Clock): number => {
@@ -44,33 +59,55 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     return t - origin
   }
 
+  const unlink = (entry: Entry): void => {
+    if (entry.prev === undefined) head = entry.next
+    else entry.prev.next = entry.next
+    if (entry.next === undefined) tail = entry.prev
+    else entry.next.prev = entry.prev
+    entry.prev = entry.next = undefined
+  }
+
+  const append = (entry: Entry): void => {
+    entry.prev = tail
+    if (tail === undefined) head = entry
+    else tail.next = entry
+    tail = entry
+  }
+
+  const touch = (entry: Entry): void => {
+    if (entry !== tail) {
+      unlink(entry)
+      append(entry)
+    }
+  }
+
+  const remove = (entry: Entry): void => {
+    unlink(entry)
+    entries.delete(entry.key)
+  }
+
   const read = (key: string, at: number): number => {
-    const tat = tats.get(key)
-    return tat === undefined || tat < at ? at : tat
+    const entry = entries.get(key)
+    return entry === undefined || entry.tat < at ? at : entry.tat
   }
 
   const write = (key: string, tat: number): void => {
-    if (tats.delete(key)) {
-      tats.set(key, tat)
+    const entry = entries.get(key)
+    if (entry !== undefined) {
+      entry.tat = tat
+      touch(entry)
       return
     }
-    tats.set(key, tat)
-    if (tats.size > maxKeys) evictOldest()
+    const created = new Entry(key, tat)
+    entries.set(key, created)
+    append(created)
+    if (entries.size > maxKeys) remove(head!)
   }
 
-  const evictOldest = (): void => {
-    const first = tats.keys().next()
-    if (first.done !== true) tats.delete(first.value)
-  }
-
-  // Idle keys are equivalent to absent ones: drop a few of the oldest now and
-  // then, so the key count follows the live clients, with no timer.
+  // Idle keys are equivalent to absent ones: drop a few of the least recently
+  // used now and then, so the key count follows the live clients, no timer.
   const sweep = (at: number, limit: number): void => {
-    let seen = 0
-    for (const [key, tat] of tats) {
-      if (tat > at || seen++ >= limit) return
-      tats.delete(key)
-    }
+    for (let i = 0; i < limit && head !== undefined && head.tat <= at; i++) remove(head)
   }
 
   const decide = (request: RateLimiterStore.Request, at: number, commit: boolean): RateLimiterStore.Decision => {
@@ -91,6 +128,14 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     }
     const wait = actAt - at
     if (wait > request.maxWaitMillis + TokenBucket.EPSILON && wait > TokenBucket.EPSILON) {
+      // A rejected client is an active one: keep it from being evicted (an
+      // evicted bucket would come back full).
+      if (commit) {
+        for (let i = 0; i < n; i++) {
+          const entry = entries.get(buckets[i].key)
+          if (entry !== undefined) touch(entry)
+        }
+      }
       const bucket = buckets[worst]
       const interval = 1000 / bucket.tokensPerSecond
       const tat = read(bucket.key, at)
@@ -154,14 +199,13 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     if (reservation === undefined) return
     const buckets = request.buckets
     for (let i = 0; i < buckets.length; i++) {
-      const key = buckets[i].key
-      const tat = tats.get(key)
+      const entry = entries.get(buckets[i].key)
       // Only the last reservation of a bucket can be undone: tokens behind a
       // later reservation are already promised to it.
-      if (tat === undefined || Math.abs(tat - reservation[2 * i + 1]) > TokenBucket.EPSILON) continue
+      if (entry === undefined || Math.abs(entry.tat - reservation[2 * i + 1]) > TokenBucket.EPSILON) continue
       const before = reservation[2 * i]
-      if (before <= at) tats.delete(key)
-      else tats.set(key, before)
+      if (before <= at) remove(entry)
+      else entry.tat = before
     }
   }
 
@@ -173,8 +217,8 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     stats: Effect.clockWith((clock) =>
       Effect.sync(() => {
         const at = now(clock)
-        for (const [key, tat] of tats) if (tat <= at) tats.delete(key)
-        return { keys: Option.some(tats.size), maxKeys: Option.some(maxKeys) }
+        for (const entry of entries.values()) if (entry.tat <= at) remove(entry)
+        return { keys: Option.some(entries.size), maxKeys: Option.some(maxKeys) }
       })
     )
   }

@@ -1,0 +1,225 @@
+import { RateLimiterStore } from "@effect-resilience/core"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option, TestClock } from "effect"
+
+const bucket = (key: string, tokensPerSecond: number, burstSize: number): RateLimiterStore.Bucket => ({
+  key,
+  tokensPerSecond,
+  burstSize
+})
+
+const request = (
+  buckets: ReadonlyArray<RateLimiterStore.Bucket>,
+  cost = 1,
+  maxWaitMillis = 0
+): RateLimiterStore.Request => ({ buckets, cost, maxWaitMillis })
+
+const memory = (maxKeys?: number) => RateLimiterStore.makeMemory(maxKeys === undefined ? undefined : { maxKeys })
+
+describe("RateLimiterStore.layerMemory", () => {
+  it.effect("admits a burst, then refills continuously, with exact retryAfter and resetAfter", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const b = bucket("a", 4, 3) // one token every 250 ms
+      const first = yield* store.consume(request([b]))
+      expect(first).toMatchObject({ allowed: true, waitMillis: 0, limit: 3, remaining: 2, resetAfterMillis: 250 })
+      yield* store.consume(request([b]))
+      const third = yield* store.consume(request([b]))
+      expect(third).toMatchObject({ allowed: true, remaining: 0, resetAfterMillis: 750, retryAfterMillis: 0 })
+      const rejected = yield* store.consume(request([b]))
+      expect(rejected).toMatchObject({
+        allowed: false,
+        limit: 3,
+        remaining: 0,
+        retryAfterMillis: 250,
+        resetAfterMillis: 750,
+        rejectedBy: "a"
+      })
+      yield* TestClock.adjust(249)
+      expect((yield* store.consume(request([b]))).retryAfterMillis).toBe(1)
+      yield* TestClock.adjust(1)
+      expect(yield* store.consume(request([b]))).toMatchObject({ allowed: true, remaining: 0 })
+    }))
+
+  it.effect("retryAfter is rounded up to the millisecond for fractional refill times", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const b = bucket("third", 3, 1) // 333.33… ms per token
+      expect((yield* store.consume(request([b]))).allowed).toBe(true)
+      expect((yield* store.consume(request([b]))).retryAfterMillis).toBe(334)
+      yield* TestClock.adjust(333)
+      expect((yield* store.consume(request([b]))).retryAfterMillis).toBe(1)
+      yield* TestClock.adjust(1)
+      expect((yield* store.consume(request([b]))).allowed).toBe(true)
+    }))
+
+  it.effect("a cost takes that many tokens and waits for that many", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const b = bucket("c", 10, 10)
+      expect(yield* store.consume(request([b], 7))).toMatchObject({ allowed: true, remaining: 3 })
+      expect(yield* store.consume(request([b], 5))).toMatchObject({
+        allowed: false,
+        remaining: 3,
+        retryAfterMillis: 200
+      })
+      expect(yield* store.consume(request([b], 3))).toMatchObject({ allowed: true, remaining: 0 })
+    }))
+
+  it.effect("peek decides without charging", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const b = bucket("p", 1, 2)
+      expect(yield* store.peek(request([b], 2))).toMatchObject({ allowed: true, remaining: 0 })
+      expect(yield* store.peek(request([b], 0))).toMatchObject({ allowed: true, remaining: 2 })
+      yield* store.consume(request([b], 2))
+      expect(yield* store.peek(request([b], 1))).toMatchObject({ allowed: false, retryAfterMillis: 1000 })
+      expect(yield* store.peek(request([b], 0))).toMatchObject({ allowed: true, remaining: 0, resetAfterMillis: 2000 })
+    }))
+
+  it.effect("all-or-nothing: a call rejected by one bucket charges none of them", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const global = bucket("g", 1, 3)
+      const client = bucket("k", 1, 1)
+      expect((yield* store.consume(request([client, global]))).allowed).toBe(true)
+      // The client bucket is empty: rejected, and the global bucket keeps its 2 tokens.
+      const rejected = yield* store.consume(request([client, global]))
+      expect(rejected).toMatchObject({ allowed: false, rejectedBy: "k", limit: 1 })
+      expect(yield* store.peek(request([global], 0))).toMatchObject({ remaining: 2 })
+      // Empty the global bucket through other clients; then a fresh client is
+      // rejected by it and keeps its own token.
+      yield* store.consume(request([bucket("k2", 1, 5), global], 2))
+      const other = bucket("k3", 1, 5)
+      expect(yield* store.consume(request([other, global]))).toMatchObject({ allowed: false, rejectedBy: "g" })
+      expect(yield* store.peek(request([other], 0))).toMatchObject({ remaining: 5 })
+    }))
+
+  it.effect("reports the tightest bucket when admitted", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const decision = yield* store.consume(request([bucket("k", 1, 10), bucket("g", 1, 2)]))
+      expect(decision).toMatchObject({ allowed: true, limit: 2, remaining: 1 })
+    }))
+
+  it.effect("wait mode reserves in order, goes into debt up to maxWait, and rejects beyond it", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const b = bucket("w", 10, 1) // 100 ms per token
+      const waits: Array<number> = []
+      for (let i = 0; i < 5; i++) {
+        const decision = yield* store.consume(request([b], 1, 400))
+        expect(decision.allowed).toBe(true)
+        waits.push(decision.waitMillis)
+      }
+      expect(waits).toEqual([0, 100, 200, 300, 400])
+      const over = yield* store.consume(request([b], 1, 400))
+      expect(over).toMatchObject({ allowed: false, waitMillis: 0, retryAfterMillis: 500 })
+      yield* TestClock.adjust(100)
+      expect((yield* store.consume(request([b], 1, 400))).waitMillis).toBe(400)
+    }))
+
+  it.effect("wait mode charges every bucket as of the moment the caller acts", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const client = bucket("k", 1, 1)
+      const global = bucket("g", 10, 1)
+      // Global in debt for 1 s; the client's bucket is full.
+      for (let i = 0; i < 11; i++) yield* store.consume(request([bucket(`o${i}`, 1, 1), global], 1, 2000))
+      const decision = yield* store.consume(request([client, global], 1, 2000))
+      expect(decision.waitMillis).toBe(1100)
+      // The client's token is taken at 1100 ms, so its next one is due at 2100 ms.
+      const next = yield* store.consume(request([client], 1, 5000))
+      expect(next.waitMillis).toBe(2100)
+    }))
+
+  it.effect("refund gives the last reservation back, so the next caller takes its place", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const b = bucket("r", 10, 1)
+      yield* store.consume(request([b], 1, 1000))
+      const second = yield* store.consume(request([b], 1, 1000))
+      expect(second.waitMillis).toBe(100)
+      yield* TestClock.adjust(30)
+      yield* store.refund(request([b], 1, 1000), second)
+      expect((yield* store.consume(request([b], 1, 1000))).waitMillis).toBe(70)
+    }))
+
+  it.effect("refund of a reservation with later ones behind it gives nothing back", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const b = bucket("r", 10, 1)
+      yield* store.consume(request([b], 1, 1000))
+      const second = yield* store.consume(request([b], 1, 1000))
+      const third = yield* store.consume(request([b], 1, 1000))
+      expect(third.waitMillis).toBe(200)
+      yield* store.refund(request([b], 1, 1000), second)
+      // The third caller still acts at 200 ms: the next slot stays at 300 ms.
+      expect((yield* store.consume(request([b], 1, 1000))).waitMillis).toBe(300)
+      // A decision without a reservation is a no-op.
+      yield* store.refund(request([b]), { ...third, reservation: undefined })
+      expect((yield* store.consume(request([b], 1, 1000))).waitMillis).toBe(400)
+    }))
+
+  it.effect("idle keys (refilled to full) are dropped", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      for (let i = 0; i < 100; i++) yield* store.consume(request([bucket(`idle-${i}`, 10, 5)]))
+      expect((yield* store.stats).keys).toEqual(Option.some(100))
+      yield* TestClock.adjust(99)
+      expect((yield* store.stats).keys).toEqual(Option.some(100))
+      yield* TestClock.adjust(1)
+      expect(yield* store.stats).toEqual({ keys: Option.some(0), maxKeys: Option.some(100_000) })
+    }))
+
+  it.effect("evicts the least recently used key past maxKeys", () =>
+    Effect.gen(function*() {
+      const store = yield* memory(3)
+      const b = (key: string) => bucket(key, 1, 1)
+      for (const key of ["a", "b", "c"]) yield* store.consume(request([b(key)]))
+      yield* store.peek(request([b("a")])) // a peek is not a use
+      yield* store.consume(request([b("a")])) // rejected, but a use: "a" is now the most recent
+      yield* store.consume(request([b("d")])) // evicts "b"
+      expect((yield* store.stats).keys).toEqual(Option.some(3))
+      expect((yield* store.consume(request([b("a")]))).allowed).toBe(false)
+      expect((yield* store.consume(request([b("b")]))).allowed).toBe(true) // forgotten: full again
+      expect((yield* store.consume(request([b("d")]))).allowed).toBe(false)
+    }))
+
+  it.effect("a flood of 1,000,000 distinct keys keeps the key count at its bound", () =>
+    Effect.gen(function*() {
+      const store = yield* memory(10_000)
+      const b: { key: string; tokensPerSecond: number; burstSize: number } = {
+        key: "",
+        tokensPerSecond: 1,
+        burstSize: 5
+      }
+      const req = request([b])
+      let admitted = 0
+      for (let i = 0; i < 1_000_000; i++) {
+        b.key = `flood-${i}`
+        if ((yield* store.consume(req)).allowed) admitted++
+        if (i % 250_000 === 0) expect(Option.getOrThrow((yield* store.stats).keys)).toBeLessThanOrEqual(10_000)
+      }
+      expect(admitted).toBe(1_000_000)
+      expect((yield* store.stats).keys).toEqual(Option.some(10_000))
+    }))
+
+  it.effect("maxKeys must be an integer >= 1", () =>
+    Effect.gen(function*() {
+      for (const maxKeys of [0, -1, 1.5, Number.NaN]) {
+        const error = yield* Effect.flip(RateLimiterStore.makeMemory({ maxKeys }))
+        expect(error).toMatchObject({ _tag: "InvalidOptionsError", policy: "RateLimiterStore", option: "maxKeys" })
+      }
+      const fromLayer = yield* Effect.flip(
+        Effect.provide(RateLimiterStore.RateLimiterStore, RateLimiterStore.layerMemory({ maxKeys: 0 }))
+      )
+      expect(fromLayer).toMatchObject({ _tag: "InvalidOptionsError", option: "maxKeys" })
+    }))
+
+  it("RateLimiterStoreError names the store and the reason", () => {
+    const error = new RateLimiterStore.RateLimiterStoreError({ store: "redis", reason: "timeout after 50 ms" })
+    expect(error._tag).toBe("RateLimiterStoreError")
+    expect(error.message).toBe("Rate limiter store \"redis\" failed: timeout after 50 ms")
+  })
+})
