@@ -121,7 +121,7 @@ export const makeExecute = (config: Config) => {
           const { maxRetries, params } = config.strategy
           if (attempt > maxRetries) return yield* giveUp(error, attempt, "exhausted")
           const u = params.jitter === "none" ? 0 : yield* Random.next
-          delay = delayFor(params, attempt, previousDelay, u)
+          delay = Math.ceil(delayFor(params, attempt, previousDelay, u))
           previousDelay = delay
         } else {
           const now = yield* Clock.currentTimeMillis
@@ -130,6 +130,8 @@ export const makeExecute = (config: Config) => {
           if (ScheduleDecision.isDone(decision)) return yield* giveUp(error, attempt, "exhausted")
           delay = Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
         }
+        // Whole milliseconds, rounded up (timers have no finer grain).
+        delay = Math.ceil(delay)
         const retryAfter = retryAfterOf(error)
         if (Option.isSome(retryAfter)) {
           const retryAfterMillis = Duration.toMillis(retryAfter.value)
