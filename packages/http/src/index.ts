@@ -49,3 +49,11 @@ export * as ResilientHttpClient from "./ResilientHttpClient.js"
  * @since 0.1.0
  */
 export * as RateLimit from "./RateLimit.js"
+
+/**
+ * `GET /resilience/status`: a JSON snapshot of every breaker, bulkhead and
+ * limiter, with its Schema.
+ *
+ * @since 0.1.0
+ */
+export * as ResilienceStatus from "./ResilienceStatus.js"

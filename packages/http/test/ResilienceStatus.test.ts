@@ -1,0 +1,113 @@
+import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import { LoadShedding, Prometheus, RateLimit, ResilienceStatus, StatusSources } from "@effect-resilience/http"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Metric, MetricBoundaries, Schema } from "effect"
+import { request, serveApi } from "./utils/harness.js"
+
+class Work extends HttpApiGroup.make("work").add(HttpApiEndpoint.get("hello", "/hello").addSuccess(Schema.String))
+  .middleware(RateLimit.Middleware)
+{}
+class Api extends HttpApi.make("api").add(Work).add(ResilienceStatus.Group).add(Prometheus.Group) {}
+
+const serve = Effect.gen(function*() {
+  const registry = yield* CircuitBreakerRegistry.make
+  const sources = yield* StatusSources.make
+  const services = Layer.mergeAll(
+    Layer.succeed(CircuitBreakerRegistry.CircuitBreakerRegistry, registry),
+    Layer.succeed(StatusSources.StatusSources, sources)
+  )
+  const url = yield* serveApi(
+    HttpApiBuilder.api(Api).pipe(
+      Layer.provide(HttpApiBuilder.group(Api, "work", (h) => h.handle("hello", () => Effect.succeed("hi")))),
+      Layer.provide(ResilienceStatus.layer(Api)),
+      Layer.provide(Prometheus.layer(Api)),
+      Layer.provide(
+        RateLimit.layer({
+          name: "api",
+          tokensPerSecond: 0.01,
+          burstSize: 2,
+          global: { tokensPerSecond: 0.01, burstSize: 100 }
+        })
+      ),
+      Layer.provide(RateLimiterStore.layerMemory()),
+      Layer.provide(services)
+    ),
+    LoadShedding.layer({ name: "server", maxInFlight: 7, maxQueued: 3 }).pipe(Layer.provide(services))
+  )
+  return { url, registry }
+})
+
+describe("ResilienceStatus", () => {
+  it.scopedLive("decodes with its Schema and reflects a breaker that was opened", () =>
+    Effect.gen(function*() {
+      const { registry, url } = yield* serve
+      const breaker = yield* registry.get({
+        service: "broker",
+        resource: "orders",
+        failureThreshold: 1,
+        resetTimeout: "30 seconds"
+      })
+      yield* Effect.ignore(breaker.execute(Effect.fail("boom")))
+      yield* Effect.forEach([1, 2, 3], () => request(`${url}/hello`))
+
+      const response = yield* request(`${url}/resilience/status`)
+      expect(response.status).toBe(200)
+      const status = Schema.decodeUnknownSync(ResilienceStatus.Snapshot)(response.json())
+      const [orders] = status.breakers
+      expect(orders).toMatchObject({ name: "broker/orders", state: "Open", failures: 1, trips: 1 })
+      expect(orders.nextAttemptAt).not.toBeNull()
+      expect(orders.nextAttemptAt! - orders.openedAt!).toBe(30_000)
+      expect(status.bulkheads).toEqual([{ name: "server", active: 1, waiting: 0, maxConcurrent: 7, maxWaiting: 3 }])
+      expect(status.limiters).toEqual([
+        {
+          name: "api",
+          limit: 2,
+          windowSeconds: 200,
+          keys: expect.any(Number),
+          globalRemaining: 98, // two admitted; the rejected request took nothing
+          globalLimit: 100,
+          allowed: 2,
+          rejected: 1
+        }
+      ])
+      expect(status.limiters[0].keys).toBeGreaterThanOrEqual(1)
+    }))
+
+  it.scopedLive("/metrics exposes the policies' counters and gauges in the Prometheus text format", () =>
+    Effect.gen(function*() {
+      const { registry, url } = yield* serve
+      const breaker = yield* registry.get({ service: "metrics-test", resource: "quotes" })
+      yield* breaker.execute(Effect.void)
+      yield* Effect.forEach([1, 2, 3], () => request(`${url}/hello`))
+      const response = yield* request(`${url}/metrics`)
+      expect(response.status).toBe(200)
+      expect(response.headers["content-type"]).toBe(Prometheus.contentType)
+      expect(response.body).toContain("# TYPE effect_resilience_circuit_breaker_calls_total counter")
+      expect(response.body).toMatch(
+        /^effect_resilience_circuit_breaker_calls_total\{[^}]*breaker="metrics-test\/quotes"[^}]*\} 1$/m
+      )
+      expect(response.body).toMatch(/^effect_resilience_bulkhead_active\{[^}]*bulkhead="server"[^}]*\} \d+$/m)
+    }))
+
+  it.effect("render: histograms with cumulative buckets, labels escaped, names sanitised", () =>
+    Effect.gen(function*() {
+      const histogram = Metric.histogram("test.latency-ms", MetricBoundaries.fromIterable([10, 100]))
+      yield* Metric.update(Metric.tagged(histogram, "path", "/a\"b"), 5)
+      yield* Metric.update(Metric.tagged(histogram, "path", "/a\"b"), 50)
+      yield* Metric.update(Metric.tagged(histogram, "path", "/a\"b"), 500)
+      const text = yield* Prometheus.snapshot({ include: (name) => name === "test.latency-ms" })
+      expect(text).toBe(
+        [
+          "# TYPE test_latency_ms histogram",
+          "test_latency_ms_bucket{path=\"/a\\\"b\",le=\"10\"} 1",
+          "test_latency_ms_bucket{path=\"/a\\\"b\",le=\"100\"} 2",
+          "test_latency_ms_bucket{path=\"/a\\\"b\",le=\"+Inf\"} 3",
+          "test_latency_ms_sum{path=\"/a\\\"b\"} 555",
+          "test_latency_ms_count{path=\"/a\\\"b\"} 3",
+          ""
+        ].join("\n")
+      )
+    }))
+})
