@@ -72,6 +72,14 @@ export * as RetryBudget from "./RetryBudget.js"
 export * as Timeout from "./Timeout.js"
 
 /**
+ * FIFO bulkhead: bounded concurrency, a bounded waiting queue and an acquire
+ * timeout, with no leaked permit on interruption.
+ *
+ * @since 0.1.0
+ */
+export * as Bulkhead from "./Bulkhead.js"
+
+/**
  * Composing policies in one documented order
  * (`Bulkhead(Retry(CircuitBreaker(Timeout(call))))`), the `Resilience`
  * service, and `withResilience`: a service/operation's whole stack from its
