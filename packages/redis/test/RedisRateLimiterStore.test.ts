@@ -1,8 +1,9 @@
-import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import * as RateLimiter from "@effect-resilience/core/RateLimiter"
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
 import * as Script from "@effect-resilience/redis/internal/script"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, inject } from "vitest"
 
@@ -315,6 +316,79 @@ describe("RedisRateLimiterStore", () => {
         const badUrl = yield* Effect.flip(RedisRateLimiterStore.make({ url: "http://x:secret@host" }))
         expect(badUrl).toMatchObject({ _tag: "InvalidOptionsError", option: "url" })
         expect(badUrl.message).not.toContain("secret")
+      }))
+  })
+
+  describe("layers and RateLimiter", () => {
+    it.live("layerConfig reads URL, prefix, timeout and failure mode from Config", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        const provider = ConfigProvider.fromMap(
+          new Map([
+            ["RATE_LIMITER_REDIS_URL", url],
+            ["RATE_LIMITER_REDIS_PREFIX", prefix],
+            ["RATE_LIMITER_REDIS_TIMEOUT", "200 millis"],
+            ["RATE_LIMITER_REDIS_ON_ERROR", "fail-closed"]
+          ]),
+          { pathDelim: "_" } // as in the environment
+        )
+        const decision = yield* Effect.flatMap(
+          RateLimiterStore.RateLimiterStore,
+          (store) => store.consume(request([bucket("configured", 1, 1)]))
+        ).pipe(Effect.provide(RedisRateLimiterStore.layerConfig()), Effect.withConfigProvider(provider))
+        expect(decision.allowed).toBe(true)
+        expect(yield* Effect.promise(() => raw.exists(`${prefix}{configured}`))).toBe(1)
+
+        const bad = ConfigProvider.fromMap(new Map([["RATE_LIMITER_REDIS_ON_ERROR", "sometimes"]]), {
+          pathDelim: "_"
+        })
+        const error = yield* Effect.flip(
+          Layer.build(RedisRateLimiterStore.layerConfig()).pipe(Effect.scoped, Effect.withConfigProvider(bad))
+        )
+        expect(String(error)).toContain("ON_ERROR")
+      }))
+
+    it.scopedLive("two RateLimiter instances on separate Redis connections share one limit", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        // Two "processes": each its own store (own connection) and limiter.
+        const instance = Effect.flatMap(
+          makeStore({ prefix }),
+          (store) =>
+            RateLimiter.make({ name: "api", tokensPerSecond: 0.001, burstSize: 50 }).pipe(
+              Effect.provideService(RateLimiterStore.RateLimiterStore, store)
+            )
+        )
+        const [a, b] = [yield* instance, yield* instance]
+        const results = yield* Effect.all(
+          Array.from({ length: 400 }, (_, i) => Effect.either((i % 2 === 0 ? a : b).acquire("client-7"))),
+          { concurrency: "unbounded" }
+        )
+        expect(results.filter((r) => r._tag === "Right").length).toBe(50)
+        const rejected = results.filter((r) => r._tag === "Left").map((r) => r.left)
+        expect(rejected.every((e) => e._tag === "RateLimitedError" && Duration.toMillis(e.retryAfter) > 0)).toBe(true)
+      }))
+
+    it.scopedLive("wait mode through RateLimiter: an interrupted waiter gives its Redis reservation back", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const limiter = yield* RateLimiter.make({
+          name: "quota",
+          tokensPerSecond: 10,
+          burstSize: 1,
+          mode: "wait",
+          maxWait: "1 second"
+        })
+          .pipe(Effect.provideService(RateLimiterStore.RateLimiterStore, store))
+        yield* limiter.acquire()
+        const waiter = yield* Effect.fork(limiter.acquire())
+        yield* sleep(20)
+        yield* Fiber.interrupt(waiter)
+        // The next caller takes the interrupted waiter's place (~100 ms), not the slot behind it (~200 ms).
+        const next = yield* limiter.consume()
+        expect(next.allowed).toBe(true)
+        expect(next.waitMillis).toBeGreaterThan(0)
+        expect(next.waitMillis).toBeLessThanOrEqual(100)
       }))
   })
 })
