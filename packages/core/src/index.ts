@@ -38,6 +38,14 @@ export * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
 export * as RateLimiterStore from "./RateLimiterStore.js"
 
 /**
+ * Token-bucket rate limiting, per client key and global, in `fail` or `wait`
+ * mode, with exact `retryAfter` for `Retry-After` headers.
+ *
+ * @since 0.1.0
+ */
+export * as RateLimiter from "./RateLimiter.js"
+
+/**
  * Schema-validated per-service-type settings (breaker, retry, bulkhead,
  * timeout): the BROKER / DATA_PROVIDER / INTERNAL profiles, the trading
  * gateway's tables, overrides from code, JSON or environment variables.

@@ -1,0 +1,363 @@
+/**
+ * Token-bucket rate limiting, keyed per client and globally, in two modes.
+ *
+ * - `fail` (servers): a call over the limit is rejected at once with
+ *   `RateLimitedError { key, retryAfter, limit, remaining }`.
+ * - `wait` (clients of a quota'd provider): a call over the limit reserves
+ *   its tokens and sleeps until they are due, up to `maxWait`; callers are
+ *   served in arrival order, and an interrupted waiter gives its reservation
+ *   back.
+ *
+ * Each bucket refills at `tokensPerSecond` up to `burstSize`; a call costs
+ * `cost` tokens (default 1) and must pass both its client's bucket and the
+ * optional global bucket: a call rejected by either is charged to neither.
+ * Every decision reports `{ allowed, limit, remaining, resetAfterMillis,
+ * retryAfterMillis }`, enough for exact `RateLimit` / `Retry-After` headers.
+ *
+ * Buckets live in a `RateLimiterStore`: `RateLimiterStore.layerMemory`
+ * (bounded, in this process) or the Redis store of `@effect-resilience/redis`
+ * (shared by a fleet). Client keys of any length and character set are safe:
+ * short printable keys are used as they are, others are hashed.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter, RateLimiterStore } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.make({ name: "api", tokensPerSecond: 10, burstSize: 20 })
+ *   const decision = yield* limiter.consume("client-42")
+ *   yield* Effect.log(decision.allowed, decision.remaining)
+ *   yield* Effect.succeed("quote").pipe(RateLimiter.withRateLimit(limiter, { key: "client-42" }))
+ * }).pipe(Effect.provide(RateLimiterStore.layerMemory()))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import type * as Metric from "effect/Metric"
+import type * as Option from "effect/Option"
+import * as internal from "./internal/rateLimiter.js"
+import * as RateLimiterStore from "./RateLimiterStore.js"
+import type { InvalidOptionsError, RateLimitedError } from "./ResilienceError.js"
+
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  InvalidOptionsError,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  RateLimitedError
+} from "./ResilienceError.js"
+
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  RateLimiterStoreError
+} from "./RateLimiterStore.js"
+
+/**
+ * `fail` rejects a call over the limit at once; `wait` sleeps until its
+ * tokens are due, up to `maxWait`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Mode = "fail" | "wait"
+
+/**
+ * One decision (see `RateLimiterStore.Decision` for every field): `allowed`,
+ * `waitMillis`, `limit`, `remaining`, `resetAfterMillis`, `retryAfterMillis`,
+ * `rejectedBy`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Decision = RateLimiterStore.Decision
+
+/**
+ * Options of a limiter, validated once by `make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Names the limiter in metrics, logs and errors, and prefixes its keys in
+   * the store: two limiters with the same name sharing a store share their
+   * buckets (which is how a fleet shares one limit through Redis).
+   */
+  readonly name: string
+  /** Refill rate of each client's bucket, > 0 (fractions allowed: 0.5 = one every 2 s). */
+  readonly tokensPerSecond: number
+  /**
+   * Capacity of each client's bucket, an integer >= 1: the largest burst.
+   *
+   * @default Math.max(1, Math.ceil(tokensPerSecond))
+   */
+  readonly burstSize?: number | undefined
+  /**
+   * Tokens one call costs unless the call says otherwise; > 0 and at most the
+   * smallest burst size.
+   *
+   * @default 1
+   */
+  readonly cost?: number | undefined
+  /**
+   * A bucket shared by all clients of this limiter, which every call must
+   * pass too. `burstSize` defaults as above.
+   *
+   * @default none
+   */
+  readonly global?:
+    | { readonly tokensPerSecond: number; readonly burstSize?: number | undefined }
+    | undefined
+  /** @default "fail" */
+  readonly mode?: Mode | undefined
+  /**
+   * Wait mode: the longest a call may sleep for its tokens; a call that would
+   * wait longer fails with `RateLimitedError` at once. Ignored in fail mode.
+   *
+   * @default "10 seconds"
+   */
+  readonly maxWait?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options after validation and defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedOptions {
+  readonly name: string
+  readonly tokensPerSecond: number
+  readonly burstSize: number
+  readonly cost: number
+  /** The largest cost a call may ask for: the smallest burst size. */
+  readonly maxCost: number
+  readonly global: Option.Option<{ readonly tokensPerSecond: number; readonly burstSize: number }>
+  readonly mode: Mode
+  readonly maxWait: Duration.Duration
+}
+
+/**
+ * Per-call options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallOptions {
+  /**
+   * Tokens this call costs, in [0, smallest burst size]. 0 is a free call:
+   * always let through, not charged, its decision reporting the buckets as
+   * they are. A cost outside that range is a defect (`InvalidOptionsError` as
+   * the die value): a programming error, not a rate limit.
+   *
+   * @default options.cost
+   */
+  readonly cost?: number | undefined
+}
+
+/**
+ * Per-call options of `execute` / `withRateLimit`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExecuteOptions extends CallOptions {
+  /**
+   * The client the call is charged to (API key, principal, IP, …), any
+   * length or characters. Without a key, calls share one bucket of the
+   * limiter (the usual case for an outbound quota).
+   */
+  readonly key?: string | undefined
+}
+
+/**
+ * What a limiter holds, for status pages.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly name: string
+  readonly mode: Mode
+  readonly tokensPerSecond: number
+  readonly burstSize: number
+  /** Keys held by the store (all limiters sharing it), if it can count them. */
+  readonly keys: Option.Option<number>
+  /** The store's key bound, if any. */
+  readonly maxKeys: Option.Option<number>
+  /** The global bucket now, if the limiter has one. */
+  readonly global: Option.Option<
+    { readonly limit: number; readonly remaining: number; readonly resetAfterMillis: number }
+  >
+}
+
+/**
+ * A rate limiter. `key` is the client a call is charged to (omitted: the
+ * limiter's one shared bucket). Errors report the key as the store sees it:
+ * the key itself when it is short and printable, its hash otherwise.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimiter {
+  readonly name: string
+  readonly options: ResolvedOptions
+  /** The decision a call would get now, without taking any token. */
+  readonly check: (
+    key?: string | undefined,
+    options?: CallOptions | undefined
+  ) => Effect.Effect<Decision, RateLimiterStore.RateLimiterStoreError>
+  /**
+   * One decision, taking the tokens when allowed; a rejection is a decision,
+   * not an error (for HTTP middleware writing headers). Never sleeps: in wait
+   * mode an allowed decision with `waitMillis > 0` is a reservation the
+   * caller must honour by sleeping (use `acquire` to have it done, with the
+   * refund on interruption).
+   */
+  readonly consume: (
+    key?: string | undefined,
+    options?: CallOptions | undefined
+  ) => Effect.Effect<Decision, RateLimiterStore.RateLimiterStoreError>
+  /**
+   * Take the tokens, in the limiter's mode: fail mode fails at once with
+   * `RateLimitedError` when over the limit; wait mode sleeps for its
+   * reservation (interruptible: an interrupted waiter refunds it) and fails
+   * when the wait would exceed `maxWait`.
+   */
+  readonly acquire: (
+    key?: string | undefined,
+    options?: CallOptions | undefined
+  ) => Effect.Effect<Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError>
+  /** Run `self` once `acquire` lets it. */
+  readonly execute: <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options?: ExecuteOptions | undefined
+  ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R>
+  /** What the limiter holds, for status pages. */
+  readonly stats: Effect.Effect<Stats, RateLimiterStore.RateLimiterStoreError>
+}
+
+/**
+ * The limiter of an environment, for the policy form
+ * `effect.pipe(RateLimiter.withRateLimit(key))` and for middleware. Build it
+ * with `layer` / `layerMemory`; an application with several limiters passes
+ * instances from `make` instead.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RateLimiterService extends Context.Tag("@effect-resilience/core/RateLimiter")<
+  RateLimiterService,
+  RateLimiter
+>() {}
+
+/**
+ * Decisions made, as a counter tagged `limiter` (the name) and `outcome`
+ * (`allowed`, `waited`: allowed after a wait, `rejected`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const decisionsTotal: Metric.Metric.Counter<number> = internal.decisionsTotal
+
+/**
+ * Validate options (an `InvalidOptionsError` naming the option: zero,
+ * negative or NaN rate, burst not an integer >= 1, cost <= 0 or above the
+ * burst, unknown mode, invalid `maxWait`) and build a limiter over the
+ * `RateLimiterStore` of the environment.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<RateLimiter, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
+  Effect.flatMap(
+    internal.resolveOptions(options),
+    (resolved) => Effect.map(RateLimiterStore.RateLimiterStore, (store) => internal.make(store, resolved))
+  )
+
+/**
+ * `RateLimiterService` built by `make` over the environment's store.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<RateLimiterService, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
+  Layer.effect(RateLimiterService, make(options))
+
+/**
+ * `RateLimiterService` over its own in-memory store
+ * (`RateLimiterStore.layerMemory(memory)`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (
+  options: Options,
+  memory?: RateLimiterStore.MemoryOptions | undefined
+): Layer.Layer<RateLimiterService, InvalidOptionsError> =>
+  Layer.provide(layer(options), RateLimiterStore.layerMemory(memory))
+
+/**
+ * The policy form: run an effect once a limiter lets it through. Give it a
+ * limiter (`withRateLimit(limiter, { key, cost })`), or a client key to use
+ * the environment's `RateLimiterService` (`withRateLimit("client-42")`).
+ * Data-first and pipeable.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withRateLimit: {
+  (
+    limiter: RateLimiter,
+    options?: ExecuteOptions | undefined
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R>
+  (
+    key: string,
+    options?: CallOptions | undefined
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    limiter: RateLimiter,
+    options?: ExecuteOptions | undefined
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    options?: CallOptions | undefined
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    limiterOrKey: RateLimiter | string,
+    options?: ExecuteOptions | undefined
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService> =>
+    typeof limiterOrKey === "string"
+      ? Effect.flatMap(
+        RateLimiterService,
+        (limiter) => limiter.execute(self, { key: limiterOrKey, cost: options?.cost })
+      )
+      : limiterOrKey.execute(self, options)
+)

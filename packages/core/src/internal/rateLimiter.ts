@@ -1,0 +1,246 @@
+/**
+ * `RateLimiter` over a `RateLimiterStore`: option validation, store keys,
+ * modes, metrics and logs. The bucket arithmetic lives in the store.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricKey from "effect/MetricKey"
+import * as Option from "effect/Option"
+import type * as RateLimiter from "../RateLimiter.js"
+import type * as RateLimiterStore from "../RateLimiterStore.js"
+import type { InvalidOptionsError } from "../ResilienceError.js"
+import { RateLimitedError } from "../ResilienceError.js"
+import * as KeyHash from "./keyHash.js"
+import * as validate from "./validate.js"
+
+const POLICY = "RateLimiter"
+
+/** @internal */
+export const decisionsKey = MetricKey.counter("effect_resilience_rate_limiter_decisions_total", {
+  description: "Rate limiter decisions, by limiter and outcome (allowed, waited, rejected)",
+  incremental: true
+})
+
+/** @internal */
+export const decisionsTotal = Metric.fromMetricKey(decisionsKey)
+
+// Tags resolved into the key once per limiter: `Metric.tagged` would rebuild
+// and look the key up on every increment (~4 µs).
+const outcomeCounter = (limiter: string, outcome: string): Effect.Effect<void> =>
+  Metric.increment(
+    Metric.fromMetricKey(MetricKey.tagged(MetricKey.tagged(decisionsKey, "limiter", limiter), "outcome", outcome))
+  )
+
+/** @internal */
+export const resolveOptions = (
+  options: RateLimiter.Options
+): Effect.Effect<RateLimiter.ResolvedOptions, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const name = yield* validate.name(POLICY, "name", options.name)
+    const tokensPerSecond = yield* validate.positiveNumber(POLICY, "tokensPerSecond", options.tokensPerSecond, NaN)
+    const burstSize = yield* validate.positiveInt(
+      POLICY,
+      "burstSize",
+      options.burstSize,
+      Math.max(1, Math.ceil(tokensPerSecond))
+    )
+    let global: RateLimiter.ResolvedOptions["global"] = Option.none()
+    if (options.global !== undefined) {
+      const rate = yield* validate.positiveNumber(
+        POLICY,
+        "global.tokensPerSecond",
+        options.global.tokensPerSecond,
+        NaN
+      )
+      const burst = yield* validate.positiveInt(
+        POLICY,
+        "global.burstSize",
+        options.global.burstSize,
+        Math.max(1, Math.ceil(rate))
+      )
+      global = Option.some({ tokensPerSecond: rate, burstSize: burst })
+    }
+    const maxCost = Option.isSome(global) ? Math.min(burstSize, global.value.burstSize) : burstSize
+    const cost = yield* validate.positiveNumber(POLICY, "cost", options.cost, 1)
+    if (cost > maxCost) {
+      return yield* validate.fail(
+        POLICY,
+        "cost",
+        cost,
+        `must be <= burstSize (${maxCost}), or no call is ever admitted`
+      )
+    }
+    const mode = options.mode ?? "fail"
+    if (mode !== "fail" && mode !== "wait") {
+      return yield* validate.fail(POLICY, "mode", mode, "must be \"fail\" or \"wait\"")
+    }
+    // Duration.decode clamps a negative number to zero: reject it here first.
+    if (typeof options.maxWait === "number" && !(options.maxWait > 0)) {
+      return yield* validate.fail(POLICY, "maxWait", options.maxWait, "must be > 0")
+    }
+    const maxWait = yield* validate.duration(POLICY, "maxWait", options.maxWait, "10 seconds")
+    return { name, tokensPerSecond, burstSize, cost, maxCost, global, mode, maxWait }
+  })
+
+const globalKeySuffix = "*"
+
+/** @internal */
+export const make = (
+  store: RateLimiterStore.Service,
+  options: RateLimiter.ResolvedOptions
+): RateLimiter.RateLimiter => {
+  const { maxCost, mode, name } = options
+  const prefix = KeyHash.safeKey(name) + "|"
+  const maxWaitMillis = mode === "wait" ? Duration.toMillis(options.maxWait) : 0
+  const globalBucket: RateLimiterStore.Bucket | undefined = Option.isSome(options.global)
+    ? { key: prefix + globalKeySuffix, ...options.global.value }
+    : undefined
+  const noKeyBucket: RateLimiterStore.Bucket = {
+    key: prefix,
+    tokensPerSecond: options.tokensPerSecond,
+    burstSize: options.burstSize
+  }
+
+  const allowed = outcomeCounter(name, "allowed")
+  const waited = outcomeCounter(name, "waited")
+  const rejected = outcomeCounter(name, "rejected")
+
+  const bucketFor = (key: string | undefined): RateLimiterStore.Bucket =>
+    key === undefined ? noKeyBucket : {
+      key: prefix + KeyHash.safeKey(key),
+      tokensPerSecond: options.tokensPerSecond,
+      burstSize: options.burstSize
+    }
+
+  const requestFor = (
+    key: string | undefined,
+    cost: number,
+    maxWaitMillis: number
+  ): RateLimiterStore.Request => ({
+    buckets: globalBucket === undefined ? [bucketFor(key)] : [bucketFor(key), globalBucket],
+    cost,
+    maxWaitMillis
+  })
+
+  // A per-call cost is validated on the call; a bad one is a programming
+  // error (a defect), since the limiter's own options were already checked.
+  const costOf = (call: RateLimiter.CallOptions | undefined): number | InvalidOptionsError => {
+    const cost = call?.cost
+    if (cost === undefined) return options.cost
+    return cost >= 0 && cost <= maxCost ? cost : validate.invalid(POLICY, "cost", cost, `must be in [0, ${maxCost}]`)
+  }
+
+  const errorKey = (key: string | undefined): string => key === undefined ? name : KeyHash.safeKey(key)
+
+  const record = (
+    key: string | undefined,
+    decision: RateLimiterStore.Decision
+  ): Effect.Effect<RateLimiterStore.Decision> => {
+    if (decision.allowed) return Effect.as(decision.waitMillis > 0 ? waited : allowed, decision)
+    return Effect.as(
+      Effect.zipRight(
+        rejected,
+        Effect.annotateLogs(Effect.logDebug("rate limiter rejected a call"), {
+          limiter: name,
+          key: errorKey(key),
+          retryAfterMillis: decision.retryAfterMillis,
+          limit: decision.limit,
+          remaining: decision.remaining,
+          rejectedBy: decision.rejectedBy ?? ""
+        })
+      ),
+      decision
+    )
+  }
+
+  // Under a flood, rejections are the hot path: the fields are ours and
+  // well-typed, so skip the constructor's Schema validation.
+  const rejection = (key: string | undefined, decision: RateLimiterStore.Decision): RateLimitedError =>
+    new RateLimitedError({
+      key: errorKey(key),
+      retryAfter: Duration.millis(decision.retryAfterMillis),
+      limit: decision.limit,
+      remaining: decision.remaining
+    }, true)
+
+  const check = (key?: string | undefined, call?: RateLimiter.CallOptions | undefined) => {
+    const cost = costOf(call)
+    if (typeof cost !== "number") return Effect.die(cost)
+    return store.peek(requestFor(key, cost, maxWaitMillis))
+  }
+
+  const consume = (key?: string | undefined, call?: RateLimiter.CallOptions | undefined) => {
+    const cost = costOf(call)
+    if (typeof cost !== "number") return Effect.die(cost)
+    if (cost === 0) return store.peek(requestFor(key, 0, 0))
+    return Effect.flatMap(store.consume(requestFor(key, cost, maxWaitMillis)), (decision) => record(key, decision))
+  }
+
+  const acquireFail = (key: string | undefined, cost: number) =>
+    Effect.flatMap(store.consume(requestFor(key, cost, 0)), (decision) =>
+      decision.allowed
+        ? Effect.as(allowed, decision)
+        : Effect.zipRight(record(key, decision), Effect.fail(rejection(key, decision))))
+
+  // Wait mode: the reservation is made and its refund armed without a gap an
+  // interruption could fall into; only the sleep is interruptible.
+  const acquireWait = (key: string | undefined, cost: number) => {
+    const request = requestFor(key, cost, maxWaitMillis)
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(store.consume(request), (decision) => {
+        if (!decision.allowed) return Effect.zipRight(record(key, decision), Effect.fail(rejection(key, decision)))
+        if (decision.waitMillis === 0) return Effect.as(allowed, decision)
+        return Effect.zipRight(
+          waited,
+          Effect.onInterrupt(
+            Effect.as(restore(Effect.sleep(Duration.millis(decision.waitMillis))), decision),
+            () => Effect.ignore(store.refund(request, decision))
+          )
+        )
+      })
+    )
+  }
+
+  const acquire = (
+    key?: string | undefined,
+    call?: RateLimiter.CallOptions | undefined
+  ): Effect.Effect<RateLimiterStore.Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError> => {
+    const cost = costOf(call)
+    if (typeof cost !== "number") return Effect.die(cost)
+    if (cost === 0) return store.peek(requestFor(key, 0, 0))
+    return mode === "fail" ? acquireFail(key, cost) : acquireWait(key, cost)
+  }
+
+  const execute = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    call?: RateLimiter.ExecuteOptions | undefined
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R> =>
+    Effect.zipRight(acquire(call?.key, call), self)
+
+  const stats = Effect.gen(function*() {
+    const storeStats = yield* store.stats
+    let global: RateLimiter.Stats["global"] = Option.none()
+    if (globalBucket !== undefined) {
+      const decision = yield* store.peek({ buckets: [globalBucket], cost: 0, maxWaitMillis: 0 })
+      global = Option.some({
+        limit: decision.limit,
+        remaining: decision.remaining,
+        resetAfterMillis: decision.resetAfterMillis
+      })
+    }
+    return {
+      name,
+      mode,
+      tokensPerSecond: options.tokensPerSecond,
+      burstSize: options.burstSize,
+      keys: storeStats.keys,
+      maxKeys: storeStats.maxKeys,
+      global
+    } satisfies RateLimiter.Stats
+  })
+
+  return { name, options, check, consume, acquire, execute, stats }
+}
