@@ -152,7 +152,11 @@ export interface StateChange {
  * and `trips` are lifetime totals since the breaker was made (`reset` does
  * not clear them; nothing is counted while `Disabled`).
  * `calls = successes + failures + ignored + interrupted` (rejected calls are
- * not calls: they are `rejections`).
+ * not calls: they are `rejections`). `interrupted` counts the interruptions
+ * the breaker sees: those of probes, and inner interruptions of any call; a
+ * Closed-state call whose own fiber is interrupted is not seen at all (the
+ * Closed path installs no interruption handler, which is what keeps it cheap;
+ * it holds nothing that would need releasing).
  *
  * `failureRate`, `slowCallRate` and `windowCalls` describe the sliding
  * window (0 when it is empty; `slowCallRate` stays 0 unless the slow-call rule
@@ -365,6 +369,10 @@ export const withCircuitBreaker: {
 /**
  * Counter of finished calls, labelled `breaker`, `service` and `outcome`
  * (`success`, `failure`, `ignored`, `interrupted`).
+ *
+ * The breaker's metrics are updated synchronously with these labels only
+ * (labels set on the fiber with `Effect.labelMetrics` are not added): that
+ * keeps the update a cached-hook lookup on the hot path.
  *
  * @since 0.1.0
  * @category metrics

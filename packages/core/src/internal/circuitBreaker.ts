@@ -306,19 +306,30 @@ export class Breaker implements api.CircuitBreaker {
 
   // Closed with a time window or the slow-call rule: the call is timed with the fiber's Clock.
   private runClosedTimed<A, E, R>(self: Effect.Effect<A, E, R>, gen: number, clock: Clock.Clock) {
-    const start = clock.unsafeCurrentTimeMillis()
+    // a time window alone needs only the end time
+    const start = this.config.slowCallRateThreshold === undefined ? 0 : clock.unsafeCurrentTimeMillis()
     return Effect.matchCauseEffect(self, {
-      onSuccess: (a) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        const trip = this.recordClosed(gen, SUCCESS, this.isSlow(start, now), now)
-        return trip === undefined ? Effect.succeed(a) : this.tripAt(gen, trip, now, Effect.succeed(a))
-      },
-      onFailure: (cause) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        const trip = this.recordClosed(gen, this.classify(cause), this.isSlow(start, now), now)
-        return trip === undefined ? Effect.failCause(cause) : this.tripAt(gen, trip, now, Effect.failCause(cause))
-      }
+      onSuccess: this.timedSuccess<A>(gen, clock, start),
+      onFailure: this.timedFailure<E>(gen, clock, start)
     })
+  }
+
+  // The per-call handlers are returned by methods, never written inline in an object literal: a bundler that keeps
+  // function names (tsx, esbuild's keepNames) would otherwise rename each new closure on every call.
+  private timedSuccess<A>(gen: number, clock: Clock.Clock, start: number) {
+    return (a: A): Effect.Effect<A> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const trip = this.recordClosed(gen, SUCCESS, this.isSlow(start, now), now)
+      return trip === undefined ? Effect.succeed(a) : this.tripAt(gen, trip, now, Effect.succeed(a))
+    }
+  }
+
+  private timedFailure<E>(gen: number, clock: Clock.Clock, start: number) {
+    return (cause: Cause.Cause<E>): Effect.Effect<never, E> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const trip = this.recordClosed(gen, this.classify(cause), this.isSlow(start, now), now)
+      return trip === undefined ? Effect.failCause(cause) : this.tripAt(gen, trip, now, Effect.failCause(cause))
+    }
   }
 
   // Every state but Closed and Disabled: the admission decision and the probe slot it may take are made inside an
@@ -355,18 +366,26 @@ export class Breaker implements api.CircuitBreaker {
     this.probes++
     const gen = this.gen
     const run = Effect.matchCauseEffect(self, {
-      onSuccess: (a) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        this.recordProbe(gen, SUCCESS, this.isSlow(start, now), now)
-        return this.announceThen(Effect.succeed(a))
-      },
-      onFailure: (cause) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        this.recordProbe(gen, this.classify(cause), this.isSlow(start, now), now)
-        return this.announceThen(Effect.failCause(cause))
-      }
+      onSuccess: this.probeSuccess<A>(gen, clock, start),
+      onFailure: this.probeFailure<E>(gen, clock, start)
     })
     return this.announceThen(run)
+  }
+
+  private probeSuccess<A>(gen: number, clock: Clock.Clock, start: number) {
+    return (a: A): Effect.Effect<A> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      this.recordProbe(gen, SUCCESS, this.isSlow(start, now), now)
+      return this.announceThen(Effect.succeed(a))
+    }
+  }
+
+  private probeFailure<E>(gen: number, clock: Clock.Clock, start: number) {
+    return (cause: Cause.Cause<E>): Effect.Effect<never, E> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      this.recordProbe(gen, this.classify(cause), this.isSlow(start, now), now)
+      return this.announceThen(Effect.failCause(cause))
+    }
   }
 
   private reject(state: StateCode, retryAfter: Duration.Duration) {
