@@ -135,6 +135,7 @@ export interface ClientKey {
 
 const MAX_FORWARDED_LENGTH = 8192
 const MAX_HOPS = 64
+const PEER_CACHE_SIZE = 4096
 
 /**
  * Build a resolver, validating the options once.
@@ -192,12 +193,22 @@ const unsafeMake = (config: {
     for (let i = 0; i < trusted.length; i++) if (contains(trusted[i], ip)) return true
     return false
   }
+  // Parsing and formatting an address costs about a microsecond; a server sees the same peers again and
+  // again, so the untrusted-peer result is memoised (bounded: cleared when full).
+  const peerCache = new Map<string, string>()
   const clientIp = (request: HttpServerRequest.HttpServerRequest): string => {
     const peerText = request.remoteAddress
     if (peerText._tag === "None") return "unknown"
+    const cached = peerCache.get(peerText.value)
+    if (cached !== undefined) return cached
     const peer = parseIp(peerText.value)
     if (peer === undefined) return "unknown"
-    if (trusted.length === 0 || !isTrusted(peer)) return formatPrefix(peer, ipv4Prefix, ipv6Prefix)
+    if (trusted.length === 0 || !isTrusted(peer)) {
+      const ip = formatPrefix(peer, ipv4Prefix, ipv6Prefix)
+      if (peerCache.size >= PEER_CACHE_SIZE) peerCache.clear()
+      peerCache.set(peerText.value, ip)
+      return ip
+    }
     const header = request.headers[forwardedHeader]
     const ip = typeof header === "string" && header.length > 0
       ? rightmostUntrusted(
