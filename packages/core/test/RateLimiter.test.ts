@@ -30,277 +30,308 @@ const assertWithinBound = (
   }
 }
 
+/** A store seen only through its interface, as a remote store is (no synchronous fast path). */
+const layerOpaque = Layer.effect(
+  RateLimiterStore.RateLimiterStore,
+  Effect.map(RateLimiterStore.makeMemory(), (store): RateLimiterStore.Service => ({
+    consume: (request) => store.consume(request),
+    peek: (request) => store.peek(request),
+    refund: (request, decision) => store.refund(request, decision),
+    stats: store.stats
+  }))
+)
+
+const stores: ReadonlyArray<[string, Layer.Layer<RateLimiterStore.RateLimiterStore, unknown>]> = [
+  ["the memory store", RateLimiterStore.layerMemory()],
+  ["a store used through its interface only", layerOpaque]
+]
+
 describe("RateLimiter", () => {
-  describe("fail mode", () => {
-    it.effect("admits the burst, then rejects with an exact retryAfter, limit and remaining", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "api", tokensPerSecond: 2, burstSize: 3 })
-        const remaining: Array<number> = []
-        for (let i = 0; i < 3; i++) remaining.push((yield* limiter.acquire("client")).remaining)
-        expect(remaining).toEqual([2, 1, 0])
-        const error = yield* rejection(limiter.execute(Effect.succeed("order"), { key: "client" }))
-        expect(error._tag).toBe("RateLimitedError")
-        expect(error).toMatchObject({ key: "client", limit: 3, remaining: 0 })
-        expect(Duration.toMillis(error.retryAfter)).toBe(500)
-        yield* TestClock.adjust(499)
-        expect(Duration.toMillis((yield* rejection(limiter.acquire("client"))).retryAfter)).toBe(1)
-        yield* TestClock.adjust(1)
-        expect(yield* limiter.execute(Effect.succeed("order"), { key: "client" })).toBe("order")
-      }))
+  for (const [storeName, storeLayer] of stores) {
+    const make = (options: RateLimiter.Options) => Effect.orDie(Effect.provide(RateLimiter.make(options), storeLayer))
+    describe(`over ${storeName}`, () => {
+      describe("fail mode", () => {
+        it.effect("admits the burst, then rejects with an exact retryAfter, limit and remaining", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "api", tokensPerSecond: 2, burstSize: 3 })
+            const remaining: Array<number> = []
+            for (let i = 0; i < 3; i++) remaining.push((yield* limiter.acquire("client")).remaining)
+            expect(remaining).toEqual([2, 1, 0])
+            const error = yield* rejection(limiter.execute(Effect.succeed("order"), { key: "client" }))
+            expect(error._tag).toBe("RateLimitedError")
+            expect(error).toMatchObject({ key: "client", limit: 3, remaining: 0 })
+            expect(Duration.toMillis(error.retryAfter)).toBe(500)
+            yield* TestClock.adjust(499)
+            expect(Duration.toMillis((yield* rejection(limiter.acquire("client"))).retryAfter)).toBe(1)
+            yield* TestClock.adjust(1)
+            expect(yield* limiter.execute(Effect.succeed("order"), { key: "client" })).toBe("order")
+          }))
 
-    it.effect("refills continuously: one token per 1/rate, up to the burst and no further", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "api", tokensPerSecond: 10, burstSize: 5 })
-        for (let i = 0; i < 5; i++) yield* limiter.acquire("k")
-        expect((yield* limiter.check("k")).allowed).toBe(false)
-        yield* TestClock.adjust(100)
-        expect(yield* limiter.consume("k")).toMatchObject({ allowed: true, remaining: 0, resetAfterMillis: 500 })
-        yield* TestClock.adjust("1 hour")
-        const full = yield* limiter.check("k", { cost: 0 })
-        expect(full).toMatchObject({ allowed: true, remaining: 5, resetAfterMillis: 0, limit: 5 })
-        for (let i = 0; i < 5; i++) yield* limiter.acquire("k")
-        expect((yield* limiter.consume("k")).allowed).toBe(false)
-      }))
+        it.effect("refills continuously: one token per 1/rate, up to the burst and no further", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "api", tokensPerSecond: 10, burstSize: 5 })
+            for (let i = 0; i < 5; i++) yield* limiter.acquire("k")
+            expect((yield* limiter.check("k")).allowed).toBe(false)
+            yield* TestClock.adjust(100)
+            expect(yield* limiter.consume("k")).toMatchObject({ allowed: true, remaining: 0, resetAfterMillis: 500 })
+            yield* TestClock.adjust("1 hour")
+            const full = yield* limiter.check("k", { cost: 0 })
+            expect(full).toMatchObject({ allowed: true, remaining: 5, resetAfterMillis: 0, limit: 5 })
+            for (let i = 0; i < 5; i++) yield* limiter.acquire("k")
+            expect((yield* limiter.consume("k")).allowed).toBe(false)
+          }))
 
-    it.effect("a call costs `cost` tokens (default from options, or per call)", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 10, cost: 4 })
-        expect((yield* limiter.consume("k")).remaining).toBe(6)
-        expect((yield* limiter.consume("k", { cost: 5 })).remaining).toBe(1)
-        const rejected = yield* limiter.consume("k", { cost: 3 })
-        expect(rejected).toMatchObject({ allowed: false, remaining: 1, retryAfterMillis: 2000 })
-        // A free call is let through and reports the buckets as they are.
-        expect(yield* limiter.acquire("k", { cost: 0 })).toMatchObject({ allowed: true, remaining: 1 })
-        const defect = yield* Effect.exit(limiter.consume("k", { cost: 11 }))
-        expect(Exit.isFailure(defect) && Cause.isDie(defect.cause)).toBe(true)
-        expect(yield* Effect.exit(limiter.acquire("k", { cost: Number.NaN }))).toSatisfy(
-          (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) && Cause.isDie(exit.cause)
-        )
-      }))
+        it.effect("a call costs `cost` tokens (default from options, or per call)", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 10, cost: 4 })
+            expect((yield* limiter.consume("k")).remaining).toBe(6)
+            expect((yield* limiter.consume("k", { cost: 5 })).remaining).toBe(1)
+            const rejected = yield* limiter.consume("k", { cost: 3 })
+            expect(rejected).toMatchObject({ allowed: false, remaining: 1, retryAfterMillis: 2000 })
+            // A free call is let through and reports the buckets as they are.
+            expect(yield* limiter.acquire("k", { cost: 0 })).toMatchObject({ allowed: true, remaining: 1 })
+            const defect = yield* Effect.exit(limiter.consume("k", { cost: 11 }))
+            expect(Exit.isFailure(defect) && Cause.isDie(defect.cause)).toBe(true)
+            expect(yield* Effect.exit(limiter.acquire("k", { cost: Number.NaN }))).toSatisfy(
+              (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) && Cause.isDie(exit.cause)
+            )
+          }))
 
-    it.effect("check never takes a token", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 1 })
-        for (let i = 0; i < 5; i++) expect((yield* limiter.check("k")).allowed).toBe(true)
-        yield* limiter.acquire("k")
-        expect(yield* limiter.check("k")).toMatchObject({ allowed: false, retryAfterMillis: 1000 })
-      }))
+        it.effect("check never takes a token", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 1 })
+            for (let i = 0; i < 5; i++) expect((yield* limiter.check("k")).allowed).toBe(true)
+            yield* limiter.acquire("k")
+            expect(yield* limiter.check("k")).toMatchObject({ allowed: false, retryAfterMillis: 1000 })
+          }))
 
-    it.effect("each client key has its own bucket; calls without a key share the limiter's", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 1 })
-        yield* limiter.acquire("a")
-        yield* limiter.acquire("b")
-        yield* limiter.acquire()
-        expect((yield* rejection(limiter.acquire("a"))).key).toBe("a")
-        expect((yield* rejection(limiter.acquire())).key).toBe("api")
-        const other = yield* make({ name: "other", tokensPerSecond: 1, burstSize: 1 })
-        expect((yield* other.consume("a")).allowed).toBe(true)
-      }))
+        it.effect("each client key has its own bucket; calls without a key share the limiter's", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 1 })
+            yield* limiter.acquire("a")
+            yield* limiter.acquire("b")
+            yield* limiter.acquire()
+            expect((yield* rejection(limiter.acquire("a"))).key).toBe("a")
+            expect((yield* rejection(limiter.acquire())).key).toBe("api")
+            const other = yield* make({ name: "other", tokensPerSecond: 1, burstSize: 1 })
+            expect((yield* other.consume("a")).allowed).toBe(true)
+          }))
 
-    it.effect.prop(
-      "over any interval of length t, admitted cost <= burst + rate × t",
-      {
-        tokensPerSecond: fc.double({ min: 0.5, max: 50, noNaN: true }),
-        burstSize: fc.integer({ min: 1, max: 8 }),
-        steps: fc.array(fc.record({ gap: fc.nat(400), cost: fc.integer({ min: 1, max: 8 }) }), { maxLength: 80 })
-      },
-      ({ burstSize, steps, tokensPerSecond }) =>
-        Effect.gen(function*() {
-          const limiter = yield* make({ name: "prop", tokensPerSecond, burstSize })
-          const admitted: Array<{ at: number; cost: number }> = []
-          for (const step of steps) {
-            yield* TestClock.adjust(step.gap)
-            const cost = Math.min(step.cost, burstSize)
-            const decision = yield* limiter.consume("k", { cost })
-            const at = yield* Clock.currentTimeMillis
-            if (decision.allowed) admitted.push({ at, cost })
-            else {
-              // retryAfter is exact: not admitted a millisecond earlier, admitted then.
-              expect(decision.retryAfterMillis).toBeGreaterThan(0)
-              if (decision.retryAfterMillis > 1) {
-                yield* TestClock.adjust(decision.retryAfterMillis - 1)
-                expect((yield* limiter.check("k", { cost })).allowed).toBe(false)
-                yield* TestClock.adjust(1)
-              } else {
-                yield* TestClock.adjust(decision.retryAfterMillis)
+        it.effect.prop(
+          "over any interval of length t, admitted cost <= burst + rate × t",
+          {
+            tokensPerSecond: fc.double({ min: 0.5, max: 50, noNaN: true }),
+            burstSize: fc.integer({ min: 1, max: 8 }),
+            steps: fc.array(fc.record({ gap: fc.nat(400), cost: fc.integer({ min: 1, max: 8 }) }), { maxLength: 80 })
+          },
+          ({ burstSize, steps, tokensPerSecond }) =>
+            Effect.gen(function*() {
+              const limiter = yield* make({ name: "prop", tokensPerSecond, burstSize })
+              const admitted: Array<{ at: number; cost: number }> = []
+              for (const step of steps) {
+                yield* TestClock.adjust(step.gap)
+                const cost = Math.min(step.cost, burstSize)
+                const decision = yield* limiter.consume("k", { cost })
+                const at = yield* Clock.currentTimeMillis
+                if (decision.allowed) admitted.push({ at, cost })
+                else {
+                  // retryAfter is exact: not admitted a millisecond earlier, admitted then.
+                  expect(decision.retryAfterMillis).toBeGreaterThan(0)
+                  if (decision.retryAfterMillis > 1) {
+                    yield* TestClock.adjust(decision.retryAfterMillis - 1)
+                    expect((yield* limiter.check("k", { cost })).allowed).toBe(false)
+                    yield* TestClock.adjust(1)
+                  } else {
+                    yield* TestClock.adjust(decision.retryAfterMillis)
+                  }
+                  expect((yield* limiter.check("k", { cost })).allowed).toBe(true)
+                }
               }
-              expect((yield* limiter.check("k", { cost })).allowed).toBe(true)
+              assertWithinBound(admitted, tokensPerSecond, burstSize)
+            }),
+          { fastCheck: { numRuns: 30 } }
+        )
+
+        it.effect("10,000 concurrent fibers are never over-admitted", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({
+              name: "flood",
+              tokensPerSecond: 100,
+              burstSize: 50,
+              global: { tokensPerSecond: 100, burstSize: 300 }
+            })
+            const results = yield* Effect.forEach(
+              Array.from({ length: 10_000 }, (_, i) => i),
+              (i) => Effect.either(limiter.execute(Effect.succeed(i % 10), { key: `c${i % 10}` })),
+              { concurrency: "unbounded" }
+            )
+            const perClient = new Map<number, number>()
+            for (const result of results) {
+              if (result._tag === "Right") perClient.set(result.right, (perClient.get(result.right) ?? 0) + 1)
             }
-          }
-          assertWithinBound(admitted, tokensPerSecond, burstSize)
-        }),
-      { fastCheck: { numRuns: 30 } }
-    )
+            // 10 clients × 50 would be 500: the global bucket caps the total at 300.
+            expect([...perClient.values()].reduce((a, b) => a + b, 0)).toBe(300)
+            for (const count of perClient.values()) expect(count).toBeLessThanOrEqual(50)
+          }))
+      })
 
-    it.effect("10,000 concurrent fibers are never over-admitted", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({
-          name: "flood",
-          tokensPerSecond: 100,
-          burstSize: 50,
-          global: { tokensPerSecond: 100, burstSize: 300 }
-        })
-        const results = yield* Effect.forEach(
-          Array.from({ length: 10_000 }, (_, i) => i),
-          (i) => Effect.either(limiter.execute(Effect.succeed(i % 10), { key: `c${i % 10}` })),
-          { concurrency: "unbounded" }
+      describe("per-client and global buckets", () => {
+        it.effect("a call rejected by its client's bucket takes nothing from the global one", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({
+              name: "api",
+              tokensPerSecond: 1,
+              burstSize: 2,
+              global: { tokensPerSecond: 1, burstSize: 10 }
+            })
+            yield* limiter.acquire("greedy")
+            yield* limiter.acquire("greedy")
+            for (let i = 0; i < 20; i++) {
+              const decision = yield* limiter.consume("greedy")
+              expect(decision).toMatchObject({ allowed: false, limit: 2 })
+              expect(decision.rejectedBy).toMatch(/greedy$/)
+            }
+            const stats = yield* limiter.stats
+            expect(Option.getOrThrow(stats.global)).toMatchObject({ limit: 10, remaining: 8 })
+          }))
+
+        it.effect("a call rejected by the global bucket takes nothing from its client's", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({
+              name: "api",
+              tokensPerSecond: 1,
+              burstSize: 3,
+              global: { tokensPerSecond: 1, burstSize: 4 }
+            })
+            for (let i = 0; i < 4; i++) yield* limiter.acquire(`client-${i}`)
+            const error = yield* rejection(limiter.acquire("late"))
+            expect(error).toMatchObject({ key: "late", limit: 4, remaining: 0 })
+            expect(Duration.toMillis(error.retryAfter)).toBe(1000)
+            expect(yield* limiter.check("late", { cost: 0 })).toMatchObject({ remaining: 0, limit: 4 })
+            yield* TestClock.adjust("10 seconds")
+            // "late" still holds all 3 of its tokens (the global bucket is full again).
+            expect((yield* limiter.consume("late", { cost: 3 })).allowed).toBe(true)
+          }))
+
+        it.effect("stats report the store's keys and the global bucket", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({
+              name: "api",
+              tokensPerSecond: 1,
+              burstSize: 5,
+              global: { tokensPerSecond: 10, burstSize: 20 }
+            })
+            for (let i = 0; i < 3; i++) yield* limiter.acquire(`k${i}`)
+            const stats = yield* limiter.stats
+            expect(stats).toMatchObject({ name: "api", mode: "fail", tokensPerSecond: 1, burstSize: 5 })
+            expect(stats.keys).toEqual(Option.some(4)) // three clients + the global bucket
+            expect(Option.getOrThrow(stats.global)).toEqual({ limit: 20, remaining: 17, resetAfterMillis: 300 })
+          }))
+      })
+
+      describe("wait mode", () => {
+        it.effect("waiters are served in arrival order, one per refill interval", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "quota", tokensPerSecond: 5, burstSize: 1, mode: "wait" })
+            const done: Array<{ id: number; at: number }> = []
+            const fibers = yield* Effect.forEach(Array.from({ length: 6 }, (_, i) => i), (id) =>
+              Effect.fork(
+                limiter.execute(
+                  Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => done.push({ id, at })))
+                )
+              ))
+            yield* TestClock.adjust("2 seconds")
+            yield* Effect.forEach(fibers, Fiber.join)
+            expect(done).toEqual([0, 1, 2, 3, 4, 5].map((id) => ({ id, at: id * 200 })))
+          }))
+
+        it.effect("a call that would wait longer than maxWait fails at once with the exact retryAfter", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({
+              name: "quota",
+              tokensPerSecond: 10,
+              burstSize: 2,
+              mode: "wait",
+              maxWait: "300 millis"
+            })
+            const waits: Array<number> = []
+            for (let i = 0; i < 5; i++) waits.push((yield* limiter.consume()).waitMillis)
+            expect(waits).toEqual([0, 0, 100, 200, 300])
+            const error = yield* rejection(limiter.acquire())
+            expect(Duration.toMillis(error.retryAfter)).toBe(400)
+            expect(error.remaining).toBe(0)
+          }))
+
+        it.effect("an interrupted waiter gives its reservation back: the next caller takes its place", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "quota", tokensPerSecond: 10, burstSize: 1, mode: "wait" })
+            yield* limiter.acquire()
+            const waiter = yield* Effect.fork(limiter.execute(Effect.void))
+            yield* TestClock.adjust(20)
+            yield* Fiber.interrupt(waiter)
+            const next = yield* Effect.fork(limiter.execute(Clock.currentTimeMillis))
+            yield* TestClock.adjust(1000)
+            expect(yield* Fiber.join(next)).toBe(100)
+          }))
+
+        it.effect("interrupting waiters never lets the rest be over-admitted", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({ name: "quota", tokensPerSecond: 10, burstSize: 2, mode: "wait" })
+            const done: Array<{ at: number; cost: number }> = []
+            const run = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => done.push({ at, cost: 1 })))
+            const fibers = yield* Effect.forEach(
+              Array.from({ length: 40 }, (_, i) => i),
+              () => Effect.fork(limiter.execute(run))
+            )
+            for (let i = 0; i < 40; i += 3) {
+              yield* TestClock.adjust(37)
+              yield* Fiber.interrupt(fibers[(i * 7) % 40])
+              yield* Effect.fork(limiter.execute(run))
+            }
+            yield* TestClock.adjust("1 minute")
+            expect(done.length).toBeGreaterThan(30)
+            assertWithinBound(done, 10, 2)
+          }))
+
+        it.effect.prop(
+          "with random arrivals and interruptions, admitted cost <= burst + rate × t",
+          {
+            burstSize: fc.integer({ min: 1, max: 5 }),
+            steps: fc.array(
+              fc.record({ gap: fc.nat(150), cost: fc.integer({ min: 1, max: 5 }), interrupt: fc.boolean() }),
+              { maxLength: 40 }
+            )
+          },
+          ({ burstSize, steps }) =>
+            Effect.gen(function*() {
+              const tokensPerSecond = 20
+              const limiter = yield* make({
+                name: "prop",
+                tokensPerSecond,
+                burstSize,
+                mode: "wait",
+                maxWait: "1 second"
+              })
+              const done: Array<{ at: number; cost: number }> = []
+              const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+              for (const step of steps) {
+                yield* TestClock.adjust(step.gap)
+                const cost = Math.min(step.cost, burstSize)
+                const run = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => done.push({ at, cost })))
+                fibers.push(yield* Effect.fork(limiter.execute(run, { cost })))
+                if (step.interrupt && fibers.length > 1) {
+                  yield* Fiber.interrupt(fibers[(fibers.length * 5) % fibers.length])
+                }
+              }
+              yield* TestClock.adjust("1 minute")
+              done.sort((a, b) => a.at - b.at)
+              assertWithinBound(done, tokensPerSecond, burstSize)
+            }),
+          { fastCheck: { numRuns: 40 } }
         )
-        const perClient = new Map<number, number>()
-        for (const result of results) {
-          if (result._tag === "Right") perClient.set(result.right, (perClient.get(result.right) ?? 0) + 1)
-        }
-        // 10 clients × 50 would be 500: the global bucket caps the total at 300.
-        expect([...perClient.values()].reduce((a, b) => a + b, 0)).toBe(300)
-        for (const count of perClient.values()) expect(count).toBeLessThanOrEqual(50)
-      }))
-  })
-
-  describe("per-client and global buckets", () => {
-    it.effect("a call rejected by its client's bucket takes nothing from the global one", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({
-          name: "api",
-          tokensPerSecond: 1,
-          burstSize: 2,
-          global: { tokensPerSecond: 1, burstSize: 10 }
-        })
-        yield* limiter.acquire("greedy")
-        yield* limiter.acquire("greedy")
-        for (let i = 0; i < 20; i++) {
-          const decision = yield* limiter.consume("greedy")
-          expect(decision).toMatchObject({ allowed: false, limit: 2 })
-          expect(decision.rejectedBy).toMatch(/greedy$/)
-        }
-        const stats = yield* limiter.stats
-        expect(Option.getOrThrow(stats.global)).toMatchObject({ limit: 10, remaining: 8 })
-      }))
-
-    it.effect("a call rejected by the global bucket takes nothing from its client's", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({
-          name: "api",
-          tokensPerSecond: 1,
-          burstSize: 3,
-          global: { tokensPerSecond: 1, burstSize: 4 }
-        })
-        for (let i = 0; i < 4; i++) yield* limiter.acquire(`client-${i}`)
-        const error = yield* rejection(limiter.acquire("late"))
-        expect(error).toMatchObject({ key: "late", limit: 4, remaining: 0 })
-        expect(Duration.toMillis(error.retryAfter)).toBe(1000)
-        expect(yield* limiter.check("late", { cost: 0 })).toMatchObject({ remaining: 0, limit: 4 })
-        yield* TestClock.adjust("10 seconds")
-        // "late" still holds all 3 of its tokens (the global bucket is full again).
-        expect((yield* limiter.consume("late", { cost: 3 })).allowed).toBe(true)
-      }))
-
-    it.effect("stats report the store's keys and the global bucket", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({
-          name: "api",
-          tokensPerSecond: 1,
-          burstSize: 5,
-          global: { tokensPerSecond: 10, burstSize: 20 }
-        })
-        for (let i = 0; i < 3; i++) yield* limiter.acquire(`k${i}`)
-        const stats = yield* limiter.stats
-        expect(stats).toMatchObject({ name: "api", mode: "fail", tokensPerSecond: 1, burstSize: 5 })
-        expect(stats.keys).toEqual(Option.some(4)) // three clients + the global bucket
-        expect(Option.getOrThrow(stats.global)).toEqual({ limit: 20, remaining: 17, resetAfterMillis: 300 })
-      }))
-  })
-
-  describe("wait mode", () => {
-    it.effect("waiters are served in arrival order, one per refill interval", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "quota", tokensPerSecond: 5, burstSize: 1, mode: "wait" })
-        const done: Array<{ id: number; at: number }> = []
-        const fibers = yield* Effect.forEach(Array.from({ length: 6 }, (_, i) => i), (id) =>
-          Effect.fork(
-            limiter.execute(Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => done.push({ id, at }))))
-          ))
-        yield* TestClock.adjust("2 seconds")
-        yield* Effect.forEach(fibers, Fiber.join)
-        expect(done).toEqual([0, 1, 2, 3, 4, 5].map((id) => ({ id, at: id * 200 })))
-      }))
-
-    it.effect("a call that would wait longer than maxWait fails at once with the exact retryAfter", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({
-          name: "quota",
-          tokensPerSecond: 10,
-          burstSize: 2,
-          mode: "wait",
-          maxWait: "300 millis"
-        })
-        const waits: Array<number> = []
-        for (let i = 0; i < 5; i++) waits.push((yield* limiter.consume()).waitMillis)
-        expect(waits).toEqual([0, 0, 100, 200, 300])
-        const error = yield* rejection(limiter.acquire())
-        expect(Duration.toMillis(error.retryAfter)).toBe(400)
-        expect(error.remaining).toBe(0)
-      }))
-
-    it.effect("an interrupted waiter gives its reservation back: the next caller takes its place", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "quota", tokensPerSecond: 10, burstSize: 1, mode: "wait" })
-        yield* limiter.acquire()
-        const waiter = yield* Effect.fork(limiter.execute(Effect.void))
-        yield* TestClock.adjust(20)
-        yield* Fiber.interrupt(waiter)
-        const next = yield* Effect.fork(limiter.execute(Clock.currentTimeMillis))
-        yield* TestClock.adjust(1000)
-        expect(yield* Fiber.join(next)).toBe(100)
-      }))
-
-    it.effect("interrupting waiters never lets the rest be over-admitted", () =>
-      Effect.gen(function*() {
-        const limiter = yield* make({ name: "quota", tokensPerSecond: 10, burstSize: 2, mode: "wait" })
-        const done: Array<{ at: number; cost: number }> = []
-        const run = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => done.push({ at, cost: 1 })))
-        const fibers = yield* Effect.forEach(
-          Array.from({ length: 40 }, (_, i) => i),
-          () => Effect.fork(limiter.execute(run))
-        )
-        for (let i = 0; i < 40; i += 3) {
-          yield* TestClock.adjust(37)
-          yield* Fiber.interrupt(fibers[(i * 7) % 40])
-          yield* Effect.fork(limiter.execute(run))
-        }
-        yield* TestClock.adjust("1 minute")
-        expect(done.length).toBeGreaterThan(30)
-        assertWithinBound(done, 10, 2)
-      }))
-
-    it.effect.prop(
-      "with random arrivals and interruptions, admitted cost <= burst + rate × t",
-      {
-        burstSize: fc.integer({ min: 1, max: 5 }),
-        steps: fc.array(
-          fc.record({ gap: fc.nat(150), cost: fc.integer({ min: 1, max: 5 }), interrupt: fc.boolean() }),
-          { maxLength: 40 }
-        )
-      },
-      ({ burstSize, steps }) =>
-        Effect.gen(function*() {
-          const tokensPerSecond = 20
-          const limiter = yield* make({ name: "prop", tokensPerSecond, burstSize, mode: "wait", maxWait: "1 second" })
-          const done: Array<{ at: number; cost: number }> = []
-          const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
-          for (const step of steps) {
-            yield* TestClock.adjust(step.gap)
-            const cost = Math.min(step.cost, burstSize)
-            const run = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => done.push({ at, cost })))
-            fibers.push(yield* Effect.fork(limiter.execute(run, { cost })))
-            if (step.interrupt && fibers.length > 1) yield* Fiber.interrupt(fibers[(fibers.length * 5) % fibers.length])
-          }
-          yield* TestClock.adjust("1 minute")
-          done.sort((a, b) => a.at - b.at)
-          assertWithinBound(done, tokensPerSecond, burstSize)
-        }),
-      { fastCheck: { numRuns: 40 } }
-    )
-  })
+      })
+    })
+  }
 
   describe("keys", () => {
     it.effect("hostile keys (huge, unicode, control characters, braces) are safe and distinct", () =>

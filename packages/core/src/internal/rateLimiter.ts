@@ -4,8 +4,13 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
 import * as Option from "effect/Option"
@@ -14,6 +19,7 @@ import type * as RateLimiterStore from "../RateLimiterStore.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import { RateLimitedError } from "../ResilienceError.js"
 import * as KeyHash from "./keyHash.js"
+import * as StoreInternal from "./rateLimiterStore.js"
 import * as validate from "./validate.js"
 
 const POLICY = "RateLimiter"
@@ -29,10 +35,8 @@ export const decisionsTotal = Metric.fromMetricKey(decisionsKey)
 
 // Tags resolved into the key once per limiter: `Metric.tagged` would rebuild
 // and look the key up on every increment (~4 µs).
-const outcomeCounter = (limiter: string, outcome: string): Effect.Effect<void> =>
-  Metric.increment(
-    Metric.fromMetricKey(MetricKey.tagged(MetricKey.tagged(decisionsKey, "limiter", limiter), "outcome", outcome))
-  )
+const outcomeCounter = (limiter: string, outcome: string): Metric.Metric.Counter<number> =>
+  Metric.fromMetricKey(MetricKey.tagged(MetricKey.tagged(decisionsKey, "limiter", limiter), "outcome", outcome))
 
 /** @internal */
 export const resolveOptions = (
@@ -104,9 +108,37 @@ export const make = (
     burstSize: options.burstSize
   }
 
-  const allowed = outcomeCounter(name, "allowed")
-  const waited = outcomeCounter(name, "waited")
-  const rejected = outcomeCounter(name, "rejected")
+  const allowedCounter = outcomeCounter(name, "allowed")
+  const waitedCounter = outcomeCounter(name, "waited")
+  const allowed = Metric.increment(allowedCounter)
+  const waited = Metric.increment(waitedCounter)
+  const rejected = Metric.increment(outcomeCounter(name, "rejected"))
+
+  // Fast path over the memory store: one fiber-runtime step reads the Clock
+  // and the metric labels, decides synchronously on a scratch request (the
+  // store keeps no reference to it), and counts; no Effect per step.
+  const unsafeConsume = StoreInternal.unsafeConsumeOf(store)
+  const scratchBucket = { key: prefix, tokensPerSecond: options.tokensPerSecond, burstSize: options.burstSize }
+  const scratch = {
+    buckets: globalBucket === undefined ? [scratchBucket] : [scratchBucket, globalBucket],
+    cost: options.cost,
+    maxWaitMillis
+  }
+  const decideNow = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    consume: StoreInternal.UnsafeConsume,
+    key: string | undefined,
+    cost: number
+  ): RateLimiterStore.Decision => {
+    scratchBucket.key = key === undefined ? prefix : prefix + KeyHash.safeKey(key)
+    scratch.cost = cost
+    const decision = consume(scratch, Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock))
+    if (decision.allowed) {
+      const counter = decision.waitMillis > 0 ? waitedCounter : allowedCounter
+      counter.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+    }
+    return decision
+  }
 
   const bucketFor = (key: string | undefined): RateLimiterStore.Bucket =>
     key === undefined ? noKeyBucket : {
@@ -176,14 +208,33 @@ export const make = (
     const cost = costOf(call)
     if (typeof cost !== "number") return Effect.die(cost)
     if (cost === 0) return store.peek(requestFor(key, 0, 0))
+    if (unsafeConsume !== undefined) {
+      return Effect.withFiberRuntime<RateLimiterStore.Decision>((fiber) => {
+        const decision = decideNow(fiber, unsafeConsume, key, cost)
+        return decision.allowed ? Effect.succeed(decision) : record(key, decision)
+      })
+    }
     return Effect.flatMap(store.consume(requestFor(key, cost, maxWaitMillis)), (decision) => record(key, decision))
   }
 
-  const acquireFail = (key: string | undefined, cost: number) =>
-    Effect.flatMap(store.consume(requestFor(key, cost, 0)), (decision) =>
-      decision.allowed
-        ? Effect.as(allowed, decision)
-        : Effect.zipRight(record(key, decision), Effect.fail(rejection(key, decision))))
+  const reject = (key: string | undefined, decision: RateLimiterStore.Decision) =>
+    Effect.zipRight(record(key, decision), Effect.fail(rejection(key, decision)))
+
+  const acquireFail = (
+    key: string | undefined,
+    cost: number
+  ): Effect.Effect<RateLimiterStore.Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError> => {
+    if (unsafeConsume !== undefined) {
+      return Effect.withFiberRuntime((fiber) => {
+        const decision = decideNow(fiber, unsafeConsume, key, cost)
+        return decision.allowed ? Effect.succeed(decision) : reject(key, decision)
+      })
+    }
+    return Effect.flatMap(
+      store.consume(requestFor(key, cost, 0)),
+      (decision) => decision.allowed ? Effect.as(allowed, decision) : reject(key, decision)
+    )
+  }
 
   // Wait mode: the reservation is made and its refund armed without a gap an
   // interruption could fall into; only the sleep is interruptible.
@@ -191,7 +242,7 @@ export const make = (
     const request = requestFor(key, cost, maxWaitMillis)
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(store.consume(request), (decision) => {
-        if (!decision.allowed) return Effect.zipRight(record(key, decision), Effect.fail(rejection(key, decision)))
+        if (!decision.allowed) return reject(key, decision)
         if (decision.waitMillis === 0) return Effect.as(allowed, decision)
         return Effect.zipRight(
           waited,
@@ -217,8 +268,19 @@ export const make = (
   const execute = <A, E, R>(
     self: Effect.Effect<A, E, R>,
     call?: RateLimiter.ExecuteOptions | undefined
-  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R> =>
-    Effect.zipRight(acquire(call?.key, call), self)
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R> => {
+    if (unsafeConsume !== undefined && mode === "fail") {
+      const cost = costOf(call)
+      if (typeof cost === "number" && cost > 0) {
+        const key = call?.key
+        return Effect.withFiberRuntime((fiber) => {
+          const decision = decideNow(fiber, unsafeConsume, key, cost)
+          return decision.allowed ? self : reject(key, decision)
+        })
+      }
+    }
+    return Effect.zipRight(acquire(call?.key, call), self)
+  }
 
   const stats = Effect.gen(function*() {
     const storeStats = yield* store.stats

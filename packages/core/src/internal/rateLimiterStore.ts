@@ -20,6 +20,21 @@ const SWEEP_EVERY = 32
 /** How many of the oldest keys one sweep looks at, at most. @internal */
 const SWEEP_SIZE = 4
 
+/**
+ * The memory store's synchronous decision, for `RateLimiter`'s fast path: with
+ * the Clock in hand, one decision needs no Effect of its own.
+ *
+ * @internal
+ */
+export const UnsafeConsume: unique symbol = Symbol.for("@effect-resilience/core/RateLimiterStore/unsafeConsume")
+
+/** @internal */
+export type UnsafeConsume = (request: RateLimiterStore.Request, clock: Clock.Clock) => RateLimiterStore.Decision
+
+/** @internal */
+export const unsafeConsumeOf = (store: RateLimiterStore.Service): UnsafeConsume | undefined =>
+  (store as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
+
 /** @internal */
 export const makeMemory = (
   options?: RateLimiterStore.MemoryOptions | undefined
@@ -86,18 +101,7 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     entries.delete(entry.key)
   }
 
-  const read = (key: string, at: number): number => {
-    const entry = entries.get(key)
-    return entry === undefined || entry.tat < at ? at : entry.tat
-  }
-
-  const write = (key: string, tat: number): void => {
-    const entry = entries.get(key)
-    if (entry !== undefined) {
-      entry.tat = tat
-      touch(entry)
-      return
-    }
+  const insert = (key: string, tat: number): void => {
     const created = new Entry(key, tat)
     entries.set(key, created)
     append(created)
@@ -110,6 +114,10 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     for (let i = 0; i < limit && head !== undefined && head.tat <= at; i++) remove(head)
   }
 
+  // The entries of the current decision's buckets, looked up once (decisions
+  // are synchronous, so one scratch array serves them all).
+  const found: Array<Entry | undefined> = []
+
   const decide = (request: RateLimiterStore.Request, at: number, commit: boolean): RateLimiterStore.Decision => {
     const buckets = request.buckets
     const cost = request.cost
@@ -119,8 +127,10 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     let worst = 0
     for (let i = 0; i < n; i++) {
       const bucket = buckets[i]
-      const interval = 1000 / bucket.tokensPerSecond
-      const allowAt = read(bucket.key, at) + (cost - bucket.burstSize) * interval
+      const entry = entries.get(bucket.key)
+      found[i] = entry
+      const tat = entry === undefined || entry.tat < at ? at : entry.tat
+      const allowAt = tat + (cost - bucket.burstSize) * (1000 / bucket.tokensPerSecond)
       if (allowAt > actAt) {
         actAt = allowAt
         worst = i
@@ -132,19 +142,20 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
       // evicted bucket would come back full).
       if (commit) {
         for (let i = 0; i < n; i++) {
-          const entry = entries.get(buckets[i].key)
+          const entry = found[i]
           if (entry !== undefined) touch(entry)
         }
       }
       const bucket = buckets[worst]
-      const interval = 1000 / bucket.tokensPerSecond
-      const tat = read(bucket.key, at)
+      const entry = found[worst]
+      const debt = entry === undefined || entry.tat < at ? 0 : entry.tat - at
+      found.fill(undefined)
       return {
         allowed: false,
         waitMillis: 0,
         limit: bucket.burstSize,
-        remaining: TokenBucket.remaining(tat - at, interval, bucket.burstSize),
-        resetAfterMillis: TokenBucket.ceilMillis(tat - at),
+        remaining: TokenBucket.remaining(debt, 1000 / bucket.tokensPerSecond, bucket.burstSize),
+        resetAfterMillis: TokenBucket.ceilMillis(debt),
         retryAfterMillis: TokenBucket.ceilMillis(wait),
         rejectedBy: bucket.key,
         reservation: undefined
@@ -160,9 +171,17 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     for (let i = 0; i < n; i++) {
       const bucket = buckets[i]
       const interval = 1000 / bucket.tokensPerSecond
-      const before = read(bucket.key, at)
+      const entry = found[i]
+      found[i] = undefined
+      const before = entry === undefined || entry.tat < at ? at : entry.tat
       const tat = (before > actAt ? before : actAt) + cost * interval
-      if (commit && cost > 0) write(bucket.key, tat)
+      if (commit && cost > 0) {
+        if (entry === undefined) insert(bucket.key, tat)
+        else {
+          entry.tat = tat
+          touch(entry)
+        }
+      }
       if (reservation !== undefined) {
         reservation[2 * i] = before
         reservation[2 * i + 1] = tat
@@ -209,7 +228,8 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     }
   }
 
-  return {
+  const service: RateLimiterStore.Service & { readonly [UnsafeConsume]: UnsafeConsume } = {
+    [UnsafeConsume]: (request, clock) => decide(request, now(clock), true),
     consume: (request) => Effect.clockWith((clock) => Effect.succeed(decide(request, now(clock), true))),
     peek: (request) => Effect.clockWith((clock) => Effect.succeed(decide(request, now(clock), false))),
     refund: (request, decision) =>
@@ -222,4 +242,5 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
       })
     )
   }
+  return service
 }
