@@ -1,8 +1,15 @@
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
-import { RateLimit } from "@effect-resilience/http"
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { ClientKey, RateLimit } from "@effect-resilience/http"
+import {
+  HttpApi,
+  HttpApiBuilder,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpServerRequest
+} from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { request, serveApi } from "./utils/harness.js"
 
 class Work extends HttpApiGroup.make("work")
@@ -183,6 +190,41 @@ describe("RateLimit", () => {
       const open = yield* request(`${url}/b`)
       expect(open.status).toBe(200)
       expect(open.headers["ratelimit"]).toBeUndefined()
+    }))
+
+  it.scopedLive("keys by the principal another middleware provides", () =>
+    Effect.gen(function*() {
+      class CurrentUser extends Context.Tag("CurrentUser")<CurrentUser, { readonly id: string }>() {}
+      class Auth extends HttpApiMiddleware.Tag<Auth>()("Auth", { provides: CurrentUser }) {}
+      // RateLimit is declared first so that it runs inside Auth and sees CurrentUser
+      class AuthApi extends HttpApi.make("auth").add(Work).middleware(RateLimit.Middleware).middleware(Auth) {}
+      const AuthLive = Layer.succeed(
+        Auth,
+        Effect.map(HttpServerRequest.HttpServerRequest, (request) => ({ id: request.headers["x-user"] ?? "anonymous" }))
+      )
+      const url = yield* serveApi(
+        HttpApiBuilder.api(AuthApi).pipe(
+          Layer.provide(HttpApiBuilder.group(AuthApi, "work", (h) =>
+            h.handle("hello", () => Effect.succeed("hi"))
+              .handle("item", ({ path }) => Effect.succeed(path.id))
+              .handle("expensive", () => Effect.succeed("done"))
+              .handle("health", () => Effect.succeed("ok")))),
+          Layer.provide(AuthLive),
+          Layer.provide(
+            RateLimit.layer({
+              ...slow,
+              burstSize: 1,
+              clientKey: { principal: ClientKey.principal(CurrentUser, (u) => u.id) }
+            })
+          ),
+          Layer.provide(RateLimiterStore.layerMemory())
+        )
+      )
+      const status = (user: string, from: string) =>
+        Effect.map(request(`${url}/hello`, { from, headers: { "x-user": user } }), (r) => r.status)
+      expect(yield* status("alice", "127.0.0.20")).toBe(200)
+      expect(yield* status("bob", "127.0.0.20")).toBe(200) // same IP, another principal
+      expect(yield* status("alice", "127.0.0.21")).toBe(429) // same principal, another IP
     }))
 
   it.effect("rejects invalid options naming the option", () =>
