@@ -50,6 +50,7 @@ describe("RedisRateLimiterStore", () => {
       Effect.gen(function*() {
         const store = yield* makeStore()
         const b = [bucket("burst", 1, 5)]
+        const t0 = yield* serverNow
         const remaining: Array<number> = []
         for (let i = 0; i < 5; i++) {
           const d = yield* store.consume(request(b))
@@ -60,23 +61,26 @@ describe("RedisRateLimiterStore", () => {
         }
         expect(remaining).toEqual([4, 3, 2, 1, 0])
         const rejected = yield* store.consume(request(b))
+        const elapsed = (yield* serverNow) - t0
         expect(rejected.allowed).toBe(false)
         expect(rejected.rejectedBy).toBe("burst")
         expect(rejected.remaining).toBe(0)
-        // 1 token/s, bucket empty since the first call (a few ms ago): ~1 s.
-        expect(rejected.retryAfterMillis).toBeGreaterThan(900)
+        // 1 token/s: the first token is due 1 s after the first call, which
+        // happened within `elapsed` (server time) of the rejection.
+        expect(rejected.retryAfterMillis).toBeGreaterThanOrEqual(Math.floor(1000 - elapsed))
         expect(rejected.retryAfterMillis).toBeLessThanOrEqual(1000)
-        expect(rejected.resetAfterMillis).toBeGreaterThan(4900)
+        expect(rejected.resetAfterMillis).toBeGreaterThanOrEqual(Math.floor(5000 - elapsed))
         expect(rejected.resetAfterMillis).toBeLessThanOrEqual(5000)
 
         // A cost of 3 out of a burst of 5 fits once.
         const c = [bucket("cost", 1, 5)]
+        const t2 = yield* serverNow
         const first = yield* store.consume(request(c, 3))
         expect(first).toMatchObject({ allowed: true, remaining: 2, limit: 5 })
         const second = yield* store.consume(request(c, 3))
         expect(second.allowed).toBe(false)
         expect(second.remaining).toBe(2)
-        expect(second.retryAfterMillis).toBeGreaterThan(900)
+        expect(second.retryAfterMillis).toBeGreaterThanOrEqual(Math.floor(1000 - ((yield* serverNow) - t2)))
         expect(second.retryAfterMillis).toBeLessThanOrEqual(1000)
       }))
 
@@ -99,14 +103,22 @@ describe("RedisRateLimiterStore", () => {
     it.scopedLive("refills continuously at the configured rate", () =>
       Effect.gen(function*() {
         const store = yield* makeStore()
-        const b = [bucket("refill", 50, 2)] // one token every 20 ms
+        const b = [bucket("refill", 10, 2)] // one token every 100 ms
+        const t0 = yield* serverNow
         expect((yield* store.consume(request(b, 2))).allowed).toBe(true)
-        expect((yield* store.consume(request(b))).allowed).toBe(false)
-        yield* sleep(45)
-        // 45 ms at 50/s = 2.25 tokens, capped at the burst of 2.
-        const d = yield* store.consume(request(b))
-        expect(d.allowed).toBe(true)
-        expect(d.remaining).toBe(1)
+        const peek = yield* store.peek(request(b, 1))
+        const elapsed = (yield* serverNow) - t0
+        // Grounded in the server's clock: the first token is due 100 ms after the charge.
+        if (elapsed < 99) {
+          expect(peek.allowed).toBe(false)
+          expect(peek.retryAfterMillis).toBeGreaterThanOrEqual(Math.floor(100 - elapsed))
+          expect(peek.retryAfterMillis).toBeLessThanOrEqual(100)
+        } else {
+          expect(peek.allowed).toBe(true)
+        }
+        yield* sleep(peek.retryAfterMillis + 100)
+        // >= 200 ms after the charge at 10/s: both tokens are back (and no more: burst 2).
+        expect(yield* store.consume(request(b, 2))).toMatchObject({ allowed: true, remaining: 0 })
       }))
 
     it.scopedLive("over an interval of length t, admitted cost <= burst + rate × t", () =>
@@ -130,7 +142,8 @@ describe("RedisRateLimiterStore", () => {
           const t = ((yield* serverNow) - start) / 1000
           expect(admitted).toBeLessThanOrEqual(burst + rate * t + 1e-9)
           // And it is a limiter, not a wall: close to the bound when hammered.
-          expect(admitted).toBeGreaterThanOrEqual(burst + rate * (millis / 1000) * 0.6)
+          // (loose: on a busy machine a stalled event loop lets tokens overflow the burst)
+          expect(admitted).toBeGreaterThanOrEqual(burst + rate * (millis / 1000) * 0.3)
         }
       }))
 
@@ -188,34 +201,36 @@ describe("RedisRateLimiterStore", () => {
     it.scopedLive("wait mode: reservations in order, bounded by maxWait, refunded when unused", () =>
       Effect.gen(function*() {
         const store = yield* makeStore()
-        const b = [bucket("wait", 10, 1)] // 100 ms per token
+        const b = [bucket("wait", 1, 1)] // 1 s per token: the test never sleeps it, and load cannot blur it
         const waits: Array<number> = []
         const decisions: Array<RateLimiterStore.Decision> = []
+        const t0 = yield* serverNow
         for (let i = 0; i < 4; i++) {
-          const d = yield* store.consume(request(b, 1, 350))
+          const d = yield* store.consume(request(b, 1, 3500))
           expect(d.allowed).toBe(true)
           waits.push(d.waitMillis)
           decisions.push(d)
         }
+        const elapsed = (yield* serverNow) - t0
         expect(waits[0]).toBe(0)
         for (let i = 1; i < 4; i++) {
-          // Each reservation queues 100 ms behind the previous one.
+          // Each reservation queues 1 s behind the previous one.
           expect(waits[i]).toBeGreaterThan(waits[i - 1])
-          expect(waits[i]).toBeLessThanOrEqual(i * 100)
-          expect(waits[i]).toBeGreaterThan(i * 100 - 20)
+          expect(waits[i]).toBeLessThanOrEqual(i * 1000)
+          expect(waits[i]).toBeGreaterThanOrEqual(Math.floor(i * 1000 - elapsed))
           expect(decisions[i].reservation).toBeDefined()
           expect(decisions[i].remaining).toBe(0)
         }
-        const tooLong = yield* store.consume(request(b, 1, 350))
+        const tooLong = yield* store.consume(request(b, 1, 3500))
         expect(tooLong.allowed).toBe(false)
-        expect(tooLong.retryAfterMillis).toBeGreaterThan(350)
-        expect(tooLong.retryAfterMillis).toBeLessThanOrEqual(400)
+        expect(tooLong.retryAfterMillis).toBeGreaterThan(3500)
+        expect(tooLong.retryAfterMillis).toBeLessThanOrEqual(4000)
 
         // Refunding a reservation with a later one behind it changes nothing…
-        yield* store.refund(request(b, 1, 350), decisions[2])
+        yield* store.refund(request(b, 1, 3500), decisions[2])
         // …refunding the last one gives its slot to the next caller.
-        yield* store.refund(request(b, 1, 350), decisions[3])
-        const next = yield* store.consume(request(b, 1, 350))
+        yield* store.refund(request(b, 1, 3500), decisions[3])
+        const next = yield* store.consume(request(b, 1, 3500))
         expect(next.allowed).toBe(true)
         expect(next.waitMillis).toBeLessThanOrEqual(waits[3])
         expect(next.waitMillis).toBeGreaterThan(waits[2])
@@ -384,11 +399,11 @@ describe("RedisRateLimiterStore", () => {
         const waiter = yield* Effect.fork(limiter.acquire())
         yield* sleep(20)
         yield* Fiber.interrupt(waiter)
-        // The next caller takes the interrupted waiter's place (~100 ms), not the slot behind it (~200 ms).
+        // The next caller takes the interrupted waiter's place (~1 s), not the slot behind it (~2 s).
         const next = yield* limiter.consume()
         expect(next.allowed).toBe(true)
         expect(next.waitMillis).toBeGreaterThan(0)
-        expect(next.waitMillis).toBeLessThanOrEqual(100)
+        expect(next.waitMillis).toBeLessThanOrEqual(1000)
       }))
   })
 })
