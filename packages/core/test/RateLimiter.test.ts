@@ -1,6 +1,21 @@
 import { RateLimiter, RateLimiterStore } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Duration, Effect, Exit, FastCheck as fc, Fiber, Layer, Metric, Option, TestClock } from "effect"
+import {
+  Cause,
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  FastCheck as fc,
+  Fiber,
+  HashMap,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  TestClock
+} from "effect"
 
 const provideMemory = <A, E, R>(self: Effect.Effect<A, E, R>, maxKeys?: number) =>
   Effect.provide(self, RateLimiterStore.layerMemory(maxKeys === undefined ? undefined : { maxKeys }))
@@ -424,6 +439,36 @@ describe("RateLimiter", () => {
           RateLimiterStore.layerMemory()
         )
         yield* Effect.provide(viaTag, layered)
+      }))
+
+    it.effect("logs rejections at debug level, with the limiter and key", () =>
+      Effect.gen(function*() {
+        const lines: Array<{ message: unknown; level: string; annotations: Record<string, unknown> }> = []
+        const logger = Logger.make(({ annotations, logLevel, message }) => {
+          lines.push({
+            message,
+            level: logLevel.label,
+            annotations: Object.fromEntries(HashMap.toEntries(annotations))
+          })
+        })
+        const limiter = yield* make({ name: "logged", tokensPerSecond: 1, burstSize: 1 })
+        const run = Effect.gen(function*() {
+          yield* limiter.acquire("k")
+          yield* Effect.either(limiter.acquire("k"))
+          yield* limiter.consume("k")
+        })
+        yield* run.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        expect(lines).toEqual([]) // debug is below the default minimum level
+        yield* TestClock.adjust("1 second")
+        yield* run.pipe(
+          Logger.withMinimumLogLevel(LogLevel.Debug),
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        expect(lines).toHaveLength(2)
+        expect(lines[0]).toMatchObject({
+          level: "DEBUG",
+          annotations: { limiter: "logged", key: "k", limit: 1, remaining: 0, retryAfterMillis: 1000 }
+        })
       }))
 
     it.effect("counts decisions by limiter and outcome", () =>

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
 import * as Option from "effect/Option"
@@ -110,9 +111,7 @@ export const make = (
 
   const allowedCounter = outcomeCounter(name, "allowed")
   const waitedCounter = outcomeCounter(name, "waited")
-  const allowed = Metric.increment(allowedCounter)
-  const waited = Metric.increment(waitedCounter)
-  const rejected = Metric.increment(outcomeCounter(name, "rejected"))
+  const rejectedCounter = outcomeCounter(name, "rejected")
 
   // Fast path over the memory store: one fiber-runtime step reads the Clock
   // and the metric labels, decides synchronously on a scratch request (the
@@ -133,10 +132,7 @@ export const make = (
     scratchBucket.key = key === undefined ? prefix : prefix + KeyHash.safeKey(key)
     scratch.cost = cost
     const decision = consume(scratch, Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock))
-    if (decision.allowed) {
-      const counter = decision.waitMillis > 0 ? waitedCounter : allowedCounter
-      counter.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-    }
+    count(fiber, decision)
     return decision
   }
 
@@ -167,26 +163,62 @@ export const make = (
 
   const errorKey = (key: string | undefined): string => key === undefined ? name : KeyHash.safeKey(key)
 
-  const record = (
+  const count = (fiber: Fiber.RuntimeFiber<unknown, unknown>, decision: RateLimiterStore.Decision): void => {
+    const counter = !decision.allowed ? rejectedCounter : decision.waitMillis > 0 ? waitedCounter : allowedCounter
+    counter.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+  }
+
+  // The rejection's debug log, or undefined when debug logs are off: under a
+  // flood, building annotations nobody logs would cost more than the decision.
+  const logRejection = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    key: string | undefined,
+    decision: RateLimiterStore.Decision
+  ): Effect.Effect<void> | undefined =>
+    LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+      ? undefined
+      : Effect.annotateLogs(Effect.logDebug("rate limiter rejected a call"), {
+        limiter: name,
+        key: errorKey(key),
+        retryAfterMillis: decision.retryAfterMillis,
+        limit: decision.limit,
+        remaining: decision.remaining,
+        rejectedBy: decision.rejectedBy ?? ""
+      })
+
+  /** Count a decision (and log a rejection); the decision is the result. */
+  const settle = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
     key: string | undefined,
     decision: RateLimiterStore.Decision
   ): Effect.Effect<RateLimiterStore.Decision> => {
-    if (decision.allowed) return Effect.as(decision.waitMillis > 0 ? waited : allowed, decision)
-    return Effect.as(
-      Effect.zipRight(
-        rejected,
-        Effect.annotateLogs(Effect.logDebug("rate limiter rejected a call"), {
-          limiter: name,
-          key: errorKey(key),
-          retryAfterMillis: decision.retryAfterMillis,
-          limit: decision.limit,
-          remaining: decision.remaining,
-          rejectedBy: decision.rejectedBy ?? ""
-        })
-      ),
-      decision
-    )
+    if (decision.allowed) return Effect.succeed(decision)
+    const log = logRejection(fiber, key, decision)
+    return log === undefined ? Effect.succeed(decision) : Effect.as(log, decision)
   }
+
+  /** A rejection as a failure, logged. */
+  const reject = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    key: string | undefined,
+    decision: RateLimiterStore.Decision
+  ): Effect.Effect<never, RateLimitedError> => {
+    const log = logRejection(fiber, key, decision)
+    const error = Effect.fail(rejection(key, decision))
+    return log === undefined ? error : Effect.zipRight(log, error)
+  }
+
+  const record = (key: string | undefined, decision: RateLimiterStore.Decision) =>
+    Effect.withFiberRuntime<RateLimiterStore.Decision>((fiber) => {
+      count(fiber, decision)
+      return settle(fiber, key, decision)
+    })
+
+  const recordOrReject = (key: string | undefined, decision: RateLimiterStore.Decision) =>
+    Effect.withFiberRuntime<RateLimiterStore.Decision, RateLimitedError>((fiber) => {
+      count(fiber, decision)
+      return decision.allowed ? Effect.succeed(decision) : reject(fiber, key, decision)
+    })
 
   // Under a flood, rejections are the hot path: the fields are ours and
   // well-typed, so skip the constructor's Schema validation.
@@ -210,15 +242,11 @@ export const make = (
     if (cost === 0) return store.peek(requestFor(key, 0, 0))
     if (unsafeConsume !== undefined) {
       return Effect.withFiberRuntime<RateLimiterStore.Decision>((fiber) => {
-        const decision = decideNow(fiber, unsafeConsume, key, cost)
-        return decision.allowed ? Effect.succeed(decision) : record(key, decision)
+        return settle(fiber, key, decideNow(fiber, unsafeConsume, key, cost))
       })
     }
     return Effect.flatMap(store.consume(requestFor(key, cost, maxWaitMillis)), (decision) => record(key, decision))
   }
-
-  const reject = (key: string | undefined, decision: RateLimiterStore.Decision) =>
-    Effect.zipRight(record(key, decision), Effect.fail(rejection(key, decision)))
 
   const acquireFail = (
     key: string | undefined,
@@ -227,13 +255,10 @@ export const make = (
     if (unsafeConsume !== undefined) {
       return Effect.withFiberRuntime((fiber) => {
         const decision = decideNow(fiber, unsafeConsume, key, cost)
-        return decision.allowed ? Effect.succeed(decision) : reject(key, decision)
+        return decision.allowed ? Effect.succeed(decision) : reject(fiber, key, decision)
       })
     }
-    return Effect.flatMap(
-      store.consume(requestFor(key, cost, 0)),
-      (decision) => decision.allowed ? Effect.as(allowed, decision) : reject(key, decision)
-    )
+    return Effect.flatMap(store.consume(requestFor(key, cost, 0)), (decision) => recordOrReject(key, decision))
   }
 
   // Wait mode: the reservation is made and its refund armed without a gap an
@@ -242,10 +267,9 @@ export const make = (
     const request = requestFor(key, cost, maxWaitMillis)
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(store.consume(request), (decision) => {
-        if (!decision.allowed) return reject(key, decision)
-        if (decision.waitMillis === 0) return Effect.as(allowed, decision)
+        if (!decision.allowed || decision.waitMillis === 0) return recordOrReject(key, decision)
         return Effect.zipRight(
-          waited,
+          record(key, decision),
           Effect.onInterrupt(
             Effect.as(restore(Effect.sleep(Duration.millis(decision.waitMillis))), decision),
             () => Effect.ignore(store.refund(request, decision))
@@ -275,7 +299,7 @@ export const make = (
         const key = call?.key
         return Effect.withFiberRuntime((fiber) => {
           const decision = decideNow(fiber, unsafeConsume, key, cost)
-          return decision.allowed ? self : reject(key, decision)
+          return decision.allowed ? self : reject(fiber, key, decision)
         })
       }
     }
