@@ -1,6 +1,49 @@
 /**
- * Placeholder until the package's first module lands.
+ * The trading gateway: an HttpApi server over the simulated (or real)
+ * broker and market-data clients, with the resilience toolkit on every call
+ * and a live dashboard. Run it with `pnpm start`.
  *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * The HttpApi definition (groups, endpoints, fault-injection schemas).
+ *
+ * @since 0.1.0
+ */
+export * as Api from "./Api.js"
+
+/**
+ * The gateway's configuration (Effect `Config`) and its start-up error text.
+ *
+ * @since 0.1.0
+ */
+export * as GatewayConfig from "./GatewayConfig.js"
+
+/**
+ * HTTP errors and the mapping from client and policy errors.
+ *
+ * @since 0.1.0
+ */
+export * as HttpErrors from "./HttpErrors.js"
+
+/**
+ * Provider selection and the simulated providers' fault control.
+ *
+ * @since 0.1.0
+ */
+export * as Providers from "./Providers.js"
+
+/**
+ * Request counters, breaker history and the dashboard's state.
+ *
+ * @since 0.1.0
+ */
+export * as Telemetry from "./Telemetry.js"
+
+/**
+ * The whole gateway as a Layer.
+ *
+ * @since 0.1.0
+ */
+export * as Gateway from "./Gateway.js"

@@ -1,0 +1,169 @@
+/**
+ * The whole gateway as one Layer: the HttpApi server on NodeHttpServer, its
+ * rate limit (per API key, else client IP; in memory or on Redis) and load
+ * shedding, the providers, the status group, Prometheus metrics, OpenAPI +
+ * Swagger, the dashboard, demo traffic, and a graceful shutdown.
+ *
+ * `layer(config)` is what `main.ts` launches and what the tests build on
+ * port 0. `GatewayServer` gives the bound URL.
+ *
+ * Shutdown (the layer's scope closing: SIGINT / SIGTERM under
+ * `NodeRuntime.runMain`): the listener closes (new connections are refused),
+ * requests arriving on open connections get 503 + `Connection: close`,
+ * in-flight requests finish (up to `shutdownTimeout`), event streams end,
+ * and only then are the providers and the Redis connection released.
+ *
+ * @since 0.1.0
+ */
+import { BrokerClient } from "@effect-resilience/clients/BrokerClient"
+import { MarketDataClient } from "@effect-resilience/clients/MarketDataClient"
+import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
+import * as LoadShedding from "@effect-resilience/http/LoadShedding"
+import * as Prometheus from "@effect-resilience/http/Prometheus"
+import * as RateLimit from "@effect-resilience/http/RateLimit"
+import * as ResilienceStatus from "@effect-resilience/http/ResilienceStatus"
+import * as StatusSources from "@effect-resilience/http/StatusSources"
+import * as RedisRateLimiterStore from "@effect-resilience/redis/RedisRateLimiterStore"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Http from "node:http"
+import { GatewayApi } from "./Api.js"
+import * as Dashboard from "./Dashboard.js"
+import type { GatewayConfig } from "./GatewayConfig.js"
+import * as Handlers from "./Handlers.js"
+import * as Providers from "./Providers.js"
+import * as Telemetry from "./Telemetry.js"
+import * as Traffic from "./Traffic.js"
+
+/**
+ * The running gateway: its base URL and the underlying Node server.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class GatewayServer extends Context.Tag("@effect-resilience/gateway/GatewayServer")<GatewayServer, {
+  readonly url: string
+  readonly server: Http.Server
+}>() {}
+
+const storeLayer = (config: GatewayConfig): Layer.Layer<RateLimiterStore.RateLimiterStore, unknown> =>
+  Option.match(config.redisUrl, {
+    onNone: () => RateLimiterStore.layerMemory(),
+    onSome: (url) => RedisRateLimiterStore.layer({ url, onError: config.redisOnError })
+  })
+
+const telemetryLayer = Layer.unwrapEffect(Effect.gen(function*() {
+  const broker = yield* BrokerClient
+  const data = yield* MarketDataClient
+  const limits = new Map<string, { maxConcurrent: number; maxWaiting: number }>()
+  const add = (name: string, spec: { maxConcurrent: number; maxWaiting: number } | undefined) => {
+    if (spec !== undefined) limits.set(name, { maxConcurrent: spec.maxConcurrent, maxWaiting: spec.maxWaiting })
+  }
+  add(`${broker.provider}/broker_api`, broker.policy.requests.bulkhead)
+  add(`${broker.provider}/order_execution`, broker.policy.orders?.bulkhead)
+  add(`${data.provider}/market_data`, data.policy.requests.bulkhead)
+  return Telemetry.layer({ bulkheadLimits: limits })
+}))
+
+/**
+ * The gateway. Fails to build on a bad configuration (`InvalidOptionsError`,
+ * `ResilienceConfigError`, `ConfigError` of a provider's keys) or when the
+ * port cannot be bound.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Telemetry.Telemetry, unknown> =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = Http.createServer()
+
+    // Below everything: registries, the limiter store, the resilience profiles.
+    const infra = Layer.mergeAll(
+      CircuitBreakerRegistry.layer,
+      StatusSources.layer,
+      ResilienceConfig.layerConfig,
+      storeLayer(config)
+    )
+    const providers = Layer.provideMerge(Providers.layer(config), infra)
+    const services = Layer.provideMerge(telemetryLayer, providers)
+
+    const apiLive = HttpApiBuilder.api(GatewayApi).pipe(
+      Layer.provide(Handlers.layer(config)),
+      Layer.provide(ResilienceStatus.layer(GatewayApi)),
+      Layer.provide(Prometheus.layer(GatewayApi)),
+      Layer.provide(RateLimit.layer({
+        name: "gateway",
+        tokensPerSecond: config.rateLimit.tokensPerSecond,
+        burstSize: config.rateLimit.burstSize,
+        global: config.rateLimit.globalTokensPerSecond > 0
+          ? { tokensPerSecond: config.rateLimit.globalTokensPerSecond, burstSize: config.rateLimit.globalBurstSize }
+          : undefined,
+        clientKey: { apiKeyHeader: config.rateLimit.apiKeyHeader, trustedProxies: config.rateLimit.trustedProxies },
+        api: GatewayApi
+      }))
+    )
+
+    const serve = HttpApiBuilder.serve((app) =>
+      Effect.flatMap(Telemetry.Telemetry, (telemetry) => telemetry.middleware(app))
+    ).pipe(
+      Layer.provide(Dashboard.layer),
+      Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+      Layer.provide(LoadShedding.layer({
+        name: "gateway-server",
+        maxInFlight: config.loadShedding.maxInFlight,
+        maxQueued: config.loadShedding.maxQueued,
+        queueTimeout: config.loadShedding.queueTimeout,
+        exempt: ["/health"]
+      })),
+      Layer.provide(apiLive),
+      HttpServer.withLogAddress,
+      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: config.port, host: config.host }))
+    )
+
+    const demoTraffic = config.broker === "simulated" && config.marketData === "simulated" ? config.demoTraffic : 0
+    const running = Traffic.layer(demoTraffic, config.rateLimit.apiKeyHeader).pipe(
+      Layer.provideMerge(serve),
+      Layer.provideMerge(services)
+    )
+
+    // Acquired last, so released first: drain before anything below is torn down.
+    const drain = Layer.scoped(
+      GatewayServer,
+      Effect.gen(function*() {
+        const telemetry = yield* Telemetry.Telemetry
+        const http = yield* HttpServer.HttpServer
+        const address = http.address
+        const url = address._tag === "TcpAddress"
+          ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
+          : `unix:${address.path}`
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function*() {
+            yield* Effect.logInfo("shutting down: refusing new requests, finishing in-flight ones")
+            const closed = yield* Deferred.make<void>()
+            server.close(() => Deferred.unsafeDone(closed, Effect.void))
+            const drained = yield* telemetry.drain(config.shutdownTimeout)
+            if (!drained) yield* Effect.logWarning("shutdown: requests still in flight after the timeout")
+            // Connections end once their last response is written (they carry Connection: close).
+            const allClosed = yield* Deferred.await(closed).pipe(
+              Effect.timeoutOption(drained ? Duration.seconds(1) : Duration.millis(1))
+            )
+            if (allClosed._tag === "None") server.closeAllConnections()
+            yield* Effect.logInfo("shutdown: server closed")
+          })
+        )
+        return { url, server }
+      })
+    )
+    return Layer.provideMerge(drain, running)
+  }))

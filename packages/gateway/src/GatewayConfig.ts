@@ -1,0 +1,281 @@
+/**
+ * The gateway's configuration, read once at start-up through Effect `Config`
+ * (environment variables by default). A bad value stops start-up with a
+ * message naming the variable (`formatError`).
+ *
+ * Reach for `config` to read it, for `make` to build one in code (tests), and
+ * for `formatError` to explain a failed start.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+
+/**
+ * Broker providers the gateway can use.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const brokerProviders = ["simulated", "alpaca", "interactive_brokers"] as const
+
+/**
+ * Market-data providers the gateway can use.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const marketDataProviders = ["simulated", "polygon", "yahoo", "fred", "alpha_vantage"] as const
+
+/**
+ * What happens to rate-limit decisions when Redis cannot answer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RedisFailureMode = "fail-open" | "fail-closed" | "fallback-memory" | "fail"
+
+/**
+ * The whole configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GatewayConfig {
+  /** `HOST`. @default "127.0.0.1" */
+  readonly host: string
+  /** `PORT` (0: any free port). @default 8080 */
+  readonly port: number
+  /** `GATEWAY_BROKER`. @default "simulated" */
+  readonly broker: typeof brokerProviders[number]
+  /** `GATEWAY_MARKET_DATA`. @default "simulated" */
+  readonly marketData: typeof marketDataProviders[number]
+  readonly rateLimit: {
+    /** `RATE_LIMIT_RPS`: each client's refill rate. @default 20 */
+    readonly tokensPerSecond: number
+    /** `RATE_LIMIT_BURST`: each client's bucket. @default 40 */
+    readonly burstSize: number
+    /** `RATE_LIMIT_GLOBAL_RPS` (0 disables the global bucket). @default 500 */
+    readonly globalTokensPerSecond: number
+    /** `RATE_LIMIT_GLOBAL_BURST`. @default 1000 */
+    readonly globalBurstSize: number
+    /** `API_KEY_HEADER`: the header a client is keyed by (else its IP). @default "x-api-key" */
+    readonly apiKeyHeader: string
+    /** `TRUSTED_PROXIES`: comma-separated addresses / CIDRs whose forwarding headers are read. @default none */
+    readonly trustedProxies: ReadonlyArray<string>
+  }
+  readonly loadShedding: {
+    /** `LOAD_SHED_MAX_IN_FLIGHT`. @default 200 */
+    readonly maxInFlight: number
+    /** `LOAD_SHED_MAX_QUEUED`. @default 100 */
+    readonly maxQueued: number
+    /** `LOAD_SHED_QUEUE_TIMEOUT`. @default 1 second */
+    readonly queueTimeout: Duration.Duration
+  }
+  /** `REDIS_URL`: share the rate limits of a fleet through Redis; in-memory without it. */
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  /** `REDIS_ON_ERROR`. @default "fallback-memory" */
+  readonly redisOnError: RedisFailureMode
+  /** `SHUTDOWN_TIMEOUT`: how long in-flight requests may take to finish. @default 10 seconds */
+  readonly shutdownTimeout: Duration.Duration
+  /** `GATEWAY_ADMIN`: serve `/admin/*` (fault injection, order book). @default true */
+  readonly admin: boolean
+  readonly simulated: {
+    /** `SIM_SEED`. @default 42 */
+    readonly seed: number
+    /** `SIM_RESET_TIMEOUT`: how long a simulated provider's breakers stay open. @default 10 seconds */
+    readonly resetTimeout: Duration.Duration
+    /** `SIM_TIMEOUT`: per-attempt timeout of simulated calls (orders get 2×). @default 1.5 seconds */
+    readonly timeout: Duration.Duration
+  }
+  /** `DEMO_TRAFFIC`: requests per second the gateway sends itself (simulated providers only; 0: off). @default 4 */
+  readonly demoTraffic: number
+}
+
+/**
+ * The defaults (what `pnpm start` runs with no environment).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults: GatewayConfig = {
+  host: "127.0.0.1",
+  port: 8080,
+  broker: "simulated",
+  marketData: "simulated",
+  rateLimit: {
+    tokensPerSecond: 20,
+    burstSize: 40,
+    globalTokensPerSecond: 500,
+    globalBurstSize: 1000,
+    apiKeyHeader: "x-api-key",
+    trustedProxies: []
+  },
+  loadShedding: { maxInFlight: 200, maxQueued: 100, queueTimeout: Duration.seconds(1) },
+  redisUrl: Option.none(),
+  redisOnError: "fallback-memory",
+  shutdownTimeout: Duration.seconds(10),
+  admin: true,
+  simulated: { seed: 42, resetTimeout: Duration.seconds(10), timeout: Duration.millis(1500) },
+  demoTraffic: 4
+}
+
+/**
+ * Patch the defaults (nested objects merged one level deep).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (patch: Partial<{ [K in keyof GatewayConfig]: Partial<GatewayConfig[K]> }> = {}): GatewayConfig => {
+  const out: Record<string, unknown> = { ...defaults }
+  for (const [key, value] of Object.entries(patch)) {
+    const base = (defaults as unknown as Record<string, unknown>)[key]
+    out[key] = typeof base === "object" && base !== null && !Option.isOption(base) && !Duration.isDuration(base) &&
+        !Array.isArray(base)
+      ? { ...base, ...(value as object) }
+      : value
+  }
+  return out as unknown as GatewayConfig
+}
+
+const between = (name: string, min: number, max: number, fallback: number, integer = true) =>
+  (integer ? Config.integer(name) : Config.number(name)).pipe(
+    Config.withDefault(fallback),
+    Config.validate({
+      message: `must be ${integer ? "an integer" : "a number"} between ${min} and ${max}`,
+      validation: (n) => Number.isFinite(n) && n >= min && n <= max
+    })
+  )
+
+const positiveDuration = (name: string, fallback: Duration.Duration) =>
+  Config.duration(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({
+      message: "must be a positive duration such as \"2 seconds\"",
+      validation: (d) => Duration.toMillis(d) > 0
+    })
+  )
+
+/**
+ * The configuration from the current `ConfigProvider` (see `GatewayConfig`
+ * for each variable and its default).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<GatewayConfig> = Config.all({
+  host: Config.string("HOST").pipe(
+    Config.withDefault(defaults.host),
+    Config.validate({ message: "must not be empty", validation: (s) => s.trim().length > 0 })
+  ),
+  port: between("PORT", 0, 65535, defaults.port),
+  broker: Config.literal(...brokerProviders)("GATEWAY_BROKER").pipe(Config.withDefault(defaults.broker)),
+  marketData: Config.literal(...marketDataProviders)("GATEWAY_MARKET_DATA").pipe(
+    Config.withDefault(defaults.marketData)
+  ),
+  rateLimit: Config.all({
+    tokensPerSecond: between("RATE_LIMIT_RPS", 0.001, 1_000_000, defaults.rateLimit.tokensPerSecond, false),
+    burstSize: between("RATE_LIMIT_BURST", 1, 1_000_000, defaults.rateLimit.burstSize),
+    globalTokensPerSecond: between(
+      "RATE_LIMIT_GLOBAL_RPS",
+      0,
+      10_000_000,
+      defaults.rateLimit.globalTokensPerSecond,
+      false
+    ),
+    globalBurstSize: between("RATE_LIMIT_GLOBAL_BURST", 1, 10_000_000, defaults.rateLimit.globalBurstSize),
+    apiKeyHeader: Config.string("API_KEY_HEADER").pipe(
+      Config.withDefault(defaults.rateLimit.apiKeyHeader),
+      Config.validate({
+        message: "must be an HTTP header name",
+        validation: (s) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(s)
+      }),
+      Config.map((s) => s.toLowerCase())
+    ),
+    trustedProxies: Config.string("TRUSTED_PROXIES").pipe(
+      Config.withDefault(""),
+      Config.map((s) => s.split(",").map((p) => p.trim()).filter((p) => p.length > 0))
+    )
+  }),
+  loadShedding: Config.all({
+    maxInFlight: between("LOAD_SHED_MAX_IN_FLIGHT", 1, 1_000_000, defaults.loadShedding.maxInFlight),
+    maxQueued: between("LOAD_SHED_MAX_QUEUED", 0, 1_000_000, defaults.loadShedding.maxQueued),
+    queueTimeout: positiveDuration("LOAD_SHED_QUEUE_TIMEOUT", defaults.loadShedding.queueTimeout)
+  }),
+  redisUrl: Config.option(
+    Config.redacted("REDIS_URL").pipe(
+      Config.validate({
+        message: "must be a redis:// or rediss:// URL",
+        validation: (r) => /^rediss?:\/\/\S+$/.test(Redacted.value(r))
+      })
+    )
+  ),
+  redisOnError: Config.literal("fail-open", "fail-closed", "fallback-memory", "fail")("REDIS_ON_ERROR").pipe(
+    Config.withDefault<RedisFailureMode>(defaults.redisOnError)
+  ),
+  shutdownTimeout: positiveDuration("SHUTDOWN_TIMEOUT", defaults.shutdownTimeout),
+  admin: Config.boolean("GATEWAY_ADMIN").pipe(Config.withDefault(defaults.admin)),
+  simulated: Config.all({
+    seed: between("SIM_SEED", 0, 2 ** 31 - 1, defaults.simulated.seed),
+    resetTimeout: positiveDuration("SIM_RESET_TIMEOUT", defaults.simulated.resetTimeout),
+    timeout: positiveDuration("SIM_TIMEOUT", defaults.simulated.timeout)
+  }),
+  demoTraffic: between("DEMO_TRAFFIC", 0, 1000, defaults.demoTraffic, false)
+})
+
+/**
+ * Every problem in a `ConfigError`, one line each, led by the variable's name:
+ * `PORT: Expected an integer value but received abc`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  const lines: Array<string> = []
+  const walk = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        walk(e.left)
+        walk(e.right)
+        return
+      case "InvalidData":
+      case "MissingData":
+      case "SourceUnavailable":
+      case "Unsupported":
+        lines.push(`${e.path.length === 0 ? "(config)" : e.path.join("_")}: ${e.message}`)
+        return
+    }
+  }
+  walk(error)
+  return [...new Set(lines)]
+}
+
+/**
+ * The start-up failure text for a cause, when it is a configuration error
+ * (`ConfigError`, or any tagged error whose message names a key, such as
+ * `ResilienceConfigError`); `None` otherwise.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const formatError = (cause: Cause.Cause<unknown>): Option.Option<string> => {
+  for (const error of Cause.failures(cause)) {
+    if (ConfigError.isConfigError(error)) {
+      return Option.some(`Invalid gateway configuration:\n  ${describeConfigError(error).join("\n  ")}`)
+    }
+    if (typeof error === "object" && error !== null && "_tag" in error) {
+      const tag = (error as { _tag: unknown })._tag
+      if (tag === "ResilienceConfigError" || tag === "InvalidOptionsError") {
+        return Option.some(
+          `Invalid gateway configuration:\n  ${String((error as unknown as { message: unknown }).message)}`
+        )
+      }
+    }
+  }
+  return Option.none()
+}
