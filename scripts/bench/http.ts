@@ -75,10 +75,10 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     for (const s of started) if (s.status === "fulfilled") servers.push(s.value)
     const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected")
     if (failed !== undefined) return skipped(TITLE, `a server did not start: ${errorText(failed.reason)}`)
-    const seconds = settings.quick ? 2 : 8
+    const seconds = settings.quick ? 1.5 : 8
     const rounds = settings.quick ? 1 : 3
     log(`http: warm-up`)
-    for (const s of servers) await load(s, settings.quick ? 1 : 3)
+    for (const s of servers) await load(s, settings.quick ? 0.5 : 3)
     const rps: Array<Array<number>> = servers.map(() => [])
     const p99: Array<Array<number>> = servers.map(() => [])
     let errors = 0

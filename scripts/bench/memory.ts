@@ -24,8 +24,8 @@ const measureChild = async (subject: string, count: number): Promise<ChildOutput
 }
 
 export const run = async (settings: Settings): Promise<SectionResult> => {
-  const keys = settings.quick ? 100_000 : 1_000_000
-  const breakers = settings.quick ? 2_000 : 10_000
+  const keys = settings.quick ? 50_000 : 1_000_000
+  const breakers = settings.quick ? 1_000 : 10_000
   const subjects: Array<[string, string, number, "key" | "breaker"]> = [
     ["ours-limiter", "ours: RateLimiter + memory store", keys, "key"],
     ["rlf-limiter", "rate-limiter-flexible: RateLimiterMemory", keys, "key"],
