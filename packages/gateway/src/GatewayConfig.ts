@@ -12,6 +12,7 @@ import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 
@@ -142,22 +143,27 @@ export const make = (patch: Partial<{ [K in keyof GatewayConfig]: Partial<Gatewa
   return out as unknown as GatewayConfig
 }
 
+// Config.validate reports an empty path: name the variable in the error ourselves.
+const check = <A>(name: string, message: string, predicate: (a: A) => boolean) => (self: Config.Config<A>) =>
+  Config.mapOrFail(
+    self,
+    (a) => predicate(a) ? Either.right(a) : Either.left(ConfigError.InvalidData([name], `${message}, not ${String(a)}`))
+  )
+
 const between = (name: string, min: number, max: number, fallback: number, integer = true) =>
   (integer ? Config.integer(name) : Config.number(name)).pipe(
     Config.withDefault(fallback),
-    Config.validate({
-      message: `must be ${integer ? "an integer" : "a number"} between ${min} and ${max}`,
-      validation: (n) => Number.isFinite(n) && n >= min && n <= max
-    })
+    check(
+      name,
+      `must be ${integer ? "an integer" : "a number"} between ${min} and ${max}`,
+      (n: number) => Number.isFinite(n) && n >= min && n <= max
+    )
   )
 
 const positiveDuration = (name: string, fallback: Duration.Duration) =>
   Config.duration(name).pipe(
     Config.withDefault(fallback),
-    Config.validate({
-      message: "must be a positive duration such as \"2 seconds\"",
-      validation: (d) => Duration.toMillis(d) > 0
-    })
+    check(name, "must be a positive duration such as \"2 seconds\"", (d: Duration.Duration) => Duration.toMillis(d) > 0)
   )
 
 /**
@@ -170,7 +176,7 @@ const positiveDuration = (name: string, fallback: Duration.Duration) =>
 export const config: Config.Config<GatewayConfig> = Config.all({
   host: Config.string("HOST").pipe(
     Config.withDefault(defaults.host),
-    Config.validate({ message: "must not be empty", validation: (s) => s.trim().length > 0 })
+    check("HOST", "must not be empty", (s: string) => s.trim().length > 0)
   ),
   port: between("PORT", 0, 65535, defaults.port),
   broker: Config.literal(...brokerProviders)("GATEWAY_BROKER").pipe(Config.withDefault(defaults.broker)),
@@ -190,10 +196,7 @@ export const config: Config.Config<GatewayConfig> = Config.all({
     globalBurstSize: between("RATE_LIMIT_GLOBAL_BURST", 1, 10_000_000, defaults.rateLimit.globalBurstSize),
     apiKeyHeader: Config.string("API_KEY_HEADER").pipe(
       Config.withDefault(defaults.rateLimit.apiKeyHeader),
-      Config.validate({
-        message: "must be an HTTP header name",
-        validation: (s) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(s)
-      }),
+      check("API_KEY_HEADER", "must be an HTTP header name", (s: string) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(s)),
       Config.map((s) => s.toLowerCase())
     ),
     trustedProxies: Config.string("TRUSTED_PROXIES").pipe(
@@ -208,10 +211,11 @@ export const config: Config.Config<GatewayConfig> = Config.all({
   }),
   redisUrl: Config.option(
     Config.redacted("REDIS_URL").pipe(
-      Config.validate({
-        message: "must be a redis:// or rediss:// URL",
-        validation: (r) => /^rediss?:\/\/\S+$/.test(Redacted.value(r))
-      })
+      Config.mapOrFail((r) =>
+        /^rediss?:\/\/\S+$/.test(Redacted.value(r))
+          ? Either.right(r)
+          : Either.left(ConfigError.InvalidData(["REDIS_URL"], "must be a redis:// or rediss:// URL"))
+      )
     )
   ),
   redisOnError: Config.literal("fail-open", "fail-closed", "fallback-memory", "fail")("REDIS_ON_ERROR").pipe(

@@ -14,7 +14,7 @@
 import type * as Simulated from "@effect-resilience/clients/Simulated"
 import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
 import * as ResilienceStatus from "@effect-resilience/http/ResilienceStatus"
-import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -286,6 +286,10 @@ export const make = (options: {
       { status: 503, headers: { "connection": "close", "retry-after": "1" } }
     )
 
+    // A response written while draining closes its connection behind it.
+    const closeWhileDraining: HttpApp.PreResponseHandler = (_request, response) =>
+      Effect.succeed(draining ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+
     const middleware = (app: HttpApp.Default): HttpApp.Default =>
       Effect.suspend(() => {
         if (draining) {
@@ -294,18 +298,12 @@ export const make = (options: {
         }
         inFlight++
         const start = performance.now()
-        return Effect.onExit(
-          // A response finished while draining closes its connection behind it.
-          Effect.map(
-            app,
-            (response) => draining ? HttpServerResponse.setHeader(response, "connection", "close") : response
-          ),
-          (exit) =>
-            Effect.sync(() => {
-              inFlight--
-              record(exit._tag === "Success" ? exit.value.status : 500, performance.now() - start)
-            })
-        )
+        // (a middleware runs around the response being written, so headers go through a pre-response handler)
+        return Effect.onExit(Effect.zipRight(HttpApp.appendPreResponseHandler(closeWhileDraining), app), (exit) =>
+          Effect.sync(() => {
+            inFlight--
+            record(exit._tag === "Success" ? exit.value.status : 500, performance.now() - start)
+          }))
       })
 
     const readFaults = (injector: typeof control.broker) =>

@@ -47,3 +47,10 @@ export * as Telemetry from "./Telemetry.js"
  * @since 0.1.0
  */
 export * as Gateway from "./Gateway.js"
+
+/**
+ * The chaos driver behind `pnpm chaos`.
+ *
+ * @since 0.1.0
+ */
+export * as Chaos from "./Chaos.js"

@@ -85,7 +85,7 @@
   }
 
   // --- breakers ---------------------------------------------------------------
-  const timeline = (name, current, now) => {
+  const timeline = (name, current, now, startedAt) => {
     const start = now - TIMELINE_MS
     const events = ((last && last.history[name]) || []).slice().sort((a, b) => a.at - b.at)
     let state = current
@@ -94,7 +94,8 @@
     if (before.length > 0) state = before[before.length - 1].to
     else if (inside.length > 0) state = inside[0].from
     const segs = []
-    let t = start
+    // before the gateway started there is nothing to draw
+    let t = Math.max(start, startedAt)
     for (const e of inside) {
       segs.push({ from: t, to: e.at, state })
       t = e.at
@@ -136,7 +137,7 @@
         `<div class="stat"><b>${fmt(b.failureRate * 100)}%</b><span>failure rate</span></div>` +
         `<div class="stat"><b>${fmt(b.consecutiveFailures)}</b><span>in a row</span></div>` +
         `<div class="stat"><b>${fmt(b.rejections)}</b><span>rejected</span></div></div>` +
-        `<div class="timeline">${timeline(b.name, b.state, state.at)}</div>` +
+        `<div class="timeline">${timeline(b.name, b.state, state.at, state.startedAt)}</div>` +
         `<div class="countdown">${esc(countdown)}</div></article>`
     }).join("")
   }

@@ -1,0 +1,84 @@
+import { Gateway, GatewayConfig } from "@effect-resilience/gateway"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Option } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
+
+const withEnv = (env: Record<string, string>) =>
+  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+const startupError = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(
+      Effect.scoped(
+        Effect.flatMap(GatewayConfig.config, (config) =>
+          Layer.build(Gateway.layer({ ...config, port: 0, demoTraffic: 0 })))
+      ).pipe(withEnv(env))
+    )
+    expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isSuccess(exit)) {
+      return ""
+    }
+    return Option.getOrElse(GatewayConfig.formatError(exit.cause), () =>
+      "(not a configuration error)")
+  })
+
+describe("configuration", () => {
+  it.effect("defaults: 127.0.0.1:8080, simulated providers, in-memory limiter", () =>
+    Effect.gen(function*() {
+      const config = yield* GatewayConfig.config.pipe(withEnv({}))
+      expect(config.host).toBe("127.0.0.1")
+      expect(config.port).toBe(8080)
+      expect(config.broker).toBe("simulated")
+      expect(config.marketData).toBe("simulated")
+      expect(Option.isNone(config.redisUrl)).toBe(true)
+      const custom = yield* GatewayConfig.config.pipe(withEnv({
+        PORT: "9000",
+        RATE_LIMIT_RPS: "2.5",
+        TRUSTED_PROXIES: "10.0.0.0/8, 127.0.0.1",
+        SIM_RESET_TIMEOUT: "3 seconds",
+        REDIS_URL: "redis://127.0.0.1:6379"
+      }))
+      expect(custom.port).toBe(9000)
+      expect(custom.rateLimit.tokensPerSecond).toBe(2.5)
+      expect(custom.rateLimit.trustedProxies).toEqual(["10.0.0.0/8", "127.0.0.1"])
+      expect(Duration.toMillis(custom.simulated.resetTimeout)).toBe(3000)
+      expect(Option.isSome(custom.redisUrl)).toBe(true)
+    }))
+
+  it.effect("a bad value stops start-up with a message naming the variable", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
+        [{ PORT: "eighty" }, "PORT"],
+        [{ PORT: "70000" }, "PORT"],
+        [{ GATEWAY_BROKER: "robinhood" }, "GATEWAY_BROKER"],
+        [{ RATE_LIMIT_RPS: "0" }, "RATE_LIMIT_RPS"],
+        [{ REDIS_URL: "http://cache:6379" }, "REDIS_URL"],
+        [{ SHUTDOWN_TIMEOUT: "soon" }, "SHUTDOWN_TIMEOUT"],
+        [{ API_KEY_HEADER: "x api key" }, "API_KEY_HEADER"],
+        // a real provider without its keys
+        [{ GATEWAY_BROKER: "alpaca" }, "ALPACA_API_KEY_ID"],
+        [{ GATEWAY_MARKET_DATA: "polygon" }, "POLYGON_API_KEY"],
+        // the resilience profiles' own variables
+        [{ RESILIENCE_BROKER_API_FAILURE_THRESHOLD: "-1" }, "RESILIENCE_BROKER_API_FAILURE_THRESHOLD"]
+      ]
+      for (const [env, key] of cases) {
+        const message = yield* startupError(env)
+        expect(message, JSON.stringify(env)).toContain("Invalid gateway configuration")
+        expect(message, JSON.stringify(env)).toContain(key)
+      }
+    }))
+
+  it("`pnpm start` with a bad PORT exits 1 and names PORT on stderr", async () => {
+    const cwd = Path.resolve(import.meta.dirname, "..")
+    const result = ChildProcess.spawnSync(Path.resolve(cwd, "../../node_modules/.bin/tsx"), ["src/main.ts"], {
+      cwd,
+      env: { ...process.env, PORT: "not-a-port" },
+      encoding: "utf8",
+      timeout: 30_000
+    })
+    expect(result.status).toBe(1)
+    expect(result.stderr).toContain("Invalid gateway configuration")
+    expect(result.stderr).toMatch(/PORT: .*integer/)
+  })
+})

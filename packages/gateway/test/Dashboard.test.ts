@@ -1,0 +1,104 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { chromium } from "playwright-core"
+import { startGateway } from "./utils/gateway.js"
+
+const executablePath = "/usr/bin/chromium"
+const outputDir = Path.resolve(import.meta.dirname, "../test-output")
+
+const launch = Effect.acquireRelease(
+  Effect.promise(async () => {
+    if (!Fs.existsSync(executablePath)) {
+      throw new Error(
+        `Chromium is not installed at ${executablePath}: install Debian's "chromium" package (CI's .ci/run does). ` +
+          "The dashboard test drives a real headless browser and is never skipped."
+      )
+    }
+    const userDataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-dashboard-"))
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync"
+      ],
+      viewport: { width: 1440, height: 1000 }
+    })
+    return { context, userDataDir }
+  }),
+  ({ context, userDataDir }) =>
+    Effect.promise(async () => {
+      await context.close()
+      Fs.rmSync(userDataDir, { recursive: true, force: true })
+    })
+)
+
+describe("dashboard in headless Chromium", () => {
+  it.scopedLive(
+    "loads without console errors, shows every breaker, and a breaker turns Open after a fault",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* startGateway({ demoTraffic: 8, simulated: { resetTimeout: Duration.seconds(30) } })
+        const { context } = yield* launch
+        const page = yield* Effect.promise(() => context.newPage())
+        const errors: Array<string> = []
+        const foreign: Array<string> = []
+        page.on("console", (message) => {
+          if (message.type() === "error") errors.push(message.text())
+        })
+        page.on("pageerror", (error) => errors.push(error.message))
+        page.on("request", (request) => {
+          if (!request.url().startsWith(url)) foreign.push(request.url())
+        })
+
+        yield* Effect.promise(() => page.goto(url + "/", { waitUntil: "load" }))
+        expect(page.url()).toBe(url + "/dashboard")
+        // demo traffic reaches every provider group, so each breaker appears
+        for (const name of ["simulated/broker_api", "simulated/order_execution", "simulated/market_data"]) {
+          yield* Effect.promise(() =>
+            page.waitForSelector(`[data-breaker="${name}"][data-state="Closed"]`, { timeout: 15_000 })
+          )
+        }
+        yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 5_000 }))
+        expect(yield* Effect.promise(() => page.locator("[data-breaker]").count())).toBe(3)
+        expect(yield* Effect.promise(() => page.locator("[data-bulkhead]").count())).toBeGreaterThanOrEqual(4)
+        expect(yield* Effect.promise(() => page.locator("[data-limiter=\"gateway\"]").count())).toBe(1)
+
+        // inject a broker outage with the page's own controls
+        yield* Effect.promise(() => page.click("button.seg[data-target=\"broker\"]"))
+        yield* Effect.promise(() => page.click("button.fault[data-kind=\"outage\"]"))
+        yield* Effect.promise(() =>
+          page.waitForSelector("[data-breaker=\"simulated/broker_api\"][data-state=\"Open\"]", { timeout: 15_000 })
+        )
+        yield* Effect.promise(() => page.waitForSelector(".chip", { timeout: 5_000 }))
+        expect(
+          yield* Effect.promise(() => page.locator("[data-breaker=\"simulated/broker_api\"] .state").textContent())
+        )
+          .toBe("OPEN")
+        expect(
+          yield* Effect.promise(() =>
+            page.locator("[data-breaker=\"simulated/market_data\"]").getAttribute("data-state")
+          )
+        )
+          .toBe("Closed")
+        // let the charts fill a little before the picture
+        yield* Effect.sleep("2500 millis")
+        Fs.mkdirSync(outputDir, { recursive: true })
+        yield* Effect.promise(() => page.screenshot({ path: Path.join(outputDir, "dashboard.png"), fullPage: true }))
+        expect(Fs.statSync(Path.join(outputDir, "dashboard.png")).size).toBeGreaterThan(10_000)
+
+        expect(errors).toEqual([])
+        expect(foreign).toEqual([])
+      }),
+    60_000
+  )
+})
