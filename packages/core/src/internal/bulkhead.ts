@@ -5,14 +5,18 @@
  * count of active calls never drops while someone waits and no new arrival
  * can overtake the queue.
  *
+ * Acquire timeouts: the timeout is the same for every waiter, so deadlines
+ * grow along the FIFO queue and only the head's matters. One "reaper" fiber
+ * per bulkhead, started when a timed waiter queues and gone when the queue
+ * is empty, sleeps on the Clock until the head's deadline and expires every
+ * waiter that is due: no fiber or timer per waiting call.
+ *
  * @internal
  */
 import type * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
 import type * as MetricLabel from "effect/MetricLabel"
@@ -55,7 +59,7 @@ class Waiter {
   resume: Resume | undefined = undefined
   prev: Waiter | undefined = undefined
   next: Waiter | undefined = undefined
-  timer: Fiber.RuntimeFiber<void> | undefined = undefined
+  constructor(readonly deadline: number) {}
 }
 
 type Restore = <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
@@ -65,6 +69,7 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   waiting = 0
   head: Waiter | undefined = undefined
   tail: Waiter | undefined = undefined
+  reaping = false
 
   readonly acquireTimeout: Option.Option<Duration.Duration>
   readonly timeoutMillis: number | undefined
@@ -156,7 +161,7 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
       return Effect.matchCauseEffect(restore(self), this.releaseOnExit)
     }
     if (this.waiting >= this.maxWaiting) return this.reject("full")
-    const waiter = new Waiter()
+    const waiter = new Waiter(clock === undefined ? Infinity : clock.unsafeCurrentTimeMillis() + this.timeoutMillis!)
     this.link(waiter)
     const run = Effect.matchCauseEffect(restore(this.await(waiter)), {
       // Interrupted, timed out, or (defensively) anything else: give back
@@ -166,17 +171,15 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
         return Effect.failCause(cause)
       },
       onSuccess: () => {
-        this.stopTimer(waiter)
+        waiter.state = DONE
         return Effect.matchCauseEffect(restore(self), this.releaseOnExit)
       }
     })
-    if (clock === undefined) return run
-    const deadline = clock.unsafeCurrentTimeMillis() + this.timeoutMillis!
-    return Effect.flatMap(Effect.forkDaemon(this.timer(waiter, clock, deadline)), (fiber) => {
-      if (waiter.state === WAITING) waiter.timer = fiber
-      else fiber.unsafeInterruptAsFork(FiberId.none)
-      return run
-    })
+    if (clock === undefined || this.reaping) return run
+    this.reaping = true
+    // Forked inside the mask, so uninterruptible: nobody holds its handle, and
+    // it ends by itself once the queue is empty.
+    return Effect.zipRight(Effect.forkDaemon(this.reap(clock)), run)
   }
 
   await(waiter: Waiter): Effect.Effect<void, BulkheadRejectedError> {
@@ -188,37 +191,32 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
     })
   }
 
-  timer(waiter: Waiter, clock: Clock.Clock, deadline: number): Effect.Effect<void> {
-    return Effect.interruptible(
-      Effect.flatMap(
-        Effect.suspend(() => clock.sleep(Duration.millis(Math.max(0, deadline - clock.unsafeCurrentTimeMillis())))),
-        () =>
-          Effect.sync(() => {
-            if (waiter.state !== WAITING) return
-            this.unlink(waiter)
-            waiter.state = DONE
-            waiter.timer = undefined
-            if (waiter.resume !== undefined) waiter.resume(this.reject("timeout"))
-          })
-      )
-    )
+  // Runs on the Clock of the fiber that started it (TestClock in tests).
+  reap(clock: Clock.Clock): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      let head = this.head
+      while (head !== undefined && head.deadline <= now) {
+        this.unlink(head)
+        head.state = DONE
+        if (head.resume !== undefined) head.resume(this.reject("timeout"))
+        head = this.head
+      }
+      if (head === undefined) {
+        this.reaping = false
+        return Effect.void
+      }
+      return Effect.flatMap(clock.sleep(Duration.millis(head.deadline - now)), () => this.reap(clock))
+    })
   }
 
   abandon(waiter: Waiter): void {
-    this.stopTimer(waiter)
     if (waiter.state === WAITING) {
       this.unlink(waiter)
     } else if (waiter.state === GRANTED) {
       this.release()
     }
     waiter.state = DONE
-  }
-
-  stopTimer(waiter: Waiter): void {
-    if (waiter.timer !== undefined) {
-      waiter.timer.unsafeInterruptAsFork(FiberId.none)
-      waiter.timer = undefined
-    }
   }
 
   link(waiter: Waiter): void {
