@@ -30,31 +30,6 @@ export * as CircuitBreaker from "./CircuitBreaker.js"
 export * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
 
 /**
- * Token-bucket storage behind `RateLimiter`: the `RateLimiterStore` Tag, its
- * decision model, and the bounded in-memory store (`layerMemory`).
- *
- * @since 0.1.0
- */
-export * as RateLimiterStore from "./RateLimiterStore.js"
-
-/**
- * Token-bucket rate limiting, per client key and global, in `fail` or `wait`
- * mode, with exact `retryAfter` for `Retry-After` headers.
- *
- * @since 0.1.0
- */
-export * as RateLimiter from "./RateLimiter.js"
-
-/**
- * Schema-validated per-service-type settings (breaker, retry, bulkhead,
- * timeout): the BROKER / DATA_PROVIDER / INTERNAL profiles, the trading
- * gateway's tables, overrides from code, JSON or environment variables.
- *
- * @since 0.1.0
- */
-export * as ResilienceConfig from "./ResilienceConfig.js"
-
-/**
  * Retry with exponential backoff and jitter, constant delay or any Schedule;
  * retryable errors by tag or predicate, `retryAfter` honoured, a log line and
  * metric per attempt, and an optional shared `RetryBudget`.
@@ -80,12 +55,37 @@ export * as RetryBudget from "./RetryBudget.js"
 export * as Timeout from "./Timeout.js"
 
 /**
+ * Token-bucket storage behind `RateLimiter`: the `RateLimiterStore` Tag, its
+ * decision model, and the bounded in-memory store (`layerMemory`).
+ *
+ * @since 0.1.0
+ */
+export * as RateLimiterStore from "./RateLimiterStore.js"
+
+/**
+ * Token-bucket rate limiting, per client key and global, in `fail` or `wait`
+ * mode, with exact `retryAfter` for `Retry-After` headers.
+ *
+ * @since 0.1.0
+ */
+export * as RateLimiter from "./RateLimiter.js"
+
+/**
  * FIFO bulkhead: bounded concurrency, a bounded waiting queue and an acquire
  * timeout, with no leaked permit on interruption.
  *
  * @since 0.1.0
  */
 export * as Bulkhead from "./Bulkhead.js"
+
+/**
+ * Schema-validated per-service-type settings (breaker, retry, bulkhead,
+ * timeout): the BROKER / DATA_PROVIDER / INTERNAL profiles, the trading
+ * gateway's tables, overrides from code, JSON or environment variables.
+ *
+ * @since 0.1.0
+ */
+export * as ResilienceConfig from "./ResilienceConfig.js"
 
 /**
  * Composing policies in one documented order
