@@ -398,7 +398,9 @@ export const transitionsTotal: Metric.Metric.Counter<number> = internal.transiti
 
 /**
  * Gauge of the current state, labelled `breaker` and `service`:
- * 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled.
+ * 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled. A breaker's series
+ * appears at its first call, rejection or transition (an idle breaker keeps no
+ * metric state, so a registry of thousands stays small).
  *
  * @since 0.1.0
  * @category metrics

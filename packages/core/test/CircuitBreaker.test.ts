@@ -373,6 +373,61 @@ describe("CircuitBreaker", () => {
       }))
   })
 
+  describe("count window model", () => {
+    it.effect.prop(
+      "the failure rate is that of the last windowSize calls, whatever came first (successes, then failures)",
+      {
+        lead: fc.nat({ max: 12 }),
+        outcomes: fc.array(fc.boolean(), { maxLength: 30 }),
+        size: fc.integer({ min: 1, max: 6 })
+      },
+      ({ lead, outcomes, size }) =>
+        Effect.gen(function*() {
+          // no rule can trip: the window is only observed through the snapshot
+          const breaker = yield* make("window-model", {
+            failureThreshold: Infinity,
+            failureRateThreshold: 1,
+            windowSize: size,
+            minimumCalls: size
+          })
+          const calls = [...Array.from({ length: lead }, () => true), ...outcomes]
+          const model: Array<boolean> = []
+          for (const ok of calls) {
+            yield* ok ? succeed(breaker) : failWith(breaker)
+            model.push(ok)
+            if (model.length > size) model.shift()
+            const snapshot = yield* breaker.snapshot
+            if (snapshot.state !== "Closed") break // a full window of failures trips at rate 1
+            const failed = model.filter((x) => !x).length
+            expect(snapshot.windowCalls).toBe(model.length)
+            expect(snapshot.failureRate).toBe(model.length === 0 ? 0 : failed / model.length)
+          }
+        }),
+      { fastCheck: { numRuns: 60 } }
+    )
+
+    it.effect("a time window that saw no call reports an empty window, then counts from its first call", () =>
+      Effect.gen(function*() {
+        const breaker = yield* make("time-window-lazy", {
+          failureThreshold: Infinity,
+          failureRateThreshold: 0.9,
+          windowType: "time",
+          windowSize: 2,
+          minimumCalls: 10
+        })
+        yield* TestClock.adjust("5 seconds")
+        expect(yield* breaker.snapshot).toMatchObject({ windowCalls: 0, failureRate: 0 })
+        yield* failWith(breaker)
+        yield* succeed(breaker)
+        expect(yield* breaker.snapshot).toMatchObject({ windowCalls: 2, failureRate: 0.5 })
+        yield* TestClock.adjust("1 second")
+        yield* succeed(breaker)
+        expect(yield* breaker.snapshot).toMatchObject({ windowCalls: 3 })
+        yield* TestClock.adjust("2 seconds")
+        expect(yield* breaker.snapshot).toMatchObject({ windowCalls: 0, failureRate: 0 })
+      }))
+  })
+
   describe("what counts", () => {
     // "wait" (a TestClock adjustment, lets Open breakers half-open) is rarer: it costs a scheduler round trip
     const ops = fc.array(

@@ -201,6 +201,12 @@ const IGNORED = 2
 const INTERRUPTED = 3
 type Outcome = 0 | 1 | 2 | 3
 
+type Labels = {
+  readonly breaker: ReadonlyArray<MetricLabel.MetricLabel>
+  readonly outcome: ReadonlyArray<ReadonlyArray<MetricLabel.MetricLabel>>
+  readonly rejection: ReadonlyArray<ReadonlyArray<MetricLabel.MetricLabel>>
+}
+
 type Handlers = {
   readonly onSuccess: (a: any) => Effect.Effect<any, any, any>
   readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<any, any, any>
@@ -233,22 +239,22 @@ export class Breaker implements api.CircuitBreaker {
   private readonly window: Window
   private readonly needsClock: boolean
   private readonly rateRules: boolean
-  private closedHandlers: Handlers
+  // the Closed state's outcome handlers for the current generation, made at the first call after it began
+  private closedHandlers: Handlers | undefined = undefined
 
   // transitions whose log line and hook have not run yet, drained in order by one daemon fiber at a time
   private readonly pending: Array<api.StateChange> = []
   private draining = false
 
-  private readonly outcomeLabels: ReadonlyArray<ReadonlyArray<MetricLabel.MetricLabel>>
-  private readonly rejectionLabels: ReadonlyArray<ReadonlyArray<MetricLabel.MetricLabel>>
-  private readonly breakerLabels: ReadonlyArray<MetricLabel.MetricLabel>
-
-  readonly events: Stream.Stream<api.StateChange>
-  readonly subscribe: Effect.Effect<Queue.Dequeue<api.StateChange>, never, Scope.Scope>
+  // Built on first use, not in the constructor: an idle breaker (a registry may hold thousands) then costs a few
+  // hundred bytes instead of ~12 KB. A PubSub drops what is published while nobody subscribes, so creating it on
+  // the first `events` / `subscribe` access and publishing only once it exists is observably the same.
+  private labels: Labels | undefined = undefined
+  private hub: PubSub.PubSub<api.StateChange> | undefined = undefined
+  private eventStream: Stream.Stream<api.StateChange> | undefined = undefined
 
   constructor(
     readonly config: Config,
-    private readonly pubsub: PubSub.PubSub<api.StateChange>,
     private readonly sink: ((change: api.StateChange) => void) | undefined
   ) {
     this.name = config.name
@@ -257,30 +263,53 @@ export class Breaker implements api.CircuitBreaker {
     this.window = config.windowType === "count" ? new CountWindow(config.windowSize) : new TimeWindow(config.windowSize)
     this.needsClock = config.windowType === "time" || config.slowCallRateThreshold !== undefined
     this.rateRules = config.failureRateThreshold !== undefined || config.slowCallRateThreshold !== undefined
-    this.closedHandlers = this.makeClosedHandlers(0)
-    this.events = Stream.fromPubSub(pubsub)
-    this.subscribe = PubSub.subscribe(pubsub)
+    // bound here rather than written as an arrow-function field: a bound function is a small fixed-size object, and
+    // callers take `breaker.execute` detached (Policy.compose)
+    this.execute = this.run.bind(this)
+  }
 
-    const breaker = MetricLabel.make("breaker", config.name)
-    const service = MetricLabel.make("service", config.service)
+  private pubsub(): PubSub.PubSub<api.StateChange> {
+    return this.hub ??= Effect.runSync(PubSub.unbounded<api.StateChange>())
+  }
+
+  get events(): Stream.Stream<api.StateChange> {
+    return this.eventStream ??= Stream.fromPubSub(this.pubsub())
+  }
+
+  get subscribe(): Effect.Effect<Queue.Dequeue<api.StateChange>, never, Scope.Scope> {
+    return Effect.suspend(() => PubSub.subscribe(this.pubsub()))
+  }
+
+  // The metric labels, built on the first metric update. The state gauge is registered at the same moment (with
+  // the current state): a breaker appears in the metrics once it has been used, not when it is made.
+  private metricLabels(): Labels {
+    if (this.labels !== undefined) return this.labels
+    const breaker = MetricLabel.make("breaker", this.config.name)
+    const service = MetricLabel.make("service", this.config.service)
     // label arrays are built once: the metric hook cache is keyed by array identity
-    this.breakerLabels = [breaker, service]
-    this.outcomeLabels = ["success", "failure", "ignored", "interrupted"].map((o) => [
-      breaker,
-      service,
-      MetricLabel.make("outcome", o)
-    ])
-    this.rejectionLabels = stateNames.map((s) => [breaker, service, MetricLabel.make("state", s)])
-    stateGauge.unsafeUpdate(gaugeValues[CLOSED], this.breakerLabels)
+    const labels: Labels = {
+      breaker: [breaker, service],
+      outcome: ["success", "failure", "ignored", "interrupted"].map((o) => [
+        breaker,
+        service,
+        MetricLabel.make("outcome", o)
+      ]),
+      rejection: stateNames.map((s) => [breaker, service, MetricLabel.make("state", s)])
+    }
+    this.labels = labels
+    stateGauge.unsafeUpdate(gaugeValues[this.current], labels.breaker)
+    return labels
   }
 
   // -- the call path --------------------------------------------------------
 
-  readonly execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> =>
-    Effect.suspend(() => {
+  readonly execute: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpenError, R>
+
+  private run<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> {
+    return Effect.suspend(() => {
       switch (this.current) {
         case CLOSED: {
-          if (!this.needsClock) return Effect.matchCauseEffect(self, this.closedHandlers)
+          if (!this.needsClock) return Effect.matchCauseEffect(self, this.closedHandlers ?? this.makeClosedHandlers())
           const gen = this.gen
           return Effect.clockWith((clock) => this.runClosedTimed(self, gen, clock))
         }
@@ -290,9 +319,11 @@ export class Breaker implements api.CircuitBreaker {
           return this.guarded(self)
       }
     })
+  }
 
-  private makeClosedHandlers(gen: number): Handlers {
-    return {
+  private makeClosedHandlers(): Handlers {
+    const gen = this.gen
+    return this.closedHandlers = {
       onSuccess: (a) => {
         const trip = this.recordClosed(gen, SUCCESS, false, 0)
         return trip === undefined ? Effect.succeed(a) : this.tripThen(gen, trip, Effect.succeed(a))
@@ -344,7 +375,7 @@ export class Breaker implements api.CircuitBreaker {
             // changed while we were getting here
             return this.needsClock
               ? this.runClosedTimed(restore(self), this.gen, clock)
-              : Effect.matchCauseEffect(restore(self), this.closedHandlers)
+              : Effect.matchCauseEffect(restore(self), this.closedHandlers ?? this.makeClosedHandlers())
           case DISABLED:
             return restore(self)
           case ISOLATED:
@@ -390,7 +421,7 @@ export class Breaker implements api.CircuitBreaker {
 
   private reject(state: StateCode, retryAfter: Duration.Duration) {
     this.rejections++
-    rejectionsTotal.unsafeUpdate(1, this.rejectionLabels[state])
+    rejectionsTotal.unsafeUpdate(1, this.metricLabels().rejection[state])
     const error = new CircuitOpenError({
       breaker: this.name,
       state: stateNames[state] as "Open" | "HalfOpen" | "Isolated",
@@ -436,7 +467,7 @@ export class Breaker implements api.CircuitBreaker {
         this.interrupted++
         break
     }
-    callsTotal.unsafeUpdate(1, this.outcomeLabels[outcome])
+    callsTotal.unsafeUpdate(1, (this.labels ?? this.metricLabels()).outcome[outcome])
   }
 
   // Record a call admitted while Closed; returns the reason to trip, if a rule fired.
@@ -525,10 +556,11 @@ export class Breaker implements api.CircuitBreaker {
     this.gen++
     this.probes = 0
     this.probeSuccesses = 0
-    if (to === CLOSED) this.closedHandlers = this.makeClosedHandlers(this.gen)
-    stateGauge.unsafeUpdate(gaugeValues[to], this.breakerLabels)
+    this.closedHandlers = undefined
+    const labels = this.metricLabels()
+    stateGauge.unsafeUpdate(gaugeValues[to], labels.breaker)
     transitionsTotal.unsafeUpdate(1, [
-      ...this.breakerLabels,
+      ...labels.breaker,
       MetricLabel.make("from", stateNames[from]),
       MetricLabel.make("to", stateNames[to])
     ])
@@ -542,7 +574,7 @@ export class Breaker implements api.CircuitBreaker {
       reason
     }
     // published synchronously, so subscribers see transitions in the order they happened
-    this.pubsub.unsafeOffer(change)
+    if (this.hub !== undefined) this.hub.unsafeOffer(change)
     if (this.sink !== undefined) this.sink(change)
     this.pending.push(change)
   }
@@ -555,23 +587,29 @@ export class Breaker implements api.CircuitBreaker {
   // -- announcing transitions (log line + hook) -------------------------------
 
   private announceThen<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return this.pending.length === 0 || this.draining ? effect : Effect.zipRight(this.startDrain, effect)
+    return this.pending.length === 0 || this.draining ? effect : Effect.zipRight(this.startDrain(), effect)
   }
 
-  private readonly startDrain: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.draining || this.pending.length === 0) return Effect.void
-    this.draining = true
-    return Effect.asVoid(Effect.forkDaemon(Effect.uninterruptible(this.drain)))
-  })
+  // Effects built on demand (here and below) rather than held per instance: they are descriptions, rebuilding one
+  // costs less than every idle breaker carrying it.
+  private startDrain(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.draining || this.pending.length === 0) return Effect.void
+      this.draining = true
+      return Effect.asVoid(Effect.forkDaemon(Effect.uninterruptible(this.drain())))
+    })
+  }
 
-  private readonly drain: Effect.Effect<void> = Effect.suspend(() => {
-    const change = this.pending.shift()
-    if (change === undefined) {
-      this.draining = false
-      return Effect.void
-    }
-    return Effect.zipRight(this.announce(change), this.drain)
-  })
+  private drain(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const change = this.pending.shift()
+      if (change === undefined) {
+        this.draining = false
+        return Effect.void
+      }
+      return Effect.zipRight(this.announce(change), this.drain())
+    })
+  }
 
   private announce(change: api.StateChange): Effect.Effect<void> {
     const annotations = { breaker: change.breaker, from: change.from, to: change.to, reason: change.reason }
@@ -590,17 +628,22 @@ export class Breaker implements api.CircuitBreaker {
 
   // -- observation and manual control --------------------------------------
 
-  readonly state: Effect.Effect<api.State> = Effect.suspend(() =>
-    this.current === OPEN
-      ? Effect.clockWith((clock) => {
-        this.observe(clock.unsafeCurrentTimeMillis())
-        return this.announceThen(Effect.succeed(stateNames[this.current]))
-      })
-      : Effect.succeed(stateNames[this.current])
-  )
+  get state(): Effect.Effect<api.State> {
+    return Effect.suspend(() =>
+      this.current === OPEN
+        ? Effect.clockWith((clock) => {
+          this.observe(clock.unsafeCurrentTimeMillis())
+          return this.announceThen(Effect.succeed(stateNames[this.current]))
+        })
+        : Effect.succeed(stateNames[this.current])
+    )
+  }
 
-  readonly snapshot: Effect.Effect<api.Snapshot> = Effect.clockWith((clock) => {
-    const now = clock.unsafeCurrentTimeMillis()
+  get snapshot(): Effect.Effect<api.Snapshot> {
+    return Effect.clockWith((clock) => this.snapshotAt(clock.unsafeCurrentTimeMillis()))
+  }
+
+  private snapshotAt(now: number): Effect.Effect<api.Snapshot> {
     this.observe(now)
     const w = this.window
     w.refresh(now)
@@ -626,32 +669,38 @@ export class Breaker implements api.CircuitBreaker {
       trips: this.trips
     }
     return this.announceThen(Effect.succeed(snapshot))
-  })
+  }
 
-  readonly isolate: Effect.Effect<void> = Effect.clockWith((clock) => {
-    if (this.current !== ISOLATED) {
-      const now = clock.unsafeCurrentTimeMillis()
-      this.openedAt = now
-      this.nextAttemptAt = Number.POSITIVE_INFINITY
-      this.transition(ISOLATED, now, "isolated")
-    }
-    return this.announceThen(Effect.void)
-  })
+  get isolate(): Effect.Effect<void> {
+    return Effect.clockWith((clock) => {
+      if (this.current !== ISOLATED) {
+        const now = clock.unsafeCurrentTimeMillis()
+        this.openedAt = now
+        this.nextAttemptAt = Number.POSITIVE_INFINITY
+        this.transition(ISOLATED, now, "isolated")
+      }
+      return this.announceThen(Effect.void)
+    })
+  }
 
-  readonly reset: Effect.Effect<void> = Effect.clockWith((clock) => {
-    this.clearCounters()
-    if (this.current !== CLOSED) this.transition(CLOSED, clock.unsafeCurrentTimeMillis(), "reset")
-    return this.announceThen(Effect.void)
-  })
+  get reset(): Effect.Effect<void> {
+    return Effect.clockWith((clock) => {
+      this.clearCounters()
+      if (this.current !== CLOSED) this.transition(CLOSED, clock.unsafeCurrentTimeMillis(), "reset")
+      return this.announceThen(Effect.void)
+    })
+  }
 
-  readonly disable: Effect.Effect<void> = Effect.clockWith((clock) => {
-    if (this.current !== DISABLED) {
-      this.openedAt = undefined
-      this.nextAttemptAt = 0
-      this.transition(DISABLED, clock.unsafeCurrentTimeMillis(), "disabled")
-    }
-    return this.announceThen(Effect.void)
-  })
+  get disable(): Effect.Effect<void> {
+    return Effect.clockWith((clock) => {
+      if (this.current !== DISABLED) {
+        this.openedAt = undefined
+        this.nextAttemptAt = 0
+        this.transition(DISABLED, clock.unsafeCurrentTimeMillis(), "disabled")
+      }
+      return this.announceThen(Effect.void)
+    })
+  }
 
   /** Lifetime failures, read synchronously by the registry. */
   get failureCount(): number {
@@ -664,9 +713,9 @@ export const makeWith = (
   options: api.Options,
   sink?: (change: api.StateChange) => void
 ): Effect.Effect<Breaker, InvalidOptionsError> =>
-  Effect.flatMap(
+  Effect.map(
     resolve(options),
-    (config) => Effect.map(PubSub.unbounded<api.StateChange>(), (pubsub) => new Breaker(config, pubsub, sink))
+    (config) => new Breaker(config, sink)
   )
 
 /** @internal */
