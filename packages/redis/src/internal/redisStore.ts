@@ -354,7 +354,7 @@ const makeService = (
         lastProbeAt = now
         probe = true
       }
-      return Effect.matchEffect(connection.call(decisionArgs(prefix, op, request)), {
+      return Effect.matchEffect(connection.call(request.buckets.length > 1, decisionArgs(prefix, op, request)), {
         onFailure: (failure) => Effect.zipRight(recordFailure(failure, probe), answer(op, request, failure)),
         onSuccess: (raw) => {
           const decision = decodeDecision(request, raw)
@@ -385,7 +385,7 @@ const makeService = (
       }
       // While degraded the tokens stay spent: a lost refund only under-admits.
       if (degraded) return Effect.void
-      return Effect.catchAll(connection.call(refundArgs(prefix, request, reservation)), (failure) =>
+      return Effect.catchAll(connection.call(true, refundArgs(prefix, request, reservation)), (failure) =>
         Effect.zipRight(
           recordFailure(failure, false),
           onError === "fail" ? Effect.fail(storeError(failure)) : Effect.void

@@ -40,7 +40,7 @@ import { createHash } from "node:crypto"
  * - Numbers are written with %.17g: Lua's tostring keeps 14 digits, which
  *   would drift tats on every write and break the exact-match refund.
  */
-export const source = `
+export const sourceMulti = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local EPOCH = 1700000000
 local EPS = 1e-4
@@ -130,5 +130,67 @@ reply[5] = ceilms(bindingTat - now)
 return reply
 `
 
-/** SHA1 of the script, as EVALSHA wants it. @internal */
+/**
+ * The same decision (consume / peek) for exactly one bucket, the common case
+ * (a limiter without a global bucket). Same KEYS, ARGV and reply as the
+ * general script above with n = 1, and the same arithmetic, written without
+ * local functions or tables: those are built anew on every run of a script,
+ * which roughly doubled the server time of a one-bucket call.
+ */
+export const source = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - 1700000000) * 1000 + tonumber(t[2]) / 1000
+local key = KEYS[1]
+local cost = tonumber(ARGV[3])
+local interval = 1000 / tonumber(ARGV[5])
+local burst = tonumber(ARGV[6])
+local before = tonumber(redis.call('GET', key))
+if before == nil or before < now then before = now end
+local allowAt = before + (cost - burst) * interval
+local wait = allowAt - now
+if wait > tonumber(ARGV[4]) + 1e-4 and wait > 1e-4 then
+  local debt = before - now
+  local r = burst
+  if debt > 0 then
+    r = math.floor(burst - debt / interval + 1e-9)
+    if r < 0 then r = 0 end
+  end
+  local reset, retry = 0, 0
+  if debt > 1e-4 then reset = math.ceil(debt - 1e-4) end
+  if wait > 1e-4 then retry = math.ceil(wait - 1e-4) end
+  return { 0, 0, 1, r, reset, retry }
+end
+local actAt = now
+if wait > 1e-4 then actAt = allowAt end
+local waitMillis = 0
+if actAt - now > 1e-4 then waitMillis = math.ceil(actAt - now - 1e-4) end
+local base = before
+if actAt > base then base = actAt end
+local tat = base + cost * interval
+local debt = tat - now
+local r = burst
+if debt > 0 then
+  r = math.floor(burst - debt / interval + 1e-9)
+  if r < 0 then r = 0 end
+end
+local reset = 0
+if debt > 1e-4 then reset = math.ceil(debt - 1e-4) end
+if ARGV[1] == 'c' and cost > 0 then
+  if tat <= now then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil(tat - now) + tonumber(ARGV[2]))
+  end
+  if waitMillis > 0 then
+    return { 1, waitMillis, 1, r, reset, 0, string.format('%.17g', before), string.format('%.17g', tat) }
+  end
+end
+return { 1, waitMillis, 1, r, reset, 0 }
+`
+
+/** SHA1 of the one-bucket script, as EVALSHA wants it. @internal */
 export const sha1: string = createHash("sha1").update(source).digest("hex")
+
+/** SHA1 of the general script (several buckets, and every refund). @internal */
+export const sha1Multi: string = createHash("sha1").update(sourceMulti).digest("hex")
