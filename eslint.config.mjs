@@ -1,5 +1,6 @@
 import effect from "@effect/eslint-plugin"
 import js from "@eslint/js"
+import globals from "globals"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
@@ -32,5 +33,10 @@ export default tseslint.config(
       "prefer-const": "error",
       "no-console": "off"
     }
+  },
+  {
+    // the dashboard's scripts run in the browser, served as they are (no build step)
+    files: ["packages/gateway/static/**/*.js"],
+    languageOptions: { globals: globals.browser, sourceType: "script" }
   }
 )

@@ -1,12 +1,13 @@
 // The gateway's live dashboard: vanilla JS drawing SVG from server-sent events
 // (GET /dashboard/events). No build step, no dependency, nothing from the network.
 "use strict"
-;(function () {
+;(function() {
   const COLORS = { Closed: "#22c55e", Open: "#ef4444", HalfOpen: "#f59e0b", Isolated: "#a855f7", Disabled: "#64748b" }
   const TIMELINE_MS = 5 * 60 * 1000
   const CHART_SECONDS = 120
   const $ = (id) => document.getElementById(id)
-  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" })[c])
+  const esc = (s) =>
+    String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" })[c])
   const fmt = (n, digits) => {
     if (!Number.isFinite(n)) return "–"
     if (Math.abs(n) >= 1000) return (n / 1000).toFixed(1) + "k"
@@ -19,7 +20,11 @@
   let trafficTouched = 0
 
   // --- labels ---------------------------------------------------------------
-  const RESOURCE_LABELS = { broker_api: "Broker · reads", order_execution: "Broker · orders", market_data: "Market data" }
+  const RESOURCE_LABELS = {
+    broker_api: "Broker · reads",
+    order_execution: "Broker · orders",
+    market_data: "Market data"
+  }
   const labelOf = (name) => {
     const resource = name.split("/").slice(1).join("/")
     return RESOURCE_LABELS[resource] || name
@@ -47,7 +52,9 @@
     const x = (i) => (i * w) / (CHART_SECONDS - 1) + (CHART_SECONDS - n) * (w / (CHART_SECONDS - 1))
     const y = (v) => h - 2 - (v / max) * (h - 6)
     let d = ""
-    values.forEach((v, i) => { d += (i === 0 ? "M" : "L") + x(i).toFixed(1) + " " + y(v).toFixed(1) })
+    values.forEach((v, i) => {
+      d += (i === 0 ? "M" : "L") + x(i).toFixed(1) + " " + y(v).toFixed(1)
+    })
     const area = values.length > 1 ? d + `L${x(values.length - 1).toFixed(1)} ${h}L${x(0).toFixed(1)} ${h}Z` : ""
     return `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" aria-hidden="true">` +
       `<path d="${area}" fill="${color}" opacity=".16"/>` +
@@ -62,9 +69,13 @@
     values.forEach((v, i) => {
       if (v <= 0) return
       const bh = Math.max(1.5, (v / max) * (h - 2))
-      rects += `<rect x="${((offset + i) * bw).toFixed(2)}" y="${(h - bh).toFixed(1)}" width="${Math.max(1, bw - 0.6).toFixed(2)}" height="${bh.toFixed(1)}" fill="${color}"/>`
+      rects += `<rect x="${((offset + i) * bw).toFixed(2)}" y="${(h - bh).toFixed(1)}" width="${
+        Math.max(1, bw - 0.6).toFixed(2)
+      }" height="${bh.toFixed(1)}" fill="${color}"/>`
     })
-    return `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" aria-hidden="true"><line x1="0" y1="${h - 0.5}" x2="${w}" y2="${h - 0.5}" stroke="#23304d"/>${rects}</svg>`
+    return `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" aria-hidden="true"><line x1="0" y1="${
+      h - 0.5
+    }" x2="${w}" y2="${h - 0.5}" stroke="#23304d"/>${rects}</svg>`
   }
 
   // --- KPI tiles --------------------------------------------------------------
@@ -79,7 +90,9 @@
   const renderKpis = (state) => {
     $("kpis").innerHTML = KPIS.map((k) => {
       const rates = series((s) => s.requests[k.key])
-      return `<div class="kpi" data-kpi="${k.key}"><div class="label"><span>${k.label}</span><span>${fmt(state.requests[k.key])} total</span></div>` +
+      return `<div class="kpi" data-kpi="${k.key}"><div class="label"><span>${k.label}</span><span>${
+        fmt(state.requests[k.key])
+      } total</span></div>` +
         `<div class="value">${fmt(lastOf(rates), 1)}<small>/s</small></div>${spark(rates, k.color)}</div>`
     }).join("")
   }
@@ -108,10 +121,16 @@
     for (const s of segs) {
       const x0 = x(s.from), x1 = x(s.to)
       if (x1 - x0 <= 0) continue
-      rects += `<rect x="${x0.toFixed(2)}" y="6" width="${Math.max(0.8, x1 - x0).toFixed(2)}" height="18" fill="${COLORS[s.state] || "#64748b"}" opacity="${s.state === "Closed" ? 0.55 : 0.95}"><title>${esc(s.state)}</title></rect>`
+      rects += `<rect x="${x0.toFixed(2)}" y="6" width="${Math.max(0.8, x1 - x0).toFixed(2)}" height="18" fill="${
+        COLORS[s.state] || "#64748b"
+      }" opacity="${s.state === "Closed" ? 0.55 : 0.95}"><title>${esc(s.state)}</title></rect>`
     }
     let ticks = ""
-    for (const e of inside) ticks += `<line x1="${x(e.at).toFixed(2)}" y1="2" x2="${x(e.at).toFixed(2)}" y2="28" stroke="#e6ebf5" stroke-width="1" opacity=".55" vector-effect="non-scaling-stroke"/>`
+    for (const e of inside) {
+      ticks += `<line x1="${x(e.at).toFixed(2)}" y1="2" x2="${
+        x(e.at).toFixed(2)
+      }" y2="28" stroke="#e6ebf5" stroke-width="1" opacity=".55" vector-effect="non-scaling-stroke"/>`
+    }
     return `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" aria-label="state timeline"><rect x="0" y="6" width="${w}" height="18" rx="3" fill="#0b1222"/>${rects}${ticks}</svg>` +
       `<div class="axis"><span>−5 min</span><span>−2.5 min</span><span>now</span></div>`
   }
@@ -129,8 +148,12 @@
         countdown = `probe in ${secs} s · opened ${b.trips} time${b.trips === 1 ? "" : "s"}`
       } else if (b.state === "HalfOpen") countdown = "probing: the next call decides"
       else if (b.trips > 0) countdown = `recovered · tripped ${b.trips} time${b.trips === 1 ? "" : "s"}`
-      return `<article class="breaker" data-breaker="${esc(b.name)}" data-state="${esc(b.state)}" style="--c:${color}">` +
-        `<div class="head"><div><div class="title">${esc(labelOf(b.name))}</div><div class="name">${esc(b.name)}</div></div>` +
+      return `<article class="breaker" data-breaker="${esc(b.name)}" data-state="${
+        esc(b.state)
+      }" style="--c:${color}">` +
+        `<div class="head"><div><div class="title">${esc(labelOf(b.name))}</div><div class="name">${
+          esc(b.name)
+        }</div></div>` +
         `<span class="state">${esc(b.state === "HalfOpen" ? "HALF-OPEN" : b.state.toUpperCase())}</span></div>` +
         `<div class="stats">` +
         `<div class="stat"><b>${fmt(b.calls)}</b><span>calls</span></div>` +
@@ -153,9 +176,15 @@
       const retries = series((s) => s.retries[p.name])
       const rejections = series((s) => s.rejections[p.name])
       const rejected = p.breakerRejections + p.bulkheadRejections + p.limiterRejections
-      return `<div class="prov" data-provider="${esc(p.name)}"><div class="title">${esc(labelOf(p.name))}<span>${fmt(p.retries)} retries · ${fmt(rejected)} rejected</span></div>` +
-        `<div class="row"><span>retries</span>${bars(retries, "#60a5fa", 30)}<b>${fmt(lastOf(retries), 1)}/s</b></div>` +
-        `<div class="row"><span>rejections</span>${bars(rejections, "#ef4444", 30)}<b>${fmt(lastOf(rejections), 1)}/s</b></div></div>`
+      return `<div class="prov" data-provider="${esc(p.name)}"><div class="title">${esc(labelOf(p.name))}<span>${
+        fmt(p.retries)
+      } retries · ${fmt(rejected)} rejected</span></div>` +
+        `<div class="row"><span>retries</span>${bars(retries, "#60a5fa", 30)}<b>${
+          fmt(lastOf(retries), 1)
+        }/s</b></div>` +
+        `<div class="row"><span>rejections</span>${bars(rejections, "#ef4444", 30)}<b>${
+          fmt(lastOf(rejections), 1)
+        }/s</b></div></div>`
     }).join("")
   }
 
@@ -164,9 +193,15 @@
     $("bulkheads").innerHTML = state.bulkheads.map((b) => {
       const cap = Math.max(1, b.maxConcurrent + b.maxWaiting)
       const active = gaugeSeries((s) => s.bulkheads[b.name])
-      return `<div class="bulkhead" data-bulkhead="${esc(b.name)}"><div class="title">${esc(b.name === "gateway-server" ? "Server (load shedding)" : labelOf(b.name))}` +
-        `<span>${b.active}/${b.maxConcurrent} active · ${b.waiting}/${b.maxWaiting} queued · ${fmt(b.rejections)} shed</span></div>` +
-        `<div class="bar" title="${esc(b.name)}"><div class="active" style="width:${((b.active / cap) * 100).toFixed(1)}%"></div>` +
+      return `<div class="bulkhead" data-bulkhead="${esc(b.name)}"><div class="title">${
+        esc(b.name === "gateway-server" ? "Server (load shedding)" : labelOf(b.name))
+      }` +
+        `<span>${b.active}/${b.maxConcurrent} active · ${b.waiting}/${b.maxWaiting} queued · ${
+          fmt(b.rejections)
+        } shed</span></div>` +
+        `<div class="bar" title="${esc(b.name)}"><div class="active" style="width:${
+          ((b.active / cap) * 100).toFixed(1)
+        }%"></div>` +
         `<div class="waiting" style="width:${((b.waiting / cap) * 100).toFixed(1)}%"></div></div>` +
         spark(active, "#22d3ee", { h: 26, min: Math.max(1, Math.ceil(b.maxConcurrent / 4)) }) + `</div>`
     }).join("") || `<p class="empty">No bulkhead.</p>`
@@ -178,8 +213,14 @@
     const a = Math.PI * (1 - Math.max(0, Math.min(1, ratio)))
     const x = cx + r * Math.cos(a), y = cy - r * Math.sin(a)
     return `<svg viewBox="0 0 96 56" aria-hidden="true"><path d="M8 50 A40 40 0 0 1 88 50" fill="none" stroke="#23304d" stroke-width="9" stroke-linecap="round"/>` +
-      (ratio > 0.005 ? `<path d="M8 50 A40 40 0 0 1 ${x.toFixed(2)} ${y.toFixed(2)}" fill="none" stroke="${color}" stroke-width="9" stroke-linecap="round"/>` : "") +
-      `<text x="48" y="48" text-anchor="middle" fill="#e6ebf5" font-size="14" font-weight="700">${Math.round(ratio * 100)}%</text></svg>`
+      (ratio > 0.005
+        ? `<path d="M8 50 A40 40 0 0 1 ${x.toFixed(2)} ${
+          y.toFixed(2)
+        }" fill="none" stroke="${color}" stroke-width="9" stroke-linecap="round"/>`
+        : "") +
+      `<text x="48" y="48" text-anchor="middle" fill="#e6ebf5" font-size="14" font-weight="700">${
+        Math.round(ratio * 100)
+      }%</text></svg>`
   }
   const renderLimiters = (state) => {
     $("limiters").innerHTML = state.status.limiters.map((l) => {
@@ -187,9 +228,15 @@
       const rejected = series((s) => (s.limiters[l.name] || {}).rejected)
       const ratio = l.globalLimit ? l.globalRemaining / l.globalLimit : 1
       const color = ratio > 0.5 ? "#22c55e" : ratio > 0.2 ? "#f59e0b" : "#ef4444"
-      return `<div class="limiter" data-limiter="${esc(l.name)}"><div class="title">${esc(l.name)}<span>${l.limit} per client / ${l.windowSeconds} s</span></div>` +
-        `<div class="gauge">${arc(ratio, color)}<div class="nums">global bucket <b>${fmt(l.globalRemaining ?? 0)}</b> / ${fmt(l.globalLimit ?? 0)}<br>` +
-        `clients tracked <b>${fmt(l.keys)}</b><br>allowed <b>${fmt(l.allowed)}</b> · rejected <b>${fmt(l.rejected)}</b></div></div>` +
+      return `<div class="limiter" data-limiter="${esc(l.name)}"><div class="title">${
+        esc(l.name)
+      }<span>${l.limit} per client / ${l.windowSeconds} s</span></div>` +
+        `<div class="gauge">${arc(ratio, color)}<div class="nums">global bucket <b>${
+          fmt(l.globalRemaining ?? 0)
+        }</b> / ${fmt(l.globalLimit ?? 0)}<br>` +
+        `clients tracked <b>${fmt(l.keys)}</b><br>allowed <b>${fmt(l.allowed)}</b> · rejected <b>${
+          fmt(l.rejected)
+        }</b></div></div>` +
         bars(allowed, "#22c55e", 26) + bars(rejected, "#eab308", 26) +
         `<div class="legend"><span><i style="background:#22c55e"></i>allowed/s</span><span><i style="background:#eab308"></i>429/s</span></div></div>`
     }).join("") || `<p class="empty">No limiter.</p>`
@@ -200,11 +247,14 @@
     const all = []
     for (const [name, list] of Object.entries(state.history)) for (const e of list) all.push({ name, ...e })
     all.sort((a, b) => b.at - a.at)
-    $("events").innerHTML = all.slice(0, 40).map((e) =>
-      `<li><time>${new Date(e.at).toLocaleTimeString([], { hour12: false })}</time><span>${esc(labelOf(e.name))}: ` +
-      `<span class="s" style="color:${COLORS[e.from]}">${esc(e.from)}</span> <span class="arrow">→</span> ` +
-      `<span class="s" style="color:${COLORS[e.to]}">${esc(e.to)}</span> <span class="arrow">(${esc(e.reason)})</span></span></li>`
-    ).join("") || `<li class="empty">No state change yet.</li>`
+    $("events").innerHTML =
+      all.slice(0, 40).map((e) =>
+        `<li><time>${new Date(e.at).toLocaleTimeString([], { hour12: false })}</time><span>${esc(labelOf(e.name))}: ` +
+        `<span class="s" style="color:${COLORS[e.from]}">${esc(e.from)}</span> <span class="arrow">→</span> ` +
+        `<span class="s" style="color:${COLORS[e.to]}">${esc(e.to)}</span> <span class="arrow">(${
+          esc(e.reason)
+        })</span></span></li>`
+      ).join("") || `<li class="empty">No state change yet.</li>`
   }
   const describeFaults = (f) => {
     if (!f) return []
@@ -220,7 +270,9 @@
   const renderFaults = (state) => {
     const chips = []
     for (const t of ["broker", "marketdata"]) {
-      for (const d of describeFaults(state.faults[t])) chips.push(`<span class="chip">${t === "broker" ? "broker" : "market data"}: ${esc(d)}</span>`)
+      for (const d of describeFaults(state.faults[t])) {
+        chips.push(`<span class="chip">${t === "broker" ? "broker" : "market data"}: ${esc(d)}</span>`)
+      }
     }
     $("activeFaults").innerHTML = chips.join("")
     const f = state.faults[target]
@@ -254,16 +306,20 @@
   }
 
   // --- controls ---------------------------------------------------------------------
-  const toast = (text) => { $("toast").textContent = text }
+  const toast = (text) => {
+    $("toast").textContent = text
+  }
   const call = (method, path, body) =>
     fetch(path, {
       method,
       headers: body === undefined ? {} : { "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body)
-    }).then((res) => res.json().catch(() => ({})).then((json) => {
-      if (!res.ok) throw new Error(json.message || `HTTP ${res.status}`)
-      return json
-    }))
+    }).then((res) =>
+      res.json().catch(() => ({})).then((json) => {
+        if (!res.ok) throw new Error(json.message || `HTTP ${res.status}`)
+        return json
+      })
+    )
   const FAULT_BODIES = {
     "outage": {},
     "error-rate": { rate: 0.6 },
@@ -272,17 +328,21 @@
     "latency": { millis: 800 },
     "timeout-after-accept": { rate: 0.5, millis: 60000 }
   }
-  document.querySelectorAll(".seg").forEach((b) => b.addEventListener("click", () => {
-    target = b.dataset.target
-    document.querySelectorAll(".seg").forEach((x) => x.classList.toggle("active", x === b))
-    if (last) renderFaults(last)
-  }))
-  document.querySelectorAll(".fault").forEach((b) => b.addEventListener("click", () => {
-    const kind = b.dataset.kind
-    call("POST", "/admin/faults", { target, kind, ...FAULT_BODIES[kind] })
-      .then(() => toast(`Injected ${kind} into the ${target === "broker" ? "broker" : "market data"}`))
-      .catch((e) => toast(`Could not inject: ${e.message}`))
-  }))
+  document.querySelectorAll(".seg").forEach((b) =>
+    b.addEventListener("click", () => {
+      target = b.dataset.target
+      document.querySelectorAll(".seg").forEach((x) => x.classList.toggle("active", x === b))
+      if (last) renderFaults(last)
+    })
+  )
+  document.querySelectorAll(".fault").forEach((b) =>
+    b.addEventListener("click", () => {
+      const kind = b.dataset.kind
+      call("POST", "/admin/faults", { target, kind, ...FAULT_BODIES[kind] })
+        .then(() => toast(`Injected ${kind} into the ${target === "broker" ? "broker" : "market data"}`))
+        .catch((e) => toast(`Could not inject: ${e.message}`))
+    })
+  )
   $("clear").addEventListener("click", () => {
     call("DELETE", "/admin/faults").then(() => toast("Faults cleared: breakers recover after their reset timeout"))
       .catch((e) => toast(`Could not clear: ${e.message}`))
