@@ -249,6 +249,15 @@ export interface RateLimiter {
   ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R>
   /** What the limiter holds, for status pages. */
   readonly stats: Effect.Effect<Stats, RateLimiterStore.RateLimiterStoreError>
+  /**
+   * Which of this limiter's buckets one of its decisions is reported for
+   * (`limit`, `remaining`, `rejectedBy`): `"client"`, the caller's own bucket
+   * (or the keyless one), or `"global"`, the limiter-wide bucket. The
+   * `RateLimit` header's policy name comes from it. Read from the store's
+   * `binding` when it reports one, else from `rejectedBy` (a rejection) or
+   * the `limit` (an admission).
+   */
+  readonly boundBy: (decision: Decision) => "client" | "global"
 }
 
 /**

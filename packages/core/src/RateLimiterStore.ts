@@ -137,6 +137,12 @@ export interface Decision {
   /** When rejected: the `key` of the binding bucket that rejected the call. */
   readonly rejectedBy?: string | undefined
   /**
+   * The index in `Request.buckets` of the binding bucket, when the store
+   * reports it (the memory store does; a store that leaves it out is read
+   * through `rejectedBy` and `limit`).
+   */
+  readonly binding?: number | undefined
+  /**
    * Opaque to callers: what the store needs to give an admitted reservation
    * back with `refund` (the memory store: per bucket, its `tat` before and
    * after the charge). Present only when `waitMillis > 0`.

@@ -191,6 +191,50 @@ describe("RateLimiter", () => {
       })
 
       describe("per-client and global buckets", () => {
+        it.effect("no client key shares the global bucket or the keyless one (\"*\", \"\")", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({
+              name: "api",
+              tokensPerSecond: 1,
+              burstSize: 2,
+              global: { tokensPerSecond: 1, burstSize: 100 }
+            })
+            for (const key of ["*", "", undefined]) {
+              expect((yield* limiter.consume(key)).allowed).toBe(true)
+              expect((yield* limiter.consume(key)).allowed).toBe(true)
+              const rejected = yield* limiter.consume(key)
+              expect(rejected).toMatchObject({ allowed: false, limit: 2 })
+              expect(limiter.boundBy(rejected)).toBe("client")
+            }
+            // each of the three keys took its 2 tokens from the global bucket once, nothing more
+            const stats = yield* limiter.stats
+            expect(Option.getOrThrow(stats.global)).toMatchObject({ limit: 100, remaining: 94 })
+            expect(stats.keys).toEqual(Option.some(4))
+          }))
+
+        it.effect("boundBy tells which bucket a decision is reported for", () =>
+          Effect.gen(function*() {
+            const limiter = yield* make({
+              name: "api",
+              tokensPerSecond: 1,
+              burstSize: 3,
+              global: { tokensPerSecond: 1, burstSize: 3 }
+            })
+            const first = yield* limiter.consume("a")
+            expect(first).toMatchObject({ allowed: true, limit: 3, remaining: 2 })
+            expect(limiter.boundBy(first)).toBe("client") // a tie: the client's bucket
+            yield* limiter.consume("b")
+            const tighter = yield* limiter.consume("c") // global: 0 left, c's own: 2
+            expect(tighter).toMatchObject({ allowed: true, remaining: 0 })
+            expect(limiter.boundBy(tighter)).toBe("global")
+            const rejected = yield* limiter.consume("d")
+            expect(rejected.allowed).toBe(false)
+            expect(limiter.boundBy(rejected)).toBe("global")
+            const plain = yield* make({ name: "plain", tokensPerSecond: 1, burstSize: 1 })
+            yield* plain.consume("a")
+            expect(plain.boundBy(yield* plain.consume("a"))).toBe("client")
+          }))
+
         it.effect("a call rejected by its client's bucket takes nothing from the global one", () =>
           Effect.gen(function*() {
             const limiter = yield* make({
@@ -349,6 +393,51 @@ describe("RateLimiter", () => {
   }
 
   describe("keys", () => {
+    it.effect("boundBy reads a store that does not report the binding bucket", () =>
+      Effect.gen(function*() {
+        const memory = yield* RateLimiterStore.makeMemory()
+        const strip = (decision: RateLimiterStore.Decision): RateLimiterStore.Decision => ({
+          ...decision,
+          binding: undefined
+        })
+        const store: RateLimiterStore.Service = {
+          consume: (request) => Effect.map(memory.consume(request), strip),
+          peek: (request) => Effect.map(memory.peek(request), strip),
+          refund: memory.refund,
+          stats: memory.stats
+        }
+        const limiter = yield* Effect.provideService(
+          RateLimiter.make({
+            name: "api",
+            tokensPerSecond: 1,
+            burstSize: 5,
+            global: { tokensPerSecond: 1, burstSize: 2 }
+          }),
+          RateLimiterStore.RateLimiterStore,
+          store
+        )
+        const admitted = yield* limiter.consume("a")
+        expect(admitted).toMatchObject({ allowed: true, limit: 2, binding: undefined })
+        expect(limiter.boundBy(admitted)).toBe("global")
+        yield* limiter.consume("b")
+        const rejected = yield* limiter.consume("*")
+        expect(rejected).toMatchObject({ allowed: false, rejectedBy: "api|*" })
+        expect(limiter.boundBy(rejected)).toBe("global")
+        const clientFirst = yield* Effect.provideService(
+          RateLimiter.make({
+            name: "cf",
+            tokensPerSecond: 1,
+            burstSize: 2,
+            global: { tokensPerSecond: 1, burstSize: 5 }
+          }),
+          RateLimiterStore.RateLimiterStore,
+          store
+        )
+        const byClient = yield* clientFirst.consume("a") // own: 1 left of 2, global: 4 of 5
+        expect(byClient).toMatchObject({ allowed: true, limit: 2, remaining: 1 })
+        expect(clientFirst.boundBy(byClient)).toBe("client")
+      }))
+
     it.effect("hostile keys (huge, unicode, control characters, braces) are safe and distinct", () =>
       Effect.gen(function*() {
         const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 1 })

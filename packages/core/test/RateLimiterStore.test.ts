@@ -1,6 +1,6 @@
 import { RateLimiterStore } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, TestClock } from "effect"
+import { Effect, FastCheck as fc, Option, TestClock } from "effect"
 
 const bucket = (key: string, tokensPerSecond: number, burstSize: number): RateLimiterStore.Bucket => ({
   key,
@@ -222,4 +222,65 @@ describe("RateLimiterStore.layerMemory", () => {
     expect(error._tag).toBe("RateLimiterStoreError")
     expect(error.message).toBe("Rate limiter store \"redis\" failed: timeout after 50 ms")
   })
+})
+
+// A reference model: one GCRA bucket per key in a plain Map (re-inserted on
+// every touch, so its iteration order is least-recently-used first).
+const EPS = 1e-6
+const modelRemaining = (debt: number, interval: number, burst: number) =>
+  debt <= 0 ? burst : Math.max(0, Math.floor(burst - debt / interval + 1e-9))
+
+describe("RateLimiterStore.layerMemory against a model", () => {
+  const op = fc.record({ key: fc.nat({ max: 11 }), advance: fc.constantFrom(0, 0, 0, 40, 250, 1000) })
+
+  it.effect.prop(
+    "decisions match a per-key GCRA model, as keys go idle, are swept and come back",
+    { ops: fc.array(op, { minLength: 1, maxLength: 300 }) },
+    ({ ops }) =>
+      Effect.gen(function*() {
+        const store = yield* memory(1000)
+        const model = new Map<string, number>()
+        let now = 0
+        const interval = 1000 / 5
+        for (const { advance, key } of ops) {
+          if (advance > 0) {
+            yield* TestClock.adjust(advance)
+            now += advance
+          }
+          const name = `k${key}`
+          const decision = yield* store.consume(request([bucket(name, 5, 3)]))
+          const tat = Math.max(model.get(name) ?? now, now)
+          const allowed = tat + (1 - 3) * interval - now <= EPS
+          if (allowed) model.set(name, tat + interval)
+          expect(decision.allowed).toBe(allowed)
+          expect(decision.remaining).toBe(modelRemaining((allowed ? tat + interval : tat) - now, interval, 3))
+        }
+      }),
+    { fastCheck: { numRuns: 40 } }
+  )
+
+  it.effect.prop(
+    "past maxKeys the least recently used key is evicted (a rejected key counts as used)",
+    {
+      keys: fc.array(fc.nat({ max: 9 }), { minLength: 1, maxLength: 200 }),
+      maxKeys: fc.integer({ min: 1, max: 6 })
+    },
+    ({ keys, maxKeys }) =>
+      Effect.gen(function*() {
+        // no time passes: no key is ever idle, so only eviction forgets one
+        const store = yield* memory(maxKeys)
+        const used = new Map<string, number>() // key -> tokens taken, in LRU order
+        for (const key of keys) {
+          const name = `k${key}`
+          const decision = yield* store.consume(request([bucket(name, 1, 2)]))
+          const taken = used.get(name) ?? 0
+          used.delete(name)
+          expect(decision.allowed).toBe(taken < 2)
+          used.set(name, Math.min(taken + 1, 2))
+          if (used.size > maxKeys) used.delete(used.keys().next().value!)
+        }
+        expect((yield* store.stats).keys).toEqual(Option.some(used.size))
+      }),
+    { fastCheck: { numRuns: 60 } }
+  )
 })

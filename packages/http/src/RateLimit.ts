@@ -207,7 +207,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const clientWindow = Math.max(1, Math.ceil(clientBurst / limiter.options.tokensPerSecond))
   const global = limiter.options.global
   const globalBurst = global._tag === "Some" ? global.value.burstSize : -1
-  const globalKey = `${name}|*`
   const policyHeader = global._tag === "Some"
     ? `"client";q=${clientBurst};w=${clientWindow}, "global";q=${globalBurst};w=${
       Math.max(1, Math.ceil(globalBurst / global.value.tokensPerSecond))
@@ -291,10 +290,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.matchEffect(limiter.consume(key, { cost }), {
       onFailure: (error) => Effect.logWarning("RateLimit: store failed, request let through", error),
       onSuccess: (decision) => {
-        const isGlobal = decision.allowed
-          ? clientBurst !== globalBurst && decision.limit === globalBurst
-          : decision.rejectedBy === globalKey
-        const policy = isGlobal ? "global" : "client"
+        const policy = limiter.boundBy(decision)
         const reset = Math.ceil(decision.resetAfterMillis / 1000)
         if (decision.allowed) {
           allowedCount++

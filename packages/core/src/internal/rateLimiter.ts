@@ -6,7 +6,6 @@
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -90,7 +89,16 @@ export const resolveOptions = (
     return { name, tokensPerSecond, burstSize, cost, maxCost, global, mode, maxWait }
   })
 
+// The global bucket's key within the limiter's namespace. `safeKey` never
+// yields a `*` (not in its verbatim set, not in its hash form), so no client
+// key can name the global bucket.
 const globalKeySuffix = "*"
+// A client key "" would be the keyless bucket's key (the bare prefix): it is
+// stored under the hash form instead, like any key that is not kept verbatim.
+const emptyClientKey = KeyHash.hashKey("")
+
+/** The store key of a client key, within the limiter's namespace. @internal */
+export const clientKey = (key: string): string => key.length === 0 ? emptyClientKey : KeyHash.safeKey(key)
 
 /** @internal */
 export const make = (
@@ -108,6 +116,16 @@ export const make = (
     tokensPerSecond: options.tokensPerSecond,
     burstSize: options.burstSize
   }
+  const globalBurst = globalBucket === undefined ? -1 : globalBucket.burstSize
+
+  // Which bucket a decision is reported for: the store says so (`binding`, the
+  // memory store does), else the rejecting key, else the reported limit.
+  const boundBy = (decision: RateLimiterStore.Decision): "client" | "global" => {
+    if (globalBucket === undefined) return "client"
+    if (decision.binding !== undefined) return decision.binding === 1 ? "global" : "client"
+    if (!decision.allowed) return decision.rejectedBy === globalBucket.key ? "global" : "client"
+    return decision.limit === globalBurst && globalBurst !== options.burstSize ? "global" : "client"
+  }
 
   const allowedCounter = outcomeCounter(name, "allowed")
   const waitedCounter = outcomeCounter(name, "waited")
@@ -115,11 +133,20 @@ export const make = (
 
   // Fast path over the memory store: one fiber-runtime step reads the Clock
   // and the metric labels, decides synchronously on a scratch request (the
-  // store keeps no reference to it), and counts; no Effect per step.
+  // store keeps no reference to it), and counts; no Effect per step. Its
+  // buckets come split (namespace = prefix), so the client key is passed as
+  // it is, no per-call concatenation.
   const unsafeConsume = StoreInternal.unsafeConsumeOf(store)
-  const scratchBucket = { key: prefix, tokensPerSecond: options.tokensPerSecond, burstSize: options.burstSize }
+  const scratchBucket = {
+    namespace: prefix,
+    key: "",
+    tokensPerSecond: options.tokensPerSecond,
+    burstSize: options.burstSize
+  }
   const scratch = {
-    buckets: globalBucket === undefined ? [scratchBucket] : [scratchBucket, globalBucket],
+    buckets: globalBucket === undefined
+      ? [scratchBucket]
+      : [scratchBucket, { ...globalBucket, namespace: prefix, key: globalKeySuffix }],
     cost: options.cost,
     maxWaitMillis
   }
@@ -129,16 +156,16 @@ export const make = (
     key: string | undefined,
     cost: number
   ): RateLimiterStore.Decision => {
-    scratchBucket.key = key === undefined ? prefix : prefix + KeyHash.safeKey(key)
+    scratchBucket.key = key === undefined ? "" : clientKey(key)
     scratch.cost = cost
-    const decision = consume(scratch, Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock))
+    const decision = consume(scratch, Context.get(fiber.currentDefaultServices, Clock.Clock))
     count(fiber, decision)
     return decision
   }
 
   const bucketFor = (key: string | undefined): RateLimiterStore.Bucket =>
     key === undefined ? noKeyBucket : {
-      key: prefix + KeyHash.safeKey(key),
+      key: prefix + clientKey(key),
       tokensPerSecond: options.tokensPerSecond,
       burstSize: options.burstSize
     }
@@ -161,7 +188,7 @@ export const make = (
     return cost >= 0 && cost <= maxCost ? cost : validate.invalid(POLICY, "cost", cost, `must be in [0, ${maxCost}]`)
   }
 
-  const errorKey = (key: string | undefined): string => key === undefined ? name : KeyHash.safeKey(key)
+  const errorKey = (key: string | undefined): string => key === undefined ? name : clientKey(key)
 
   const count = (fiber: Fiber.RuntimeFiber<unknown, unknown>, decision: RateLimiterStore.Decision): void => {
     const counter = !decision.allowed ? rejectedCounter : decision.waitMillis > 0 ? waitedCounter : allowedCounter
@@ -336,5 +363,5 @@ export const make = (
     } satisfies RateLimiter.Stats
   })
 
-  return { name, options, check, consume, acquire, execute, stats }
+  return { name, options, check, consume, acquire, execute, stats, boundBy }
 }

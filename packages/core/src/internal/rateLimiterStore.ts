@@ -1,12 +1,15 @@
 /**
  * The in-memory `RateLimiterStore`: GCRA token buckets, one number per key
- * (the time the bucket is full again), in a `Map` plus a doubly linked list
- * in least-recently-used order (O(1) touch and eviction).
+ * (the time the bucket is full again), in typed arrays indexed by a `Map` of
+ * key to slot, plus a doubly linked list of slots in least-recently-used
+ * order (O(1) touch and eviction).
  *
  * @internal
  */
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as RateLimiterStore from "../RateLimiterStore.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
@@ -14,6 +17,8 @@ import * as TokenBucket from "./tokenBucket.js"
 import * as validate from "./validate.js"
 
 const POLICY = "RateLimiterStore"
+
+const ClockTag = Clock.Clock
 
 /** Every this many decisions, look at the oldest keys and drop the idle ones. @internal */
 const SWEEP_EVERY = 32
@@ -28,8 +33,25 @@ const SWEEP_SIZE = 4
  */
 export const UnsafeConsume: unique symbol = Symbol.for("@effect-resilience/core/RateLimiterStore/unsafeConsume")
 
+/**
+ * A bucket as `RateLimiter`'s fast path hands it over: its key already split
+ * into `namespace` (the text up to and including the first `|`, "" when there
+ * is none) and `key` (the rest). The same bucket as the plain one whose key is
+ * `namespace + key`, without building that string on every decision.
+ *
+ * @internal
+ */
+export interface SplitBucket extends RateLimiterStore.Bucket {
+  readonly namespace: string
+}
+
 /** @internal */
-export type UnsafeConsume = (request: RateLimiterStore.Request, clock: Clock.Clock) => RateLimiterStore.Decision
+export interface SplitRequest extends RateLimiterStore.Request {
+  readonly buckets: ReadonlyArray<SplitBucket>
+}
+
+/** @internal */
+export type UnsafeConsume = (request: SplitRequest, clock: Clock.Clock) => RateLimiterStore.Decision
 
 /** @internal */
 export const unsafeConsumeOf = (store: RateLimiterStore.Service): UnsafeConsume | undefined =>
@@ -44,18 +66,14 @@ export const makeMemory = (
     (maxKeys) => unsafeMakeMemory(maxKeys)
   )
 
-/**
- * One key's bucket, linked into the least-recently-used list. A linked list
- * rather than `Map` re-insertion: touching a key is a few pointer writes (no
- * `Map` delete + set), and eviction reads the head in O(1) (iterating a `Map`
- * from its start skips every deleted slot, which a flood makes quadratic).
- *
- * @internal
- */
-class Entry {
-  prev: Entry | undefined = undefined
-  next: Entry | undefined = undefined
-  constructor(readonly key: string, public tat: number) {}
+// Slot arrays start this small and double up to `maxKeys`.
+const INITIAL_CAPACITY = 64
+const NONE = -1
+
+// The keys of one namespace.
+class Space {
+  readonly slots = new Map<string, number>()
+  constructor(readonly name: string) {}
 }
 
 /** @internal */
@@ -63,10 +81,34 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
   // Times are kept relative to the first clock reading: epoch milliseconds
   // (~1.7e12) leave only ~0.2 µs of double precision for fractional tokens.
   let origin = Number.NaN
-  const entries = new Map<string, Entry>()
-  let head: Entry | undefined = undefined // least recently used
-  let tail: Entry | undefined = undefined // most recently used
+  // Struct of arrays: a key maps to a slot (a small integer, stored unboxed in
+  // a Map); the slot's `tat` and its neighbours in least-recently-used order
+  // live in typed arrays: ~40 bytes per key plus the key string, where one
+  // object per key (with its boxed double) cost ~2.5x that. A doubly linked
+  // list rather than `Map` re-insertion: touching a key is a few integer
+  // writes (no `Map` delete + set), and eviction reads the head in O(1)
+  // (iterating a `Map` from its start skips every deleted slot, which a flood
+  // makes quadratic).
+  //
+  // One Map per namespace (a key's text up to its first `|`: a limiter's
+  // name): `RateLimiter` passes the client key as it got it, so a decision
+  // neither concatenates nor hashes a fresh string, and the store keeps the
+  // caller's string, not a longer copy.
+  const spaces = new Map<string, Space>()
+  let size = 0
+  let capacity = Math.min(maxKeys, INITIAL_CAPACITY)
+  const keys: Array<string> = new Array(capacity).fill("")
+  const owners: Array<Space | undefined> = new Array(capacity).fill(undefined)
+  let tats = new Float64Array(capacity)
+  let prev = new Int32Array(capacity)
+  let next = new Int32Array(capacity)
+  let used = 0 // slots [0, used) have been handed out at least once
+  let free = NONE // freed slots, chained through `next`
+  let head = NONE // least recently used
+  let tail = NONE // most recently used
   let sinceSweep = 0
+  // the namespace looked up last: one limiter's decisions mostly follow each other
+  let lastSpace: Space | undefined = undefined
 
   const now = (clock: Clock.Clock): number => {
     const t = clock.unsafeCurrentTimeMillis()
@@ -74,49 +116,131 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     return t - origin
   }
 
-  const unlink = (entry: Entry): void => {
-    if (entry.prev === undefined) head = entry.next
-    else entry.prev.next = entry.next
-    if (entry.next === undefined) tail = entry.prev
-    else entry.next.prev = entry.prev
-    entry.prev = entry.next = undefined
+  const spaceOf = (namespace: string): Space | undefined => {
+    if (lastSpace !== undefined && lastSpace.name === namespace) return lastSpace
+    const space = spaces.get(namespace)
+    if (space !== undefined) lastSpace = space
+    return space
   }
 
-  const append = (entry: Entry): void => {
-    entry.prev = tail
-    if (tail === undefined) head = entry
-    else tail.next = entry
-    tail = entry
+  const grow = (): void => {
+    const size = Math.min(maxKeys, capacity * 2)
+    const grownTats = new Float64Array(size)
+    grownTats.set(tats)
+    tats = grownTats
+    const grownPrev = new Int32Array(size)
+    grownPrev.set(prev)
+    prev = grownPrev
+    const grownNext = new Int32Array(size)
+    grownNext.set(next)
+    next = grownNext
+    for (let i = capacity; i < size; i++) {
+      keys.push("")
+      owners.push(undefined)
+    }
+    capacity = size
   }
 
-  const touch = (entry: Entry): void => {
-    if (entry !== tail) {
-      unlink(entry)
-      append(entry)
+  const unlink = (slot: number): void => {
+    const p = prev[slot]
+    const n = next[slot]
+    if (p === NONE) head = n
+    else next[p] = n
+    if (n === NONE) tail = p
+    else prev[n] = p
+  }
+
+  const append = (slot: number): void => {
+    prev[slot] = tail
+    next[slot] = NONE
+    if (tail === NONE) head = slot
+    else next[tail] = slot
+    tail = slot
+  }
+
+  const touch = (slot: number): void => {
+    if (slot !== tail) {
+      unlink(slot)
+      append(slot)
     }
   }
 
-  const remove = (entry: Entry): void => {
-    unlink(entry)
-    entries.delete(entry.key)
+  const remove = (slot: number): void => {
+    unlink(slot)
+    const space = owners[slot]!
+    space.slots.delete(keys[slot])
+    if (space.slots.size === 0) {
+      spaces.delete(space.name)
+      if (lastSpace === space) lastSpace = undefined
+    }
+    size--
+    keys[slot] = ""
+    owners[slot] = undefined
+    next[slot] = free
+    free = slot
   }
 
-  const insert = (key: string, tat: number): void => {
-    const created = new Entry(key, tat)
-    entries.set(key, created)
-    append(created)
-    if (entries.size > maxKeys) remove(head!)
+  const insert = (namespace: string, key: string, tat: number): void => {
+    // evict first, so the arrays never need more than maxKeys slots
+    if (size >= maxKeys) remove(head)
+    let space = spaceOf(namespace)
+    if (space === undefined) {
+      space = new Space(namespace)
+      spaces.set(namespace, space)
+      lastSpace = space
+    }
+    let slot = free
+    if (slot !== NONE) free = next[slot]
+    else {
+      if (used === capacity) grow()
+      slot = used++
+    }
+    keys[slot] = key
+    owners[slot] = space
+    tats[slot] = tat
+    space.slots.set(key, slot)
+    size++
+    append(slot)
   }
 
   // Idle keys are equivalent to absent ones: drop a few of the least recently
   // used now and then, so the key count follows the live clients, no timer.
   const sweep = (at: number, limit: number): void => {
-    for (let i = 0; i < limit && head !== undefined && head.tat <= at; i++) remove(head)
+    for (let i = 0; i < limit && head !== NONE && tats[head] <= at; i++) remove(head)
   }
 
-  // The entries of the current decision's buckets, looked up once (decisions
+  // A plain bucket's key, split where `SplitBucket` says, into this scratch
+  // pair (decisions are synchronous).
+  let splitNamespace = ""
+  let splitKey = ""
+  const split = (bucket: RateLimiterStore.Bucket): void => {
+    const namespace = (bucket as Partial<SplitBucket>).namespace
+    if (namespace !== undefined) {
+      splitNamespace = namespace
+      splitKey = bucket.key
+      return
+    }
+    const key = bucket.key
+    const bar = key.indexOf("|")
+    splitNamespace = bar === -1 ? "" : key.slice(0, bar + 1)
+    splitKey = bar === -1 ? key : key.slice(bar + 1)
+  }
+
+  const lookup = (bucket: RateLimiterStore.Bucket): number => {
+    split(bucket)
+    const space = spaceOf(splitNamespace)
+    const slot = space === undefined ? undefined : space.slots.get(splitKey)
+    return slot === undefined ? NONE : slot
+  }
+
+  const fullKey = (bucket: RateLimiterStore.Bucket): string => {
+    const namespace = (bucket as Partial<SplitBucket>).namespace
+    return namespace === undefined ? bucket.key : namespace + bucket.key
+  }
+
+  // The slots of the current decision's buckets, looked up once (decisions
   // are synchronous, so one scratch array serves them all).
-  const found: Array<Entry | undefined> = []
+  const found: Array<number> = []
 
   const decide = (request: RateLimiterStore.Request, at: number, commit: boolean): RateLimiterStore.Decision => {
     const buckets = request.buckets
@@ -127,9 +251,10 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     let worst = 0
     for (let i = 0; i < n; i++) {
       const bucket = buckets[i]
-      const entry = entries.get(bucket.key)
-      found[i] = entry
-      const tat = entry === undefined || entry.tat < at ? at : entry.tat
+      const slot = lookup(bucket)
+      found[i] = slot
+      const stored = slot === NONE ? at : tats[slot]
+      const tat = stored < at ? at : stored
       const allowAt = tat + (cost - bucket.burstSize) * (1000 / bucket.tokensPerSecond)
       if (allowAt > actAt) {
         actAt = allowAt
@@ -141,15 +266,12 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
       // A rejected client is an active one: keep it from being evicted (an
       // evicted bucket would come back full).
       if (commit) {
-        for (let i = 0; i < n; i++) {
-          const entry = found[i]
-          if (entry !== undefined) touch(entry)
-        }
+        for (let i = 0; i < n; i++) if (found[i] !== NONE) touch(found[i])
       }
       const bucket = buckets[worst]
-      const entry = found[worst]
-      const debt = entry === undefined || entry.tat < at ? 0 : entry.tat - at
-      found.fill(undefined)
+      const slot = found[worst]
+      const stored = slot === NONE ? at : tats[slot]
+      const debt = stored < at ? 0 : stored - at
       return {
         allowed: false,
         waitMillis: 0,
@@ -157,7 +279,8 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
         remaining: TokenBucket.remaining(debt, 1000 / bucket.tokensPerSecond, bucket.burstSize),
         resetAfterMillis: TokenBucket.ceilMillis(debt),
         retryAfterMillis: TokenBucket.ceilMillis(wait),
-        rejectedBy: bucket.key,
+        rejectedBy: fullKey(bucket),
+        binding: worst,
         reservation: undefined
       }
     }
@@ -165,21 +288,24 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     const waitMillis = TokenBucket.ceilMillis(actAt - at)
     const reservation: Array<number> | undefined = waitMillis > 0 && commit ? new Array(2 * n) : undefined
     // Pass 2: charge every bucket as of actAt, and report the tightest one.
+    // Known keys are charged before new ones are inserted: an insert may evict
+    // (and reuse) the least recently used slot, which must not be one of ours.
     let binding = 0
     let bindingRemaining = Infinity
     let bindingTat = at
+    let inserts = 0
     for (let i = 0; i < n; i++) {
       const bucket = buckets[i]
       const interval = 1000 / bucket.tokensPerSecond
-      const entry = found[i]
-      found[i] = undefined
-      const before = entry === undefined || entry.tat < at ? at : entry.tat
+      const slot = found[i]
+      const stored = slot === NONE ? at : tats[slot]
+      const before = stored < at ? at : stored
       const tat = (before > actAt ? before : actAt) + cost * interval
       if (commit && cost > 0) {
-        if (entry === undefined) insert(bucket.key, tat)
+        if (slot === NONE) inserts++
         else {
-          entry.tat = tat
-          touch(entry)
+          tats[slot] = tat
+          touch(slot)
         }
       }
       if (reservation !== undefined) {
@@ -191,6 +317,14 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
         binding = i
         bindingRemaining = remaining
         bindingTat = tat
+      }
+    }
+    if (inserts > 0) {
+      for (let i = 0; i < n; i++) {
+        if (found[i] !== NONE) continue
+        const bucket = buckets[i]
+        split(bucket)
+        insert(splitNamespace, splitKey, actAt + cost * (1000 / bucket.tokensPerSecond))
       }
     }
     if (commit && ++sinceSweep >= SWEEP_EVERY) {
@@ -205,6 +339,7 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
       resetAfterMillis: TokenBucket.ceilMillis(bindingTat - at),
       retryAfterMillis: 0,
       rejectedBy: undefined,
+      binding,
       reservation
     }
   }
@@ -218,29 +353,40 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     if (reservation === undefined) return
     const buckets = request.buckets
     for (let i = 0; i < buckets.length; i++) {
-      const entry = entries.get(buckets[i].key)
+      const slot = lookup(buckets[i])
       // Only the last reservation of a bucket can be undone: tokens behind a
       // later reservation are already promised to it.
-      if (entry === undefined || Math.abs(entry.tat - reservation[2 * i + 1]) > TokenBucket.EPSILON) continue
+      if (slot === NONE || Math.abs(tats[slot] - reservation[2 * i + 1]) > TokenBucket.EPSILON) continue
       const before = reservation[2 * i]
-      if (before <= at) remove(entry)
-      else entry.tat = before
+      if (before <= at) remove(slot)
+      else tats[slot] = before
     }
   }
 
+  const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Clock =>
+    Context.get(fiber.currentDefaultServices, ClockTag)
+
+  // One fiber-runtime step each, the Clock read from the fiber's services (a
+  // TestClock drives it), rather than `clockWith` + `succeed` (two steps).
   const service: RateLimiterStore.Service & { readonly [UnsafeConsume]: UnsafeConsume } = {
     [UnsafeConsume]: (request, clock) => decide(request, now(clock), true),
-    consume: (request) => Effect.clockWith((clock) => Effect.succeed(decide(request, now(clock), true))),
-    peek: (request) => Effect.clockWith((clock) => Effect.succeed(decide(request, now(clock), false))),
+    consume: (request) =>
+      Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), true))),
+    peek: (request) => Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), false))),
     refund: (request, decision) =>
-      Effect.clockWith((clock) => Effect.sync(() => refund(request, decision, now(clock)))),
-    stats: Effect.clockWith((clock) =>
-      Effect.sync(() => {
-        const at = now(clock)
-        for (const entry of entries.values()) if (entry.tat <= at) remove(entry)
-        return { keys: Option.some(entries.size), maxKeys: Option.some(maxKeys) }
-      })
-    )
+      Effect.withFiberRuntime((fiber) => {
+        refund(request, decision, now(clockOf(fiber)))
+        return Effect.void
+      }),
+    stats: Effect.withFiberRuntime((fiber) => {
+      const at = now(clockOf(fiber))
+      for (let slot = head; slot !== NONE;) {
+        const following = next[slot]
+        if (tats[slot] <= at) remove(slot)
+        slot = following
+      }
+      return Effect.succeed({ keys: Option.some(size), maxKeys: Option.some(maxKeys) })
+    })
   }
   return service
 }

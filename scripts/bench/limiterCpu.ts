@@ -1,0 +1,101 @@
+/**
+ * In-memory limiter decisions, measured in CPU time (process.cpuUsage) rather
+ * than wall time, so other processes on a shared machine disturb it less:
+ * `tsx scripts/bench/limiterCpu.ts [rounds]`. Same workload as section 2
+ * (memoryLimiter.ts): one caller, every decision allowed, 1 key and 100,000
+ * keys cycled; variants interleaved round by round; prints median and range
+ * of ns per decision and the ratios to rate-limiter-flexible and to the faster
+ * of @effect/experimental's two algorithms.
+ */
+import * as Experimental from "@effect/experimental/RateLimiter"
+import { Effect } from "effect"
+import { RateLimiterMemory } from "rate-limiter-flexible"
+import * as RateLimiter from "../../packages/core/src/RateLimiter.js"
+import * as RateLimiterStore from "../../packages/core/src/RateLimiterStore.js"
+import { keysOf } from "./memoryLimiter.js"
+
+const LIMIT = 1_000_000_000
+const rounds = Number(process.argv[2] ?? 9)
+
+type Run = (n: number) => Promise<void> | void
+
+const cpu = async (run: Run, n: number): Promise<number> => {
+  const start = process.cpuUsage()
+  await run(n)
+  const used = process.cpuUsage(start)
+  return ((used.user + used.system) * 1000) / n
+}
+
+const main = async () => {
+  const store = await Effect.runPromise(RateLimiterStore.makeMemory({ maxKeys: 1_000_000 }))
+  const ours = await Effect.runPromise(
+    RateLimiter.make({ name: "bench", tokensPerSecond: LIMIT, burstSize: LIMIT }).pipe(
+      Effect.provideService(RateLimiterStore.RateLimiterStore, store)
+    )
+  )
+  const rlf = new RateLimiterMemory({ points: LIMIT, duration: 1 })
+  const experimental = await Effect.runPromise(Effect.provide(Experimental.make, Experimental.layerStoreMemory))
+  const allKeys = keysOf(100_000)
+
+  for (const count of [1, 100_000]) {
+    const keys = allKeys.slice(0, count)
+    const cycle = () => {
+      let k = 0
+      return () => {
+        const key = keys[k]
+        k = k + 1 === keys.length ? 0 : k + 1
+        return key
+      }
+    }
+    const effectLoop = (call: (key: string) => Effect.Effect<unknown, unknown>): Run => {
+      const next = cycle()
+      return (n) => {
+        let i = 0
+        return Effect.runPromise(
+          Effect.whileLoop({ while: () => i < n, body: () => call(next()), step: () => void i++ })
+        )
+      }
+    }
+    const variants: Array<[string, Run]> = [
+      ["ours: RateLimiter.consume", effectLoop((key) => ours.consume(key))],
+      ["bare Effect.whileLoop step (Effect.void)", effectLoop(() => Effect.void)],
+      [
+        "rlf: RateLimiterMemory",
+        (() => {
+          const next = cycle()
+          return async (n: number) => {
+            for (let i = 0; i < n; i++) await rlf.consume(next())
+          }
+        })()
+      ],
+      [
+        "experimental: token-bucket",
+        effectLoop((key) => experimental.consume({ key, limit: LIMIT, window: "1 second", algorithm: "token-bucket" }))
+      ],
+      [
+        "experimental: fixed-window",
+        effectLoop((key) => experimental.consume({ key, limit: LIMIT, window: "1 second" }))
+      ]
+    ]
+    const n = count === 1 ? 200_000 : 100_000
+    for (const [, run] of variants) await run(n) // warm-up (and every key created)
+    const samples = variants.map(() => [] as Array<number>)
+    for (let r = 0; r < rounds; r++) {
+      for (let v = 0; v < variants.length; v++) samples[v].push(await cpu(variants[v][1], n))
+    }
+    const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+    const med = samples.map(median)
+    const expBest = Math.min(med[3], med[4])
+    console.log(`\n${count} key(s), ${rounds} rounds of ${n}, CPU ns per decision`)
+    for (let v = 0; v < variants.length; v++) {
+      const xs = samples[v]
+      console.log(
+        `${variants[v][0].padEnd(44)} median ${med[v].toFixed(0).padStart(5)}  range ${Math.min(...xs).toFixed(0)}–${
+          Math.max(...xs).toFixed(0)
+        }  vs rlf ${(med[2] / med[v]).toFixed(2)}×  vs exp ${(expBest / med[v]).toFixed(2)}×`
+      )
+    }
+  }
+}
+
+main()
