@@ -1,4 +1,5 @@
 import { RateLimiter, RateLimiterStore } from "@effect-resilience/core"
+import * as RateLimiterInternal from "@effect-resilience/core/internal/rateLimiter"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
@@ -393,6 +394,33 @@ describe("RateLimiter", () => {
   }
 
   describe("keys", () => {
+    it.effect("the internal synchronous decision shares the buckets, the clock and the metrics of consume", () =>
+      Effect.gen(function*() {
+        const limiter = yield* make({ name: "sync-path", tokensPerSecond: 1, burstSize: 2 })
+        const unsafeConsume = RateLimiterInternal.unsafeConsumeOf(limiter)
+        if (unsafeConsume === undefined) return expect.fail("the memory store has a synchronous path")
+        const decide = (key: string, cost = 1) =>
+          Effect.withFiberRuntime((fiber) => Effect.succeed(unsafeConsume(fiber, key, cost)))
+        expect(yield* decide("a")).toMatchObject({ allowed: true, remaining: 1 })
+        expect(yield* limiter.consume("a")).toMatchObject({ allowed: true, remaining: 0 })
+        expect(yield* decide("a")).toMatchObject({ allowed: false, retryAfterMillis: 1000 })
+        expect(yield* decide("a", 0)).toBeUndefined()
+        expect(yield* decide("a", 3)).toBeUndefined()
+        yield* TestClock.adjust("1 second")
+        expect(yield* decide("a")).toMatchObject({ allowed: true, remaining: 0 })
+        const counted = (outcome: string) =>
+          Effect.map(
+            Metric.value(
+              Metric.tagged(Metric.tagged(RateLimiter.decisionsTotal, "limiter", "sync-path"), "outcome", outcome)
+            ),
+            (state) => state.count
+          )
+        expect(yield* counted("allowed")).toBe(3)
+        expect(yield* counted("rejected")).toBe(1)
+        const opaque = yield* Effect.provide(RateLimiter.make({ name: "no-sync", tokensPerSecond: 1 }), layerOpaque)
+        expect(RateLimiterInternal.unsafeConsumeOf(opaque)).toBeUndefined()
+      }))
+
     it.effect("boundBy reads a store that does not report the binding bucket", () =>
       Effect.gen(function*() {
         const memory = yield* RateLimiterStore.makeMemory()

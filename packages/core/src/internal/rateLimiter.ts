@@ -4,8 +4,6 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -100,6 +98,29 @@ const emptyClientKey = KeyHash.hashKey("")
 /** The store key of a client key, within the limiter's namespace. @internal */
 export const clientKey = (key: string): string => key.length === 0 ? emptyClientKey : KeyHash.safeKey(key)
 
+/**
+ * A limiter's synchronous decision, present when its store has one (the
+ * memory store): for a caller already inside a fiber-runtime step, such as
+ * an HTTP middleware, one decision without an Effect of its own (no run-loop
+ * step). It counts the decision in the metrics like `consume`, but logs
+ * nothing: a rejection's debug log is the caller's. Returns `undefined` when
+ * the cost is not in (0, maxCost] (use `consume`).
+ *
+ * @internal
+ */
+export const UnsafeConsume: unique symbol = Symbol.for("@effect-resilience/core/RateLimiter/unsafeConsume")
+
+/** @internal */
+export type UnsafeConsume = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  key: string | undefined,
+  cost: number
+) => RateLimiterStore.Decision | undefined
+
+/** @internal */
+export const unsafeConsumeOf = (limiter: RateLimiter.RateLimiter): UnsafeConsume | undefined =>
+  (limiter as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
+
 /** @internal */
 export const make = (
   store: RateLimiterStore.Service,
@@ -158,7 +179,7 @@ export const make = (
   ): RateLimiterStore.Decision => {
     scratchBucket.key = key === undefined ? "" : clientKey(key)
     scratch.cost = cost
-    const decision = consume(scratch, Context.get(fiber.currentDefaultServices, Clock.Clock))
+    const decision = consume(scratch, StoreInternal.clockOf(fiber))
     count(fiber, decision)
     return decision
   }
@@ -363,5 +384,9 @@ export const make = (
     } satisfies RateLimiter.Stats
   })
 
-  return { name, options, check, consume, acquire, execute, stats, boundBy }
+  const limiter: RateLimiter.RateLimiter = { name, options, check, consume, acquire, execute, stats, boundBy }
+  if (unsafeConsume === undefined) return limiter
+  const unsafe: UnsafeConsume = (fiber, key, cost) =>
+    cost > 0 && cost <= maxCost ? decideNow(fiber, unsafeConsume, key, cost) : undefined
+  return Object.assign(limiter, { [UnsafeConsume]: unsafe })
 }

@@ -53,6 +53,22 @@ export interface SplitRequest extends RateLimiterStore.Request {
 /** @internal */
 export type UnsafeConsume = (request: SplitRequest, clock: Clock.Clock) => RateLimiterStore.Decision
 
+// The Clock of the fiber's default services, remembered for the last
+// services seen (they change only when a fiber provides another Clock, such
+// as a TestClock): a `Context` lookup per decision shows in profiles.
+let lastServices: Context.Context<never> | undefined = undefined
+let lastClock: Clock.Clock | undefined = undefined
+
+/** The fiber's Clock (a TestClock in tests). @internal */
+export const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Clock => {
+  const services = fiber.currentDefaultServices
+  if (services !== lastServices || lastClock === undefined) {
+    lastClock = Context.get(services, ClockTag)
+    lastServices = services
+  }
+  return lastClock
+}
+
 /** @internal */
 export const unsafeConsumeOf = (store: RateLimiterStore.Service): UnsafeConsume | undefined =>
   (store as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
@@ -362,9 +378,6 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
       else tats[slot] = before
     }
   }
-
-  const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Clock =>
-    Context.get(fiber.currentDefaultServices, ClockTag)
 
   // One fiber-runtime step each, the Clock read from the fiber's services (a
   // TestClock drives it), rather than `clockWith` + `succeed` (two steps).
