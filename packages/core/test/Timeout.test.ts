@@ -132,6 +132,67 @@ describe("Timeout", () => {
       expect(yield* Fiber.join(fiber)).toEqual(sync)
     }))
 
+  it.effect("FiberRefs are forked as Effect.fork forks them; changes inside stay inside", () =>
+    Effect.gen(function*() {
+      const timeout = yield* Timeout.make({ duration: "1 second" })
+      // a user FiberRef whose fork is not the identity: the inner sees the forked value, on every call
+      let forks = 0
+      const forked = FiberRef.unsafeMake(0, {
+        fork: (n) => {
+          forks++
+          return n + 1000
+        }
+      })
+      const plain = FiberRef.unsafeMake("caller")
+      const viaFork = yield* Effect.fork(FiberRef.get(forked)).pipe(
+        Effect.flatMap(Fiber.join),
+        Effect.locally(forked, 1)
+      )
+      const viaTimeout = yield* timeout.execute(FiberRef.get(forked)).pipe(Effect.locally(forked, 1))
+      expect(viaTimeout).toBe(viaFork)
+      expect(yield* timeout.execute(FiberRef.get(forked)).pipe(Effect.locally(forked, 2))).toBe(1002)
+      expect(forks).toBe(3)
+      // a set inside the timed effect is not merged back (sync and suspending inner)
+      yield* timeout.execute(FiberRef.set(plain, "inner"))
+      expect(yield* FiberRef.get(plain)).toBe("caller")
+      const fiber = yield* Effect.fork(
+        Effect.zipRight(
+          timeout.execute(Effect.zipRight(Effect.sleep("1 millis"), FiberRef.set(plain, "inner"))),
+          FiberRef.get(plain)
+        )
+      )
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(fiber)).toBe("caller")
+      // two calls from the same caller state each start from the caller's values
+      const counter = FiberRef.unsafeMake(0)
+      const bump = Effect.zipRight(FiberRef.update(counter, (n) => n + 1), FiberRef.get(counter))
+      expect(yield* timeout.execute(bump)).toBe(1)
+      expect(yield* timeout.execute(bump)).toBe(1)
+    }))
+
+  it.effect("the inner runs with the caller's interruptibility, not a pending interruption of the caller", () =>
+    Effect.gen(function*() {
+      const timeout = yield* Timeout.make({ duration: "1 second" })
+      const ran = yield* Ref.make(0)
+      const self = yield* Deferred.make<void>()
+      // the caller is interrupted while uninterruptible: the timed effect still runs to completion
+      const fiber = yield* Effect.fork(Effect.uninterruptible(
+        Effect.zipRight(
+          Deferred.await(self),
+          Effect.zipRight(
+            timeout.execute(Ref.update(ran, (n) => n + 1)),
+            timeout.execute(Effect.interruptible(Ref.update(ran, (n) => n + 1)))
+          )
+        )
+      ))
+      yield* Effect.yieldNow()
+      const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(self, undefined)
+      yield* Fiber.join(interrupting)
+      expect(yield* Ref.get(ran)).toBe(2)
+    }))
+
   it.effect("withTimeout is dual", () =>
     Effect.gen(function*() {
       const timeout = yield* Timeout.make({ duration: 1000 })

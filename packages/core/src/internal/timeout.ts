@@ -15,10 +15,13 @@ import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
+import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import type * as RuntimeFlags from "effect/RuntimeFlags"
+import * as RuntimeFlags from "effect/RuntimeFlags"
+import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as Supervisor from "effect/Supervisor"
 import { TimeoutError } from "../ResilienceError.js"
 
@@ -57,6 +60,75 @@ const fiberRuntimeCtor = (parent: Fiber.RuntimeFiber<unknown, unknown>): FiberRu
   return fiberCtor
 }
 
+// FiberRefs whose fork patch is, by construction in Effect 3, the identity
+// (`fork: identity` on the update differ, or a differ's empty patch, which
+// returns the value it is given). Checked once here against what each ref
+// actually carries, so a future Effect release that changes one falls back
+// to `FiberRefs.forkAs` for it.
+const identityForkRefs: ReadonlySet<FiberRef.FiberRef<unknown>> = new Set(
+  ([
+    FiberRef.currentContext,
+    FiberRef.currentConcurrency,
+    FiberRef.currentRequestBatchingEnabled,
+    FiberRef.currentRequestCache,
+    FiberRef.currentRequestCacheEnabled,
+    FiberRef.currentSchedulingPriority,
+    FiberRef.currentMaxOpsBeforeYield,
+    FiberRef.unhandledErrorLogLevel,
+    FiberRef.currentLogAnnotations,
+    FiberRef.currentLoggers,
+    FiberRef.currentLogLevel,
+    FiberRef.currentMinimumLogLevel,
+    FiberRef.currentLogSpan,
+    FiberRef.currentRuntimeFlags,
+    FiberRef.currentScheduler,
+    FiberRef.currentSupervisor,
+    FiberRef.currentMetricLabels,
+    FiberRef.currentTracerEnabled,
+    FiberRef.currentTracerTimingEnabled,
+    FiberRef.currentTracerSpanAnnotations,
+    FiberRef.currentTracerSpanLinks,
+    DefaultServices.currentServices
+  ] as ReadonlyArray<FiberRef.FiberRef<unknown>>).filter((ref) => {
+    const fork = (ref as unknown as { readonly fork: unknown }).fork
+    if (fork === identity) return true
+    // a differ's empty patch: `{ _tag: "Empty" }`, or 0 for the runtime flags differ
+    return fork === 0 || (typeof fork === "object" && fork !== null && (fork as { _tag?: unknown })._tag === "Empty")
+  })
+)
+
+/**
+ * Whether forking these FiberRefs is the identity: every ref in them is one
+ * of `identityForkRefs`. Then `FiberRefs.forkAs` would build a copy holding
+ * the very same stacks, and since FiberRefs are immutable (a fiber replaces
+ * its FiberRefs on every write) the child may share the parent's object.
+ * Otherwise (an interrupted cause, a fork-scope override, any user FiberRef
+ * with a fork function of its own) the child gets `FiberRefs.forkAs`, as
+ * `Effect.fork` does. The verdict depends only on the (immutable) object, so
+ * it is cached: the last one seen, and a WeakMap behind it.
+ */
+let lastShareable: FiberRefs.FiberRefs | undefined = undefined
+const shareableVerdicts = new WeakMap<FiberRefs.FiberRefs, boolean>()
+
+const isShareable = (refs: FiberRefs.FiberRefs): boolean => {
+  if (refs === lastShareable) return true
+  let verdict = shareableVerdicts.get(refs)
+  if (verdict === undefined) {
+    verdict = true
+    for (const ref of refs.locals.keys()) {
+      if (!identityForkRefs.has(ref)) {
+        verdict = false
+        break
+      }
+    }
+    shareableVerdicts.set(refs, verdict)
+  }
+  if (verdict) lastShareable = refs
+  return verdict
+}
+
+const disableMetrics = RuntimeFlagsPatch.disable(RuntimeFlags.RuntimeMetrics)
+
 /**
  * Starts `self` in a new fiber that inherits the parent's FiberRefs (context,
  * services, log annotations, span) forked as `Effect.fork` forks them, and
@@ -64,6 +136,14 @@ const fiberRuntimeCtor = (parent: Fiber.RuntimeFiber<unknown, unknown>): FiberRu
  *
  * The child is not attached to the parent's scope: the caller of this
  * function owns its lifetime (it always awaits or interrupts it).
+ *
+ * The child itself is an implementation detail, so it runs without the
+ * `RuntimeMetrics` flag: it is not counted in Effect's runtime fiber metrics
+ * (`effect_fiber_started` / `_active` / `_lifetimes` / `_successes`), whose
+ * updates cost about a third of a short call (~180 ns of ~550). Fibers the
+ * timed effect forks inherit the flag, so they are not counted either;
+ * restoring it for them (`withRuntimeFlagsPatch` around the inner) costs more
+ * than the metrics themselves.
  */
 const startChild = <A, E, R>(
   parent: Fiber.RuntimeFiber<unknown, unknown>,
@@ -81,7 +161,11 @@ const startChild = <A, E, R>(
   const parentRefs: FiberRefs.FiberRefs = (parent as unknown as { _fiberRefs?: FiberRefs.FiberRefs })._fiberRefs ??
     parent.getFiberRefs()
   const id = FiberId.unsafeMake()
-  const child = new Ctor<A, E>(id, FiberRefs.forkAs(parentRefs, id), runtimeFlags)
+  const child = new Ctor<A, E>(
+    id,
+    isShareable(parentRefs) ? parentRefs : FiberRefs.forkAs(parentRefs, id),
+    RuntimeFlags.runtimeMetrics(runtimeFlags) ? RuntimeFlags.patch(runtimeFlags, disableMetrics) : runtimeFlags
+  )
   const supervisor = child.currentSupervisor
   if (supervisor !== Supervisor.none) {
     supervisor.onStart(child.currentContext, self as Effect.Effect<A, E, never>, Option.some(parent), child)
