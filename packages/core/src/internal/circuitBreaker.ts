@@ -201,10 +201,32 @@ const IGNORED = 2
 const INTERRUPTED = 3
 type Outcome = 0 | 1 | 2 | 3
 
-type Labels = {
+const outcomeNames: ReadonlyArray<string> = ["success", "failure", "ignored", "interrupted"]
+
+// Label arrays are built once each, when first needed: the metric hook cache is keyed by array identity, and each
+// label set used creates a metric entry, so a breaker that only ever succeeded carries only that one.
+class Labels {
   readonly breaker: ReadonlyArray<MetricLabel.MetricLabel>
-  readonly outcome: ReadonlyArray<ReadonlyArray<MetricLabel.MetricLabel>>
-  readonly rejection: ReadonlyArray<ReadonlyArray<MetricLabel.MetricLabel>>
+  private readonly outcomes: Array<ReadonlyArray<MetricLabel.MetricLabel> | undefined> = [
+    undefined,
+    undefined,
+    undefined,
+    undefined
+  ]
+  private rejections: Array<ReadonlyArray<MetricLabel.MetricLabel> | undefined> | undefined = undefined
+
+  constructor(name: string, service: string) {
+    this.breaker = [MetricLabel.make("breaker", name), MetricLabel.make("service", service)]
+  }
+
+  outcome(outcome: Outcome): ReadonlyArray<MetricLabel.MetricLabel> {
+    return this.outcomes[outcome] ??= [...this.breaker, MetricLabel.make("outcome", outcomeNames[outcome])]
+  }
+
+  rejection(state: StateCode): ReadonlyArray<MetricLabel.MetricLabel> {
+    const rejections = this.rejections ??= [undefined, undefined, undefined, undefined, undefined]
+    return rejections[state] ??= [...this.breaker, MetricLabel.make("state", stateNames[state])]
+  }
 }
 
 type Handlers = {
@@ -284,18 +306,7 @@ export class Breaker implements api.CircuitBreaker {
   // the current state): a breaker appears in the metrics once it has been used, not when it is made.
   private metricLabels(): Labels {
     if (this.labels !== undefined) return this.labels
-    const breaker = MetricLabel.make("breaker", this.config.name)
-    const service = MetricLabel.make("service", this.config.service)
-    // label arrays are built once: the metric hook cache is keyed by array identity
-    const labels: Labels = {
-      breaker: [breaker, service],
-      outcome: ["success", "failure", "ignored", "interrupted"].map((o) => [
-        breaker,
-        service,
-        MetricLabel.make("outcome", o)
-      ]),
-      rejection: stateNames.map((s) => [breaker, service, MetricLabel.make("state", s)])
-    }
+    const labels = new Labels(this.config.name, this.config.service)
     this.labels = labels
     stateGauge.unsafeUpdate(gaugeValues[this.current], labels.breaker)
     return labels
@@ -421,7 +432,7 @@ export class Breaker implements api.CircuitBreaker {
 
   private reject(state: StateCode, retryAfter: Duration.Duration) {
     this.rejections++
-    rejectionsTotal.unsafeUpdate(1, this.metricLabels().rejection[state])
+    rejectionsTotal.unsafeUpdate(1, this.metricLabels().rejection(state))
     const error = new CircuitOpenError({
       breaker: this.name,
       state: stateNames[state] as "Open" | "HalfOpen" | "Isolated",
@@ -467,7 +478,7 @@ export class Breaker implements api.CircuitBreaker {
         this.interrupted++
         break
     }
-    callsTotal.unsafeUpdate(1, (this.labels ?? this.metricLabels()).outcome[outcome])
+    callsTotal.unsafeUpdate(1, (this.labels ?? this.metricLabels()).outcome(outcome))
   }
 
   // Record a call admitted while Closed; returns the reason to trip, if a rule fired.
