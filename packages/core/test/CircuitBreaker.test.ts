@@ -1,5 +1,6 @@
 import type { ResilienceError } from "@effect-resilience/core"
 import { CircuitBreaker } from "@effect-resilience/core"
+import type * as CircuitBreakerInternal from "@effect-resilience/core/internal/circuitBreaker"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
@@ -370,6 +371,29 @@ describe("CircuitBreaker", () => {
         const snapshot = yield* breaker.snapshot
         expect(snapshot.state).toBe("Open")
         expect(snapshot.nextAttemptAt).toEqual(Option.some(22_000))
+      }))
+  })
+
+  describe("internal synchronous admission", () => {
+    it.effect("Closed handlers record like execute, trip the breaker, and are withheld once it is not Closed", () =>
+      Effect.gen(function*() {
+        const breaker = yield* make("sync-admission", { failureThreshold: 2, resetTimeout: "1 second" })
+        const internal = breaker as CircuitBreakerInternal.Breaker
+        const run = <A, E>(effect: Effect.Effect<A, E>) =>
+          Effect.suspend(() => {
+            const handlers = internal.unsafeClosedHandlers()
+            return handlers === undefined ? breaker.execute(effect) : Effect.matchCauseEffect(effect, handlers)
+          })
+        expect(yield* run(Effect.succeed(1))).toBe(1)
+        yield* Effect.exit(run(Effect.fail(new Boom())))
+        expect(internal.unsafeClosedHandlers()).toBeDefined()
+        yield* Effect.exit(run(Effect.fail(new Boom()))) // the second consecutive failure trips it
+        expect(yield* breaker.state).toBe("Open")
+        expect(internal.unsafeClosedHandlers()).toBeUndefined()
+        expect(rejectedWith(yield* Effect.exit(run(Effect.succeed(1)))).state).toBe("Open")
+        expect(yield* breaker.snapshot).toMatchObject({ successes: 1, failures: 2, rejections: 1, trips: 1 })
+        const timed = yield* make("sync-admission-timed", { windowType: "time", failureRateThreshold: 0.5 })
+        expect((timed as CircuitBreakerInternal.Breaker).unsafeClosedHandlers()).toBeUndefined()
       }))
   })
 

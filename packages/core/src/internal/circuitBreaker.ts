@@ -229,7 +229,8 @@ class Labels {
   }
 }
 
-type Handlers = {
+/** @internal */
+export type Handlers = {
   readonly onSuccess: (a: any) => Effect.Effect<any, any, any>
   readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<any, any, any>
 }
@@ -330,6 +331,19 @@ export class Breaker implements api.CircuitBreaker {
           return this.guarded(self)
       }
     })
+  }
+
+  /**
+   * Synchronous admission for a fused policy stack, to be called while the
+   * call is being started (inside the caller's own synchronous step, never
+   * ahead of time): when the breaker is Closed and times nothing (no time
+   * window, no slow-call rule), the outcome handlers of the current
+   * generation; the caller runs `Effect.matchCauseEffect(effect, handlers)`
+   * itself, which is exactly what `execute` would run, minus its suspend step.
+   * `undefined`: use `execute` (Disabled, or a state or rule that needs it).
+   */
+  unsafeClosedHandlers(): Handlers | undefined {
+    return this.current === CLOSED && !this.needsClock ? this.closedHandlers ?? this.makeClosedHandlers() : undefined
   }
 
   private makeClosedHandlers(): Handlers {
