@@ -18,20 +18,16 @@
  *
  * @since 0.1.0
  */
-import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { BrokerApi, OrderSubmission } from "./BrokerClient.js"
-import { BrokerClient } from "./BrokerClient.js"
 import {
   AuthenticationError,
   InsufficientFundsError,
@@ -42,7 +38,7 @@ import {
   UnknownSymbolError
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
-import { makeBrokerClient } from "./internal/resilient.js"
+import * as ProviderLayer from "./internal/providerLayer.js"
 import { Account, Order, type OrderStatus, Position } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -358,11 +354,7 @@ export const makeApi = (options: Options): Effect.Effect<BrokerApi, never, HttpC
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<BrokerClient, InvalidOptionsError, HttpClient.HttpClient> =>
-  Layer.effect(
-    BrokerClient,
-    Effect.flatMap(makeApi(options), (api) => makeBrokerClient(api, ProviderPolicy.override(policy, options.policy)))
-  )
+export const layer = ProviderLayer.broker(makeApi, policy)
 
 /**
  * Options read from configuration: `ALPACA_API_KEY_ID`,
@@ -376,8 +368,8 @@ export const config: Config.Config<Options> = Config.all({
   keyId: Config.redacted("ALPACA_API_KEY_ID"),
   secretKey: Config.redacted("ALPACA_API_SECRET_KEY"),
   paper: Config.withDefault(Config.boolean("ALPACA_PAPER"), true),
-  baseUrl: Config.option(Config.string("ALPACA_BASE_URL"))
-}).pipe(Config.map(({ baseUrl, ...rest }) => ({ ...rest, baseUrl: Option.getOrUndefined(baseUrl) })))
+  baseUrl: ProviderLayer.optionalString("ALPACA_BASE_URL")
+})
 
 /**
  * The Alpaca `BrokerClient` from configuration (see `config`).
@@ -385,7 +377,4 @@ export const config: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  overrides?: ProviderPolicy.Overrides | undefined
-): Layer.Layer<BrokerClient, InvalidOptionsError | ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, policy: overrides })))
+export const layerConfig = ProviderLayer.layerConfig(config, layer)

@@ -23,15 +23,12 @@
  *
  * @since 0.1.0
  */
-import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -44,9 +41,8 @@ import {
   UnknownSymbolError
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
-import { makeMarketDataClient } from "./internal/resilient.js"
+import * as ProviderLayer from "./internal/providerLayer.js"
 import type { MarketDataApi } from "./MarketDataClient.js"
-import { MarketDataClient } from "./MarketDataClient.js"
 import { Bar, type BarsQuery, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -354,14 +350,7 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
-  Layer.effect(
-    MarketDataClient,
-    Effect.flatMap(
-      makeApi(options),
-      (api) => makeMarketDataClient(api, ProviderPolicy.override(policy, options.policy))
-    )
-  )
+export const layer = ProviderLayer.marketData(makeApi, policy)
 
 /**
  * `ALPHA_VANTAGE_API_KEY` (redacted) and `ALPHA_VANTAGE_BASE_URL` (optional).
@@ -371,8 +360,8 @@ export const layer = (options: Options): Layer.Layer<MarketDataClient, InvalidOp
  */
 export const config: Config.Config<Options> = Config.all({
   apiKey: Config.redacted("ALPHA_VANTAGE_API_KEY"),
-  baseUrl: Config.option(Config.string("ALPHA_VANTAGE_BASE_URL"))
-}).pipe(Config.map(({ apiKey, baseUrl }) => ({ apiKey, baseUrl: Option.getOrUndefined(baseUrl) })))
+  baseUrl: ProviderLayer.optionalString("ALPHA_VANTAGE_BASE_URL")
+})
 
 /**
  * The Alpha Vantage `MarketDataClient` from configuration.
@@ -380,7 +369,4 @@ export const config: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  overrides?: ProviderPolicy.Overrides | undefined
-): Layer.Layer<MarketDataClient, InvalidOptionsError | ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, policy: overrides })))
+export const layerConfig = ProviderLayer.layerConfig(config, layer)

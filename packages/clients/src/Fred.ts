@@ -17,14 +17,11 @@
  *
  * @since 0.1.0
  */
-import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -36,9 +33,8 @@ import {
   UnsupportedTimeframeError
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
-import { makeMarketDataClient } from "./internal/resilient.js"
+import * as ProviderLayer from "./internal/providerLayer.js"
 import type { MarketDataApi } from "./MarketDataClient.js"
-import { MarketDataClient } from "./MarketDataClient.js"
 import { Bar, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -189,14 +185,7 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
-  Layer.effect(
-    MarketDataClient,
-    Effect.flatMap(
-      makeApi(options),
-      (api) => makeMarketDataClient(api, ProviderPolicy.override(policy, options.policy))
-    )
-  )
+export const layer = ProviderLayer.marketData(makeApi, policy)
 
 /**
  * `FRED_API_KEY` (redacted) and `FRED_BASE_URL` (optional).
@@ -206,8 +195,8 @@ export const layer = (options: Options): Layer.Layer<MarketDataClient, InvalidOp
  */
 export const config: Config.Config<Options> = Config.all({
   apiKey: Config.redacted("FRED_API_KEY"),
-  baseUrl: Config.option(Config.string("FRED_BASE_URL"))
-}).pipe(Config.map(({ apiKey, baseUrl }) => ({ apiKey, baseUrl: Option.getOrUndefined(baseUrl) })))
+  baseUrl: ProviderLayer.optionalString("FRED_BASE_URL")
+})
 
 /**
  * The FRED `MarketDataClient` from configuration.
@@ -215,7 +204,4 @@ export const config: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  overrides?: ProviderPolicy.Overrides | undefined
-): Layer.Layer<MarketDataClient, InvalidOptionsError | ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, policy: overrides })))
+export const layerConfig = ProviderLayer.layerConfig(config, layer)

@@ -28,18 +28,14 @@
  *
  * @since 0.1.0
  */
-import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { BrokerApi, OrderSubmission } from "./BrokerClient.js"
-import { BrokerClient } from "./BrokerClient.js"
 import {
   InsufficientFundsError,
   OrderNotFoundError,
@@ -50,7 +46,7 @@ import {
   UnknownSymbolError
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
-import { makeBrokerClient } from "./internal/resilient.js"
+import * as ProviderLayer from "./internal/providerLayer.js"
 import { Account, Order, type OrderStatus, Position } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -410,11 +406,7 @@ export const makeApi = (options: Options): Effect.Effect<BrokerApi, never, HttpC
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<BrokerClient, InvalidOptionsError, HttpClient.HttpClient> =>
-  Layer.effect(
-    BrokerClient,
-    Effect.flatMap(makeApi(options), (api) => makeBrokerClient(api, ProviderPolicy.override(policy, options.policy)))
-  )
+export const layer = ProviderLayer.broker(makeApi, policy)
 
 /**
  * `IB_ACCOUNT_ID` and `IB_GATEWAY_URL` (optional).
@@ -424,8 +416,8 @@ export const layer = (options: Options): Layer.Layer<BrokerClient, InvalidOption
  */
 export const config: Config.Config<Options> = Config.all({
   accountId: Config.string("IB_ACCOUNT_ID"),
-  baseUrl: Config.option(Config.string("IB_GATEWAY_URL"))
-}).pipe(Config.map(({ accountId, baseUrl }) => ({ accountId, baseUrl: Option.getOrUndefined(baseUrl) })))
+  baseUrl: ProviderLayer.optionalString("IB_GATEWAY_URL")
+})
 
 /**
  * The IB `BrokerClient` from configuration.
@@ -433,7 +425,4 @@ export const config: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  overrides?: ProviderPolicy.Overrides | undefined
-): Layer.Layer<BrokerClient, InvalidOptionsError | ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, policy: overrides })))
+export const layerConfig = ProviderLayer.layerConfig(config, layer)

@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
 import * as Duration from "effect/Duration"
 
 /**
@@ -103,6 +104,33 @@ export interface ProviderPolicy {
   readonly rateLimit?: RateLimitSpec | undefined
 }
 
+// The profiles' numbers live in core's ResilienceConfig tables (one source);
+// a policy keeps the fields a client uses, as plain data.
+
+/**
+ * The retry part of a core `ResilienceConfig` profile as a `RetrySpec`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const retryOf = (retry: ResilienceConfig.RetrySettings): RetrySpec => ({
+  maxRetries: retry.maxRetries,
+  baseDelay: retry.baseDelay,
+  maxDelay: retry.maxDelay,
+  factor: retry.factor,
+  jitter: retry.jitter
+})
+
+const breakerOf = (breaker: ResilienceConfig.BreakerSettings): BreakerSpec => ({
+  failureThreshold: breaker.failureThreshold,
+  resetTimeout: breaker.resetTimeout
+})
+
+const bulkheadOf = (bulkhead: ResilienceConfig.BulkheadSettings): BulkheadSpec => ({
+  maxConcurrent: bulkhead.maxConcurrent,
+  maxWaiting: bulkhead.maxWaiting
+})
+
 /**
  * The seed's `broker_api` profile: breaker 5 failures / 60 s, 3 retries from
  * 1 s up to 30 s (×2, jittered), bulkhead 10 + 20 waiting, 10 s timeout.
@@ -111,10 +139,10 @@ export interface ProviderPolicy {
  * @category profiles
  */
 export const brokerApi: OperationPolicy = {
-  breaker: { failureThreshold: 5, resetTimeout: Duration.seconds(60) },
-  retry: { maxRetries: 3, baseDelay: Duration.seconds(1), maxDelay: Duration.seconds(30), factor: 2, jitter: "full" },
-  bulkhead: { maxConcurrent: 10, maxWaiting: 20 },
-  timeout: Duration.seconds(10)
+  breaker: breakerOf(ResilienceConfig.BROKER.breaker),
+  retry: retryOf(ResilienceConfig.BROKER.retry),
+  bulkhead: bulkheadOf(ResilienceConfig.BROKER.bulkhead),
+  timeout: ResilienceConfig.BROKER.timeout
 }
 
 /**
@@ -125,10 +153,10 @@ export const brokerApi: OperationPolicy = {
  * @category profiles
  */
 export const orderExecution: OperationPolicy = {
-  breaker: { failureThreshold: 3, resetTimeout: Duration.seconds(120) },
+  breaker: breakerOf(ResilienceConfig.ORDER_EXECUTION.breaker),
   retry: brokerApi.retry,
-  bulkhead: { maxConcurrent: 5, maxWaiting: 10 },
-  timeout: Duration.seconds(30)
+  bulkhead: bulkheadOf(ResilienceConfig.ORDER_EXECUTION.bulkhead),
+  timeout: ResilienceConfig.ORDER_EXECUTION.timeout
 }
 
 /**
@@ -141,14 +169,8 @@ export const orderExecution: OperationPolicy = {
  * @category profiles
  */
 export const marketData: OperationPolicy = {
-  retry: {
-    maxRetries: 5,
-    baseDelay: Duration.millis(500),
-    maxDelay: Duration.seconds(10),
-    factor: 2,
-    jitter: "full"
-  },
-  timeout: Duration.seconds(5)
+  retry: retryOf(ResilienceConfig.DATA_PROVIDER.retry),
+  timeout: ResilienceConfig.DATA_PROVIDER.timeout
 }
 
 /**

@@ -20,7 +20,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import {
@@ -31,9 +31,9 @@ import {
   UnsupportedTimeframeError
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
-import { makeMarketDataClient } from "./internal/resilient.js"
+import * as ProviderLayer from "./internal/providerLayer.js"
 import type { MarketDataApi } from "./MarketDataClient.js"
-import { MarketDataClient } from "./MarketDataClient.js"
+import type { MarketDataClient } from "./MarketDataClient.js"
 import { Bar, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -254,6 +254,8 @@ export const makeApi = (options: Options = {}): Effect.Effect<MarketDataApi, nev
     }
   })
 
+const marketDataLayer = ProviderLayer.marketData(makeApi, policy)
+
 /**
  * The Yahoo `MarketDataClient` (no key needed).
  *
@@ -262,11 +264,4 @@ export const makeApi = (options: Options = {}): Effect.Effect<MarketDataApi, nev
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
-  Layer.effect(
-    MarketDataClient,
-    Effect.flatMap(
-      makeApi(options),
-      (api) => makeMarketDataClient(api, ProviderPolicy.override(policy, options.policy))
-    )
-  )
+): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> => marketDataLayer(options)

@@ -20,44 +20,54 @@ import * as HttpErrors from "./HttpErrors.js"
 
 const IdParam = Schema.Struct({ id: Schema.String })
 
+// Every group that calls a provider answers with the same mapped upstream errors.
+const withUpstreamErrors = <
+  Id extends string,
+  Endpoints extends HttpApiEndpoint.HttpApiEndpoint.Any,
+  E,
+  R,
+  TopLevel extends boolean
+>(group: HttpApiGroup.HttpApiGroup<Id, Endpoints, E, R, TopLevel>) =>
+  group
+    .addError(HttpErrors.CircuitOpen)
+    .addError(HttpErrors.ProviderBusy)
+    .addError(HttpErrors.UpstreamRateLimited)
+    .addError(HttpErrors.UpstreamTimeout)
+    .addError(HttpErrors.NotFound)
+    .addError(HttpErrors.BadRequest)
+    .addError(HttpErrors.BadGateway)
+
 /**
  * `/orders`: place, list open, get, look up by client order id, cancel.
  *
  * @since 0.1.0
  * @category groups
  */
-export class OrdersGroup extends HttpApiGroup.make("orders")
-  .add(
-    HttpApiEndpoint.post("placeOrder", "/")
-      .setPayload(Models.OrderRequest)
-      .addSuccess(Models.Order, { status: 201 })
-      .addError(HttpErrors.OrderRejected)
-      .addError(HttpErrors.OrderStatusUnknown)
-      .annotate(
-        OpenApi.Description,
-        "Place an order. Without a clientOrderId the gateway assigns one; every retry reuses it, so an order is placed at most once."
-      )
-  )
-  .add(HttpApiEndpoint.get("listOpenOrders", "/").addSuccess(Schema.Array(Models.Order)))
-  .add(
-    HttpApiEndpoint.get("getOrderByClientId", "/by-client-id/:id")
-      .setPath(IdParam)
-      .addSuccess(Models.Order)
-  )
-  .add(HttpApiEndpoint.get("getOrder", "/:id").setPath(IdParam).addSuccess(Models.Order))
-  .add(
-    HttpApiEndpoint.del("cancelOrder", "/:id").setPath(IdParam).addSuccess(HttpApiSchema.NoContent)
-      .addError(HttpErrors.OrderRejected)
-  )
-  .addError(HttpErrors.CircuitOpen)
-  .addError(HttpErrors.ProviderBusy)
-  .addError(HttpErrors.UpstreamRateLimited)
-  .addError(HttpErrors.UpstreamTimeout)
-  .addError(HttpErrors.NotFound)
-  .addError(HttpErrors.BadRequest)
-  .addError(HttpErrors.BadGateway)
-  .prefix("/orders")
-{}
+export class OrdersGroup extends withUpstreamErrors(
+  HttpApiGroup.make("orders")
+    .add(
+      HttpApiEndpoint.post("placeOrder", "/")
+        .setPayload(Models.OrderRequest)
+        .addSuccess(Models.Order, { status: 201 })
+        .addError(HttpErrors.OrderRejected)
+        .addError(HttpErrors.OrderStatusUnknown)
+        .annotate(
+          OpenApi.Description,
+          "Place an order. Without a clientOrderId the gateway assigns one; every retry reuses it, so an order is placed at most once."
+        )
+    )
+    .add(HttpApiEndpoint.get("listOpenOrders", "/").addSuccess(Schema.Array(Models.Order)))
+    .add(
+      HttpApiEndpoint.get("getOrderByClientId", "/by-client-id/:id")
+        .setPath(IdParam)
+        .addSuccess(Models.Order)
+    )
+    .add(HttpApiEndpoint.get("getOrder", "/:id").setPath(IdParam).addSuccess(Models.Order))
+    .add(
+      HttpApiEndpoint.del("cancelOrder", "/:id").setPath(IdParam).addSuccess(HttpApiSchema.NoContent)
+        .addError(HttpErrors.OrderRejected)
+    )
+).prefix("/orders") {}
 
 /**
  * `/positions`, `/account`.
@@ -65,17 +75,11 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
  * @since 0.1.0
  * @category groups
  */
-export class AccountGroup extends HttpApiGroup.make("account")
-  .add(HttpApiEndpoint.get("positions", "/positions").addSuccess(Schema.Array(Models.Position)))
-  .add(HttpApiEndpoint.get("account", "/account").addSuccess(Models.Account))
-  .addError(HttpErrors.CircuitOpen)
-  .addError(HttpErrors.ProviderBusy)
-  .addError(HttpErrors.UpstreamRateLimited)
-  .addError(HttpErrors.UpstreamTimeout)
-  .addError(HttpErrors.NotFound)
-  .addError(HttpErrors.BadRequest)
-  .addError(HttpErrors.BadGateway)
-{}
+export class AccountGroup extends withUpstreamErrors(
+  HttpApiGroup.make("account")
+    .add(HttpApiEndpoint.get("positions", "/positions").addSuccess(Schema.Array(Models.Position)))
+    .add(HttpApiEndpoint.get("account", "/account").addSuccess(Models.Account))
+) {}
 
 const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000))
 
@@ -85,32 +89,25 @@ const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_00
  * @since 0.1.0
  * @category groups
  */
-export class MarketDataGroup extends HttpApiGroup.make("marketData")
-  .add(
-    HttpApiEndpoint.get("bars", "/bars/:symbol")
-      .setPath(Schema.Struct({ symbol: Schema.String }))
-      .setUrlParams(Schema.Struct({
-        timeframe: Schema.optionalWith(Models.Timeframe, { default: () => "1h" as const }),
-        limit: Schema.optional(Limit),
-        from: Schema.optional(Schema.DateFromString),
-        to: Schema.optional(Schema.DateFromString)
-      }))
-      .addSuccess(Schema.Array(Models.Bar))
-  )
-  .add(
-    HttpApiEndpoint.get("quote", "/quote/:symbol")
-      .setPath(Schema.Struct({ symbol: Schema.String }))
-      .addSuccess(Models.Quote)
-  )
-  .addError(HttpErrors.CircuitOpen)
-  .addError(HttpErrors.ProviderBusy)
-  .addError(HttpErrors.UpstreamRateLimited)
-  .addError(HttpErrors.UpstreamTimeout)
-  .addError(HttpErrors.NotFound)
-  .addError(HttpErrors.BadRequest)
-  .addError(HttpErrors.BadGateway)
-  .prefix("/marketdata")
-{}
+export class MarketDataGroup extends withUpstreamErrors(
+  HttpApiGroup.make("marketData")
+    .add(
+      HttpApiEndpoint.get("bars", "/bars/:symbol")
+        .setPath(Schema.Struct({ symbol: Schema.String }))
+        .setUrlParams(Schema.Struct({
+          timeframe: Schema.optionalWith(Models.Timeframe, { default: () => "1h" as const }),
+          limit: Schema.optional(Limit),
+          from: Schema.optional(Schema.DateFromString),
+          to: Schema.optional(Schema.DateFromString)
+        }))
+        .addSuccess(Schema.Array(Models.Bar))
+    )
+    .add(
+      HttpApiEndpoint.get("quote", "/quote/:symbol")
+        .setPath(Schema.Struct({ symbol: Schema.String }))
+        .addSuccess(Models.Quote)
+    )
+).prefix("/marketdata") {}
 
 /**
  * The kinds of fault the admin API injects into the simulated providers.

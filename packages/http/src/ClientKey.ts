@@ -21,13 +21,13 @@
  *
  * @since 0.1.0
  */
+import * as validate from "@effect-resilience/core/internal/validate"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type { Cidr, Ip } from "./internal/ip.js"
 import { contains, formatPrefix, parseCidr, parseIp } from "./internal/ip.js"
-import * as validate from "./internal/validate.js"
 
 /**
  * How to turn an authenticated principal (a service another middleware

@@ -35,7 +35,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as validate from "./internal/validate.js"
+import * as validate from "@effect-resilience/core/internal/validate"
 import * as StatusSources from "./StatusSources.js"
 
 /**
@@ -121,7 +121,7 @@ export interface LoadShedder {
  */
 export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidOptionsError> =>
   Effect.gen(function*() {
-    const name = yield* validate.name("LoadShedding", "name", options.name, "http-server")
+    const name = yield* validate.printableName("LoadShedding", "name", options.name, "http-server")
     const maxInFlight = yield* validate.positiveInt("LoadShedding", "maxInFlight", options.maxInFlight, 100)
     const maxQueued = yield* validate.nonNegativeInt("LoadShedding", "maxQueued", options.maxQueued, maxInFlight)
     const queueTimeout = yield* validate.duration("LoadShedding", "queueTimeout", options.queueTimeout, "1 second")

@@ -41,6 +41,7 @@
  *
  * @since 0.1.0
  */
+import * as validate from "@effect-resilience/core/internal/validate"
 import * as RateLimiter from "@effect-resilience/core/RateLimiter"
 import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
@@ -59,7 +60,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as ClientKey from "./ClientKey.js"
-import * as validate from "./internal/validate.js"
 import * as StatusSources from "./StatusSources.js"
 
 /**
@@ -188,7 +188,7 @@ export const layer = (
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: Options) {
-  const name = yield* validate.name("RateLimit", "name", options.name, "http")
+  const name = yield* validate.printableName("RateLimit", "name", options.name, "http")
   if (!/^[A-Za-z0-9_.:@/+=#-]+$/.test(name)) {
     return yield* validate.fail("RateLimit", "name", name, "must use only [A-Za-z0-9_.:@/+=#-]")
   }

@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
+import * as validate from "@effect-resilience/core/internal/validate"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import { CircuitOpenError, TimeoutError } from "@effect-resilience/core/ResilienceError"
 import * as Timeout from "@effect-resilience/core/Timeout"
@@ -46,7 +47,6 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
-import * as validate from "./internal/validate.js"
 import * as StatusSources from "./StatusSources.js"
 
 export {

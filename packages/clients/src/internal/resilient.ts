@@ -16,7 +16,7 @@ import type { BrokerApi, Service as BrokerService } from "../BrokerClient.js"
 import { isOutage, isTransient } from "../ClientError.js"
 import * as IdempotentOrders from "../IdempotentOrders.js"
 import type { MarketDataApi, Service as MarketDataService } from "../MarketDataClient.js"
-import type { OperationPolicy, ProviderPolicy } from "../ProviderPolicy.js"
+import { type OperationPolicy, type ProviderPolicy, retryOf } from "../ProviderPolicy.js"
 
 type Guard = IdempotentOrders.Guard<ResilienceError>
 
@@ -51,13 +51,7 @@ const fromConfig = (
     if (settings.services[service] === undefined) return Effect.succeed(fallback)
     return Effect.map(ResilienceConfig.resolve(settings, { service, serviceType }), (profile): OperationPolicy => ({
       breaker: kind === "broker" ? profile.breaker : fallback.breaker,
-      retry: {
-        maxRetries: profile.retry.maxRetries,
-        baseDelay: profile.retry.baseDelay,
-        maxDelay: profile.retry.maxDelay,
-        factor: profile.retry.factor,
-        jitter: profile.retry.jitter
-      },
+      retry: retryOf(profile.retry),
       bulkhead: kind === "broker" ? profile.bulkhead : fallback.bulkhead,
       timeout: profile.timeout
     }))

@@ -118,3 +118,49 @@ const hasControlCharacter = (value: string): boolean => {
   }
   return false
 }
+
+/** An integer in [min, max] (a prefix length, a port, …). @internal */
+export const intInRange = (
+  policy: string,
+  option: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number
+): Effect.Effect<number, InvalidOptionsError> => {
+  const v = value ?? fallback
+  return Number.isInteger(v) && v >= min && v <= max
+    ? Effect.succeed(v)
+    : fail(policy, option, v, `must be an integer in [${min}, ${max}]`)
+}
+
+const tokenChar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/** An HTTP header name (an RFC 9110 token). @internal */
+export const headerName = (
+  policy: string,
+  option: string,
+  value: string | undefined
+): Effect.Effect<string, InvalidOptionsError> =>
+  typeof value === "string" && value.length <= 256 && tokenChar.test(value)
+    ? Effect.succeed(value)
+    : fail(policy, option, value, "must be an HTTP header name (an RFC 9110 token)")
+
+/**
+ * A name that goes into metric labels, logs and headers as is (or its
+ * default): 1-256 printable ASCII characters, no leading space, no quotes or
+ * backslashes.
+ *
+ * @internal
+ */
+export const printableName = (
+  policy: string,
+  option: string,
+  value: string | undefined,
+  fallback: string
+): Effect.Effect<string, InvalidOptionsError> => {
+  const v = value ?? fallback
+  return typeof v === "string" && /^[\x21\x23-\x5b\x5d-\x7e][\x20\x21\x23-\x5b\x5d-\x7e]{0,255}$/.test(v)
+    ? Effect.succeed(v)
+    : fail(policy, option, v, "must be 1-256 printable characters without quotes or backslashes")
+}

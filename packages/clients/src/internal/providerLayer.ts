@@ -1,0 +1,62 @@
+/**
+ * What every provider module's `layer`, `config` and `layerConfig` share: the
+ * raw API wrapped in the provider's policy (its defaults with
+ * `options.policy` merged in) as a layer, and the same layer with its options
+ * read from configuration. Each provider module keeps only what is its own:
+ * its API, its default policy and its configuration keys.
+ *
+ * @internal
+ */
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { type BrokerApi, BrokerClient } from "../BrokerClient.js"
+import { type MarketDataApi, MarketDataClient } from "../MarketDataClient.js"
+import * as ProviderPolicy from "../ProviderPolicy.js"
+import { makeBrokerClient, makeMarketDataClient } from "./resilient.js"
+
+/** @internal */
+export interface PolicyOptions {
+  readonly policy?: ProviderPolicy.Overrides | undefined
+}
+
+/** @internal */
+export const broker = <O extends PolicyOptions>(
+  makeApi: (options: O) => Effect.Effect<BrokerApi, never, HttpClient.HttpClient>,
+  policy: ProviderPolicy.ProviderPolicy
+) =>
+(options: O): Layer.Layer<BrokerClient, InvalidOptionsError, HttpClient.HttpClient> =>
+  Layer.effect(
+    BrokerClient,
+    Effect.flatMap(makeApi(options), (api) => makeBrokerClient(api, ProviderPolicy.override(policy, options.policy)))
+  )
+
+/** @internal */
+export const marketData = <O extends PolicyOptions>(
+  makeApi: (options: O) => Effect.Effect<MarketDataApi, never, HttpClient.HttpClient>,
+  policy: ProviderPolicy.ProviderPolicy
+) =>
+(options: O): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
+  Layer.effect(
+    MarketDataClient,
+    Effect.flatMap(
+      makeApi(options),
+      (api) => makeMarketDataClient(api, ProviderPolicy.override(policy, options.policy))
+    )
+  )
+
+/** `layer` with its options read from `config` and the policy overrides given in code. @internal */
+export const layerConfig = <O extends PolicyOptions, I, E, R>(
+  config: Config.Config<O>,
+  layer: (options: O) => Layer.Layer<I, E, R>
+) =>
+(overrides?: ProviderPolicy.Overrides | undefined): Layer.Layer<I, E | ConfigError.ConfigError, R> =>
+  Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, policy: overrides })))
+
+/** An optional string setting (`undefined` when unset). @internal */
+export const optionalString = (name: string): Config.Config<string | undefined> =>
+  Config.string(name).pipe(Config.option, Config.map(Option.getOrUndefined))
