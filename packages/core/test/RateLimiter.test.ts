@@ -588,6 +588,33 @@ describe("RateLimiter", () => {
         })
       }))
 
+    it.effect("consume's rejection log goes through the calling fiber's logger, with its annotations", () =>
+      Effect.gen(function*() {
+        const lines: Array<{ level: string; annotations: Record<string, unknown> }> = []
+        const logger = Logger.make(({ annotations, logLevel }) => {
+          lines.push({ level: logLevel.label, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+        })
+        const limiter = yield* make({ name: "logged-consume", tokensPerSecond: 1, burstSize: 1 })
+        const decisions = yield* Effect.all([limiter.consume("k"), limiter.consume("k"), limiter.consume("j")]).pipe(
+          Effect.annotateLogs("request", "r-1"),
+          Logger.withMinimumLogLevel(LogLevel.Debug),
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        expect(decisions.map((d) => d.allowed)).toEqual([true, false, true])
+        expect(lines).toEqual([{
+          level: "DEBUG",
+          annotations: {
+            request: "r-1",
+            limiter: "logged-consume",
+            key: "k",
+            limit: 1,
+            remaining: 0,
+            retryAfterMillis: 1000,
+            rejectedBy: "logged-consume|k"
+          }
+        }])
+      }))
+
     it.effect("counts decisions by limiter and outcome", () =>
       Effect.gen(function*() {
         const limiter = yield* make({ name: "metered", tokensPerSecond: 10, burstSize: 2, mode: "wait" })
