@@ -521,7 +521,7 @@ export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDa
 export const layerBroker = (
   options: Options = {}
 ): Layer.Layer<BrokerClient | SimulatedBroker, InvalidOptionsError, SimulatedFaults> =>
-  Layer.effectContext(
+  Layer.scopedContext(
     Effect.gen(function*() {
       const { api, state } = yield* makeBrokerApi(options)
       const client = yield* makeBrokerClient(api, ProviderPolicy.override(brokerPolicy, options.policy))
@@ -538,7 +538,7 @@ export const layerBroker = (
 export const layerMarketData = (
   options: Options = {}
 ): Layer.Layer<MarketDataClient, InvalidOptionsError, SimulatedFaults> =>
-  Layer.effect(
+  Layer.scoped(
     MarketDataClient,
     Effect.flatMap(
       makeMarketDataApi(options),

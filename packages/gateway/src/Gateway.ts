@@ -15,8 +15,6 @@
  *
  * @since 0.1.0
  */
-import { BrokerClient } from "@effect-resilience/clients/BrokerClient"
-import { MarketDataClient } from "@effect-resilience/clients/MarketDataClient"
 import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
@@ -62,19 +60,6 @@ const storeLayer = (config: GatewayConfig): Layer.Layer<RateLimiterStore.RateLim
     onSome: (url) => RedisRateLimiterStore.layer({ url, onError: config.redisOnError })
   })
 
-const telemetryLayer = Layer.unwrapEffect(Effect.gen(function*() {
-  const broker = yield* BrokerClient
-  const data = yield* MarketDataClient
-  const limits = new Map<string, { maxConcurrent: number; maxWaiting: number }>()
-  const add = (name: string, spec: { maxConcurrent: number; maxWaiting: number } | undefined) => {
-    if (spec !== undefined) limits.set(name, { maxConcurrent: spec.maxConcurrent, maxWaiting: spec.maxWaiting })
-  }
-  add(`${broker.provider}/broker_api`, broker.policy.requests.bulkhead)
-  add(`${broker.provider}/order_execution`, broker.policy.orders?.bulkhead)
-  add(`${data.provider}/market_data`, data.policy.requests.bulkhead)
-  return Telemetry.layer({ bulkheadLimits: limits })
-}))
-
 /**
  * The gateway. Fails to build on a bad configuration (`InvalidOptionsError`,
  * `ResilienceConfigError`, `ConfigError` of a provider's keys) or when the
@@ -95,7 +80,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
       storeLayer(config)
     )
     const providers = Layer.provideMerge(Providers.layer(config), infra)
-    const services = Layer.provideMerge(telemetryLayer, providers)
+    const services = Layer.provideMerge(Telemetry.layer, providers)
 
     const apiLive = HttpApiBuilder.api(GatewayApi).pipe(
       Layer.provide(Handlers.layer(config)),

@@ -1,7 +1,8 @@
 /**
  * What the dashboard draws: the gateway's own request counters (by status
  * class, with latency and in-flight), every breaker's state history (from
- * the registry's event stream), the providers' bulkheads, retries and
+ * the registry's event stream), every bulkhead (from `/resilience/status`,
+ * where the server and the provider clients register theirs), retries and
  * rejections (read from the policies' Effect metrics), and a one-second
  * ring of samples so a freshly opened page has history at once.
  *
@@ -60,7 +61,8 @@ export interface Transition {
 }
 
 /**
- * A client-side bulkhead (read from the `effect_resilience_bulkhead_*` metrics).
+ * A bulkhead as the status page lists it, with its rejections (from the
+ * `effect_resilience_bulkhead_rejections_total` metric).
  *
  * @since 0.1.0
  * @category models
@@ -174,8 +176,6 @@ const tagOf = (tags: ReadonlyArray<{ key: string; value: string }>, key: string)
   tags.find((t) => t.key === key)?.value
 
 interface MetricView {
-  readonly bulkheadActive: Map<string, number>
-  readonly bulkheadWaiting: Map<string, number>
   readonly bulkheadRejections: Map<string, number>
   readonly retries: Map<string, number>
   readonly giveUps: Map<string, number>
@@ -184,8 +184,6 @@ interface MetricView {
 
 const readMetrics: Effect.Effect<MetricView> = Effect.map(Metric.snapshot, (pairs) => {
   const view: MetricView = {
-    bulkheadActive: new Map(),
-    bulkheadWaiting: new Map(),
     bulkheadRejections: new Map(),
     retries: new Map(),
     giveUps: new Map(),
@@ -202,12 +200,6 @@ const readMetrics: Effect.Effect<MetricView> = Effect.map(Metric.snapshot, (pair
       : undefined
     if (value === undefined) continue
     switch (name) {
-      case "effect_resilience_bulkhead_active":
-        view.bulkheadActive.set(tagOf(tags, "bulkhead") ?? "?", value)
-        break
-      case "effect_resilience_bulkhead_waiting":
-        view.bulkheadWaiting.set(tagOf(tags, "bulkhead") ?? "?", value)
-        break
       case "effect_resilience_bulkhead_rejections_total":
         add(view.bulkheadRejections, tagOf(tags, "bulkhead") ?? "?", value)
         break
@@ -226,180 +218,161 @@ const readMetrics: Effect.Effect<MetricView> = Effect.map(Metric.snapshot, (pair
 })
 
 /**
- * Build the telemetry service. `bulkheadLimits` gives the configured size of
- * the client bulkheads (by name) that the metrics cannot tell.
+ * Build the telemetry service.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: {
-  readonly bulkheadLimits: ReadonlyMap<string, { readonly maxConcurrent: number; readonly maxWaiting: number }>
-}) =>
-  Effect.gen(function*() {
-    const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
-    const control = yield* FaultControl
-    const context = yield* Effect.context<never>()
-    const startedAt = yield* Clock.currentTimeMillis
-    const shutdown = yield* Deferred.make<void>()
-    const requests: RequestCounters = {
-      total: 0,
-      ok: 0,
-      clientErrors: 0,
-      rateLimited: 0,
-      unavailable: 0,
-      gatewayTimeouts: 0,
-      serverErrors: 0,
-      latencyTotalMillis: 0
-    }
-    let inFlight = 0
-    let draining = false
-    let traffic = 0
-    const history = new Map<string, Array<Transition>>()
-    const samples: Array<Sample> = []
+export const make = Effect.gen(function*() {
+  const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
+  const control = yield* FaultControl
+  const context = yield* Effect.context<never>()
+  const startedAt = yield* Clock.currentTimeMillis
+  const shutdown = yield* Deferred.make<void>()
+  const requests: RequestCounters = {
+    total: 0,
+    ok: 0,
+    clientErrors: 0,
+    rateLimited: 0,
+    unavailable: 0,
+    gatewayTimeouts: 0,
+    serverErrors: 0,
+    latencyTotalMillis: 0
+  }
+  let inFlight = 0
+  let draining = false
+  let traffic = 0
+  const history = new Map<string, Array<Transition>>()
+  const samples: Array<Sample> = []
 
-    // Breaker history: every state change of every breaker of the registry.
-    const events = yield* registry.subscribe
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(events), (change) =>
-      Effect.sync(() => {
-        let list = history.get(change.breaker)
-        if (list === undefined) {
-          list = []
-          history.set(change.breaker, list)
-        }
-        list.push({ at: change.at, from: change.from, to: change.to, reason: change.reason })
-        if (list.length > MAX_HISTORY) list.shift()
-      }))))
-
-    const record = (status: number, millis: number) => {
-      requests.total++
-      requests.latencyTotalMillis += millis
-      if (status < 400) requests.ok++
-      else if (status === 429) requests.rateLimited++
-      else if (status === 503) requests.unavailable++
-      else if (status === 504) requests.gatewayTimeouts++
-      else if (status >= 500) requests.serverErrors++
-      else requests.clientErrors++
-    }
-
-    const refused = HttpServerResponse.unsafeJson(
-      { _tag: "ShuttingDown", message: "The gateway is shutting down" },
-      { status: 503, headers: { "connection": "close", "retry-after": "1" } }
-    )
-
-    // A response written while draining closes its connection behind it.
-    const closeWhileDraining: HttpApp.PreResponseHandler = (_request, response) =>
-      Effect.succeed(draining ? HttpServerResponse.setHeader(response, "connection", "close") : response)
-
-    const middleware = (app: HttpApp.Default): HttpApp.Default =>
-      Effect.suspend(() => {
-        if (draining) {
-          record(503, 0)
-          return Effect.succeed(refused)
-        }
-        inFlight++
-        const start = performance.now()
-        // (a middleware runs around the response being written, so headers go through a pre-response handler)
-        return Effect.onExit(Effect.zipRight(HttpApp.appendPreResponseHandler(closeWhileDraining), app), (exit) =>
-          Effect.sync(() => {
-            inFlight--
-            record(exit._tag === "Success" ? exit.value.status : 500, performance.now() - start)
-          }))
-      })
-
-    const readFaults = (injector: typeof control.broker) =>
-      injector._tag === "Some" ? Effect.map(injector.value.get, viewFaults) : Effect.succeed(null)
-
-    const bulkheadsOf = (metrics: MetricView, status: ResilienceStatus.Snapshot): Array<BulkheadView> => {
-      const out: Array<BulkheadView> = []
-      for (const b of status.bulkheads) {
-        out.push({ ...b, rejections: metrics.bulkheadRejections.get(b.name) ?? 0 })
+  // Breaker history: every state change of every breaker of the registry.
+  const events = yield* registry.subscribe
+  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(events), (change) =>
+    Effect.sync(() => {
+      let list = history.get(change.breaker)
+      if (list === undefined) {
+        list = []
+        history.set(change.breaker, list)
       }
-      for (const [name, limits] of options.bulkheadLimits) {
-        out.push({
-          name,
-          active: metrics.bulkheadActive.get(name) ?? 0,
-          waiting: metrics.bulkheadWaiting.get(name) ?? 0,
-          maxConcurrent: limits.maxConcurrent,
-          maxWaiting: limits.maxWaiting,
-          rejections: metrics.bulkheadRejections.get(name) ?? 0
-        })
+      list.push({ at: change.at, from: change.from, to: change.to, reason: change.reason })
+      if (list.length > MAX_HISTORY) list.shift()
+    }))))
+
+  const record = (status: number, millis: number) => {
+    requests.total++
+    requests.latencyTotalMillis += millis
+    if (status < 400) requests.ok++
+    else if (status === 429) requests.rateLimited++
+    else if (status === 503) requests.unavailable++
+    else if (status === 504) requests.gatewayTimeouts++
+    else if (status >= 500) requests.serverErrors++
+    else requests.clientErrors++
+  }
+
+  const refused = HttpServerResponse.unsafeJson(
+    { _tag: "ShuttingDown", message: "The gateway is shutting down" },
+    { status: 503, headers: { "connection": "close", "retry-after": "1" } }
+  )
+
+  // A response written while draining closes its connection behind it.
+  const closeWhileDraining: HttpApp.PreResponseHandler = (_request, response) =>
+    Effect.succeed(draining ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+
+  const middleware = (app: HttpApp.Default): HttpApp.Default =>
+    Effect.suspend(() => {
+      if (draining) {
+        record(503, 0)
+        return Effect.succeed(refused)
       }
-      return out
-    }
-
-    const providerStatsOf = (metrics: MetricView, status: ResilienceStatus.Snapshot): Array<ProviderView> =>
-      status.breakers.map((b) => ({
-        name: b.name,
-        retries: metrics.retries.get(b.name) ?? 0,
-        giveUps: metrics.giveUps.get(b.name) ?? 0,
-        breakerRejections: b.rejections,
-        bulkheadRejections: metrics.bulkheadRejections.get(b.name) ?? 0,
-        limiterRejections: metrics.limiterRejections.get(`clients/${b.service}`) ?? 0
-      }))
-
-    const snapshot = Effect.provide(ResilienceStatus.snapshot, context)
-
-    const state: Effect.Effect<DashboardState> = Effect.gen(function*() {
-      const status = yield* snapshot
-      const metrics = yield* readMetrics
-      const at = yield* Clock.currentTimeMillis
-      return {
-        at,
-        startedAt,
-        draining,
-        providers: { broker: control.brokerName, marketData: control.marketDataName },
-        status,
-        history: Object.fromEntries(history),
-        bulkheads: bulkheadsOf(metrics, status),
-        providerStats: providerStatsOf(metrics, status),
-        requests: { ...requests },
-        inFlight,
-        faults: { broker: yield* readFaults(control.broker), marketdata: yield* readFaults(control.marketData) },
-        traffic
-      }
+      inFlight++
+      const start = performance.now()
+      // (a middleware runs around the response being written, so headers go through a pre-response handler)
+      return Effect.onExit(Effect.zipRight(HttpApp.appendPreResponseHandler(closeWhileDraining), app), (exit) =>
+        Effect.sync(() => {
+          inFlight--
+          record(exit._tag === "Success" ? exit.value.status : 500, performance.now() - start)
+        }))
     })
 
-    const sample = Effect.gen(function*() {
-      const s = yield* state
-      const retries: Record<string, number> = {}
-      const rejections: Record<string, number> = {}
-      for (const p of s.providerStats) {
-        retries[p.name] = p.retries
-        rejections[p.name] = p.breakerRejections + p.bulkheadRejections + p.limiterRejections
-      }
-      const bulkheads: Record<string, number> = {}
-      for (const b of s.bulkheads) bulkheads[b.name] = b.active
-      const limiters: Record<string, { allowed: number; rejected: number }> = {}
-      for (const l of s.status.limiters) limiters[l.name] = { allowed: l.allowed, rejected: l.rejected }
-      samples.push({ at: s.at, requests: s.requests, inFlight: s.inFlight, retries, rejections, bulkheads, limiters })
-      if (samples.length > MAX_SAMPLES) samples.shift()
-    })
-    yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced("1 second")))
+  const readFaults = (injector: typeof control.broker) =>
+    injector._tag === "Some" ? Effect.map(injector.value.get, viewFaults) : Effect.succeed(null)
 
-    const drain = (timeout: Duration.Duration): Effect.Effect<boolean> =>
-      Effect.gen(function*() {
-        draining = true
-        yield* Deferred.succeed(shutdown, undefined)
-        const done = yield* Effect.repeat(Effect.sync(() => inFlight === 0), {
-          until: (empty) => empty,
-          schedule: Schedule.spaced("10 millis")
-        }).pipe(Effect.timeoutOption(timeout))
-        return done._tag === "Some"
-      })
+  const bulkheadsOf = (metrics: MetricView, status: ResilienceStatus.Snapshot): Array<BulkheadView> =>
+    status.bulkheads.map((b) => ({ ...b, rejections: metrics.bulkheadRejections.get(b.name) ?? 0 }))
 
-    return Telemetry.of({
-      requests,
-      middleware,
-      state,
-      samples: Effect.sync(() => samples.slice()),
-      shutdown,
-      drain,
-      setTraffic: (rps) => {
-        traffic = rps
-      },
-      traffic: () => traffic
-    })
+  const providerStatsOf = (metrics: MetricView, status: ResilienceStatus.Snapshot): Array<ProviderView> =>
+    status.breakers.map((b) => ({
+      name: b.name,
+      retries: metrics.retries.get(b.name) ?? 0,
+      giveUps: metrics.giveUps.get(b.name) ?? 0,
+      breakerRejections: b.rejections,
+      bulkheadRejections: metrics.bulkheadRejections.get(b.name) ?? 0,
+      limiterRejections: metrics.limiterRejections.get(`clients/${b.service}`) ?? 0
+    }))
+
+  const snapshot = Effect.provide(ResilienceStatus.snapshot, context)
+
+  const state: Effect.Effect<DashboardState> = Effect.gen(function*() {
+    const status = yield* snapshot
+    const metrics = yield* readMetrics
+    const at = yield* Clock.currentTimeMillis
+    return {
+      at,
+      startedAt,
+      draining,
+      providers: { broker: control.brokerName, marketData: control.marketDataName },
+      status,
+      history: Object.fromEntries(history),
+      bulkheads: bulkheadsOf(metrics, status),
+      providerStats: providerStatsOf(metrics, status),
+      requests: { ...requests },
+      inFlight,
+      faults: { broker: yield* readFaults(control.broker), marketdata: yield* readFaults(control.marketData) },
+      traffic
+    }
   })
+
+  const sample = Effect.gen(function*() {
+    const s = yield* state
+    const retries: Record<string, number> = {}
+    const rejections: Record<string, number> = {}
+    for (const p of s.providerStats) {
+      retries[p.name] = p.retries
+      rejections[p.name] = p.breakerRejections + p.bulkheadRejections + p.limiterRejections
+    }
+    const bulkheads: Record<string, number> = {}
+    for (const b of s.bulkheads) bulkheads[b.name] = b.active
+    const limiters: Record<string, { allowed: number; rejected: number }> = {}
+    for (const l of s.status.limiters) limiters[l.name] = { allowed: l.allowed, rejected: l.rejected }
+    samples.push({ at: s.at, requests: s.requests, inFlight: s.inFlight, retries, rejections, bulkheads, limiters })
+    if (samples.length > MAX_SAMPLES) samples.shift()
+  })
+  yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced("1 second")))
+
+  const drain = (timeout: Duration.Duration): Effect.Effect<boolean> =>
+    Effect.gen(function*() {
+      draining = true
+      yield* Deferred.succeed(shutdown, undefined)
+      const done = yield* Effect.repeat(Effect.sync(() => inFlight === 0), {
+        until: (empty) => empty,
+        schedule: Schedule.spaced("10 millis")
+      }).pipe(Effect.timeoutOption(timeout))
+      return done._tag === "Some"
+    })
+
+  return Telemetry.of({
+    requests,
+    middleware,
+    state,
+    samples: Effect.sync(() => samples.slice()),
+    shutdown,
+    drain,
+    setTraffic: (rps) => {
+      traffic = rps
+    },
+    traffic: () => traffic
+  })
+})
 
 /**
  * The telemetry layer (scoped: its sampling fibers stop with it).
@@ -407,4 +380,4 @@ export const make = (options: {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Parameters<typeof make>[0]) => Layer.scoped(Telemetry, make(options))
+export const layer = Layer.scoped(Telemetry, make)

@@ -54,6 +54,15 @@ describe("gateway end to end (loopback)", () => {
       expect(bars.status).toBe(200)
       expect(bars.body).toHaveLength(5)
       expect(bars.body[0]).toMatchObject({ symbol: "AAPL", timeframe: "1h" })
+
+      // the provider clients register their bulkheads beside the server's load-shedding one
+      const status = yield* request(url, "/resilience/status", { key: "status-reader" })
+      const bulkheads = status.body.bulkheads as Array<{ name: string; maxConcurrent: number; maxWaiting: number }>
+      expect(bulkheads).toEqual(expect.arrayContaining([
+        expect.objectContaining({ name: "simulated/broker_api", maxConcurrent: 10, maxWaiting: 20, active: 0 }),
+        expect.objectContaining({ name: "simulated/order_execution", maxConcurrent: 5, maxWaiting: 10, active: 0 }),
+        expect.objectContaining({ name: "simulated/market_data", maxConcurrent: 20, maxWaiting: 40, active: 0 })
+      ]))
     }))
 
   it.scopedLive("answers bad requests with typed errors (404, 422, 400)", () =>

@@ -3,7 +3,9 @@
  * raw API wrapped in the provider's policy (its defaults with
  * `options.policy` merged in) as a layer, and the same layer with its options
  * read from configuration. Each provider module keeps only what is its own:
- * its API, its default policy and its configuration keys.
+ * its API, its default policy and its configuration keys. The layers are
+ * scoped: the client's bulkheads and quota stay registered in `StatusSources`
+ * (when present) while the layer lives.
  *
  * @internal
  */
@@ -30,7 +32,7 @@ export const broker = <O extends PolicyOptions>(
   policy: ProviderPolicy.ProviderPolicy
 ) =>
 (options: O): Layer.Layer<BrokerClient, InvalidOptionsError, HttpClient.HttpClient> =>
-  Layer.effect(
+  Layer.scoped(
     BrokerClient,
     Effect.flatMap(makeApi(options), (api) => makeBrokerClient(api, ProviderPolicy.override(policy, options.policy)))
   )
@@ -41,7 +43,7 @@ export const marketData = <O extends PolicyOptions>(
   policy: ProviderPolicy.ProviderPolicy
 ) =>
 (options: O): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
-  Layer.effect(
+  Layer.scoped(
     MarketDataClient,
     Effect.flatMap(
       makeApi(options),

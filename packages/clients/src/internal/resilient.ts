@@ -9,9 +9,11 @@ import type { InvalidOptionsError, RateLimitedError, ResilienceError } from "@ef
 import * as Retry from "@effect-resilience/core/Retry"
 import * as RetryBudget from "@effect-resilience/core/RetryBudget"
 import * as Timeout from "@effect-resilience/core/Timeout"
+import * as StatusSources from "@effect-resilience/http/StatusSources"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type { BrokerApi, Service as BrokerService } from "../BrokerClient.js"
 import { isOutage, isTransient } from "../ClientError.js"
 import * as IdempotentOrders from "../IdempotentOrders.js"
@@ -63,7 +65,7 @@ const makeOperation = (
   spec: OperationPolicy,
   quota: Guard,
   budget: RetryBudget.RetryBudget
-): Effect.Effect<Operation, InvalidOptionsError> =>
+): Effect.Effect<Operation, InvalidOptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const registry = yield* Effect.serviceOption(CircuitBreakerRegistry.CircuitBreakerRegistry)
     const breakerOptions: CircuitBreaker.Options | undefined = spec.breaker === undefined ? undefined : {
@@ -84,6 +86,8 @@ const makeOperation = (
       maxConcurrent: spec.bulkhead.maxConcurrent,
       maxWaiting: spec.bulkhead.maxWaiting
     })
+    // With StatusSources in context the bulkhead shows on /resilience/status (until the layer closes).
+    if (bulkhead !== undefined) yield* StatusSources.registerBulkhead(bulkhead)
     const timeout = spec.timeout === undefined
       ? undefined
       : yield* Timeout.make({ duration: spec.timeout, operation: `${provider}/${group}` })
@@ -117,34 +121,56 @@ const makeOperation = (
 /**
  * The provider's quota as a wait-mode limiter. It uses the environment's
  * `RateLimiterStore` when there is one (a Redis store shares one quota across
- * a fleet), else a private in-memory store.
+ * a fleet), else a private in-memory store; with `StatusSources` in context
+ * it shows on the status page.
  */
-const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsError> => {
+const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsError, Scope.Scope> => {
   const spec = policy.rateLimit
   if (spec === undefined) return Effect.succeed(identity)
   return Effect.gen(function*() {
     const existing = yield* Effect.serviceOption(RateLimiterStore.RateLimiterStore)
     const store = Option.isSome(existing) ? existing.value : yield* RateLimiterStore.makeMemory()
+    const name = `clients/${policy.provider}`
+    const tokensPerSecond = spec.refill / Duration.toSeconds(spec.interval)
     const limiter = yield* Effect.provideService(
-      RateLimiter.make({
-        name: `clients/${policy.provider}`,
-        mode: "wait",
-        tokensPerSecond: spec.refill / Duration.toSeconds(spec.interval),
-        burstSize: spec.burst,
-        maxWait: spec.maxWait
-      }),
+      RateLimiter.make({ name, mode: "wait", tokensPerSecond, burstSize: spec.burst, maxWait: spec.maxWait }),
       RateLimiterStore.RateLimiterStore,
       store
+    )
+    let allowed = 0
+    let rejected = 0
+    yield* StatusSources.registerLimiter(
+      name,
+      Effect.map(Effect.either(limiter.stats), (stats) => ({
+        name,
+        limit: spec.burst,
+        windowSeconds: Math.max(1, Math.ceil(spec.burst / tokensPerSecond)),
+        keys: stats._tag === "Right" && Option.isSome(stats.right.keys) ? stats.right.keys.value : -1,
+        globalRemaining: undefined,
+        globalLimit: undefined,
+        allowed,
+        rejected
+      }))
     )
     // A store failure is handled by the store's own configured behaviour
     // (fail open / closed / local fallback); the memory store never fails.
     return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RateLimitedError, R> =>
-      Effect.catchIf(
-        limiter.execute(self),
-        (error): error is RateLimiterStore.RateLimiterStoreError =>
-          error instanceof RateLimiterStore.RateLimiterStoreError,
-        Effect.die
-      ) as Effect.Effect<A, E | RateLimitedError, R>
+      Effect.suspend(() => {
+        let admitted = false
+        return limiter.execute(Effect.suspend(() => {
+          admitted = true
+          allowed++
+          return self
+        })).pipe(
+          Effect.catchIf(
+            (error): error is RateLimiterStore.RateLimiterStoreError =>
+              error instanceof RateLimiterStore.RateLimiterStoreError,
+            Effect.die
+          ),
+          // not admitted: the limiter's own RateLimitedError (the wait would exceed maxWait)
+          Effect.tapError(() => Effect.sync(() => admitted || rejected++))
+        ) as Effect.Effect<A, E | RateLimitedError, R>
+      })
   })
 }
 
@@ -152,7 +178,7 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
 export const makeBrokerClient = (
   api: BrokerApi,
   policy: ProviderPolicy
-): Effect.Effect<BrokerService, InvalidOptionsError> =>
+): Effect.Effect<BrokerService, InvalidOptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const provider = policy.provider
     const budget = yield* RetryBudget.make({})
@@ -190,7 +216,7 @@ export const makeBrokerClient = (
 export const makeMarketDataClient = (
   api: MarketDataApi,
   policy: ProviderPolicy
-): Effect.Effect<MarketDataService, InvalidOptionsError> =>
+): Effect.Effect<MarketDataService, InvalidOptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const provider = policy.provider
     const budget = yield* RetryBudget.make({})
