@@ -271,9 +271,19 @@ describe("Alpha Vantage", () => {
         const note = yield* Effect.exit(client.latestQuote("NOTE"))
         expect(tagOf(note)).toBe("ProviderRateLimitedError")
         expect(Duration.toSeconds((note as any).cause.error.retryAfter)).toBe(60)
+        const untilMidnight = (now: number) => {
+          const next = new Date(now)
+          next.setUTCHours(24, 0, 0, 0)
+          return next.getTime() - now
+        }
+        const before = Date.now()
         const day = yield* Effect.exit(client.latestQuote("DAY"))
+        const after = Date.now()
         expect(tagOf(day)).toBe("ProviderRateLimitedError")
-        expect(Duration.toMillis((day as any).cause.error.retryAfter)).toBeGreaterThan(0)
+        // the daily allowance resets at the next UTC midnight, read from the clock when the reply came
+        const dayRetry = Duration.toMillis((day as any).cause.error.retryAfter)
+        expect(dayRetry).toBeLessThanOrEqual(untilMidnight(before))
+        expect(dayRetry).toBeGreaterThanOrEqual(untilMidnight(after))
         expect(tagOf(yield* Effect.exit(client.bars("WHAT", "1d")))).toBe("UnknownSymbolError")
         expect(tagOf(yield* Effect.exit(client.latestQuote("BAD")))).toBe("ProviderDecodeError")
       })))

@@ -67,12 +67,17 @@ describe("provider quota", () => {
       const client = yield* MarketDataClient.MarketDataClient
       const start = yield* Clock.currentTimeMillis
       const fiber = yield* Effect.fork(
-        Effect.forEach(Array.from({ length: 20 }), () => Effect.exit(client.latestQuote("AAPL")), {
-          concurrency: "unbounded"
-        })
+        Effect.forEach(
+          Array.from({ length: 20 }),
+          () => Effect.zip(Effect.exit(client.latestQuote("AAPL")), Clock.currentTimeMillis),
+          { concurrency: "unbounded" }
+        )
       )
       while ((yield* Fiber.poll(fiber))._tag === "None") yield* TestClock.adjust("1 second")
-      const exits = yield* Fiber.join(fiber)
+      const timed = yield* Fiber.join(fiber)
+      const exits = timed.map(([exit]) => exit)
+      // turned away at once, without waiting
+      for (const [exit, at] of timed) if (Exit.isFailure(exit)) expect(at).toBe(start)
       const ok = exits.filter(Exit.isSuccess).length
       const limited = exits.filter((e) =>
         Exit.isFailure(e) && (e.cause as any).error?._tag === "RateLimitedError"

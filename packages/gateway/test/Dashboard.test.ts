@@ -70,7 +70,11 @@ describe("dashboard in headless Chromium", () => {
         }
         yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 5_000 }))
         expect(yield* Effect.promise(() => page.locator("[data-breaker]").count())).toBe(3)
-        expect(yield* Effect.promise(() => page.locator("[data-bulkhead]").count())).toBeGreaterThanOrEqual(4)
+        // the server's load-shedding bulkhead and the three client bulkheads, all from /resilience/status
+        expect(yield* Effect.promise(() => page.locator("[data-bulkhead]").count())).toBe(4)
+        for (const name of ["simulated/broker_api", "simulated/order_execution", "simulated/market_data"]) {
+          expect(yield* Effect.promise(() => page.locator(`[data-bulkhead="${name}"]`).count())).toBe(1)
+        }
         expect(yield* Effect.promise(() => page.locator("[data-limiter=\"gateway\"]").count())).toBe(1)
 
         // inject a broker outage with the page's own controls

@@ -202,6 +202,8 @@ describe("gateway end to end (loopback)", () => {
       const book = yield* request(url, "/admin/broker/book")
       expect(book.body.duplicates).toBe(0)
       expect(book.body.distinctClientOrderIds).toBe(book.body.orders)
+      // the fault fired: some replies were lost and looked up by client order id
+      expect(book.body.calls.getOrderByClientOrderId).toBeGreaterThan(0)
     }))
 
   it.scopedLive("sheds load beyond the server's capacity with 503 ServiceOverloaded", () =>
