@@ -229,6 +229,9 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
   // pair (decisions are synchronous).
   let splitNamespace = ""
   let splitKey = ""
+  let lastKey = ""
+  let lastNamespace = ""
+  let lastName = ""
   const split = (bucket: RateLimiterStore.Bucket): void => {
     const namespace = (bucket as Partial<SplitBucket>).namespace
     if (namespace !== undefined) {
@@ -237,9 +240,18 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
       return
     }
     const key = bucket.key
+    // the same key string as last time (a caller reusing its buckets): no new slices to hash
+    if (key === lastKey) {
+      splitNamespace = lastNamespace
+      splitKey = lastName
+      return
+    }
     const bar = key.indexOf("|")
     splitNamespace = bar === -1 ? "" : key.slice(0, bar + 1)
     splitKey = bar === -1 ? key : key.slice(bar + 1)
+    lastKey = key
+    lastNamespace = splitNamespace
+    lastName = splitKey
   }
 
   const lookup = (bucket: RateLimiterStore.Bucket): number => {
