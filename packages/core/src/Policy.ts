@@ -230,6 +230,11 @@ export type PartsError<P extends Parts> =
  * @category combinators
  */
 export const stack = <const P extends Parts>(parts: P): Policy<PartsError<P>> => {
+  const { bulkhead, circuitBreaker, retry, timeout } = parts
+  if (bulkhead !== undefined && retry !== undefined && circuitBreaker !== undefined && timeout !== undefined) {
+    const fused = internal.fuse({ bulkhead, retry, circuitBreaker, timeout })
+    if (fused !== undefined) return fused.execute as Policy<any>
+  }
   const layers: Array<Policy<any>> = []
   if (parts.bulkhead !== undefined) layers.push(parts.bulkhead.execute)
   if (parts.retry !== undefined) layers.push(parts.retry.execute)
@@ -407,19 +412,39 @@ export const resolve = (options: WithResilienceOptions): Effect.Effect<Stack, In
   Effect.flatMap(Resilience, (service) => service.stack(options))
 
 const policyFor = (options: WithResilienceOptions): Policy<Rejection | InvalidOptionsError, Resilience> => {
-  // resolved once per Resilience instance, then a pointer comparison per call
+  // resolved once per Resilience instance, then a pointer comparison per call; the service is read from the
+  // fiber's context directly (one step, where `Effect.flatMap(Resilience, ...)` takes three)
   let owner: Service | undefined
   let execute: Policy<Rejection> | undefined
+  let fused: internal.Fused | undefined
   return (self) =>
-    Effect.flatMap(Resilience, (service) => {
-      if (service === owner) return execute!(self)
+    Effect.withFiberRuntime((fiber, status) => {
+      const service = Context.unsafeGet(fiber.currentContext, Resilience)
+      if (service === owner) return fused !== undefined ? fused.run(fiber, status.runtimeFlags, self) : execute!(self)
       return Effect.flatMap(service.stack(options), (resolved) => {
         owner = service
         execute = resolved.execute
+        fused = internal.fusedStacks.get(resolved)
         return resolved.execute(self)
       })
     })
 }
+
+// The data-first form: the stack cache is looked up synchronously (the options are often a fresh literal per
+// call, so nothing is kept per options object); building and validating stay in `service.stack`.
+const applyResilience = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  options: WithResilienceOptions
+): Effect.Effect<A, E | Rejection | InvalidOptionsError, R | Resilience> =>
+  Effect.withFiberRuntime((fiber, status) => {
+    const service = Context.unsafeGet(fiber.currentContext, Resilience)
+    const cached = internal.cachedStacks.get(service)?.(options)
+    if (cached !== undefined) {
+      const fused = internal.fusedStacks.get(cached)
+      return fused !== undefined ? fused.run(fiber, status.runtimeFlags, self) : cached.execute(self)
+    }
+    return Effect.flatMap(service.stack(options), (resolved) => resolved.execute(self))
+  })
 
 /**
  * Protects a call with the breaker, retry, bulkhead and timeout of its
@@ -446,4 +471,4 @@ export const withResilience: {
   ): Effect.Effect<A, E | Rejection | InvalidOptionsError, R | Resilience>
 } =
   ((...args: [WithResilienceOptions] | [Effect.Effect<any, any, any>, WithResilienceOptions]) =>
-    args.length === 1 ? policyFor(args[0]) : policyFor(args[1])(args[0])) as any
+    args.length === 1 ? policyFor(args[0]) : applyResilience(args[0], args[1])) as any

@@ -120,7 +120,9 @@ export const make = (options: Options): Effect.Effect<Timeout, InvalidOptionsErr
     const millis = Duration.toMillis(duration)
     const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | TimeoutError, R> =>
       internal.timeout(self, duration, millis, operation)
-    return { duration, operation, execute }
+    const timeout: Timeout = { duration, operation, execute }
+    internal.internals.set(timeout, { duration, millis, operation })
+    return timeout
   })
 
 /**

@@ -1,8 +1,24 @@
-import { Policy } from "@effect-resilience/core"
+import { Bulkhead, CircuitBreaker, Policy, Retry, RetryBudget, Timeout } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Data, Deferred, Duration, Effect, Fiber, TestClock } from "effect"
+import {
+  Cause,
+  Clock,
+  ConfigProvider,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FastCheck,
+  Fiber,
+  FiberRef,
+  Option,
+  TestClock
+} from "effect"
 
 class BrokerError extends Data.TaggedError("BrokerError")<{}> {}
+class Greeting extends Context.Tag("test/Greeting")<Greeting, string>() {}
 class ConnectionRefusedError extends Data.TaggedError("ConnectionRefusedError")<{}> {}
 
 /** A simulated broker call that counts what was actually sent. */
@@ -319,4 +335,165 @@ describe("Policy", () => {
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["RESILIENCE_MARKET_DATA_MAX_DELAY", "100ms"]])))
       ))
   })
+})
+
+describe("Policy.stack fused (all four parts from this library)", () => {
+  type Kind = "ok" | "fail" | "okAfter" | "failAfter" | "die" | "hang"
+  interface Step {
+    readonly kind: Kind
+    readonly millis: number
+    readonly interruptAt: number | undefined
+  }
+  const inner = (step: Step): Effect.Effect<string, BrokerError> => {
+    switch (step.kind) {
+      case "ok":
+        return Effect.succeed("ok")
+      case "fail":
+        return Effect.fail(new BrokerError())
+      case "okAfter":
+        return Effect.as(Effect.sleep(step.millis), "ok")
+      case "failAfter":
+        return Effect.zipRight(Effect.sleep(step.millis), Effect.fail(new BrokerError()))
+      case "die":
+        return Effect.die("boom")
+      case "hang":
+        return Effect.never
+    }
+  }
+  const summary = (exit: Exit.Exit<string, unknown>): string =>
+    Exit.match(exit, {
+      onSuccess: (a) => a,
+      onFailure: (cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? "interrupted"
+          : Option.match(Cause.failureOption(cause), {
+            onNone: () => "die",
+            onSome: (e) => (e as { _tag: string })._tag
+          })
+    })
+
+  const makeParts = Effect.gen(function*() {
+    const budget = yield* RetryBudget.make({ ratio: 0.5, minRetriesPerSecond: 1 })
+    return {
+      bulkhead: yield* Bulkhead.make({ name: "fused", maxConcurrent: 2, maxWaiting: 10 }),
+      retry: yield* Retry.exponential({ maxRetries: 2, baseDelay: "10 millis", jitter: "none", budget }),
+      circuitBreaker: yield* CircuitBreaker.make({
+        service: "fused",
+        resource: "op",
+        failureThreshold: 4,
+        resetTimeout: "1 second"
+      }),
+      timeout: yield* Timeout.make({ duration: "100 millis" }),
+      budget
+    }
+  })
+
+  // the same calls, one after another, through a stack; what every call returned and what the parts counted
+  const runSteps = (steps: ReadonlyArray<Step>, fused: boolean) =>
+    Effect.gen(function*() {
+      const parts = yield* makeParts
+      const { budget, bulkhead, circuitBreaker, retry, timeout } = parts
+      const policy: Policy.Policy<Policy.Rejection> = fused
+        ? Policy.stack({ bulkhead, retry, circuitBreaker, timeout })
+        : (self) => bulkhead.execute(retry.execute(circuitBreaker.execute(timeout.execute(self))))
+      const outcomes: Array<string> = []
+      for (const step of steps) {
+        const fiber = yield* Effect.fork(policy(inner(step)))
+        if (step.interruptAt !== undefined) {
+          yield* TestClock.adjust(step.interruptAt)
+          yield* Fiber.interrupt(fiber)
+        }
+        for (let i = 0; i < 20 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust("50 millis")
+        outcomes.push(summary(yield* Fiber.await(fiber)))
+        // every permit is back after each call, whatever its exit
+        expect(yield* bulkhead.stats).toMatchObject({ active: 0, waiting: 0 })
+      }
+      const { calls, failures, ignored, interrupted, rejections, state, successes, trips } = yield* circuitBreaker
+        .snapshot
+      const { calls: budgetCalls, retries } = yield* budget.snapshot
+      return {
+        outcomes,
+        breaker: { calls, failures, ignored, interrupted, rejections, state, successes, trips },
+        budget: { budgetCalls, retries }
+      }
+    })
+
+  const step = FastCheck.record({
+    kind: FastCheck.constantFrom<Kind>("ok", "fail", "okAfter", "failAfter", "die", "hang"),
+    millis: FastCheck.integer({ min: 1, max: 150 }),
+    interruptAt: FastCheck.option(FastCheck.integer({ min: 0, max: 300 }), { nil: undefined, freq: 4 })
+  })
+
+  it.effect.prop(
+    "behaves exactly as the composition: same exits, same breaker, bulkhead and budget accounting",
+    [FastCheck.array(step, { maxLength: 12 })],
+    ([steps]) =>
+      Effect.gen(function*() {
+        const composed = yield* runSteps(steps, false)
+        const fused = yield* runSteps(steps, true)
+        expect(fused).toEqual(composed)
+      }),
+    { fastCheck: { numRuns: 40 } }
+  )
+
+  it.effect("a full bulkhead queues FIFO behind the fused path; interrupted callers give their permit back", () =>
+    Effect.gen(function*() {
+      const { bulkhead, circuitBreaker, retry, timeout } = yield* makeParts
+      const policy = Policy.stack({ bulkhead, retry, circuitBreaker, timeout })
+      const order: Array<number> = []
+      const call = (i: number, millis: number) =>
+        policy(Effect.as(Effect.sleep(millis), i).pipe(Effect.tap(() => order.push(i))))
+      const running = yield* Effect.forEach([0, 1], (i) => Effect.fork(call(i, 50)))
+      yield* Effect.yieldNow()
+      expect(yield* bulkhead.stats).toMatchObject({ active: 2, waiting: 0 })
+      const queued = yield* Effect.forEach([2, 3, 4], (i) => Effect.fork(call(i, 10)))
+      yield* Effect.yieldNow()
+      expect(yield* bulkhead.stats).toMatchObject({ active: 2, waiting: 3 })
+      // interrupt a running call (fused path, suspended inner) and a queued one
+      yield* Fiber.interrupt(running[1])
+      yield* Fiber.interrupt(queued[1])
+      expect(yield* bulkhead.stats).toMatchObject({ active: 2, waiting: 1 })
+      yield* TestClock.adjust("100 millis")
+      expect(yield* Fiber.join(running[0])).toBe(0)
+      expect(yield* Fiber.join(queued[0])).toBe(2)
+      expect(yield* Fiber.join(queued[2])).toBe(4)
+      expect(order).toEqual([2, 4, 0]) // 2 takes the freed permit at 0 ms, 4 (3 left the queue) the next at 10 ms
+      expect(yield* bulkhead.stats).toMatchObject({ active: 0, waiting: 0 })
+    }))
+
+  it.effect("the permit is held across retries of a synchronous failure and returned after", () =>
+    Effect.gen(function*() {
+      const { bulkhead, circuitBreaker, retry, timeout } = yield* makeParts
+      const policy = Policy.stack({ bulkhead, retry, circuitBreaker, timeout })
+      let attempts = 0
+      const fiber = yield* Effect.fork(policy(Effect.suspend(() => {
+        attempts++
+        return attempts < 3 ? Effect.fail(new BrokerError()) : Effect.succeed("third time")
+      })))
+      yield* Effect.yieldNow()
+      expect(attempts).toBe(1)
+      expect(yield* bulkhead.stats).toMatchObject({ active: 1 })
+      yield* TestClock.adjust("10 millis")
+      expect(attempts).toBe(2)
+      expect(yield* bulkhead.stats).toMatchObject({ active: 1 })
+      yield* TestClock.adjust("20 millis")
+      expect(yield* Fiber.join(fiber)).toBe("third time")
+      expect(yield* bulkhead.stats).toMatchObject({ active: 0 })
+      expect(yield* circuitBreaker.snapshot).toMatchObject({ failures: 2, successes: 1 })
+    }))
+
+  it.effect("the inner sees the caller's context, FiberRefs and interruptibility", () =>
+    Effect.gen(function*() {
+      const { bulkhead, circuitBreaker, retry, timeout } = yield* makeParts
+      const policy = Policy.stack({ bulkhead, retry, circuitBreaker, timeout })
+      const ref = FiberRef.unsafeMake("default")
+      const read = Effect.all([Greeting, FiberRef.get(ref), Effect.checkInterruptible(Effect.succeed)])
+      const result = yield* policy(read).pipe(Effect.locally(ref, "caller"), Effect.provideService(Greeting, "hi"))
+      expect(result).toEqual(["hi", "caller", true])
+      const masked = yield* Effect.uninterruptible(policy(read)).pipe(
+        Effect.locally(ref, "caller"),
+        Effect.provideService(Greeting, "hi")
+      )
+      expect(masked).toEqual(["hi", "caller", false])
+    }))
 })

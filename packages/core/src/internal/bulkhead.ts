@@ -64,7 +64,8 @@ class Waiter {
 
 type Restore = <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
 
-class BulkheadImpl implements Bulkhead.Bulkhead {
+/** @internal */
+export class BulkheadImpl implements Bulkhead.Bulkhead {
   active = 0
   waiting = 0
   head: Waiter | undefined = undefined
@@ -131,6 +132,19 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
         ? this.enqueue(self, restore, undefined)
         : Effect.clockWith((clock) => this.enqueue(self, restore, clock))
     })
+
+  /**
+   * Takes a permit at once if one is free and nobody is queued. Only for a
+   * caller that is uninterruptible until it has arranged the release
+   * (`Policy`'s fused stack, from inside its own mask).
+   */
+  tryTake(): boolean {
+    if (this.active < this.maxConcurrent && this.waiting === 0) {
+      this.take()
+      return true
+    }
+    return false
+  }
 
   take(): void {
     this.active++

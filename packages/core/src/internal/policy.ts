@@ -5,7 +5,12 @@
  *
  * @internal
  */
+import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Bulkhead from "../Bulkhead.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import * as CircuitBreakerRegistry from "../CircuitBreakerRegistry.js"
@@ -16,6 +21,9 @@ import { tagOf } from "../ResilienceError.js"
 import * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
 import * as Timeout from "../Timeout.js"
+import { BulkheadImpl } from "./bulkhead.js"
+import * as retryInternal from "./retry.js"
+import * as timeoutInternal from "./timeout.js"
 import * as validate from "./validate.js"
 
 /**
@@ -51,12 +59,148 @@ export const retryPredicate = (
   return (error) => !isOwnRejection(error)
 }
 
+// ---------------------------------------------------------------------------
+// the fused stack
+// ---------------------------------------------------------------------------
+
+type Handlers = {
+  readonly onSuccess: (a: any) => Effect.Effect<any, any, any>
+  readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<any, any, any>
+}
+
+/**
+ * The parts of a breaker from `CircuitBreaker.make` the fused stack reads
+ * (read only, never written): its state code (0 = Closed), whether a Closed
+ * call needs the Clock (time window, slow-call rule), and the Closed state's
+ * outcome handlers, which `execute` itself installs with `matchCauseEffect`
+ * around the call. When a breaker does not have them (another
+ * implementation, or a later version of ours), the stack is not fused.
+ */
+interface BreakerInternals {
+  readonly current: number
+  readonly needsClock: boolean
+  readonly closedHandlers: Handlers | undefined
+  makeClosedHandlers(): Handlers
+}
+
+const breakerInternals = (breaker: CircuitBreaker.CircuitBreaker): BreakerInternals | undefined => {
+  const b = breaker as unknown as Partial<BreakerInternals>
+  return typeof b.current === "number" && typeof b.needsClock === "boolean" &&
+      typeof b.makeClosedHandlers === "function" && "closedHandlers" in b
+    ? b as BreakerInternals
+    : undefined
+}
+
+/** A fused stack: `run` is the stack applied to `self` on `parent`, whose runtime flags are `flags`. */
+export interface Fused {
+  readonly execute: Policy.Policy<Policy.Rejection>
+  readonly run: <A, E, R>(
+    parent: Fiber.RuntimeFiber<unknown, unknown>,
+    flags: RuntimeFlags.RuntimeFlags,
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | Policy.Rejection, R>
+}
+
+/**
+ * `bulkhead(retry(circuitBreaker(timeout(self))))` as one step when all four
+ * parts are this library's own, with the same semantics as the composition
+ * (which it falls back to whenever the fast path does not apply).
+ *
+ * Fast path (a free permit and nobody queued, the breaker Closed and not
+ * timing calls, an interruptible caller): inside one uninterruptible region,
+ * take the permit, count the call in the retry budget, start the inner
+ * effect in the timeout's child fiber with the caller's own runtime flags,
+ * and, when it finished without suspending (no timer needed), record the
+ * outcome in the breaker and release the permit right there: no restore, no
+ * frames, no retry frame on success. A failure goes to the retry loop, and a
+ * suspended inner is awaited under the caller's interruptibility; in both
+ * cases with the release handler installed before the region ends, so the
+ * permit is returned whatever the exit (interruption included).
+ *
+ * @internal
+ */
+export const fuse = (parts: {
+  readonly bulkhead: Bulkhead.Bulkhead
+  readonly retry: Retry.Retry
+  readonly circuitBreaker: CircuitBreaker.CircuitBreaker
+  readonly timeout: Timeout.Timeout
+}): Fused | undefined => {
+  const { bulkhead, circuitBreaker, retry, timeout } = parts
+  const breaker = breakerInternals(circuitBreaker)
+  const retryParts = retryInternal.internals.get(retry.execute)
+  const timeoutParts = timeoutInternal.internals.get(timeout)
+  if (
+    !(bulkhead instanceof BulkheadImpl) || breaker === undefined || retryParts === undefined ||
+    timeoutParts === undefined
+  ) {
+    return undefined
+  }
+  const { budget, retryLoop } = retryParts
+  const { duration, millis, operation } = timeoutParts
+  const composed = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | Policy.Rejection, R> =>
+    bulkhead.execute(retry.execute(circuitBreaker.execute(timeout.execute(self))))
+  // later attempts go through the parts as composed
+  const retryAfter = <A, E, R>(self: Effect.Effect<A, E, R>, out: Effect.Effect<A, E, R>) =>
+    Effect.catchAll(out, (error) => retryLoop(circuitBreaker.execute(timeout.execute(self)), error))
+
+  const run = <A, E, R>(
+    parent: Fiber.RuntimeFiber<unknown, unknown>,
+    flags: RuntimeFlags.RuntimeFlags,
+    self: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | Policy.Rejection, R> => {
+    // An uninterruptible caller (rare) keeps the composition's exact semantics.
+    if (!RuntimeFlags.interruption(flags)) return composed(self)
+    return Effect.uninterruptibleMask((restore): Effect.Effect<A, E | Policy.Rejection, R> => {
+      // `restore` is Effect's `interruptible` for an interruptible caller; anything else: compose
+      if (restore !== Effect.interruptible || breaker.current !== 0 || breaker.needsClock) {
+        return restore(composed(self))
+      }
+      const handlers = breaker.closedHandlers ?? breaker.makeClosedHandlers()
+      if (!bulkhead.tryTake()) return restore(composed(self))
+      if (budget !== undefined) {
+        budget.unsafeRecordCall(Context.get(parent.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis())
+      }
+      const child = timeoutInternal.startChild(parent, flags, self)
+      const exit = child.unsafePoll()
+      if (exit !== null) {
+        if (exit._tag === "Success") {
+          const out = handlers.onSuccess(exit.value)
+          bulkhead.release()
+          return out
+        }
+        return Effect.matchCauseEffect(
+          restore(retryAfter(self, handlers.onFailure(exit.cause) as Effect.Effect<A, E, R>)),
+          bulkhead.releaseOnExit
+        )
+      }
+      const awaited = Effect.matchCauseEffect(
+        timeoutInternal.awaitWithTimer(parent, flags, child, duration, millis, operation),
+        handlers
+      ) as Effect.Effect<A, E, R>
+      return Effect.matchCauseEffect(restore(retryAfter(self, awaited)), bulkhead.releaseOnExit)
+    })
+  }
+  return {
+    run,
+    execute: (self) => Effect.withFiberRuntime((parent, status) => run(parent, status.runtimeFlags, self))
+  }
+}
+
 const stackKey = (
   service: string,
   operation: string,
   serviceType: string,
   retryOn: ReadonlyArray<string> | undefined
 ) => `${service}\u0000${operation}\u0000${serviceType}\u0000${retryOn === undefined ? "*" : retryOn.join("\u0001")}`
+
+/** The fused form of the stacks `make` builds, for `withResilience` to run them from its own fiber access. @internal */
+export const fusedStacks = new WeakMap<Policy.Stack, Fused>()
+
+/** A service's already-built stack for these options, if any (no build, no validation). @internal */
+export const cachedStacks = new WeakMap<
+  Policy.Service,
+  (options: Policy.WithResilienceOptions) => Policy.Stack | undefined
+>()
 
 /** @internal */
 export const make: Effect.Effect<
@@ -137,32 +281,51 @@ export const make: Effect.Effect<
       })
       const timeout = yield* Timeout.make({ duration: profile.timeout, operation: `${service}/${operation}` })
       // bulkhead(retry(breaker(timeout(self)))): see the Policy module docs
-      const execute: Policy.Policy<Policy.Rejection> = (self) =>
-        bulkhead.execute(retry.execute(circuitBreaker.execute(timeout.execute(self))))
-      return { service, operation, serviceType, profile, circuitBreaker, bulkhead, retry, timeout, budget, execute }
+      const fused = fuse({ bulkhead, retry, circuitBreaker, timeout })
+      const execute: Policy.Policy<Policy.Rejection> = fused?.execute ??
+        ((self) => bulkhead.execute(retry.execute(circuitBreaker.execute(timeout.execute(self)))))
+      const stack: Policy.Stack = {
+        service,
+        operation,
+        serviceType,
+        profile,
+        circuitBreaker,
+        bulkhead,
+        retry,
+        timeout,
+        budget,
+        execute
+      }
+      if (fused !== undefined) fusedStacks.set(stack, fused)
+      return stack
     })
+
+  const cacheOf = (options: Policy.WithResilienceOptions): Map<string, Policy.Stack> => {
+    const retryOn = options.retryOn
+    if (typeof retryOn !== "function") return stacks
+    let byPredicate = stacksByPredicate.get(retryOn)
+    if (byPredicate === undefined) {
+      byPredicate = new Map()
+      stacksByPredicate.set(retryOn, byPredicate)
+    }
+    return byPredicate
+  }
+
+  const keyOf = (options: Policy.WithResilienceOptions, serviceType: string): string => {
+    const retryOn = options.retryOn
+    return stackKey(
+      options.service,
+      options.operation,
+      serviceType,
+      typeof retryOn === "function" ? undefined : retryOn
+    )
+  }
 
   const stack = (options: Policy.WithResilienceOptions): Effect.Effect<Policy.Stack, InvalidOptionsError> =>
     Effect.suspend(() => {
       const serviceType = ResilienceConfig.serviceTypeOf(config, options)
-      const retryOn = options.retryOn
-      let cache: Map<string, Policy.Stack>
-      if (typeof retryOn === "function") {
-        let byPredicate = stacksByPredicate.get(retryOn)
-        if (byPredicate === undefined) {
-          byPredicate = new Map()
-          stacksByPredicate.set(retryOn, byPredicate)
-        }
-        cache = byPredicate
-      } else {
-        cache = stacks
-      }
-      const key = stackKey(
-        options.service,
-        options.operation,
-        serviceType,
-        typeof retryOn === "function" ? undefined : retryOn
-      )
+      const cache = cacheOf(options)
+      const key = keyOf(options, serviceType)
       const cached = cache.get(key)
       if (cached !== undefined) return Effect.succeed(cached)
       return Effect.map(build(options, serviceType), (built) => {
@@ -173,10 +336,16 @@ export const make: Effect.Effect<
       })
     })
 
-  return {
+  const service: Policy.Service = {
     config,
     registry,
     stack,
     bulkheads: Effect.sync(() => Array.from(bulkheads.values(), (b) => b.unsafeStats()))
   }
+  // the synchronous cache lookup behind `stack`, for `withResilience(self, options)`
+  cachedStacks.set(
+    service,
+    (options) => cacheOf(options).get(keyOf(options, ResilienceConfig.serviceTypeOf(config, options)))
+  )
+  return service
 })

@@ -163,13 +163,24 @@ export const makeExecute = (config: Config) => {
       }
     })
 
-  if (budget === undefined) {
-    return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  const execute = budget === undefined
+    ? <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       Effect.catchAll(self, (error) => retryLoop(self, error))
-  }
-  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.clockWith((clock) => {
-      budget.unsafeRecordCall(clock.unsafeCurrentTimeMillis())
-      return Effect.catchAll(self, (error) => retryLoop(self, error))
-    })
+    : <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.clockWith((clock) => {
+        budget.unsafeRecordCall(clock.unsafeCurrentTimeMillis())
+        return Effect.catchAll(self, (error) => retryLoop(self, error))
+      })
+  internals.set(execute, { budget, retryLoop })
+  return execute
 }
+
+/** What `Policy`'s fused stack needs of a Retry made here. @internal */
+export interface RetryInternals {
+  readonly budget: RetryBudgetImpl | undefined
+  /** The loop after a first failed attempt: `execute(self)` is `catchAll(self, (e) => retryLoop(self, e))` after counting the call in the budget. */
+  readonly retryLoop: <A, E, R>(self: Effect.Effect<A, E, R>, firstError: E) => Effect.Effect<A, E, R>
+}
+
+/** Keyed by the `execute` function of each Retry made here. @internal */
+export const internals = new WeakMap<object, RetryInternals>()

@@ -145,7 +145,8 @@ const disableMetrics = RuntimeFlagsPatch.disable(RuntimeFlags.RuntimeMetrics)
  * restoring it for them (`withRuntimeFlagsPatch` around the inner) costs more
  * than the metrics themselves.
  */
-const startChild = <A, E, R>(
+/** @internal */
+export const startChild = <A, E, R>(
   parent: Fiber.RuntimeFiber<unknown, unknown>,
   runtimeFlags: RuntimeFlags.RuntimeFlags,
   self: Effect.Effect<A, E, R>
@@ -217,7 +218,8 @@ export const timeout = <A, E, R>(
     return awaitWithTimer(parent, status.runtimeFlags, child, duration, millis, operation)
   })
 
-const awaitWithTimer = <A, E>(
+/** @internal */
+export const awaitWithTimer = <A, E>(
   parent: Fiber.RuntimeFiber<unknown, unknown>,
   runtimeFlags: RuntimeFlags.RuntimeFlags,
   child: Fiber.RuntimeFiber<A, E>,
@@ -256,3 +258,13 @@ const awaitWithTimer = <A, E>(
       return Fiber.interrupt(child)
     })
   })
+
+/** What `Policy`'s fused stack needs of a Timeout made by `Timeout.make`. @internal */
+export interface TimeoutInternals {
+  readonly duration: Duration.Duration
+  readonly millis: number
+  readonly operation: string | undefined
+}
+
+/** Timeouts made by `Timeout.make` (a user's own `Timeout` value is not in it). @internal */
+export const internals = new WeakMap<object, TimeoutInternals>()
