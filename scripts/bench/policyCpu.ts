@@ -10,7 +10,17 @@
  * Prints one JSON line per variant: `{ label, ns, added, min, max }` (ns per
  * call; added = ns - the bare loop's ns; min/max of the per-round figures).
  */
-import { bulkhead as cBulkhead, circuitBreaker as cBreaker, ConsecutiveBreaker, ExponentialBackoff, handleAll, retry as cRetry, timeout as cTimeout, TimeoutStrategy, wrap } from "cockatiel"
+import {
+  bulkhead as cBulkhead,
+  circuitBreaker as cBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleAll,
+  retry as cRetry,
+  timeout as cTimeout,
+  TimeoutStrategy,
+  wrap
+} from "cockatiel"
 import { Effect, ManagedRuntime } from "effect"
 import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
 import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
