@@ -24,6 +24,11 @@ import { errorText, fmtInt, fmtRatio, freePort, log, measure, skipped, spread } 
 import { keysOf } from "./memoryLimiter.js"
 
 const TITLE = "3. Redis store decisions per second (one local redis-server)"
+// A huge burst that refills at 1,000 tokens/s: no call is ever rejected, and every call really
+// writes its key (SET with its tat and TTL), as in real use. A rate of 1e9/s would instead let the
+// script DEL the key on every call (the bucket is full again within the clock's precision),
+// which is cheaper than real use and flattered our figures.
+const RATE = 1_000
 const LIMIT = 1_000_000_000
 
 const which = (name: string): string | undefined => {
@@ -87,7 +92,7 @@ const redisBenchmark = (
       "1000",
       "1",
       "0",
-      String(LIMIT),
+      String(RATE),
       String(LIMIT)
     ]
     execFile(bin, args, { timeout: 120_000 }, (error, stdout) => {
@@ -142,7 +147,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
             timeout: "5 seconds",
             redisOptions: autoPipelining ? { enableAutoPipelining: true } : undefined
           })
-          return yield* RateLimiter.make({ name: "bench", tokensPerSecond: LIMIT, burstSize: LIMIT }).pipe(
+          return yield* RateLimiter.make({ name: "bench", tokensPerSecond: RATE, burstSize: LIMIT }).pipe(
             Effect.provideService(RateLimiterStore.RateLimiterStore, store)
           )
         }).pipe(Scope.extend(scope))
