@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -22,6 +21,7 @@ import * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
 import * as Timeout from "../Timeout.js"
 import { BulkheadImpl } from "./bulkhead.js"
+import * as circuitBreakerInternal from "./circuitBreaker.js"
 import * as retryInternal from "./retry.js"
 import * as timeoutInternal from "./timeout.js"
 import * as validate from "./validate.js"
@@ -63,33 +63,15 @@ export const retryPredicate = (
 // the fused stack
 // ---------------------------------------------------------------------------
 
-type Handlers = {
-  readonly onSuccess: (a: any) => Effect.Effect<any, any, any>
-  readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<any, any, any>
-}
-
 /**
- * The parts of a breaker from `CircuitBreaker.make` the fused stack reads
- * (read only, never written): its state code (0 = Closed), whether a Closed
- * call needs the Clock (time window, slow-call rule), and the Closed state's
- * outcome handlers, which `execute` itself installs with `matchCauseEffect`
- * around the call. When a breaker does not have them (another
- * implementation, or a later version of ours), the stack is not fused.
+ * A breaker from `CircuitBreaker.make` (the registry's), whose
+ * `unsafeClosedHandlers()` hook gives the Closed state's outcome handlers
+ * when a call may skip `execute` (Closed, nothing timed), for the caller to
+ * install with `matchCauseEffect` around the call. Any other implementation:
+ * the stack is not fused.
  */
-interface BreakerInternals {
-  readonly current: number
-  readonly needsClock: boolean
-  readonly closedHandlers: Handlers | undefined
-  makeClosedHandlers(): Handlers
-}
-
-const breakerInternals = (breaker: CircuitBreaker.CircuitBreaker): BreakerInternals | undefined => {
-  const b = breaker as unknown as Partial<BreakerInternals>
-  return typeof b.current === "number" && typeof b.needsClock === "boolean" &&
-      typeof b.makeClosedHandlers === "function" && "closedHandlers" in b
-    ? b as BreakerInternals
-    : undefined
-}
+const breakerImpl = (breaker: CircuitBreaker.CircuitBreaker): circuitBreakerInternal.Breaker | undefined =>
+  breaker instanceof circuitBreakerInternal.Breaker ? breaker : undefined
 
 /** A fused stack: `run` is the stack applied to `self` on `parent`, whose runtime flags are `flags`. */
 export interface Fused {
@@ -126,7 +108,7 @@ export const fuse = (parts: {
   readonly timeout: Timeout.Timeout
 }): Fused | undefined => {
   const { bulkhead, circuitBreaker, retry, timeout } = parts
-  const breaker = breakerInternals(circuitBreaker)
+  const breaker = breakerImpl(circuitBreaker)
   const retryParts = retryInternal.internals.get(retry.execute)
   const timeoutParts = timeoutInternal.internals.get(timeout)
   if (
@@ -152,11 +134,10 @@ export const fuse = (parts: {
     if (!RuntimeFlags.interruption(flags)) return composed(self)
     return Effect.uninterruptibleMask((restore): Effect.Effect<A, E | Policy.Rejection, R> => {
       // `restore` is Effect's `interruptible` for an interruptible caller; anything else: compose
-      if (restore !== Effect.interruptible || breaker.current !== 0 || breaker.needsClock) {
-        return restore(composed(self))
-      }
-      const handlers = breaker.closedHandlers ?? breaker.makeClosedHandlers()
-      if (!bulkhead.tryTake()) return restore(composed(self))
+      if (restore !== Effect.interruptible) return restore(composed(self))
+      // undefined: not Closed, or Closed calls are timed
+      const handlers = breaker.unsafeClosedHandlers()
+      if (handlers === undefined || !bulkhead.tryTake()) return restore(composed(self))
       if (budget !== undefined) {
         budget.unsafeRecordCall(Context.get(parent.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis())
       }
