@@ -41,6 +41,7 @@
  *
  * @since 0.1.0
  */
+import * as rateLimiterInternal from "@effect-resilience/core/internal/rateLimiter"
 import * as validate from "@effect-resilience/core/internal/validate"
 import * as RateLimiter from "@effect-resilience/core/RateLimiter"
 import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
@@ -57,6 +58,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as ClientKey from "./ClientKey.js"
@@ -281,32 +283,68 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   }
 
+  // The response to a decision: headers on every limited response, and the 429 failure on a rejection.
+  const respond = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    decision: RateLimiterStore.Decision
+  ): Effect.Effect<void, RateLimitExceeded> => {
+    const policy = limiter.boundBy(decision)
+    const reset = Math.ceil(decision.resetAfterMillis / 1000)
+    if (decision.allowed) {
+      allowedCount++
+      return appendHandler(fiber, headersHandler(policy, decision.remaining, reset, -1))
+    }
+    rejectedCount++
+    const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMillis / 1000))
+    return Effect.zipRight(
+      appendHandler(fiber, headersHandler(policy, decision.remaining, reset, retryAfter)),
+      Effect.fail(
+        new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
+          disableValidation: true
+        })
+      )
+    )
+  }
+
+  // `consume`'s rejection debug log, which the synchronous decision leaves to its caller; built only when debug
+  // logs are on, so a flood of rejections costs no annotations nobody logs.
+  const rejectionLog = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    key: string,
+    decision: RateLimiterStore.Decision
+  ): Effect.Effect<void> | undefined =>
+    LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+      ? undefined
+      : Effect.annotateLogs(Effect.logDebug("rate limiter rejected a call"), {
+        limiter: name,
+        key: rateLimiterInternal.clientKey(key),
+        retryAfterMillis: decision.retryAfterMillis,
+        limit: decision.limit,
+        remaining: decision.remaining,
+        rejectedBy: decision.rejectedBy ?? ""
+      })
+
+  // The in-memory store decides synchronously: within this fiber step, no Effect of its own (undefined: Redis).
+  const unsafeConsume = rateLimiterInternal.unsafeConsumeOf(limiter)
+
   const middleware = Effect.withFiberRuntime<void, RateLimitExceeded>((fiber) => {
     const context = fiber.currentContext
     const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
     const cost = costOf(request, context)
     if (cost === 0) return Effect.void
     const key = keys.resolve(request, context)
+    if (unsafeConsume !== undefined) {
+      const decision = unsafeConsume(fiber, key, cost)
+      if (decision !== undefined) {
+        const response = respond(fiber, decision)
+        if (decision.allowed) return response
+        const log = rejectionLog(fiber, key, decision)
+        return log === undefined ? response : Effect.zipRight(log, response)
+      }
+    }
     return Effect.matchEffect(limiter.consume(key, { cost }), {
       onFailure: (error) => Effect.logWarning("RateLimit: store failed, request let through", error),
-      onSuccess: (decision) => {
-        const policy = limiter.boundBy(decision)
-        const reset = Math.ceil(decision.resetAfterMillis / 1000)
-        if (decision.allowed) {
-          allowedCount++
-          return appendHandler(fiber, headersHandler(policy, decision.remaining, reset, -1))
-        }
-        rejectedCount++
-        const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMillis / 1000))
-        return Effect.zipRight(
-          appendHandler(fiber, headersHandler(policy, decision.remaining, reset, retryAfter)),
-          Effect.fail(
-            new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
-              disableValidation: true
-            })
-          )
-        )
-      }
+      onSuccess: (decision) => respond(fiber, decision)
     })
   })
   return Middleware.of(middleware)
