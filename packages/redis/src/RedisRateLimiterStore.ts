@@ -32,7 +32,7 @@ import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type { RedisOptions } from "ioredis"
+import type { ClusterOptions, RedisOptions } from "ioredis"
 import * as internal from "./internal/redisStore.js"
 
 /**
@@ -55,6 +55,27 @@ import * as internal from "./internal/redisStore.js"
 export type FailureMode = "fail-open" | "fail-closed" | "fallback-memory" | "fail"
 
 /**
+ * Where a Redis Cluster is: some of its nodes (`redis://[user:password@]host:port`),
+ * from which the client discovers the rest, and ioredis Cluster options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterConnection {
+  /** Startup nodes; one reachable master or replica is enough. At least one. */
+  readonly nodes: ReadonlyArray<string | Redacted.Redacted<string>>
+  /**
+   * More ioredis Cluster options (`redisOptions` for every node: TLS,
+   * password…; `natMap`, `scaleReads` is ignored: the script writes). The store
+   * always overrides `enableOfflineQueue` (false), `lazyConnect`,
+   * `retryDelayOnFailover` and `retryDelayOnClusterDown` (0: no delayed replay)
+   * and, per node, `maxRetriesPerRequest` (0) and `autoResendUnfulfilledCommands`
+   * (false).
+   */
+  readonly options?: ClusterOptions | undefined
+}
+
+/**
  * Options of the Redis store.
  *
  * @since 0.1.0
@@ -73,6 +94,12 @@ export interface Options {
    * fails within its budget instead of queueing.
    */
   readonly redisOptions?: RedisOptions | undefined
+  /**
+   * Connect to a Redis Cluster instead of one server (then `url` and
+   * `redisOptions` must be absent). Keys are hash-tagged, so every decision's
+   * keys are in one slot; distinct client keys spread over the masters.
+   */
+  readonly cluster?: ClusterConnection | undefined
   /**
    * Prepended to every key; no `{` or `}`.
    *
@@ -118,6 +145,8 @@ export interface Options {
  */
 export interface ConfigOptions {
   readonly url: Redacted.Redacted<string>
+  /** Startup nodes of a Redis Cluster; when not empty, used instead of `url`. */
+  readonly clusterNodes?: ReadonlyArray<Redacted.Redacted<string>> | undefined
   readonly prefix: string
   readonly timeout: Duration.Duration
   readonly onError: FailureMode
@@ -163,7 +192,8 @@ export const layer = (
 
 /**
  * The `Config` `layerConfig` reads by default, under `RATE_LIMITER_REDIS_`:
- * `URL` (default `redis://127.0.0.1:6379`), `PREFIX` (default
+ * `URL` (default `redis://127.0.0.1:6379`), `CLUSTER_NODES` (comma-separated
+ * `redis://host:port` of a Redis Cluster, used instead of `URL` when set), `PREFIX` (default
  * `effect-resilience:rl:`), `TIMEOUT` (a duration such as `50 millis`, the
  * default) and `ON_ERROR` (`fail-open`, `fail-closed`, `fallback-memory`, the
  * default, or `fail`).
@@ -174,6 +204,14 @@ export const layer = (
 export const config: Config.Config<ConfigOptions> = Config.nested(
   Config.all({
     url: Config.redacted("URL").pipe(Config.withDefault(Redacted.make("redis://127.0.0.1:6379"))),
+    clusterNodes: Config.redacted("CLUSTER_NODES").pipe(
+      Config.withDefault(Redacted.make("")),
+      Config.map((nodes) =>
+        Redacted.value(nodes).split(",").map((node) => node.trim()).filter((node) => node.length > 0).map((node) =>
+          Redacted.make(node)
+        )
+      )
+    ),
     prefix: Config.string("PREFIX").pipe(Config.withDefault(internal.DEFAULT_PREFIX)),
     timeout: Config.duration("TIMEOUT").pipe(Config.withDefault(Duration.millis(50))),
     onError: Config.literal("fail-open", "fail-closed", "fallback-memory", "fail")("ON_ERROR").pipe(
@@ -185,8 +223,10 @@ export const config: Config.Config<ConfigOptions> = Config.nested(
 
 /**
  * `RateLimiterStore` on Redis, configured from `Config` (by default `config`:
- * environment variables `RATE_LIMITER_REDIS_URL`, `_PREFIX`, `_TIMEOUT`,
- * `_ON_ERROR`). Options that are not configuration (ioredis options, the
+ * environment variables `RATE_LIMITER_REDIS_URL` or `_CLUSTER_NODES`, `_PREFIX`,
+ * `_TIMEOUT`, `_ON_ERROR`). Cluster options (`cluster.options`) can be passed
+ * beside the node list; a `cluster` passed beside it is used when the
+ * configuration has no `CLUSTER_NODES`. Options that are not configuration (ioredis options, the
  * fallback's bounds) can be passed beside it.
  *
  * @since 0.1.0
@@ -198,7 +238,19 @@ export const layerConfig = (
 ): Layer.Layer<RateLimiterStore.RateLimiterStore, InvalidOptionsError | ConfigError.ConfigError> =>
   Layer.scoped(
     RateLimiterStore.RateLimiterStore,
-    Effect.flatMap(Config.unwrap(configOptions), (configured) => internal.make({ ...options, ...configured }))
+    Effect.flatMap(Config.unwrap(configOptions), ({ clusterNodes, url, ...configured }) => {
+      const cluster = clusterNodes !== undefined && clusterNodes.length > 0
+        ? { nodes: clusterNodes, options: options?.cluster?.options }
+        : options?.cluster
+      // A cluster replaces the single-node URL (which has a default).
+      return internal.make(
+        cluster === undefined ? { ...options, ...configured, url } : {
+          ...options,
+          ...configured,
+          cluster
+        }
+      )
+    })
   )
 
 /**

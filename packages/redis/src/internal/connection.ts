@@ -8,8 +8,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { RedisOptions } from "ioredis"
-import { Redis } from "ioredis"
+import type { ClusterOptions, RedisOptions } from "ioredis"
+import { Cluster, Redis } from "ioredis"
 import * as Script from "./script.js"
 
 /** Why one call to Redis failed. @internal */
@@ -42,12 +42,27 @@ export const forcedOptions = {
   lazyConnect: true
 } as const satisfies RedisOptions
 
+/**
+ * The options forced on a Cluster client, for the same reason: no offline
+ * queue, and no delayed replay of a command whose node went away (a replay
+ * after the call was decided by the failure mode would consume tokens twice).
+ * MOVED/ASK redirections still follow, so resharding works.
+ *
+ * @internal
+ */
+export const forcedClusterOptions = {
+  enableOfflineQueue: false,
+  lazyConnect: true,
+  retryDelayOnFailover: 0,
+  retryDelayOnClusterDown: 0
+} as const satisfies ClusterOptions
+
 /** @internal */
 export const defaultRetryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 5), 1_000)
 
 /** @internal */
 export interface Connection {
-  readonly client: Redis
+  readonly client: Redis | Cluster
   /**
    * Runs a script once (the one-bucket script, or the general one when
    * `multi`), within `budgetMillis`. Never rejects, never hangs.
@@ -93,6 +108,11 @@ const classify = (error: unknown): FailureReason => {
 export const open = (options: {
   readonly url: string | undefined
   readonly redisOptions: RedisOptions | undefined
+  /** Connect to a Redis Cluster through these startup nodes instead of `url`. */
+  readonly cluster?: {
+    readonly nodes: ReadonlyArray<string>
+    readonly options: ClusterOptions | undefined
+  } | undefined
   readonly budgetMillis: number
   readonly connectTimeoutMillis: number
 }): Effect.Effect<Connection, never, Scope.Scope> =>
@@ -105,7 +125,24 @@ export const open = (options: {
     }
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const client = options.url === undefined ? new Redis(redisOptions) : new Redis(options.url, redisOptions)
+        const cluster = options.cluster
+        const client: Redis | Cluster = cluster !== undefined
+          ? new Cluster([...cluster.nodes], {
+            clusterRetryStrategy: defaultRetryStrategy,
+            ...cluster.options,
+            // Per node: the same fail-fast settings as the single-node client
+            // (ioredis itself forces the nodes' offline queue and reconnects).
+            redisOptions: {
+              connectTimeout: options.connectTimeoutMillis,
+              ...cluster.options?.redisOptions,
+              maxRetriesPerRequest: 0,
+              autoResendUnfulfilledCommands: false
+            },
+            ...forcedClusterOptions
+          })
+          : options.url === undefined
+          ? new Redis(redisOptions)
+          : new Redis(options.url, redisOptions)
         // Without a listener ioredis prints every connection error to stderr;
         // the store reports failures itself (logs + metrics) on transitions.
         client.on("error", () => {})
@@ -146,12 +183,20 @@ export const open = (options: {
     // Loaded as soon as the connection is ready (and again after every
     // reconnect): commands on one connection run in order, so the first
     // EVALSHAs find the scripts instead of a stampede of NOSCRIPT → EVAL.
-    const preload = () => {
-      client.script("LOAD", Script.source).catch(() => {})
-      client.script("LOAD", Script.sourceMulti).catch(() => {})
+    // On a Cluster every master needs them (a script cache is per node): each
+    // node gets them when it joins the client's pool, and a node that missed
+    // them (failover, restart) is covered by the NOSCRIPT → EVAL fallback.
+    const load = (node: Redis) => {
+      node.script("LOAD", Script.source).catch(() => {})
+      node.script("LOAD", Script.sourceMulti).catch(() => {})
     }
-    client.on("ready", preload)
-    if (client.status === "ready") preload()
+    if (client instanceof Cluster) {
+      client.on("+node", load)
+      for (const node of client.nodes("master")) load(node)
+    } else {
+      client.on("ready", () => load(client))
+      if (client.status === "ready") load(client)
+    }
 
     // Calls share one budget, so their deadlines come in the order the calls
     // start: one FIFO swept by one timer replaces a setTimeout/clearTimeout per
@@ -211,7 +256,8 @@ export const open = (options: {
         }
         return
       }
-      const stream = client.stream as Partial<CorkableStream> | undefined
+      // A Cluster client has no single stream (one per node): no corking there.
+      const stream = (client as { readonly stream?: Partial<CorkableStream> }).stream
       if (stream === undefined || typeof stream.cork !== "function" || stream.writable !== true) return
       stream.cork()
       corked = stream as CorkableStream

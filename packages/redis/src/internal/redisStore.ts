@@ -156,6 +156,7 @@ export const fallbackDecisions = Metric.counter("effect_resilience_rate_limiter_
 /** @internal */
 export interface Resolved {
   readonly url: string | undefined
+  readonly clusterNodes: ReadonlyArray<string> | undefined
   readonly prefix: string
   readonly timeoutMillis: number
   readonly connectTimeoutMillis: number
@@ -186,11 +187,35 @@ export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolve
       // Never echo the URL: it may hold a password.
       return yield* validate.fail(POLICY, "url", "<redacted>", "must be a redis:// or rediss:// URL")
     }
+    let clusterNodes: Array<string> | undefined
+    if (options?.cluster !== undefined) {
+      if (options.url !== undefined || options.redisOptions !== undefined) {
+        return yield* validate.fail(
+          POLICY,
+          "cluster",
+          "<redacted>",
+          "cannot be combined with url or redisOptions (use cluster.options.redisOptions)"
+        )
+      }
+      const nodes: unknown = options.cluster.nodes
+      if (!Array.isArray(nodes) || nodes.length === 0) {
+        return yield* validate.fail(POLICY, "cluster.nodes", "<redacted>", "must list at least one node")
+      }
+      clusterNodes = []
+      for (const node of nodes) {
+        const value: unknown = Redacted.isRedacted(node) ? Redacted.value(node) : node
+        if (typeof value !== "string" || !/^rediss?:\/\//.test(value)) {
+          return yield* validate.fail(POLICY, "cluster.nodes", "<redacted>", "every node must be a redis:// URL")
+        }
+        clusterNodes.push(value)
+      }
+    }
     const timeout = yield* validate.duration(POLICY, "timeout", options?.timeout, Duration.millis(50))
     const connectTimeout = yield* validate.duration(POLICY, "connectTimeout", options?.connectTimeout, "1 second")
     const probeInterval = yield* validate.duration(POLICY, "probeInterval", options?.probeInterval, "500 millis")
     return {
       url,
+      clusterNodes,
       prefix,
       timeoutMillis: Math.max(1, Math.ceil(Duration.toMillis(timeout))),
       connectTimeoutMillis: Math.max(1, Math.ceil(Duration.toMillis(connectTimeout))),
@@ -211,6 +236,9 @@ export const make = (
     const connection = yield* Connection.open({
       url: resolved.url,
       redisOptions: options?.redisOptions,
+      cluster: resolved.clusterNodes === undefined
+        ? undefined
+        : { nodes: resolved.clusterNodes, options: options?.cluster?.options },
       budgetMillis: resolved.timeoutMillis,
       connectTimeoutMillis: resolved.connectTimeoutMillis
     })

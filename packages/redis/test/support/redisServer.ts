@@ -3,11 +3,16 @@
  * the tests: the global one every test shares (see `globalSetup.ts`) and
  * private ones for tests that kill and restart their server.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as fs from "node:fs/promises"
 import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
 
 /** The binary: `REDIS_SERVER` if set, else `redis-server` on the PATH. */
 const binary = process.env.REDIS_SERVER ?? "redis-server"
+/** `REDIS_CLI` if set, else `redis-cli` on the PATH (cluster creation only). */
+const cli = process.env.REDIS_CLI ?? "redis-cli"
 
 export interface RedisServer {
   readonly port: number
@@ -67,7 +72,7 @@ const waitUntilReady = async (port: number, child: ChildProcess, output: () => s
   throw new Error(`redis-server did not answer PING on port ${port} within 10 s:\n${output()}`)
 }
 
-const spawnServer = async (port: number): Promise<ChildProcess> => {
+const spawnServer = async (port: number, extraArgs: ReadonlyArray<string> = []): Promise<ChildProcess> => {
   const child = spawn(binary, [
     "--port",
     String(port),
@@ -78,7 +83,8 @@ const spawnServer = async (port: number): Promise<ChildProcess> => {
     "--appendonly",
     "no",
     "--protected-mode",
-    "no"
+    "no",
+    ...extraArgs
   ], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout?.on("data", (chunk) => {
@@ -107,13 +113,18 @@ const exited = (child: ChildProcess): Promise<void> =>
  * Starts a `redis-server` on a free loopback port with persistence off and
  * waits until it answers PING.
  */
-export const startRedis = async (options?: { readonly port?: number }): Promise<RedisServer> => {
+export const startRedis = async (options?: {
+  readonly port?: number
+  /** More `redis-server` arguments, given the port. */
+  readonly args?: (port: number) => ReadonlyArray<string>
+}): Promise<RedisServer> => {
   // A port can be taken between the probe and the bind: retry a few times.
   let lastError: unknown
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = options?.port ?? await freePort()
     try {
-      let child = await spawnServer(port)
+      const extraArgs = options?.args?.(port) ?? []
+      let child = await spawnServer(port, extraArgs)
       const server: RedisServer = {
         port,
         url: `redis://127.0.0.1:${port}`,
@@ -130,7 +141,7 @@ export const startRedis = async (options?: { readonly port?: number }): Promise<
         restart: async () => {
           child.kill("SIGKILL")
           await exited(child)
-          child = await spawnServer(port)
+          child = await spawnServer(port, extraArgs)
         },
         stop: async () => {
           child.kill("SIGCONT")
@@ -147,3 +158,72 @@ export const startRedis = async (options?: { readonly port?: number }): Promise<
   }
   throw lastError
 }
+
+export interface RedisCluster {
+  readonly servers: ReadonlyArray<RedisServer>
+  /** `redis://127.0.0.1:P` of every master. */
+  readonly nodes: ReadonlyArray<string>
+  /** Runs `redis-cli -p port args…` and returns its stdout. */
+  readonly cli: (port: number, ...args: ReadonlyArray<string>) => Promise<string>
+  /** Stops every server and deletes the cluster's config directory. */
+  readonly stop: () => Promise<void>
+}
+
+const run = (file: string, args: ReadonlyArray<string>): Promise<string> =>
+  new Promise((resolve, reject) =>
+    execFile(
+      file,
+      [...args],
+      { timeout: 10_000 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`${file} ${args.join(" ")}: ${error.message}\n${stderr}`)) : resolve(stdout)
+    )
+  )
+
+/**
+ * A Redis Cluster of `masters` masters (no replicas) on free loopback ports,
+ * its `nodes-P.conf` files in a fresh temporary directory; resolves once every
+ * node reports `cluster_state:ok`.
+ */
+export const startCluster = async (masters = 3): Promise<RedisCluster> => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "effect-resilience-cluster-"))
+  const servers: Array<RedisServer> = []
+  const redisCli = (port: number, ...args: ReadonlyArray<string>) => run(cli, ["-p", String(port), ...args])
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()))
+    await fs.rm(dir, { recursive: true, force: true })
+  }
+  try {
+    for (let i = 0; i < masters; i++) {
+      servers.push(await startRedis({ args: (port) => clusterArgs(dir, port) }))
+    }
+    await run(cli, [
+      "--cluster",
+      "create",
+      ...servers.map((server) => `127.0.0.1:${server.port}`),
+      "--cluster-replicas",
+      "0",
+      "--cluster-yes"
+    ])
+    const deadline = Date.now() + 10_000
+    for (const server of servers) {
+      while (!(await redisCli(server.port, "CLUSTER", "INFO")).includes("cluster_state:ok")) {
+        if (Date.now() > deadline) throw new Error(`cluster_state is not ok on port ${server.port} within 10 s`)
+        await sleep(50)
+      }
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { servers, nodes: servers.map((server) => server.url), cli: redisCli, stop }
+}
+
+const clusterArgs = (dir: string, port: number): ReadonlyArray<string> => [
+  "--cluster-enabled",
+  "yes",
+  "--cluster-config-file",
+  path.join(dir, `nodes-${port}.conf`),
+  "--cluster-node-timeout",
+  "5000"
+]
