@@ -1,7 +1,8 @@
 import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import * as Store from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Logger, LogLevel } from "effect"
+import { ConfigProvider, Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import { type RedisCluster, startCluster } from "./support/redisServer.js"
 
@@ -110,6 +111,24 @@ describe("RedisRateLimiterStore on Redis Cluster", () => {
       expect(all).toEqual([`${prefix}{global}`, `${prefix}{global}a`, `${prefix}{global}b`])
       const slots = new Set(yield* Effect.forEach(all, keySlot))
       expect(slots.size).toBe(1)
+    }))
+
+  it.scopedLive("layerConfig: RATE_LIMITER_REDIS_CLUSTER_NODES connects to the cluster", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["RATE_LIMITER_REDIS_CLUSTER_NODES", cluster.nodes.join(" , ")],
+          ["RATE_LIMITER_REDIS_PREFIX", prefix],
+          ["RATE_LIMITER_REDIS_ON_ERROR", "fail"]
+        ]),
+        { pathDelim: "_" }
+      )
+      const store = yield* Layer.build(
+        RedisRateLimiterStore.layerConfig().pipe(Layer.provide(Layer.setConfigProvider(provider)))
+      ).pipe(Effect.map((context) => context.unsafeMap.get(Store.RateLimiterStore.key) as Store.Service))
+      expect((yield* store.consume(one("cfg", 2))).allowed).toBe(true)
+      expect((yield* keysPerMaster(prefix)).flat()).toEqual([`${prefix}{cfg}`])
     }))
 
   it.scopedLive("a killed master → the failure mode answers, without hanging", () =>
