@@ -1,5 +1,6 @@
 /**
- * Per-service-type resilience settings (breaker, retry, bulkhead, timeout),
+ * Per-service-type resilience settings (breaker, retry, bulkhead, timeout, and
+ * an optional client-side rate limit),
  * validated by Schema, with the trading gateway's tables as defaults and
  * overrides from code, a JSON document or environment variables.
  *
@@ -19,6 +20,13 @@
  * `broker`, `data_provider` and `internal` are the profiles `BROKER`,
  * `DATA_PROVIDER` and `INTERNAL` under service-type names; `internal` is the
  * default service type.
+ *
+ * **Rate limits.** A profile or a service may also carry `rateLimit`
+ * (`tokensPerSecond` > 0, `burstSize` integer >= 1, `maxWait` duration,
+ * `mode` `"fail" | "wait"`, each optional). No default profile sets one:
+ * unset means "the client's own quota" (a provider's documented limit). The
+ * provider clients read it with `resolveRateLimit`; `Policy.withResilience`
+ * ignores it.
  *
  * **Attempts vs retries.** The seeds' `max_attempts: 3` sits beside a comment
  * "will retry up to 3 times" and the PRD's `max_retries (default 3)`: here the
@@ -46,7 +54,9 @@
  *    SLOW_CALL_RATE_THRESHOLD SLOW_CALL_DURATION WINDOW_TYPE WINDOW_SIZE
  *    MINIMUM_CALLS RESET_BACKOFF_FACTOR MAX_RESET_TIMEOUT HALF_OPEN_MAX_PROBES
  *    SUCCESS_THRESHOLD MAX_RETRIES BASE_DELAY MAX_DELAY BACKOFF_FACTOR JITTER
- *    RETRY_ON MAX_CONCURRENT MAX_WAITING ACQUIRE_TIMEOUT TIMEOUT`, plus
+ *    RETRY_ON MAX_CONCURRENT MAX_WAITING ACQUIRE_TIMEOUT TIMEOUT
+ *    RATE_LIMIT_TOKENS_PER_SECOND RATE_LIMIT_BURST_SIZE RATE_LIMIT_MAX_WAIT
+ *    RATE_LIMIT_MODE`, plus
  *    `RESILIENCE_DEFAULT_SERVICE_TYPE`. Every service type known from the
  *    defaults, the input or the JSON is read. Per-service-name overrides
  *    (`services`) come from code or JSON only.
@@ -92,6 +102,9 @@ const NonNegativeInt = Schema.Number.pipe(Schema.filter((n) => Number.isInteger(
 )
 const Ratio = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n > 0 && n <= 1)).annotations(
   rule("must be a number in (0, 1]")
+)
+const PositiveNumber = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n > 0)).annotations(
+  rule("must be a finite number > 0")
 )
 const Factor = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n >= 1)).annotations(
   rule("must be a finite number >= 1")
@@ -183,6 +196,16 @@ const bulkheadFields = {
   acquireTimeout: Schema.optionalWith(DurationSetting, { exact: true })
 }
 
+const rateLimitFields = {
+  tokensPerSecond: Schema.optionalWith(PositiveNumber, { exact: true }),
+  burstSize: Schema.optionalWith(PositiveInt, { exact: true }),
+  maxWait: Schema.optionalWith(DurationSetting, { exact: true }),
+  mode: Schema.optionalWith(
+    Schema.Literal("fail", "wait").annotations(rule("must be \"fail\" or \"wait\"")),
+    { exact: true }
+  )
+}
+
 const maxAtLeastBase = (
   base: Duration.Duration | undefined,
   max: Duration.Duration | undefined,
@@ -246,8 +269,30 @@ export const BulkheadSettings = Schema.Struct(bulkheadFields)
 export interface BulkheadSettings extends Schema.Schema.Type<typeof BulkheadSettings> {}
 
 /**
+ * A client-side quota (token bucket) for a service: `tokensPerSecond` refill,
+ * `burstSize` bucket size, `maxWait` the longest a `"wait"`-mode caller waits
+ * for a token, `mode` `"wait"` (queue within `maxWait`) or `"fail"` (reject at
+ * once). Every field is optional: what is unset keeps the quota the service's
+ * client ships with (e.g. a market-data provider's documented quota), and no
+ * default profile sets one. Read by the provider clients of
+ * `@effect-resilience/clients` (see `resolveRateLimit`); `Policy.withResilience`
+ * does not apply it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RateLimitSettings = Schema.Struct(rateLimitFields)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimitSettings extends Schema.Schema.Type<typeof RateLimitSettings> {}
+
+/**
  * Everything `withResilience` needs for one service type; `timeout` is per
- * attempt.
+ * attempt. `rateLimit` (optional) overrides the quota of clients of this
+ * service type.
  *
  * @since 0.1.0
  * @category schemas
@@ -256,7 +301,8 @@ export const ServiceProfile = Schema.Struct({
   breaker: BreakerSettings,
   retry: RetrySettings,
   bulkhead: BulkheadSettings,
-  timeout: DurationSetting
+  timeout: DurationSetting,
+  rateLimit: Schema.optionalWith(RateLimitSettings, { exact: true })
 })
 
 /**
@@ -279,7 +325,8 @@ export const ServiceOverride = Schema.Struct({
   bulkhead: Schema.optionalWith(Schema.partialWith(Schema.Struct(bulkheadFields), { exact: true }), {
     exact: true
   }),
-  timeout: Schema.optionalWith(DurationSetting, { exact: true })
+  timeout: Schema.optionalWith(DurationSetting, { exact: true }),
+  rateLimit: Schema.optionalWith(RateLimitSettings, { exact: true })
 })
 
 /**
@@ -514,12 +561,18 @@ export const defaults: Settings = {
  * @since 0.1.0
  * @category resolution
  */
-export const mergeProfile = (base: ServiceProfile, override: ServiceOverride): ServiceProfile => ({
-  breaker: override.breaker === undefined ? base.breaker : { ...base.breaker, ...override.breaker },
-  retry: override.retry === undefined ? base.retry : { ...base.retry, ...override.retry },
-  bulkhead: override.bulkhead === undefined ? base.bulkhead : { ...base.bulkhead, ...override.bulkhead },
-  timeout: override.timeout ?? base.timeout
-})
+export const mergeProfile = (base: ServiceProfile, override: ServiceOverride): ServiceProfile => {
+  const rateLimit = override.rateLimit === undefined
+    ? base.rateLimit
+    : { ...base.rateLimit, ...override.rateLimit }
+  return {
+    breaker: override.breaker === undefined ? base.breaker : { ...base.breaker, ...override.breaker },
+    retry: override.retry === undefined ? base.retry : { ...base.retry, ...override.retry },
+    bulkhead: override.bulkhead === undefined ? base.bulkhead : { ...base.bulkhead, ...override.bulkhead },
+    timeout: override.timeout ?? base.timeout,
+    ...(rateLimit === undefined ? {} : { rateLimit })
+  }
+}
 
 /**
  * The service type a call resolves to: the one it names, else the one its
@@ -559,6 +612,26 @@ export const resolve = (
   }
   const override = settings.services[options.service]
   return Effect.succeed(override === undefined ? base : mergeProfile(base, override))
+}
+
+/**
+ * The rate-limit settings configured for a service: its service type's
+ * `rateLimit` with the service's own `rateLimit` merged over it, field by
+ * field; `undefined` when neither sets one (the client keeps its own quota).
+ * The service type is the one `serviceTypeOf` picks; an unconfigured type
+ * contributes nothing.
+ *
+ * @since 0.1.0
+ * @category resolution
+ */
+export const resolveRateLimit = (
+  settings: Settings,
+  options: { readonly service: string; readonly serviceType?: string | undefined }
+): RateLimitSettings | undefined => {
+  const byType = settings.serviceTypes[serviceTypeOf(settings, options)]?.rateLimit
+  const byService = settings.services[options.service]?.rateLimit
+  if (byType === undefined) return byService
+  return byService === undefined ? byType : { ...byType, ...byService }
 }
 
 // ---------------------------------------------------------------------------

@@ -145,6 +145,106 @@ describe("ResilienceConfig", () => {
       }
     }))
 
+  it.effect("a rate limit is unset by default and read from code, JSON and RESILIENCE_<TYPE>_RATE_LIMIT_* variables", () =>
+    Effect.gen(function*() {
+      const defaults = yield* fromEnv({})
+      for (const profile of Object.values(defaults.serviceTypes)) expect(profile.rateLimit).toBeUndefined()
+      expect(ResilienceConfig.resolveRateLimit(defaults, { service: "polygon", serviceType: "market_data" }))
+        .toBeUndefined()
+
+      const settings = yield* ResilienceConfig.load({
+        services: { polygon: { rateLimit: { burstSize: 3 } } }
+      }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(
+        new Map([
+          [
+            "RESILIENCE_CONFIG_JSON",
+            JSON.stringify({
+              serviceTypes: { market_data: { rateLimit: { tokensPerSecond: 1, mode: "fail" } } },
+              services: { polygon: { rateLimit: { maxWait: "30 seconds" } } }
+            })
+          ],
+          ["RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND", "0.5"],
+          ["RESILIENCE_MARKET_DATA_RATE_LIMIT_BURST_SIZE", "4"],
+          ["RESILIENCE_MARKET_DATA_RATE_LIMIT_MAX_WAIT", "2 minutes"],
+          ["RESILIENCE_MARKET_DATA_RATE_LIMIT_MODE", "wait"]
+        ])
+      )))
+      const byType = settings.serviceTypes["market_data"]!.rateLimit!
+      // env beats JSON for the type's settings
+      expect(byType).toMatchObject({ tokensPerSecond: 0.5, burstSize: 4, mode: "wait" })
+      expect(Duration.toMinutes(byType.maxWait!)).toBe(2)
+      // the service's own fields (code, then JSON) over its type's, field by field
+      const polygon = ResilienceConfig.resolveRateLimit(settings, { service: "polygon", serviceType: "market_data" })!
+      expect(polygon).toMatchObject({ tokensPerSecond: 0.5, burstSize: 3, mode: "wait" })
+      expect(Duration.toSeconds(polygon.maxWait!)).toBe(30)
+      const resolved = yield* ResilienceConfig.resolve(settings, { service: "polygon", serviceType: "market_data" })
+      expect(resolved.rateLimit).toEqual(polygon)
+      // another service of the type gets the type's limit; another type none
+      expect(ResilienceConfig.resolveRateLimit(settings, { service: "fred", serviceType: "market_data" }))
+        .toEqual(byType)
+      expect(ResilienceConfig.resolveRateLimit(settings, { service: "alpaca", serviceType: "broker_api" }))
+        .toBeUndefined()
+    }))
+
+  it.effect("an invalid rate-limit value fails naming the variable or JSON path and the rule", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Record<string, string>, string, string]> = [
+        [
+          { RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND: "0" },
+          "RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND",
+          "number > 0"
+        ],
+        [
+          { RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND: "fast" },
+          "RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND",
+          "number > 0"
+        ],
+        [
+          { RESILIENCE_BROKER_API_RATE_LIMIT_BURST_SIZE: "1.5" },
+          "RESILIENCE_BROKER_API_RATE_LIMIT_BURST_SIZE",
+          "integer >= 1"
+        ],
+        [
+          { RESILIENCE_BROKER_API_RATE_LIMIT_BURST_SIZE: "0" },
+          "RESILIENCE_BROKER_API_RATE_LIMIT_BURST_SIZE",
+          "integer >= 1"
+        ],
+        [
+          { RESILIENCE_MARKET_DATA_RATE_LIMIT_MAX_WAIT: "30" },
+          "RESILIENCE_MARKET_DATA_RATE_LIMIT_MAX_WAIT",
+          "with a unit"
+        ],
+        [
+          { RESILIENCE_MARKET_DATA_RATE_LIMIT_MODE: "queue" },
+          "RESILIENCE_MARKET_DATA_RATE_LIMIT_MODE",
+          "\"fail\" or \"wait\""
+        ]
+      ]
+      for (const [env, key, ruleText] of cases) {
+        const error = yield* loadError(env)
+        expect(error.key).toBe(key)
+        expect(error.source).toBe("env")
+        expect(error.message).toContain(key)
+        expect(error.message).toContain(ruleText)
+        expect(error.message).toContain(JSON.stringify(Object.values(env)[0]))
+      }
+
+      const json = (value: unknown) => ({ RESILIENCE_CONFIG_JSON: JSON.stringify(value) })
+      const negative = yield* loadError(json({ services: { polygon: { rateLimit: { tokensPerSecond: -1 } } } }))
+      expect(negative.key).toBe("services.polygon.rateLimit.tokensPerSecond")
+      expect(negative.source).toBe("RESILIENCE_CONFIG_JSON")
+      expect(negative.rule).toContain("number > 0")
+      const typo = yield* loadError(json({ serviceTypes: { market_data: { rateLimit: { burst: 2 } } } }))
+      expect(typo.key).toBe("serviceTypes.market_data.rateLimit.burst")
+      expect(typo.rule).toBe("is not a known setting")
+
+      const code = yield* Effect.flip(
+        ResilienceConfig.make({ services: { fred: { rateLimit: { mode: "drop" as any } } } })
+      )
+      expect(code.key).toBe("services.fred.rateLimit.mode")
+      expect(code.rule).toContain("\"fail\" or \"wait\"")
+    }))
+
   it.effect("every broken rule is reported, not only the first", () =>
     Effect.gen(function*() {
       const error = yield* loadError({

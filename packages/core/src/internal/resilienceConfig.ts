@@ -62,7 +62,9 @@ export interface EnvField {
 
 /**
  * `RESILIENCE_<SERVICE_TYPE>_<SUFFIX>`: flat names (no BREAKER_/RETRY_
- * segment) because every suffix is unique across the sections.
+ * segment) because every suffix is unique across the sections; the rate
+ * limit's keep a RATE_LIMIT_ segment (`MAX_WAIT` alone reads like the
+ * bulkhead's `MAX_WAITING`).
  *
  * @internal
  */
@@ -88,7 +90,11 @@ export const envFields: ReadonlyArray<EnvField> = [
   { suffix: "MAX_CONCURRENT", path: ["bulkhead", "maxConcurrent"], kind: "int" },
   { suffix: "MAX_WAITING", path: ["bulkhead", "maxWaiting"], kind: "int" },
   { suffix: "ACQUIRE_TIMEOUT", path: ["bulkhead", "acquireTimeout"], kind: "duration" },
-  { suffix: "TIMEOUT", path: ["timeout"], kind: "duration" }
+  { suffix: "TIMEOUT", path: ["timeout"], kind: "duration" },
+  { suffix: "RATE_LIMIT_TOKENS_PER_SECOND", path: ["rateLimit", "tokensPerSecond"], kind: "number" },
+  { suffix: "RATE_LIMIT_BURST_SIZE", path: ["rateLimit", "burstSize"], kind: "int" },
+  { suffix: "RATE_LIMIT_MAX_WAIT", path: ["rateLimit", "maxWait"], kind: "duration" },
+  { suffix: "RATE_LIMIT_MODE", path: ["rateLimit", "mode"], kind: "string" }
 ]
 
 /**
