@@ -10,7 +10,9 @@
  * Policy: `market_data` retry and timeout, and the free tier's documented
  * 5 calls per minute (polygon.io/pricing, "Basic: 5 API calls / minute") as
  * a wait-mode bucket (burst 1, one call every 12 s) so that no minute ever
- * sees a sixth call. Raise it with `policy: { rateLimit: … }` on a paid plan.
+ * sees a sixth call. Raise it on a paid plan with a `ResilienceConfig`
+ * `rateLimit` (`services.polygon.rateLimit`, or
+ * `RESILIENCE_MARKET_DATA_RATE_LIMIT_*` variables) or `policy: { rateLimit: … }`.
  *
  * @since 0.1.0
  */

@@ -7,6 +7,12 @@
  * status page or a review), or to override a provider's defaults
  * (`ProviderPolicy.override`) before handing them to its layer.
  *
+ * Precedence, lowest to highest: the provider's defaults here, then a
+ * `ResilienceConfig` service in context (breaker / retry / bulkhead / timeout
+ * of a service it names, e.g. `services.alpaca` or `services["alpaca.orders"]`;
+ * the quota from the `rateLimit` of the provider's service name or service
+ * type, see `withConfiguredQuota`), then the layer's `options.policy`.
+ *
  * Defaults come from the trading gateway's per-service-type tables:
  * brokers use `broker_api` for reads and `order_execution` for order
  * placement (breaker + retry + bulkhead + timeout, plus the broker's own
@@ -16,7 +22,9 @@
  * @since 0.1.0
  */
 import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
+import { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 
 /**
  * @since 0.1.0
@@ -69,6 +77,13 @@ export interface RateLimitSpec {
   readonly burst: number
   /** The longest a caller waits for a token before failing with `RateLimitedError`. */
   readonly maxWait: Duration.Duration
+  /**
+   * `"wait"`: callers over the quota wait for a token (up to `maxWait`);
+   * `"fail"`: they fail with `RateLimitedError` at once.
+   *
+   * @default "wait"
+   */
+  readonly mode?: "fail" | "wait" | undefined
   /** The documented quota this bucket enforces, and where it is documented. */
   readonly source: string
 }
@@ -284,6 +299,50 @@ export const override = (self: ProviderPolicy, overrides: Overrides | undefined)
       ? undefined
       : { ...self.rateLimit, ...stripUndefined(overrides.rateLimit) }
   }
+}
+
+/**
+ * A provider's quota with a `ResilienceConfig` `rateLimit` section applied,
+ * field by field: `tokensPerSecond` replaces the refill rate (per second),
+ * `burstSize` the bucket size, `maxWait` and `mode` their namesakes; unset
+ * fields keep the provider's default. `undefined` settings keep `base`. A
+ * client with no default quota needs `tokensPerSecond` (burst 1 and a 2-minute
+ * `maxWait` unless given); without it this fails with `InvalidOptionsError`
+ * naming `where`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withConfiguredQuota = (
+  base: RateLimitSpec | undefined,
+  settings: ResilienceConfig.RateLimitSettings | undefined,
+  where: string
+): Either.Either<RateLimitSpec | undefined, InvalidOptionsError> => {
+  if (settings === undefined) return Either.right(base)
+  const perSecond = settings.tokensPerSecond === undefined
+    ? undefined
+    : { refill: settings.tokensPerSecond, interval: Duration.seconds(1) }
+  if (base === undefined && perSecond === undefined) {
+    return Either.left(
+      new InvalidOptionsError({
+        policy: "ProviderPolicy",
+        option: `${where}.tokensPerSecond`,
+        value: "(missing)",
+        rule: "is required: this client has no default quota for the other rateLimit settings to adjust"
+      })
+    )
+  }
+  const mode = settings.mode ?? base?.mode
+  return Either.right({
+    refill: perSecond?.refill ?? base!.refill,
+    interval: perSecond?.interval ?? base!.interval,
+    burst: settings.burstSize ?? base?.burst ?? 1,
+    maxWait: settings.maxWait ?? base?.maxWait ?? Duration.minutes(2),
+    ...(mode === undefined ? {} : { mode }),
+    source: base === undefined
+      ? `ResilienceConfig ${where}`
+      : `ResilienceConfig ${where} over the provider's default (${base.source})`
+  })
 }
 
 /**

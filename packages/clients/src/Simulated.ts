@@ -524,7 +524,7 @@ export const layerBroker = (
   Layer.scopedContext(
     Effect.gen(function*() {
       const { api, state } = yield* makeBrokerApi(options)
-      const client = yield* makeBrokerClient(api, ProviderPolicy.override(brokerPolicy, options.policy))
+      const client = yield* makeBrokerClient(api, brokerPolicy, options.policy)
       return Context.make(BrokerClient, client).pipe(Context.add(SimulatedBroker, state))
     })
   )
@@ -542,7 +542,7 @@ export const layerMarketData = (
     MarketDataClient,
     Effect.flatMap(
       makeMarketDataApi(options),
-      (api) => makeMarketDataClient(api, ProviderPolicy.override(marketDataPolicy, options.policy))
+      (api) => makeMarketDataClient(api, marketDataPolicy, options.policy)
     )
   )
 

@@ -1,8 +1,9 @@
-import { MarketDataClient, Polygon } from "@effect-resilience/clients"
+import { MarketDataClient, Polygon, Simulated } from "@effect-resilience/clients"
+import { ResilienceConfig } from "@effect-resilience/core"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
+import { Clock, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
 
 // An in-process Polygon that records the (Test)Clock time of every request.
 const recordingPolygon = (hits: Array<number>) =>
@@ -97,4 +98,148 @@ describe("provider quota", () => {
       )
     )
   })
+})
+
+// A ResilienceConfig read from the given environment variables.
+const configFromEnv = (env: Record<string, string>) =>
+  Layer.effect(
+    ResilienceConfig.ResilienceConfig,
+    ResilienceConfig.load().pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+  )
+
+// Calls the client makes in the first minute when 100 callers arrive at once.
+const callsInFirstMinute = (hits: Array<number>) =>
+  Effect.gen(function*() {
+    const client = yield* MarketDataClient.MarketDataClient
+    const start = yield* Clock.currentTimeMillis
+    const fiber = yield* Effect.fork(
+      Effect.forEach(Array.from({ length: 100 }), () => Effect.exit(client.latestQuote("AAPL")), {
+        concurrency: "unbounded"
+      })
+    )
+    for (let second = 0; second < 60; second++) yield* TestClock.adjust("1 second")
+    yield* Fiber.interrupt(fiber)
+    return { client, inFirstMinute: hits.filter((at) => at < start + 60_000).length }
+  })
+
+describe("provider quota from ResilienceConfig", () => {
+  it.effect("a ResilienceConfig rateLimit for polygon raises its quota: more calls a minute, never more than it allows", () => {
+    const hits: Array<number> = []
+    return Effect.gen(function*() {
+      const { client, inFirstMinute } = yield* callsInFirstMinute(hits)
+      expect(client.policy.rateLimit?.source).toContain("services.polygon.rateLimit")
+      // burst 10, then 1 a second: 10 at once and one per second after
+      expect(inFirstMinute).toBe(10 + 59)
+      expect(maxInWindow(hits, 60_000)).toBeLessThanOrEqual(10 + 60)
+    }).pipe(
+      Effect.provide(
+        Polygon.layer({ apiKey: Redacted.make("k") }).pipe(
+          Layer.provide(recordingPolygon(hits)),
+          Layer.provide(
+            ResilienceConfig.layer({
+              services: { polygon: { rateLimit: { tokensPerSecond: 1, burstSize: 10, maxWait: "10 minutes" } } }
+            })
+          )
+        )
+      )
+    )
+  })
+
+  it.effect("without a rateLimit in the ResilienceConfig, Polygon keeps its documented 5 calls a minute", () => {
+    const hits: Array<number> = []
+    return Effect.gen(function*() {
+      const { client, inFirstMinute } = yield* callsInFirstMinute(hits)
+      expect(client.policy.rateLimit?.source).toContain("5 API calls per minute")
+      expect(inFirstMinute).toBe(5)
+    }).pipe(
+      Effect.provide(
+        Polygon.layer({ apiKey: Redacted.make("k") }).pipe(
+          Layer.provide(recordingPolygon(hits)),
+          Layer.provide(ResilienceConfig.layer({ services: { polygon: { timeout: "3 seconds" } } }))
+        )
+      )
+    )
+  })
+
+  it.effect("the market_data type's RESILIENCE_MARKET_DATA_RATE_LIMIT_* variables apply; options.policy still wins", () => {
+    const hits: Array<number> = []
+    return Effect.gen(function*() {
+      const { client, inFirstMinute } = yield* callsInFirstMinute(hits)
+      const spec = client.policy.rateLimit!
+      expect(spec.source).toContain("serviceTypes.market_data.rateLimit")
+      // refill from the environment (1/s), burst from code (3, not the environment's 20)
+      expect(spec.burst).toBe(3)
+      expect(spec.refill / Duration.toSeconds(spec.interval)).toBe(1)
+      expect(inFirstMinute).toBe(3 + 59)
+    }).pipe(
+      Effect.provide(
+        Polygon.layer({ apiKey: Redacted.make("k"), policy: { rateLimit: { burst: 3 } } }).pipe(
+          Layer.provide(recordingPolygon(hits)),
+          Layer.provide(configFromEnv({
+            RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND: "1",
+            RESILIENCE_MARKET_DATA_RATE_LIMIT_BURST_SIZE: "20",
+            RESILIENCE_MARKET_DATA_RATE_LIMIT_MAX_WAIT: "10 minutes"
+          }))
+        )
+      )
+    )
+  })
+
+  it.effect("options.policy wins over the ResilienceConfig for every part, field by field", () =>
+    Effect.gen(function*() {
+      const client = yield* MarketDataClient.MarketDataClient
+      expect(Duration.toSeconds(client.policy.requests.timeout!)).toBe(3)
+      expect(client.policy.requests.retry.maxRetries).toBe(0)
+      expect(client.policy.rateLimit).toMatchObject({ burst: 4, refill: 1 })
+      expect(Duration.toMinutes(client.policy.rateLimit!.maxWait)).toBe(1)
+    }).pipe(
+      Effect.provide(
+        Polygon.layer({
+          apiKey: Redacted.make("k"),
+          policy: { requests: { retry: { maxRetries: 0 } }, rateLimit: { maxWait: Duration.minutes(1) } }
+        }).pipe(
+          Layer.provide(recordingPolygon([])),
+          Layer.provide(ResilienceConfig.layer({
+            services: {
+              polygon: {
+                timeout: "3 seconds",
+                retry: { maxRetries: 1 },
+                rateLimit: { tokensPerSecond: 1, burstSize: 4, maxWait: "10 minutes" }
+              }
+            }
+          }))
+        )
+      )
+    ))
+
+  it.effect("a client with no default quota needs tokensPerSecond from the configuration", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.scoped(Layer.build(
+          Simulated.layerMarketData().pipe(
+            Layer.provide(Simulated.layerFaults()),
+            Layer.provide(ResilienceConfig.layer({ services: { simulated: { rateLimit: { burstSize: 2 } } } }))
+          )
+        ))
+      )
+      expect(error).toMatchObject({
+        _tag: "InvalidOptionsError",
+        option: "services.simulated.rateLimit.tokensPerSecond"
+      })
+    }))
+
+  it.effect("a bad rate-limit variable fails the layer naming the variable and the rule", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.scoped(Layer.build(
+          Polygon.layer({ apiKey: Redacted.make("k") }).pipe(
+            Layer.provide(recordingPolygon([])),
+            Layer.provide(configFromEnv({ RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND: "-5" }))
+          )
+        ))
+      )
+      expect(error._tag).toBe("ResilienceConfigError")
+      expect(error.message).toContain("RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND = \"-5\"")
+      expect(error.message).toContain("must be a finite number > 0")
+    }))
 })

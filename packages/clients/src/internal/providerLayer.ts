@@ -18,7 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { type BrokerApi, BrokerClient } from "../BrokerClient.js"
 import { type MarketDataApi, MarketDataClient } from "../MarketDataClient.js"
-import * as ProviderPolicy from "../ProviderPolicy.js"
+import type * as ProviderPolicy from "../ProviderPolicy.js"
 import { makeBrokerClient, makeMarketDataClient } from "./resilient.js"
 
 /** @internal */
@@ -34,7 +34,7 @@ export const broker = <O extends PolicyOptions>(
 (options: O): Layer.Layer<BrokerClient, InvalidOptionsError, HttpClient.HttpClient> =>
   Layer.scoped(
     BrokerClient,
-    Effect.flatMap(makeApi(options), (api) => makeBrokerClient(api, ProviderPolicy.override(policy, options.policy)))
+    Effect.flatMap(makeApi(options), (api) => makeBrokerClient(api, policy, options.policy))
   )
 
 /** @internal */
@@ -47,7 +47,7 @@ export const marketData = <O extends PolicyOptions>(
     MarketDataClient,
     Effect.flatMap(
       makeApi(options),
-      (api) => makeMarketDataClient(api, ProviderPolicy.override(policy, options.policy))
+      (api) => makeMarketDataClient(api, policy, options.policy)
     )
   )
 

@@ -18,7 +18,14 @@ import type { BrokerApi, Service as BrokerService } from "../BrokerClient.js"
 import { isOutage, isTransient } from "../ClientError.js"
 import * as IdempotentOrders from "../IdempotentOrders.js"
 import type { MarketDataApi, Service as MarketDataService } from "../MarketDataClient.js"
-import { type OperationPolicy, type ProviderPolicy, retryOf } from "../ProviderPolicy.js"
+import {
+  type OperationPolicy,
+  override,
+  type Overrides,
+  type ProviderPolicy,
+  retryOf,
+  withConfiguredQuota
+} from "../ProviderPolicy.js"
 
 type Guard = IdempotentOrders.Guard<ResilienceError>
 
@@ -38,7 +45,8 @@ export interface Operation {
 /**
  * The profile for one operation group: the ResilienceConfig in context (if
  * any) resolves the service's settings; otherwise the provider's defaults.
- * Explicit `ProviderPolicy.override`s were already applied to `fallback`.
+ * `fallback` is the provider's defaults: the layer's `options.policy` is
+ * applied after this (see `configure`), so code wins over configuration.
  */
 const fromConfig = (
   fallback: OperationPolicy,
@@ -57,6 +65,51 @@ const fromConfig = (
       bulkhead: kind === "broker" ? profile.bulkhead : fallback.bulkhead,
       timeout: profile.timeout
     }))
+  })
+
+/**
+ * The provider's quota under the ResilienceConfig in context: the `rateLimit`
+ * of its service type (the one `services.<provider>.serviceType` names, else
+ * `serviceType`) with the `rateLimit` of `services.<provider>` over it.
+ */
+const quotaFromConfig = (
+  policy: ProviderPolicy,
+  serviceType: string
+): Effect.Effect<ProviderPolicy["rateLimit"], InvalidOptionsError> =>
+  Effect.flatMap(Effect.serviceOption(ResilienceConfig.ResilienceConfig), (config) => {
+    if (Option.isNone(config)) return Effect.succeed(policy.rateLimit)
+    const settings = config.value
+    const service = policy.provider
+    const type = settings.services[service]?.serviceType ?? serviceType
+    const configured = ResilienceConfig.resolveRateLimit(settings, { service, serviceType: type })
+    const where = settings.services[service]?.rateLimit === undefined
+      ? `serviceTypes.${type}.rateLimit`
+      : `services.${service}.rateLimit`
+    return withConfiguredQuota(policy.rateLimit, configured, where)
+  })
+
+/**
+ * Precedence: the provider's defaults (`defaults`), then the ResilienceConfig
+ * in context, then the layer's `options.policy` (`overrides`).
+ */
+const configure = (
+  defaults: ProviderPolicy,
+  overrides: Overrides | undefined
+): Effect.Effect<ProviderPolicy, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const provider = defaults.provider
+    const broker = defaults.kind === "broker"
+    const requests = yield* fromConfig(
+      defaults.requests,
+      provider,
+      broker ? "broker_api" : "market_data",
+      defaults.kind
+    )
+    const orders = broker
+      ? yield* fromConfig(defaults.orders ?? defaults.requests, `${provider}.orders`, "order_execution", "broker")
+      : defaults.orders
+    const rateLimit = yield* quotaFromConfig(defaults, broker ? "broker_api" : "market_data")
+    return override({ ...defaults, requests, orders, rateLimit }, overrides)
   })
 
 const makeOperation = (
@@ -133,7 +186,13 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
     const name = `clients/${policy.provider}`
     const tokensPerSecond = spec.refill / Duration.toSeconds(spec.interval)
     const limiter = yield* Effect.provideService(
-      RateLimiter.make({ name, mode: "wait", tokensPerSecond, burstSize: spec.burst, maxWait: spec.maxWait }),
+      RateLimiter.make({
+        name,
+        mode: spec.mode ?? "wait",
+        tokensPerSecond,
+        burstSize: spec.burst,
+        maxWait: spec.maxWait
+      }),
       RateLimiterStore.RateLimiterStore,
       store
     )
@@ -174,22 +233,24 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
   })
 }
 
-/** @internal */
+/**
+ * `defaults` is the provider's default policy and `overrides` the layer's
+ * `options.policy`; the ResilienceConfig in context sits between them.
+ *
+ * @internal
+ */
 export const makeBrokerClient = (
   api: BrokerApi,
-  policy: ProviderPolicy
+  defaults: ProviderPolicy,
+  overrides?: Overrides | undefined
 ): Effect.Effect<BrokerService, InvalidOptionsError, Scope.Scope> =>
   Effect.gen(function*() {
+    const policy = yield* configure(defaults, overrides)
     const provider = policy.provider
     const budget = yield* RetryBudget.make({})
     const quota = yield* makeQuota(policy)
-    const readSpec = yield* fromConfig(policy.requests, provider, "broker_api", "broker")
-    const orderSpec = yield* fromConfig(
-      policy.orders ?? policy.requests,
-      `${provider}.orders`,
-      "order_execution",
-      "broker"
-    )
+    const readSpec = policy.requests
+    const orderSpec = policy.orders ?? policy.requests
     const reads = yield* makeOperation(provider, "broker_api", readSpec, quota, budget)
     const orders = yield* makeOperation(provider, "order_execution", orderSpec, quota, budget)
     const guards: IdempotentOrders.Guards<ResilienceError> = {
@@ -212,16 +273,23 @@ export const makeBrokerClient = (
     }
   })
 
-/** @internal */
+/**
+ * As `makeBrokerClient`: defaults, then the ResilienceConfig in context, then
+ * `overrides`.
+ *
+ * @internal
+ */
 export const makeMarketDataClient = (
   api: MarketDataApi,
-  policy: ProviderPolicy
+  defaults: ProviderPolicy,
+  overrides?: Overrides | undefined
 ): Effect.Effect<MarketDataService, InvalidOptionsError, Scope.Scope> =>
   Effect.gen(function*() {
+    const policy = yield* configure(defaults, overrides)
     const provider = policy.provider
     const budget = yield* RetryBudget.make({})
     const quota = yield* makeQuota(policy)
-    const spec = yield* fromConfig(policy.requests, provider, "market_data", "market_data")
+    const spec = policy.requests
     const reads = yield* makeOperation(provider, "market_data", spec, quota, budget)
     return {
       provider,
