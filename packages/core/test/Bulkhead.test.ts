@@ -265,6 +265,49 @@ describe("Bulkhead", () => {
       expect(yield* bulkhead.execute(Effect.succeed("free"))).toBe("free")
     }))
 
+  it.effect("a call keeps its caller's interruptibility, inside and after, and returns its permit", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "flags", maxConcurrent: 1, maxWaiting: 0 })
+      const inside = yield* bulkhead.execute(Effect.checkInterruptible(Effect.succeed))
+      expect([inside, yield* Effect.checkInterruptible(Effect.succeed)]).toEqual([true, true])
+      const masked = yield* Effect.uninterruptible(
+        Effect.zip(
+          bulkhead.execute(Effect.checkInterruptible(Effect.succeed)),
+          Effect.checkInterruptible(Effect.succeed)
+        )
+      )
+      expect(masked).toEqual([false, false])
+      expect(bulkhead.unsafeStats().active).toBe(0)
+    }))
+
+  it.effect("an interrupt sent while the call is uninterruptible fires once it ends, after the release", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "deferred-interrupt", maxConcurrent: 1, maxWaiting: 0 })
+      const gate = yield* Deferred.make<void>()
+      const after = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        Effect.zipRight(bulkhead.execute(Effect.uninterruptible(holdUntil(gate))), Deferred.succeed(after, void 0))
+      )
+      yield* Effect.yieldNow()
+      yield* Fiber.interruptFork(fiber)
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats().active).toBe(1)
+      yield* Deferred.succeed(gate, void 0)
+      expect(Exit.isInterrupted(yield* Fiber.await(fiber))).toBe(true)
+      expect(yield* Deferred.isDone(after)).toBe(false)
+      expect(bulkhead.unsafeStats().active).toBe(0)
+    }))
+
+  it.effect("a call from an uninterruptible region returns its permit when interrupted in an interruptible part", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "uninterruptible-caller", maxConcurrent: 1, maxWaiting: 0 })
+      const fiber = yield* Effect.fork(Effect.uninterruptible(bulkhead.execute(Effect.interruptible(Effect.never))))
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats().active).toBe(1)
+      expect(Exit.isInterrupted(yield* Fiber.interrupt(fiber))).toBe(true)
+      expect(bulkhead.unsafeStats().active).toBe(0)
+    }))
+
   it.effect("the acquire wait stays interruptible even inside an uninterruptible region's restore", () =>
     Effect.gen(function*() {
       const bulkhead = yield* Bulkhead.make({ name: "restore", maxConcurrent: 1 })
