@@ -165,6 +165,11 @@ export interface Options {
   readonly cost?: ((request: HttpServerRequest.HttpServerRequest) => number | undefined) | undefined
 }
 
+// FiberRuntime's own setter (what core's FiberRef.set calls), absent from the public RuntimeFiber interface
+interface FiberRefSetter {
+  readonly setFiberRef: <A>(fiberRef: FiberRef.FiberRef<A>, value: A) => void
+}
+
 interface Route {
   readonly method: string
   readonly segments: ReadonlyArray<string | null> // null: a parameter
@@ -252,15 +257,41 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return routes.length === 0 ? 1 : matchRoute(routes, request.method, path)
   }
 
-  const handlers = new Map<string, HttpApp.PreResponseHandler>()
-  const headersHandler = (policy: string, remaining: number, reset: number, retryAfter: number) => {
-    const rateLimit = `"${policy}";r=${remaining};t=${reset}`
-    const cacheKey = retryAfter < 0 ? rateLimit : `${rateLimit}|${retryAfter}`
+  // Handlers cached by decision; the key packs (remaining, reset, policy) into one number when it fits (no string
+  // building per request), else a string.
+  const handlers = new Map<string | number, HttpApp.PreResponseHandler>()
+  const headersHandler = (policy: "client" | "global", remaining: number, reset: number, retryAfter: number) => {
+    const cacheKey = retryAfter < 0 && Number.isInteger(remaining) && remaining >= 0 && remaining < 2 ** 32 &&
+        Number.isInteger(reset) && reset >= 0 && reset < 2 ** 16
+      ? (remaining * 2 ** 16 + reset) * 2 + (policy === "global" ? 1 : 0)
+      : `"${policy}";r=${remaining};t=${reset}|${retryAfter}`
     let handler = handlers.get(cacheKey)
     if (handler === undefined) {
-      const headers: Record<string, string> = { "ratelimit-policy": policyHeader, "ratelimit": rateLimit }
-      if (retryAfter >= 0) headers["retry-after"] = String(retryAfter)
-      handler = (_request, response) => Effect.succeed(HttpServerResponse.setHeaders(response, headers))
+      const rateLimit = `"${policy}";r=${remaining};t=${reset}`
+      const retryAfterText = String(retryAfter)
+      // `setHeader` per field, not `setHeaders(record)`: the latter re-parses the record and spreads the
+      // null-prototype Headers, about ten times slower for two fields
+      handler = retryAfter < 0
+        ? (_request, response) =>
+          Effect.succeed(
+            HttpServerResponse.setHeader(
+              HttpServerResponse.setHeader(response, "ratelimit-policy", policyHeader),
+              "ratelimit",
+              rateLimit
+            )
+          )
+        : (_request, response) =>
+          Effect.succeed(
+            HttpServerResponse.setHeader(
+              HttpServerResponse.setHeader(
+                HttpServerResponse.setHeader(response, "ratelimit-policy", policyHeader),
+                "ratelimit",
+                rateLimit
+              ),
+              "retry-after",
+              retryAfterText
+            )
+          )
       // a tiny cache: a few hundred distinct (remaining, reset) pairs cover most traffic
       if (handlers.size < 1024) handlers.set(cacheKey, handler)
     }
@@ -270,10 +301,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const appendHandler = (
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
     handler: HttpApp.PreResponseHandler
-  ): Effect.Effect<void> => {
-    // HttpApp.appendPreResponseHandler, minus its Option.match closures
+  ): void => {
+    // HttpApp.appendPreResponseHandler, minus its Option.match closures and its own FiberRef.set step: we already
+    // run inside the fiber (`withFiberRuntime`), where core's FiberRef.set does exactly this
     const current: Option.Option<HttpApp.PreResponseHandler> = fiber.getFiberRef(HttpApp.currentPreResponseHandlers)
-    return FiberRef.set(
+    ;(fiber as unknown as FiberRefSetter).setFiberRef(
       HttpApp.currentPreResponseHandlers,
       current._tag === "None" ?
         Option.some(handler) :
@@ -292,17 +324,16 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     const reset = Math.ceil(decision.resetAfterMillis / 1000)
     if (decision.allowed) {
       allowedCount++
-      return appendHandler(fiber, headersHandler(policy, decision.remaining, reset, -1))
+      appendHandler(fiber, headersHandler(policy, decision.remaining, reset, -1))
+      return Effect.void
     }
     rejectedCount++
     const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMillis / 1000))
-    return Effect.zipRight(
-      appendHandler(fiber, headersHandler(policy, decision.remaining, reset, retryAfter)),
-      Effect.fail(
-        new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
-          disableValidation: true
-        })
-      )
+    appendHandler(fiber, headersHandler(policy, decision.remaining, reset, retryAfter))
+    return Effect.fail(
+      new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
+        disableValidation: true
+      })
     )
   }
 
