@@ -6,7 +6,9 @@ import {
   HttpApiEndpoint,
   HttpApiGroup,
   HttpApiMiddleware,
-  HttpServerRequest
+  HttpApp,
+  HttpServerRequest,
+  HttpServerResponse
 } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Schema } from "effect"
@@ -239,5 +241,40 @@ describe("RateLimit", () => {
         )
       )
       expect(key.option).toBe("trustedProxies")
+    }))
+
+  it.scopedLive("a pre-response handler set by a middleware running earlier is kept beside the RateLimit headers, on 200 and 429", () =>
+    Effect.gen(function*() {
+      class Tagger extends HttpApiMiddleware.Tag<Tagger>()("Tagger") {}
+      class TaggedApi extends HttpApi.make("api").add(Work).middleware(RateLimit.Middleware).middleware(Tagger) {}
+      const url = yield* serveApi(
+        HttpApiBuilder.api(TaggedApi).pipe(
+          Layer.provide(HttpApiBuilder.group(TaggedApi, "work", (h) =>
+            h.handle("hello", () => Effect.succeed("hi"))
+              .handle("item", ({ path }) => Effect.succeed(path.id))
+              .handle("expensive", () => Effect.succeed("done"))
+              .handle("health", () => Effect.succeed("ok")))),
+          Layer.provide(Layer.succeed(
+            Tagger,
+            Tagger.of(
+              HttpApp.appendPreResponseHandler((_request, response) =>
+                Effect.succeed(HttpServerResponse.setHeader(response, "x-tagged", "yes"))
+              )
+            )
+          )),
+          Layer.provide(RateLimit.layer({ ...slow, burstSize: 1 })),
+          Layer.provide(RateLimiterStore.layerMemory())
+        )
+      )
+      const allowed = yield* request(`${url}/hello`, { from: "127.0.0.2" })
+      expect(allowed.status).toBe(200)
+      expect(allowed.headers["x-tagged"]).toBe("yes")
+      expect(allowed.headers["ratelimit"]).toBe("\"client\";r=0;t=100")
+      const rejected = yield* request(`${url}/hello`, { from: "127.0.0.2" })
+      expect(rejected.status).toBe(429)
+      expect(rejected.headers["x-tagged"]).toBe("yes")
+      expect(rejected.headers["ratelimit-policy"]).toBe("\"client\";q=1;w=100")
+      expect(rejected.headers["ratelimit"]).toBe("\"client\";r=0;t=100")
+      expect(rejected.headers["retry-after"]).toBe("100")
     }))
 })
