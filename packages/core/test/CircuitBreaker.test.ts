@@ -386,7 +386,10 @@ describe("CircuitBreaker", () => {
           })
         expect(yield* run(Effect.succeed(1))).toBe(1)
         yield* Effect.exit(run(Effect.fail(new Boom())))
-        expect(internal.unsafeClosedHandlers()).toBeDefined()
+        expect(internal.unsafeClosedHandlers()).toMatchObject({
+          onSuccess: expect.any(Function),
+          onFailure: expect.any(Function)
+        })
         yield* Effect.exit(run(Effect.fail(new Boom()))) // the second consecutive failure trips it
         expect(yield* breaker.state).toBe("Open")
         expect(internal.unsafeClosedHandlers()).toBeUndefined()

@@ -218,7 +218,9 @@ describe("RedisRateLimiterStore", () => {
           expect(waits[i]).toBeGreaterThan(waits[i - 1])
           expect(waits[i]).toBeLessThanOrEqual(i * 1000)
           expect(waits[i]).toBeGreaterThanOrEqual(Math.floor(i * 1000 - elapsed))
-          expect(decisions[i].reservation).toBeDefined()
+          // one bucket reserved: its tat before and after the charge, one token (1 s at 1/s) apart
+          const [before, after] = decisions[i].reservation ?? []
+          expect(after - before).toBeCloseTo(1000, 3)
           expect(decisions[i].remaining).toBe(0)
         }
         const tooLong = yield* store.consume(request(b, 1, 3500))

@@ -31,51 +31,30 @@ export const invalid = (policy: string, option: string, value: unknown, rule: st
 export const fail = (policy: string, option: string, value: unknown, rule: string) =>
   Effect.fail(invalid(policy, option, value, rule))
 
-/** A finite number >= 1 with no fraction (a count of calls, permits, …). @internal */
-export const positiveInt = (
+type NumberCheck = (
   policy: string,
   option: string,
   value: number | undefined,
   fallback: number
-): Effect.Effect<number, InvalidOptionsError> => {
+) => Effect.Effect<number, InvalidOptionsError>
+
+// One shape for every numeric rule: the value (or its default) when it holds, else the rule named.
+const numberRule = (holds: (v: number) => boolean, rule: string): NumberCheck => (policy, option, value, fallback) => {
   const v = value ?? fallback
-  return Number.isInteger(v) && v >= 1 ? Effect.succeed(v) : fail(policy, option, v, "must be an integer >= 1")
+  return holds(v) ? Effect.succeed(v) : fail(policy, option, v, rule)
 }
+
+/** A finite number >= 1 with no fraction (a count of calls, permits, …). @internal */
+export const positiveInt: NumberCheck = numberRule((v) => Number.isInteger(v) && v >= 1, "must be an integer >= 1")
 
 /** A finite number >= 0 with no fraction. @internal */
-export const nonNegativeInt = (
-  policy: string,
-  option: string,
-  value: number | undefined,
-  fallback: number
-): Effect.Effect<number, InvalidOptionsError> => {
-  const v = value ?? fallback
-  return Number.isInteger(v) && v >= 0 ? Effect.succeed(v) : fail(policy, option, v, "must be an integer >= 0")
-}
+export const nonNegativeInt: NumberCheck = numberRule((v) => Number.isInteger(v) && v >= 0, "must be an integer >= 0")
 
 /** A finite number > 0. @internal */
-export const positiveNumber = (
-  policy: string,
-  option: string,
-  value: number | undefined,
-  fallback: number
-): Effect.Effect<number, InvalidOptionsError> => {
-  const v = value ?? fallback
-  return Number.isFinite(v) && v > 0 ? Effect.succeed(v) : fail(policy, option, v, "must be a finite number > 0")
-}
+export const positiveNumber: NumberCheck = numberRule((v) => Number.isFinite(v) && v > 0, "must be a finite number > 0")
 
 /** A number in (0, 1]: a rate or a share. @internal */
-export const ratio = (
-  policy: string,
-  option: string,
-  value: number | undefined,
-  fallback: number
-): Effect.Effect<number, InvalidOptionsError> => {
-  const v = value ?? fallback
-  return Number.isFinite(v) && v > 0 && v <= 1
-    ? Effect.succeed(v)
-    : fail(policy, option, v, "must be a number in (0, 1]")
-}
+export const ratio: NumberCheck = numberRule((v) => Number.isFinite(v) && v > 0 && v <= 1, "must be a number in (0, 1]")
 
 /**
  * A finite duration > 0 (or >= 0 when `allowZero`). Accepts anything
@@ -127,12 +106,13 @@ export const intInRange = (
   fallback: number,
   min: number,
   max: number
-): Effect.Effect<number, InvalidOptionsError> => {
-  const v = value ?? fallback
-  return Number.isInteger(v) && v >= min && v <= max
-    ? Effect.succeed(v)
-    : fail(policy, option, v, `must be an integer in [${min}, ${max}]`)
-}
+): Effect.Effect<number, InvalidOptionsError> =>
+  numberRule((v) => Number.isInteger(v) && v >= min && v <= max, `must be an integer in [${min}, ${max}]`)(
+    policy,
+    option,
+    value,
+    fallback
+  )
 
 const tokenChar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
