@@ -42,7 +42,7 @@ import {
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
 import * as ProviderLayer from "./internal/providerLayer.js"
-import type { MarketDataApi } from "./MarketDataClient.js"
+import type { KeyedProviderOptions, MarketDataApi } from "./MarketDataClient.js"
 import { Bar, type BarsQuery, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -55,15 +55,12 @@ const provider = "alpha_vantage"
 export const defaultBaseUrl = "https://www.alphavantage.co"
 
 /**
+ * Options of the Alpha Vantage layer.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  readonly apiKey: Redacted.Redacted<string>
-  /** @default "https://www.alphavantage.co" */
-  readonly baseUrl?: string | undefined
-  readonly policy?: ProviderPolicy.Overrides | undefined
-}
+export type Options = KeyedProviderOptions
 
 /**
  * Alpha Vantage's default policy (free tier: 25/day, 5/minute).

@@ -34,7 +34,7 @@ import {
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
 import * as ProviderLayer from "./internal/providerLayer.js"
-import type { MarketDataApi } from "./MarketDataClient.js"
+import type { KeyedProviderOptions, MarketDataApi } from "./MarketDataClient.js"
 import { Bar, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -47,15 +47,12 @@ const provider = "fred"
 export const defaultBaseUrl = "https://api.stlouisfed.org"
 
 /**
+ * Options of the FRED layer.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  readonly apiKey: Redacted.Redacted<string>
-  /** @default "https://api.stlouisfed.org" */
-  readonly baseUrl?: string | undefined
-  readonly policy?: ProviderPolicy.Overrides | undefined
-}
+export type Options = KeyedProviderOptions
 
 /**
  * FRED's default policy (120 requests/minute).

@@ -18,9 +18,10 @@ import type {
 } from "@effect-resilience/core/ResilienceError"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type { ProviderError } from "./ClientError.js"
 import type { Bar, BarsQuery, Quote, Timeframe } from "./Models.js"
-import type { ProviderPolicy } from "./ProviderPolicy.js"
+import type { Overrides, ProviderPolicy } from "./ProviderPolicy.js"
 
 /**
  * A data provider's raw API, without any policy. Provider modules implement
@@ -87,3 +88,19 @@ export const marketDataNames = ["polygon", "yahoo", "fred", "alpha_vantage", "si
  * @category models
  */
 export type MarketDataName = typeof marketDataNames[number]
+
+/**
+ * Options of a keyed market-data provider's layer (Polygon, FRED, Alpha
+ * Vantage): the same three fields for each.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyedProviderOptions {
+  /** The provider's API key. */
+  readonly apiKey: Redacted.Redacted<string>
+  /** The provider's base URL; @default its public endpoint (`defaultBaseUrl` of its module). */
+  readonly baseUrl?: string | undefined
+  /** Overrides of the provider's default policy (they win over `ResilienceConfig`). */
+  readonly policy?: Overrides | undefined
+}

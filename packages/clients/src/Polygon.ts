@@ -27,7 +27,7 @@ import * as Schema from "effect/Schema"
 import { AuthenticationError, type ProviderError, ProviderUnavailableError, UnknownSymbolError } from "./ClientError.js"
 import * as Http from "./internal/http.js"
 import * as ProviderLayer from "./internal/providerLayer.js"
-import type { MarketDataApi } from "./MarketDataClient.js"
+import type { KeyedProviderOptions, MarketDataApi } from "./MarketDataClient.js"
 import { Bar, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
@@ -40,15 +40,12 @@ const provider = "polygon"
 export const defaultBaseUrl = "https://api.polygon.io"
 
 /**
+ * Options of the Polygon layer.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  readonly apiKey: Redacted.Redacted<string>
-  /** @default "https://api.polygon.io" */
-  readonly baseUrl?: string | undefined
-  readonly policy?: ProviderPolicy.Overrides | undefined
-}
+export type Options = KeyedProviderOptions
 
 /**
  * Polygon's default policy (free tier: 5 calls/minute).
