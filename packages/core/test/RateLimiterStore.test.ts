@@ -1,4 +1,5 @@
 import { RateLimiterStore } from "@effect-resilience/core"
+import * as StoreInternal from "@effect-resilience/core/internal/rateLimiterStore"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Option, TestClock } from "effect"
 
@@ -170,6 +171,37 @@ describe("RateLimiterStore.layerMemory", () => {
       expect((yield* store.stats).keys).toEqual(Option.some(100))
       yield* TestClock.adjust(1)
       expect(yield* store.stats).toEqual({ keys: Option.some(0), maxKeys: Option.some(100_000) })
+    }))
+
+  it.effect("the lazy sweep drops a full key only once it has been full for the grace", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const keyCount = () => StoreInternal.unsafeKeyCountOf(store)
+      // 100 keys, each full again 100 ms after its call
+      for (let i = 0; i < 100; i++) yield* store.consume(request([bucket(`idle-${i}`, 10, 5)]))
+      const live = request([bucket("live", 1e6, 1e6)])
+      const decide = (n: number) => Effect.repeatN(store.consume(live), n - 1)
+      yield* TestClock.adjust(100 + StoreInternal.IDLE_GRACE_MILLIS - 1)
+      // full, but for less than the grace: every sweep keeps them
+      yield* decide(2000)
+      expect(keyCount()).toBe(101)
+      yield* TestClock.adjust(1)
+      // full for the grace: 4 keys per 32 decisions go (the live key stays)
+      yield* decide(32 * 10)
+      expect(keyCount()).toBe(61)
+      yield* decide(32 * 15)
+      expect(keyCount()).toBe(1)
+    }))
+
+  it.effect("stats reports only live keys, even before the grace has passed", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      for (let i = 0; i < 10; i++) yield* store.consume(request([bucket(`k-${i}`, 10, 5)]))
+      yield* store.consume(request([bucket("slow", 1, 5)]))
+      yield* TestClock.adjust(100)
+      expect(StoreInternal.unsafeKeyCountOf(store)).toBe(11)
+      expect((yield* store.stats).keys).toEqual(Option.some(1))
+      expect(StoreInternal.unsafeKeyCountOf(store)).toBe(1)
     }))
 
   it.effect("evicts the least recently used key past maxKeys", () =>

@@ -4,6 +4,16 @@
  * key to slot, plus a doubly linked list of slots in least-recently-used
  * order (O(1) touch and eviction).
  *
+ * Idle keys (refilled to full) read the same as absent ones, so they are
+ * dropped lazily: every `SWEEP_EVERY` decisions, up to `SWEEP_SIZE` of the
+ * least recently used keys, once they have been full for `IDLE_GRACE_MILLIS`.
+ * The grace is a trade: without it, a key that many clients' round-robin
+ * brings back at a high rate is full again, hence dropped, before its next
+ * call, and one decision in eight paid a `Map` delete plus a re-insert (100,000
+ * keys cycled: ~20% of the decision's CPU); with it, an idle key lingers up to
+ * a second longer. Memory stays bounded by `maxKeys` either way, and `stats`
+ * drops every full key first, so it still reports exactly the live ones.
+ *
  * @internal
  */
 import * as Clock from "effect/Clock"
@@ -24,6 +34,8 @@ const ClockTag = Clock.Clock
 const SWEEP_EVERY = 32
 /** How many of the oldest keys one sweep looks at, at most. @internal */
 const SWEEP_SIZE = 4
+/** The lazy sweep drops a key only once it has been full for this long. @internal */
+export const IDLE_GRACE_MILLIS = 1000
 
 /**
  * The memory store's synchronous decision, for `RateLimiter`'s fast path: with
@@ -72,6 +84,13 @@ export const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Cloc
 /** @internal */
 export const unsafeConsumeOf = (store: RateLimiterStore.Service): UnsafeConsume | undefined =>
   (store as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
+
+/** The memory store's key count as it stands, idle keys included (`stats` drops them first). @internal */
+export const KeyCount: unique symbol = Symbol.for("@effect-resilience/core/RateLimiterStore/keyCount")
+
+/** The key count of a memory store, without a sweep; undefined for any other store. @internal */
+export const unsafeKeyCountOf = (store: RateLimiterStore.Service): number | undefined =>
+  (store as { readonly [KeyCount]?: () => number })[KeyCount]?.()
 
 /** @internal */
 export const makeMemory = (
@@ -220,9 +239,11 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
   }
 
   // Idle keys are equivalent to absent ones: drop a few of the least recently
-  // used now and then, so the key count follows the live clients, no timer.
+  // used now and then, so the key count follows the live clients, no timer
+  // (once full for the grace: see the module comment).
   const sweep = (at: number, limit: number): void => {
-    for (let i = 0; i < limit && head !== NONE && tats[head] <= at; i++) remove(head)
+    const idleSince = at - IDLE_GRACE_MILLIS
+    for (let i = 0; i < limit && head !== NONE && tats[head] <= idleSince; i++) remove(head)
   }
 
   // A plain bucket's key, split where `SplitBucket` says, into this scratch
@@ -393,8 +414,12 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
 
   // One fiber-runtime step each, the Clock read from the fiber's services (a
   // TestClock drives it), rather than `clockWith` + `succeed` (two steps).
-  const service: RateLimiterStore.Service & { readonly [UnsafeConsume]: UnsafeConsume } = {
+  const service: RateLimiterStore.Service & {
+    readonly [UnsafeConsume]: UnsafeConsume
+    readonly [KeyCount]: () => number
+  } = {
     [UnsafeConsume]: (request, clock) => decide(request, now(clock), true),
+    [KeyCount]: () => size,
     consume: (request) =>
       Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), true))),
     peek: (request) => Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), false))),
