@@ -292,6 +292,38 @@ describe("RateLimiterStore.layerMemory against a model", () => {
   )
 
   it.effect.prop(
+    "the synchronous single-bucket path decides exactly like consume (rejections and reservations included)",
+    {
+      ops: fc.array(
+        fc.record({
+          key: fc.nat({ max: 5 }),
+          cost: fc.constantFrom(0.5, 1, 2, 3),
+          maxWaitMillis: fc.constantFrom(0, 0, 150, 1000),
+          advance: fc.constantFrom(0, 0, 30, 250, 1500)
+        }),
+        { minLength: 1, maxLength: 200 }
+      )
+    },
+    ({ ops }) =>
+      Effect.gen(function*() {
+        const fast = yield* memory(4)
+        const reference = yield* memory(4)
+        const unsafeConsume = StoreInternal.unsafeConsumeOf(fast)!
+        for (const { advance, cost, key, maxWaitMillis } of ops) {
+          if (advance > 0) yield* TestClock.adjust(advance)
+          const split = { namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 3 }
+          const decision = yield* Effect.clockWith((clock) =>
+            Effect.sync(() => unsafeConsume({ buckets: [split], cost, maxWaitMillis }, clock))
+          )
+          const expected = yield* reference.consume(request([bucket(`ns|k${key}`, 5, 3)], cost, maxWaitMillis))
+          expect(decision).toEqual(expected)
+        }
+        expect(yield* fast.stats).toEqual(yield* reference.stats)
+      }),
+    { fastCheck: { numRuns: 60 } }
+  )
+
+  it.effect.prop(
     "past maxKeys the least recently used key is evicted (a rejected key counts as used)",
     {
       keys: fc.array(fc.nat({ max: 9 }), { minLength: 1, maxLength: 200 }),

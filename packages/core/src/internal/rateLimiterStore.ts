@@ -393,6 +393,64 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     }
   }
 
+  // `decide` for one split bucket, committed: `RateLimiter`'s fast path
+  // without a global bucket. The same arithmetic, without the scratch slots,
+  // the second pass and the key split (~15% of a 1-key decision).
+  const decideOne = (
+    bucket: SplitBucket,
+    cost: number,
+    maxWaitMillis: number,
+    at: number
+  ): RateLimiterStore.Decision => {
+    const space = spaceOf(bucket.namespace)
+    const slot = space === undefined ? undefined : space.slots.get(bucket.key)
+    const interval = 1000 / bucket.tokensPerSecond
+    const burstSize = bucket.burstSize
+    const stored = slot === undefined ? at : tats[slot]
+    const before = stored < at ? at : stored
+    const allowAt = before + (cost - burstSize) * interval
+    const wait = allowAt - at
+    if (wait > maxWaitMillis + TokenBucket.EPSILON && wait > TokenBucket.EPSILON) {
+      if (slot !== undefined) touch(slot)
+      return {
+        allowed: false,
+        waitMillis: 0,
+        limit: burstSize,
+        remaining: TokenBucket.remaining(before - at, interval, burstSize),
+        resetAfterMillis: TokenBucket.ceilMillis(before - at),
+        retryAfterMillis: TokenBucket.ceilMillis(wait),
+        rejectedBy: bucket.namespace + bucket.key,
+        binding: 0,
+        reservation: undefined
+      }
+    }
+    const actAt = wait > TokenBucket.EPSILON ? allowAt : at
+    const waitMillis = TokenBucket.ceilMillis(actAt - at)
+    const tat = (before > actAt ? before : actAt) + cost * interval
+    if (cost > 0) {
+      if (slot === undefined) insert(bucket.namespace, bucket.key, tat)
+      else {
+        tats[slot] = tat
+        touch(slot)
+      }
+    }
+    if (++sinceSweep >= SWEEP_EVERY) {
+      sinceSweep = 0
+      sweep(at, SWEEP_SIZE)
+    }
+    return {
+      allowed: true,
+      waitMillis,
+      limit: burstSize,
+      remaining: TokenBucket.remaining(tat - at, interval, burstSize),
+      resetAfterMillis: TokenBucket.ceilMillis(tat - at),
+      retryAfterMillis: 0,
+      rejectedBy: undefined,
+      binding: 0,
+      reservation: waitMillis > 0 ? [before, tat] : undefined
+    }
+  }
+
   const refund = (
     request: RateLimiterStore.Request,
     decision: RateLimiterStore.Decision,
@@ -418,7 +476,10 @@ export const unsafeMakeMemory = (maxKeys: number): RateLimiterStore.Service => {
     readonly [UnsafeConsume]: UnsafeConsume
     readonly [KeyCount]: () => number
   } = {
-    [UnsafeConsume]: (request, clock) => decide(request, now(clock), true),
+    [UnsafeConsume]: (request, clock) =>
+      request.buckets.length === 1
+        ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clock))
+        : decide(request, now(clock), true),
     [KeyCount]: () => size,
     consume: (request) =>
       Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), true))),
