@@ -37,8 +37,12 @@ import { createHash } from "node:crypto"
  * - Each written key expires at its tat (+ margin): an absent key reads as a
  *   full bucket, which it is by then, so idle keys vanish without changing
  *   any decision.
- * - Numbers are written with %.17g: Lua's tostring keeps 14 digits, which
- *   would drift tats on every write and break the exact-match refund.
+ * - A tat is stored as the 8 bytes of its double (struct.pack '<d'): exact
+ *   (Lua's tostring keeps 14 digits, which would drift tats on every write
+ *   and break the exact-match refund) and cheap, where printing and parsing
+ *   17 digits (%.17g, strtod) cost more than the rest of the decision. A
+ *   value of any other length is read as text (`tonumber`). Reservations in
+ *   replies are still %.17g text: Redis truncates Lua numbers in replies.
  */
 export const sourceMulti = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -62,11 +66,18 @@ local function whole(debt, interval, burst)
   return r
 end
 
+local function load(key)
+  local v = redis.call('GET', key)
+  if not v then return nil end
+  if #v == 8 then return (struct.unpack('<d', v)) end
+  return tonumber(v)
+end
+
 local function store(key, tat)
   if tat <= now then
     redis.call('DEL', key)
   else
-    redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil(tat - now) + margin)
+    redis.call('SET', key, struct.pack('<d', tat), 'PX', math.ceil(tat - now) + margin)
   end
 end
 
@@ -74,7 +85,7 @@ if op == 'r' then
   for i = 1, n do
     local before = tonumber(ARGV[1 + 2 * i])
     local after = tonumber(ARGV[2 + 2 * i])
-    local cur = tonumber(redis.call('GET', KEYS[i]))
+    local cur = load(KEYS[i])
     -- Only the last reservation of a bucket can be undone: tokens behind a
     -- later reservation are already promised to it.
     if cur ~= nil and math.abs(cur - after) <= EPS then store(KEYS[i], before) end
@@ -89,7 +100,7 @@ local actAt, worst = now, 1
 for i = 1, n do
   local interval = 1000 / tonumber(ARGV[3 + 2 * i])
   local burst = tonumber(ARGV[4 + 2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]))
+  local tat = load(KEYS[i])
   if tat == nil or tat < now then tat = now end
   intervals[i], bursts[i], tats[i] = interval, burst, tat
   local allowAt = tat + (cost - burst) * interval
@@ -145,7 +156,11 @@ local key = KEYS[1]
 local cost = tonumber(ARGV[3])
 local interval = 1000 / tonumber(ARGV[5])
 local burst = tonumber(ARGV[6])
-local before = tonumber(redis.call('GET', key))
+local stored = redis.call('GET', key)
+local before = nil
+if stored then
+  if #stored == 8 then before = struct.unpack('<d', stored) else before = tonumber(stored) end
+end
 if before == nil or before < now then before = now end
 local allowAt = before + (cost - burst) * interval
 local wait = allowAt - now
@@ -180,7 +195,7 @@ if ARGV[1] == 'c' and cost > 0 then
   if tat <= now then
     redis.call('DEL', key)
   else
-    redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil(tat - now) + tonumber(ARGV[2]))
+    redis.call('SET', key, struct.pack('<d', tat), 'PX', math.ceil(tat - now) + tonumber(ARGV[2]))
   end
   if waitMillis > 0 then
     return { 1, waitMillis, 1, r, reset, 0, string.format('%.17g', before), string.format('%.17g', tat) }
@@ -189,8 +204,185 @@ end
 return { 1, waitMillis, 1, r, reset, 0 }
 `
 
+/**
+ * Several requests (consumes, peeks, refunds) decided in one run, in order,
+ * each exactly as the scripts above would decide it on its own: the requests
+ * a store has in flight in one tick (many callers on one connection) cost one
+ * script run instead of one each. Every request reads the writes of the ones
+ * before it (a key shared by several requests, such as a global bucket, is
+ * read once and written once, at the end).
+ *
+ * KEYS        every request's keys, one request after the other.
+ * ARGV[1]     the TTL margin in ms, for every key.
+ * ARGV[2]     S, the number of parameter sets that follow: the requests of
+ *             one limiter share theirs, so each is sent once per batch.
+ *             A set is n (its number of buckets), cost, maxWaitMillis, then
+ *             n pairs of tokensPerSecond and burstSize.
+ * next        the requests, one token each in one string: "c" or "p"
+ *             followed by the 1-based index of its parameter set (consume,
+ *             peek), or "r" (refund); one argument for the whole batch rather
+ *             than one per request.
+ * then        per refund, in order: n, then n pairs of the tat before and
+ *             after.
+ *
+ * Reply: per request, the length of its reply and then its reply as the
+ * scripts above give it (a refund's reply is { 1 }).
+ *
+ * The same clock reading serves every request of the run: they arrived
+ * together. Rejections and peeks write nothing; a bucket whose final tat is
+ * not in the future is deleted (it is full again), others get the TTL of the
+ * time until they are full plus the margin.
+ */
+export const sourceBatch = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - 1700000000) * 1000 + tonumber(t[2]) / 1000
+local EPS = 1e-4
+local margin = tonumber(ARGV[1])
+-- the tat of every key read so far (0 when absent: long past), and the keys written
+local tats, written, dirty = {}, {}, {}
+
+-- Every key read at once: one MGET instead of a GET per request.
+local values = redis.call('MGET', unpack(KEYS))
+for i = 1, #KEYS do
+  local key, v = KEYS[i], values[i]
+  if tats[key] == nil then
+    if not v then tats[key] = 0
+    elseif #v == 8 then tats[key] = struct.unpack('<d', v)
+    else tats[key] = tonumber(v) or 0 end
+  end
+end
+
+local function store(key, tat)
+  tats[key] = tat
+  if not dirty[key] then
+    dirty[key] = true
+    written[#written + 1] = key
+  end
+end
+
+local function ceilms(x)
+  if x <= EPS then return 0 end
+  return math.ceil(x - EPS)
+end
+
+local function whole(debt, interval, burst)
+  if debt <= 0 then return burst end
+  local r = math.floor(burst - debt / interval + 1e-9)
+  if r < 0 then return 0 end
+  return r
+end
+
+local sets = {}
+local a = 3
+for s = 1, tonumber(ARGV[2]) do
+  local n = tonumber(ARGV[a])
+  local intervals, bursts = {}, {}
+  for i = 1, n do
+    intervals[i] = 1000 / tonumber(ARGV[a + 1 + 2 * i])
+    bursts[i] = tonumber(ARGV[a + 2 + 2 * i])
+  end
+  sets[s] = { n, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), intervals, bursts }
+  a = a + 3 + 2 * n
+end
+
+local tokens = ARGV[a]
+a = a + 1
+local reply = {}
+local befores = {}
+local k = 0
+for op, set in string.gmatch(tokens, '(%a)(%d*)') do
+  local start = #reply + 1
+  reply[start] = 0
+  local n
+  if op == 'r' then
+    n = tonumber(ARGV[a])
+    for i = 1, n do
+      local key = KEYS[k + i]
+      local cur = tats[key]
+      -- Only the last reservation of a bucket can be undone.
+      if cur > 0 and math.abs(cur - tonumber(ARGV[a + 2 * i])) <= EPS then
+        store(key, tonumber(ARGV[a - 1 + 2 * i]))
+      end
+    end
+    reply[start + 1] = 1
+    a = a + 1 + 2 * n
+  else
+    set = sets[tonumber(set)]
+    n = set[1]
+    local cost, maxWait, intervals, bursts = set[2], set[3], set[4], set[5]
+    local actAt, worst = now, 1
+    for i = 1, n do
+      local tat = tats[KEYS[k + i]]
+      if tat < now then tat = now end
+      befores[i] = tat
+      local allowAt = tat + (cost - bursts[i]) * intervals[i]
+      if allowAt > actAt then
+        actAt = allowAt
+        worst = i
+      end
+    end
+    local wait = actAt - now
+    if wait > maxWait + EPS and wait > EPS then
+      local debt = befores[worst] - now
+      reply[start + 1] = 0
+      reply[start + 2] = 0
+      reply[start + 3] = worst
+      reply[start + 4] = whole(debt, intervals[worst], bursts[worst])
+      reply[start + 5] = ceilms(debt)
+      reply[start + 6] = ceilms(wait)
+    else
+      if wait <= EPS then actAt = now end
+      local waitMillis = ceilms(actAt - now)
+      local commit = op == 'c' and cost > 0
+      local binding, bindingRemaining, bindingTat = 1, math.huge, now
+      reply[start + 1] = 1
+      reply[start + 2] = waitMillis
+      for i = 1, n do
+        local base = befores[i]
+        if actAt > base then base = actAt end
+        local tat = base + cost * intervals[i]
+        if commit then store(KEYS[k + i], tat) end
+        local r = whole(tat - now, intervals[i], bursts[i])
+        if r < bindingRemaining then
+          binding, bindingRemaining, bindingTat = i, r, tat
+        end
+      end
+      reply[start + 3] = binding
+      reply[start + 4] = bindingRemaining
+      reply[start + 5] = ceilms(bindingTat - now)
+      reply[start + 6] = 0
+      if commit and waitMillis > 0 then
+        for i = 1, n do
+          local base = befores[i]
+          if actAt > base then base = actAt end
+          reply[#reply + 1] = string.format('%.17g', befores[i])
+          reply[#reply + 1] = string.format('%.17g', base + cost * intervals[i])
+        end
+      end
+    end
+  end
+  reply[start] = #reply - start
+  k = k + n
+end
+
+for j = 1, #written do
+  local key = written[j]
+  local tat = tats[key]
+  if tat <= now then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, struct.pack('<d', tat), 'PX', math.ceil(tat - now) + margin)
+  end
+end
+return reply
+`
+
 /** SHA1 of the one-bucket script, as EVALSHA wants it. @internal */
 export const sha1: string = createHash("sha1").update(source).digest("hex")
 
 /** SHA1 of the general script (several buckets, and every refund). @internal */
 export const sha1Multi: string = createHash("sha1").update(sourceMulti).digest("hex")
+
+/** SHA1 of the batch script. @internal */
+export const sha1Batch: string = createHash("sha1").update(sourceBatch).digest("hex")
