@@ -299,9 +299,9 @@ describe("RateLimiterStore.layerMemory against a model", () => {
           key: fc.nat({ max: 5 }),
           cost: fc.constantFrom(0.5, 1, 2, 3),
           maxWaitMillis: fc.constantFrom(0, 0, 150, 1000),
-          advance: fc.constantFrom(0, 0, 30, 250, 1500)
+          advance: fc.constantFrom(0, 0, 0, 0, 0, 0, 30, 250, 1500)
         }),
-        { minLength: 1, maxLength: 200 }
+        { minLength: 30, maxLength: 100 }
       )
     },
     ({ ops }) =>
@@ -320,7 +320,50 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         }
         expect(yield* fast.stats).toEqual(yield* reference.stats)
       }),
-    { fastCheck: { numRuns: 60 } }
+    { fastCheck: { numRuns: 25 } }
+  )
+
+  it.effect.prop(
+    "an index whose keys all collide decides exactly like the seeded one (past the probe cap, evicting, sweeping)",
+    {
+      // the last cells of the table: probe runs wrap around its end
+      hasher: fc.constantFrom<StoreInternal.KeyHasher>(() => -1, (_seed, _namespace, key) => -1 - (key.length & 3)),
+      ops: fc.array(
+        fc.record({
+          key: fc.nat({ max: 499 }),
+          split: fc.boolean(),
+          advance: fc.oneof(
+            { weight: 18, arbitrary: fc.constant(0) },
+            { weight: 1, arbitrary: fc.constantFrom(100, 1500) }
+          )
+        }),
+        { minLength: 700, maxLength: 900 }
+      )
+    },
+    ({ hasher, ops }) =>
+      Effect.gen(function*() {
+        const colliding = StoreInternal.unsafeMakeMemory(300, hasher)
+        const seeded = yield* memory(300)
+        const fast = StoreInternal.unsafeConsumeOf(colliding)!
+        for (const { advance, key, split } of ops) {
+          if (advance > 0) yield* TestClock.adjust(advance)
+          const req = request([bucket(`ns|k${key}`, 5, 2)])
+          const decision = split
+            ? yield* Effect.clockWith((clock) =>
+              Effect.sync(() =>
+                fast(
+                  { ...req, buckets: [{ namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 2 }] },
+                  clock
+                )
+              )
+            )
+            : yield* colliding.consume(req)
+          expect(decision).toEqual(yield* seeded.consume(req))
+          expect(StoreInternal.unsafeKeyCountOf(colliding)).toBe(StoreInternal.unsafeKeyCountOf(seeded))
+        }
+        expect(yield* colliding.stats).toEqual(yield* seeded.stats)
+      }),
+    { fastCheck: { numRuns: 5 } }
   )
 
   it.effect.prop(
