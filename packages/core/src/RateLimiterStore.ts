@@ -250,11 +250,12 @@ export interface MemoryOptions {
 
 /**
  * A store in this process's memory: one number per key (the time the bucket
- * is full again), in least-recently-used order, about 80 bytes per key with a
- * short key (1,000,000 IPv4-like keys: ~80 MB of heap). Idle keys (refilled
- * to full) are dropped lazily, with no timer, by a small amortized sweep of
- * the oldest keys once they have been full for a second (`stats` drops them
- * all first, so its count is the live keys); past `maxKeys` the least
+ * is full again), in least-recently-used order, about 50 bytes per key with a
+ * short key, the key string included (1,000,000 IPv4-like keys: ~50 MB of
+ * heap). Idle keys (refilled to full) are dropped lazily, with no timer, by
+ * a small amortized sweep of the oldest keys once they have been full for a
+ * second (`stats` drops them all first, so its count is the live keys); past
+ * `maxKeys` the least
  * recently used key is evicted. Time is the fiber's `Clock`.
  *
  * @since 0.1.0
