@@ -8,8 +8,17 @@ import { createServer } from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-export const benchDir = path.dirname(fileURLToPath(import.meta.url))
+const here = path.dirname(fileURLToPath(import.meta.url))
+/** Running the esbuild bundle (scripts/bench/dist, see build.ts) rather than the sources under tsx. */
+export const compiled = path.basename(here) === "dist"
+export const benchDir = compiled ? path.dirname(here) : here
 export const repoRoot = path.resolve(benchDir, "..", "..")
+
+/** Node arguments that run the bench file `file` (its .ts name): its bundle when compiled, else the source through tsx. */
+export const scriptArgs = (file: string): Array<string> =>
+  compiled
+    ? [path.join(benchDir, "dist", file.replace(/\.ts$/, ".mjs"))]
+    : ["--import", "tsx", path.join(benchDir, file)]
 
 export interface Settings {
   readonly quick: boolean
@@ -165,7 +174,7 @@ export interface ChildResult {
   readonly stderr: string
 }
 
-/** Runs a TypeScript file of this directory in a fresh Node process (tsx loader), extra Node flags first. */
+/** Runs a bench file of this directory in a fresh Node process (see `scriptArgs`), extra Node flags first. */
 export const runTs = (
   file: string,
   args: ReadonlyArray<string>,
@@ -173,7 +182,7 @@ export const runTs = (
   timeoutMillis = 120_000
 ): Promise<ChildResult> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", path.join(benchDir, file), ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, ...scriptArgs(file), ...args], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"]
     })

@@ -11,9 +11,8 @@
  */
 import autocannon from "autocannon"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as path from "node:path"
 import type { SectionResult, Settings, Target } from "./harness.js"
-import { benchDir, errorText, fmtInt, freePort, log, median, repoRoot, skipped } from "./harness.js"
+import { errorText, fmtInt, freePort, log, median, repoRoot, scriptArgs, skipped } from "./harness.js"
 
 const TITLE = "4. HTTP: requests per second and p99 latency"
 const CONNECTIONS = 50
@@ -27,13 +26,7 @@ interface Server {
 
 const start = async (variant: string, label: string): Promise<Server> => {
   const port = await freePort()
-  const child = spawn(process.execPath, [
-    "--import",
-    "tsx",
-    path.join(benchDir, "http-server.ts"),
-    variant,
-    String(port)
-  ], {
+  const child = spawn(process.execPath, [...scriptArgs("http-server.ts"), variant, String(port)], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -70,7 +63,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       ["fastify", "fastify"],
       ["fastify-ratelimit", "fastify + @fastify/rate-limit"]
     ]
-    // started together: four tsx start-ups take a while on a busy machine
+    // started together: four start-ups take a while on a busy machine
     const started = await Promise.allSettled(wanted.map(([variant, label]) => start(variant, label)))
     for (const s of started) if (s.status === "fulfilled") servers.push(s.value)
     const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected")
@@ -123,7 +116,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       }],
       notes: [
         `autocannon, ${CONNECTIONS} connections, ${rounds} round(s) of ${seconds} s per server after a warm-up, servers interleaved; GET /hello → "hello".`,
-        "Each server is a child process (tsx); autocannon runs in the bench process: on 2 cores, one core each for load and server.",
+        "Each server is a child process (the same compiled bundle as the suite); autocannon runs in the bench process: on 2 cores, one core each for load and server.",
         "Rate limits are 10⁹/s, so every request is allowed and pays the decision and the rate-limit headers; one client key (127.0.0.1).",
         `Errors, timeouts and non-2xx responses over all runs: ${errors}.`
       ],

@@ -7,6 +7,9 @@
  *   pnpm bench --only=1,3       some sections
  *   pnpm bench --quick --write  also write BENCHMARKS.md from a quick run
  *
+ * Both scripts first bundle the suite with our packages (build.ts) and run the
+ * bundle, so our code runs compiled like the peers' JavaScript does.
+ *
  * Each section is loaded and run on its own: a missing peer (no redis-server,
  * a package that fails to load) prints "skipped: why" and the run goes on.
  * Nothing is asserted: the targets are reported as met or missed.

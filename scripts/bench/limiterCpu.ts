@@ -1,7 +1,7 @@
 /**
  * In-memory limiter decisions, measured in CPU time (process.cpuUsage) rather
  * than wall time, so other processes on a shared machine disturb it less:
- * `tsx scripts/bench/limiterCpu.ts [rounds]`. Same workload as section 2
+ * `node scripts/bench/dist/limiterCpu.mjs [rounds]` (after `tsx scripts/bench/build.ts`; or `tsx scripts/bench/limiterCpu.ts`). Same workload as section 2
  * (memoryLimiter.ts): one caller, every decision allowed, 1 key and 100,000
  * keys cycled; variants interleaved round by round; prints median and range
  * of ns per decision and the ratios to rate-limiter-flexible and to the faster

@@ -80,7 +80,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     title: TITLE,
     tables: [{ columns: ["subject", "count", "retained heap", "per item", "scaled (1M keys / 10k breakers)"], rows }],
     notes: [
-      "`heapUsed` growth after four forced full GCs, measured in a fresh `node --expose-gc --import tsx` process per row.",
+      "`heapUsed` growth after four forced full GCs, measured in a fresh `node --expose-gc` process per row.",
       "Limiter keys are distinct IPv4-like strings (~16 characters) and the key strings count: they are what a store must hold. " +
       "Ours refills one token per 1,000 s in this test so no key is idle (an idle key is dropped by the store's sweeps). " +
       "rate-limiter-flexible holds a `setTimeout` per key (its 600 s window here).",

@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process"
 import * as os from "node:os"
 import type { SectionResult, Table } from "./harness.js"
+import { compiled } from "./harness.js"
 
 export interface Machine {
   readonly cpu: string
@@ -72,7 +73,13 @@ export const render = (
         ["date", m.date],
         ["load average at the end (1/5/15 min)", m.load],
         ["commit", m.commit],
-        ["mode", `${run.quick ? "quick" : "full"} (${run.elapsedSeconds.toFixed(0)} s)`]
+        ["mode", `${run.quick ? "quick" : "full"} (${run.elapsedSeconds.toFixed(0)} s)`],
+        [
+          "our code",
+          compiled
+            ? "bundled by esbuild (scripts/bench/build.ts), as a published build would run"
+            : "TypeScript sources through tsx (its keepNames adds a call per closure created)"
+        ]
       ]
     })
   )

@@ -255,8 +255,8 @@ export interface MemoryOptions {
  * heap). Idle keys (refilled to full) are dropped lazily, with no timer, by
  * a small amortized sweep of the oldest keys once they have been full for a
  * second (`stats` drops them all first, so its count is the live keys); past
- * `maxKeys` the least
- * recently used key is evicted. Time is the fiber's `Clock`.
+ * `maxKeys` the least recently used key is evicted. Time is the fiber's
+ * `Clock`.
  *
  * @since 0.1.0
  * @category constructors

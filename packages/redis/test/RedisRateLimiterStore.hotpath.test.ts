@@ -1,5 +1,6 @@
 import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
+import * as Connection from "@effect-resilience/redis/internal/connection"
 import * as Script from "@effect-resilience/redis/internal/script"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck } from "effect"
@@ -40,7 +41,154 @@ const decideBoth = async (prefix: string, rate: number, burst: number, step: Ste
   })
 }
 
+type BatchStep = {
+  readonly op: "c" | "p"
+  readonly client: number
+  readonly withGlobal: boolean
+  readonly cost: number
+  readonly maxWaitMillis: number
+}
+
+const RATE = 0.001 // a token per 1,000 s: nothing refills during a test
+const CLIENT_BURST = 4
+const GLOBAL_BURST = 6
+
+/** A step's arguments as the store gives them to its own script: n, keys, op, margin, cost, maxWait, pairs. */
+const stepArgs = (prefix: string, step: BatchStep): Array<string | number> => {
+  const global = `${prefix}{g}`
+  return step.withGlobal
+    ? [
+      2,
+      `${global}c${step.client}`,
+      global,
+      step.op,
+      1_000,
+      step.cost,
+      step.maxWaitMillis,
+      RATE,
+      CLIENT_BURST,
+      RATE,
+      GLOBAL_BURST
+    ]
+    : [1, `${prefix}{c${step.client}}`, step.op, 1_000, step.cost, step.maxWaitMillis, RATE, CLIENT_BURST]
+}
+
+/** A refund's arguments: n, keys, "r", margin, then the reservation's pairs. */
+const refundArgs = (args: ReadonlyArray<string | number>, reply: ReadonlyArray<string | number>) => {
+  const n = args[0] as number
+  return [...args.slice(0, n + 1), "r", 1_000, ...reply.slice(6)]
+}
+
+/** The tat stored under each key (16 bytes: tat, expiresAt), or null. */
+const storedTats = async (keys: ReadonlyArray<string>) =>
+  (await raw.mgetBuffer(...keys)).map((value) => value === null ? null : value.readDoubleLE(0))
+
 describe("RedisRateLimiterStore hot path", () => {
+  it.live("one batch script run decides a tick's requests exactly as their own scripts do one after the other", () =>
+    Effect.promise(() =>
+      FastCheck.assert(
+        FastCheck.asyncProperty(
+          FastCheck.array(
+            FastCheck.record({
+              op: FastCheck.constantFrom<"c" | "p">("c", "c", "p"),
+              client: FastCheck.integer({ min: 0, max: 2 }),
+              withGlobal: FastCheck.boolean(),
+              cost: FastCheck.integer({ min: 1, max: 3 }),
+              maxWaitMillis: FastCheck.constantFrom(0, 0, 10_000_000)
+            }),
+            { minLength: 2, maxLength: 30 }
+          ),
+          FastCheck.boolean(),
+          async (steps, refundAll) => {
+            await raw.script("LOAD", Script.source)
+            await raw.script("LOAD", Script.sourceMulti)
+            await raw.script("LOAD", Script.sourceBatch)
+            const batched = freshPrefix()
+            const alone = freshPrefix()
+            const batchedArgs = steps.map((step) => stepArgs(batched, step))
+            const aloneArgs = steps.map((step) => stepArgs(alone, step))
+            const run = async (args: ReadonlyArray<ReadonlyArray<string | number>>, one: boolean) => {
+              if (one) {
+                const replies: Array<Array<string | number>> = []
+                for (const a of args) {
+                  const sha = a[0] === 1 && a[2] !== "r" ? Script.sha1 : Script.sha1Multi
+                  const reply = await raw.evalsha(sha, ...(a as [number]))
+                  replies.push(Array.isArray(reply) ? reply as Array<string | number> : [reply as number])
+                }
+                return replies
+              }
+              const reply = await raw.evalsha(
+                Script.sha1Batch,
+                ...(Connection.batchArgs(args.map((a) => ({ args: a }))) as [number])
+              )
+              return Connection.splitReplies(reply, args.length) as Array<Array<string | number>>
+            }
+            const mine = await run(batchedArgs, false)
+            const theirs = await run(aloneArgs, true)
+            expect(mine.length).toBe(steps.length)
+            for (let i = 0; i < steps.length; i++) {
+              const [a, b] = [mine[i], theirs[i]]
+              expect(a.length).toBe(b.length)
+              // allowed, binding, remaining: exact; waitMillis, resetAfter, retryAfter: within the ms between the runs
+              expect([a[0], a[2], a[3]]).toEqual([b[0], b[2], b[3]])
+              for (const j of [1, 4, 5]) expect(Math.abs(Number(a[j]) - Number(b[j]))).toBeLessThanOrEqual(50)
+            }
+            // Refunds of every reservation (or the last one), batched vs one after the other.
+            const reserved = steps.map((_, i) => i).filter((i) => mine[i].length > 6)
+            const toRefund = refundAll ? reserved : reserved.slice(-1)
+            if (toRefund.length > 0) {
+              const refundMine = await run(toRefund.map((i) => refundArgs(batchedArgs[i], mine[i])), false)
+              await run(toRefund.map((i) => refundArgs(aloneArgs[i], theirs[i])), true)
+              expect(refundMine).toEqual(toRefund.map(() => [1]))
+            }
+            // Both key sets end in the same state.
+            const names = ["{c0}", "{c1}", "{c2}", "{g}", "{g}c0", "{g}c1", "{g}c2"]
+            const [x, y] = [
+              await storedTats(names.map((k) => batched + k)),
+              await storedTats(names.map((k) => alone + k))
+            ]
+            for (let i = 0; i < names.length; i++) {
+              expect(x[i] === null).toBe(y[i] === null)
+              if (x[i] !== null) expect(Math.abs(x[i]! - y[i]!)).toBeLessThan(50)
+            }
+          }
+        ),
+        { numRuns: 40 }
+      )
+    ))
+
+  it.scopedLive("reads tats written as 8-byte doubles and as text (earlier formats)", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make({ url, prefix, timeout: "2 seconds", onError: "fail" })
+      const [seconds, micros] = yield* Effect.promise(() => raw.time())
+      const now = (Number(seconds) - 1_700_000_000) * 1000 + Number(micros) / 1000
+      // burst 10 at 1 token/s: a tat 5.5 s ahead = 5 tokens spent (5.5 refilling), 4 left whole
+      const ahead = now + 5_500
+      const binary = Buffer.alloc(8)
+      binary.writeDoubleLE(ahead)
+      yield* Effect.promise(() => raw.set(`${prefix}{old-binary}`, binary, "PX", 60_000))
+      yield* Effect.promise(() => raw.set(`${prefix}{old-text}`, ahead.toPrecision(17), "PX", 60_000))
+      for (const key of ["old-binary", "old-text"]) {
+        const decision = yield* store.peek({
+          buckets: [{ key, tokensPerSecond: 1, burstSize: 10 }],
+          cost: 0,
+          maxWaitMillis: 0
+        })
+        expect(decision.remaining).toBe(4)
+        const consumed = yield* store.consume({
+          buckets: [{ key, tokensPerSecond: 1, burstSize: 10 }],
+          cost: 1,
+          maxWaitMillis: 0
+        })
+        expect(consumed).toMatchObject({ allowed: true, remaining: 3 })
+        // rewritten in the current format, with a TTL past the new tat
+        const value = yield* Effect.promise(() => raw.getBuffer(`${prefix}{${key}}`))
+        expect(value?.length).toBe(16)
+        expect(yield* Effect.promise(() => raw.pttl(`${prefix}{${key}}`))).toBeGreaterThan(6_500)
+      }
+    }))
+
   it.live("the one-bucket script decides exactly as the general script does with one bucket", () =>
     Effect.promise(() =>
       FastCheck.assert(
@@ -74,8 +222,8 @@ describe("RedisRateLimiterStore hot path", () => {
               const [tatOne, tatMany] = await raw.mgetBuffer(`${prefix}one`, `${prefix}many`)
               expect(tatOne === null).toBe(tatMany === null)
               if (tatOne !== null && tatMany !== null) {
-                // stored as the 8 bytes of a little-endian double
-                expect(tatOne.length).toBe(8)
+                // stored as 16 bytes: two little-endian doubles, tat and expiresAt
+                expect(tatOne.length).toBe(16)
                 expect(Math.abs(tatOne.readDoubleLE(0) - tatMany.readDoubleLE(0))).toBeLessThan(0.5)
               }
             }

@@ -241,7 +241,7 @@ describe("RedisRateLimiterStore", () => {
   })
 
   describe("keys", () => {
-    it.scopedLive("hash-tagged under the prefix, with a TTL of the time to refill", () =>
+    it.scopedLive("hash-tagged under the prefix, with a TTL of the time to refill plus twice the margin", () =>
       Effect.gen(function*() {
         const prefix = freshPrefix()
         const store = yield* makeStore({ prefix })
@@ -249,7 +249,8 @@ describe("RedisRateLimiterStore", () => {
         yield* store.consume(request([bucket("client-1", 10, 5), bucket("api", 2, 20)], 3))
         const keys = (yield* Effect.promise(() => raw.keys(`${prefix}*`))).sort()
         expect(keys).toEqual([`${prefix}{api}`, `${prefix}{api}client-1`, `${prefix}{solo}`].sort())
-        // solo: 2 tokens at 10/s = 200 ms to full; api: 3 tokens at 2/s = 1.5 s; + a 1 s margin.
+        // solo: 2 tokens at 10/s = 200 ms to full; api: 3 tokens at 2/s = 1.5 s; + twice the 1 s margin
+        // (a new key's TTL; later writes keep it while it still outlives the new tat by half the margin).
         for (
           const [key, refill] of [[`${prefix}{solo}`, 200], [`${prefix}{api}`, 1500], [
             `${prefix}{api}client-1`,
@@ -258,9 +259,38 @@ describe("RedisRateLimiterStore", () => {
         ) {
           const pttl = yield* Effect.promise(() => raw.pttl(key))
           expect(pttl).toBeGreaterThan(0)
-          expect(pttl).toBeLessThanOrEqual(refill + 1000)
-          expect(pttl).toBeGreaterThan(refill + 1000 - 100)
+          expect(pttl).toBeLessThanOrEqual(refill + 2000)
+          expect(pttl).toBeGreaterThan(refill + 2000 - 100)
         }
+      }))
+
+    it.scopedLive("a key's TTL is kept while it outlives the new tat, and extended before it would not", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        const store = yield* makeStore({ prefix })
+        const key = `${prefix}{steady}`
+        // 1 token per second, burst 1,000: every call moves the tat 1 s further.
+        const steady = [bucket("steady", 1, 1000)]
+        yield* store.consume(request(steady))
+        const first = yield* Effect.promise(() => raw.pttl(key))
+        expect(first).toBeGreaterThan(3000 - 100) // tat 1 s away + 2 s
+        // +1 s of tat: the key (expiring ~3 s from now) still outlives it by ≥ 0.5 s: TTL kept.
+        yield* store.consume(request(steady))
+        const kept = yield* Effect.promise(() => raw.pttl(key))
+        expect(kept).toBeLessThanOrEqual(first)
+        // +1 s more: tat 3 s away, past the expiry minus half the margin: TTL extended to tat + 2 s.
+        yield* store.consume(request(steady))
+        const extended = yield* Effect.promise(() => raw.pttl(key))
+        expect(extended).toBeGreaterThan(5000 - 100)
+        expect(extended).toBeLessThanOrEqual(5000)
+        // Whatever the path, the key never expires before its bucket is full: 3 tokens spent, 3 s to refill.
+        for (let i = 0; i < 20; i++) {
+          yield* store.consume(request(steady))
+          const ttl = yield* Effect.promise(() => raw.pttl(key))
+          expect(ttl).toBeGreaterThan((i + 4) * 1000 - 100)
+        }
+        const decision = yield* store.peek(request(steady, 0))
+        expect(decision.remaining).toBe(1000 - 23)
       }))
 
     it.scopedLive("hostile keys are safe and stay distinct", () =>

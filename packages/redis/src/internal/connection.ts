@@ -119,8 +119,12 @@ const sameSet = (sets: ReadonlyArray<string | number>, at: number, args: Readonl
  * Requests with the same parameters (the requests of one limiter) share one
  * parameter set, and the requests' tokens travel in one string: a request
  * adds little more than its keys to the command.
+ *
+ * @internal
  */
-const batchArgs = (requests: ReadonlyArray<Pending>): Array<string | number> => {
+export const batchArgs = (
+  requests: ReadonlyArray<{ readonly args: ReadonlyArray<string | number> }>
+): Array<string | number> => {
   let keyCount = 0
   for (const pending of requests) keyCount += pending.args[0] as number
   const args: Array<string | number> = [keyCount]
@@ -165,8 +169,8 @@ const batchArgs = (requests: ReadonlyArray<Pending>): Array<string | number> => 
   return args
 }
 
-/** The batch script's reply cut into each request's own reply, or undefined when it does not add up. */
-const splitReplies = (raw: unknown, count: number): Array<unknown> | undefined => {
+/** The batch script's reply cut into each request's own reply, or undefined when it does not add up. @internal */
+export const splitReplies = (raw: unknown, count: number): Array<unknown> | undefined => {
   if (!Array.isArray(raw)) return undefined
   const replies = new Array<unknown>(count)
   let at = 0

@@ -34,15 +34,21 @@ import { createHash } from "node:crypto"
  *   would leave ~0.2 µs of double precision; relative ones leave ~15 ns.
  * - Nothing is written on a rejection (all-or-nothing, charges from neither
  *   bucket), nor on a peek.
- * - Each written key expires at its tat (+ margin): an absent key reads as a
- *   full bucket, which it is by then, so idle keys vanish without changing
- *   any decision.
- * - A tat is stored as the 8 bytes of its double (struct.pack '<d'): exact
- *   (Lua's tostring keeps 14 digits, which would drift tats on every write
- *   and break the exact-match refund) and cheap, where printing and parsing
- *   17 digits (%.17g, strtod) cost more than the rest of the decision. A
- *   value of any other length is read as text (`tonumber`). Reservations in
- *   replies are still %.17g text: Redis truncates Lua numbers in replies.
+ * - Each written key expires after its tat: an absent key reads as a full
+ *   bucket, which it is by then, so idle keys vanish without changing any
+ *   decision. A write sets the expiry to tat + 2 × margin only when the
+ *   key's expiry (kept in its value) is less than margin / 2 after the new
+ *   tat; otherwise it keeps the TTL (SET … KEEPTTL, Redis >= 6.0): updating
+ *   a TTL costs more than the write itself, and under steady traffic most
+ *   writes need none. A key thus lives until between tat + margin / 2 and
+ *   tat + 2 × margin.
+ * - A key's value is 16 bytes, the doubles tat and expiresAt
+ *   (struct.pack '<dd'): exact (Lua's tostring keeps 14 digits, which would
+ *   drift tats on every write and break the exact-match refund) and cheap,
+ *   where printing and parsing 17 digits (%.17g, strtod) cost more than the
+ *   rest of the decision. 8 bytes are read as a tat alone, anything else as
+ *   text (`tonumber`), with an unknown expiry. Reservations in replies are
+ *   still %.17g text: Redis truncates Lua numbers in replies.
  */
 export const sourceMulti = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -66,18 +72,35 @@ local function whole(debt, interval, burst)
   return r
 end
 
+-- the expiry of every key read, as its value says (0: unknown)
+local expiries = {}
+
 local function load(key)
   local v = redis.call('GET', key)
+  expiries[key] = 0
   if not v then return nil end
-  if #v == 8 then return (struct.unpack('<d', v)) end
+  local size = #v
+  if size == 16 then
+    local tat, expiresAt = struct.unpack('<dd', v)
+    expiries[key] = expiresAt
+    return tat
+  end
+  if size == 8 then return (struct.unpack('<d', v)) end
   return tonumber(v)
 end
 
 local function store(key, tat)
   if tat <= now then
     redis.call('DEL', key)
+    return
+  end
+  local expiresAt = expiries[key]
+  if expiresAt >= tat + margin / 2 then
+    redis.call('SET', key, struct.pack('<dd', tat, expiresAt), 'KEEPTTL')
   else
-    redis.call('SET', key, struct.pack('<d', tat), 'PX', math.ceil(tat - now) + margin)
+    local ttl = math.ceil(tat - now) + 2 * margin
+    expiries[key] = now + ttl
+    redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
   end
 end
 
@@ -157,9 +180,12 @@ local cost = tonumber(ARGV[3])
 local interval = 1000 / tonumber(ARGV[5])
 local burst = tonumber(ARGV[6])
 local stored = redis.call('GET', key)
-local before = nil
+local before, expiresAt = nil, 0
 if stored then
-  if #stored == 8 then before = struct.unpack('<d', stored) else before = tonumber(stored) end
+  local size = #stored
+  if size == 16 then before, expiresAt = struct.unpack('<dd', stored)
+  elseif size == 8 then before = struct.unpack('<d', stored)
+  else before = tonumber(stored) end
 end
 if before == nil or before < now then before = now end
 local allowAt = before + (cost - burst) * interval
@@ -192,10 +218,14 @@ end
 local reset = 0
 if debt > 1e-4 then reset = math.ceil(debt - 1e-4) end
 if ARGV[1] == 'c' and cost > 0 then
+  local margin = tonumber(ARGV[2])
   if tat <= now then
     redis.call('DEL', key)
+  elseif expiresAt >= tat + margin / 2 then
+    redis.call('SET', key, struct.pack('<dd', tat, expiresAt), 'KEEPTTL')
   else
-    redis.call('SET', key, struct.pack('<d', tat), 'PX', math.ceil(tat - now) + tonumber(ARGV[2]))
+    local ttl = math.ceil(tat - now) + 2 * margin
+    redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
   end
   if waitMillis > 0 then
     return { 1, waitMillis, 1, r, reset, 0, string.format('%.17g', before), string.format('%.17g', tat) }
@@ -231,7 +261,7 @@ return { 1, waitMillis, 1, r, reset, 0 }
  * The same clock reading serves every request of the run: they arrived
  * together. Rejections and peeks write nothing; a bucket whose final tat is
  * not in the future is deleted (it is full again), others get the TTL of the
- * time until they are full plus the margin.
+ * time until they are full plus up to twice the margin (see above).
  */
 export const sourceBatch = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -239,15 +269,17 @@ local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1700000000) * 1000 + tonumber(t[2]) / 1000
 local EPS = 1e-4
 local margin = tonumber(ARGV[1])
--- the tat of every key read so far (0 when absent: long past), and the keys written
-local tats, written, dirty = {}, {}, {}
+-- the tat (0 when absent: long past) and expiry (0: unknown) of every key, and the keys written
+local tats, expiries, written, dirty = {}, {}, {}, {}
 
 -- Every key read at once: one MGET instead of a GET per request.
 local values = redis.call('MGET', unpack(KEYS))
 for i = 1, #KEYS do
   local key, v = KEYS[i], values[i]
   if tats[key] == nil then
+    expiries[key] = 0
     if not v then tats[key] = 0
+    elseif #v == 16 then tats[key], expiries[key] = struct.unpack('<dd', v)
     elseif #v == 8 then tats[key] = struct.unpack('<d', v)
     else tats[key] = tonumber(v) or 0 end
   end
@@ -369,10 +401,14 @@ end
 for j = 1, #written do
   local key = written[j]
   local tat = tats[key]
+  local expiresAt = expiries[key]
   if tat <= now then
     redis.call('DEL', key)
+  elseif expiresAt >= tat + margin / 2 then
+    redis.call('SET', key, struct.pack('<dd', tat, expiresAt), 'KEEPTTL')
   else
-    redis.call('SET', key, struct.pack('<d', tat), 'PX', math.ceil(tat - now) + margin)
+    local ttl = math.ceil(tat - now) + 2 * margin
+    redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
   end
 end
 return reply
