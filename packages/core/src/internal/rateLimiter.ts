@@ -266,17 +266,24 @@ export const make = (
     return log === undefined ? error : Effect.zipRight(log, error)
   }
 
-  const record = (key: string | undefined, decision: RateLimiterStore.Decision) =>
-    Effect.withFiberRuntime<RateLimiterStore.Decision>((fiber) => {
-      count(fiber, decision)
-      return settle(fiber, key, decision)
-    })
+  // The continuations of a store's decision. They run inside the fiber (the
+  // callback of a flatMap over the store's call), so they read it directly
+  // instead of taking a withFiberRuntime step of their own: one run-loop step
+  // less per decision of a remote store.
+  const record = (key: string | undefined, decision: RateLimiterStore.Decision) => {
+    const fiber = Option.getOrThrow(Fiber.getCurrentFiber())
+    count(fiber, decision)
+    return settle(fiber, key, decision)
+  }
 
-  const recordOrReject = (key: string | undefined, decision: RateLimiterStore.Decision) =>
-    Effect.withFiberRuntime<RateLimiterStore.Decision, RateLimitedError>((fiber) => {
-      count(fiber, decision)
-      return decision.allowed ? Effect.succeed(decision) : reject(fiber, key, decision)
-    })
+  const recordOrReject = (
+    key: string | undefined,
+    decision: RateLimiterStore.Decision
+  ): Effect.Effect<RateLimiterStore.Decision, RateLimitedError> => {
+    const fiber = Option.getOrThrow(Fiber.getCurrentFiber())
+    count(fiber, decision)
+    return decision.allowed ? Effect.succeed(decision) : reject(fiber, key, decision)
+  }
 
   // Under a flood, rejections are the hot path: the fields are ours and
   // well-typed, so skip the constructor's Schema validation (~40 µs), and the

@@ -70,6 +70,11 @@ export interface Connection {
    * never hangs.
    */
   readonly call: (multi: boolean, args: ReadonlyArray<string | number>) => Effect.Effect<unknown, CallFailure>
+  /**
+   * `call` without an Effect: `done` is called once, with the reply or the
+   * failure (for a caller that is itself inside `Effect.async`).
+   */
+  readonly send: (multi: boolean, args: ReadonlyArray<string | number>, done: Done) => void
   readonly isReady: () => boolean
   /** Drops the socket and reconnects: rejects every command stuck on a hung server. */
   readonly reset: () => void
@@ -81,12 +86,15 @@ export interface Connection {
  */
 export const DEFAULT_MAX_BATCH = 16
 
+/** Called once per request: with the reply, or with why there is none. @internal */
+export type Done = (reply: unknown, failure: CallFailure | undefined) => void
+
 interface Pending {
   readonly deadline: number
-  done: boolean
+  settled: boolean
   readonly multi: boolean
   readonly args: ReadonlyArray<string | number>
-  readonly resume: (effect: Effect.Effect<unknown, CallFailure>) => void
+  readonly done: Done
   /** The call started after this one (the deadline FIFO). */
   next: Pending | undefined
 }
@@ -309,17 +317,17 @@ export const open = (options: {
       if (first === undefined) last = undefined
     }
     const advance = () => {
-      while (first !== undefined && first.done) dropFirst(first)
+      while (first !== undefined && first.settled) dropFirst(first)
     }
     const sweep = () => {
       timer = undefined
       const now = performance.now()
       while (first !== undefined) {
         const pending = first
-        if (!pending.done) {
+        if (!pending.settled) {
           if (pending.deadline > now) break
-          pending.done = true
-          pending.resume(Effect.fail({ reason: "timeout", cause: new Error(`no reply within ${budgetMillis} ms`) }))
+          pending.settled = true
+          pending.done(undefined, { reason: "timeout", cause: new Error(`no reply within ${budgetMillis} ms`) })
         }
         dropFirst(pending)
       }
@@ -344,27 +352,27 @@ export const open = (options: {
     let batch: Array<Pending> = []
     let flushScheduled = false
 
-    const settle = (pending: Pending, effect: Effect.Effect<unknown, CallFailure>) => {
-      if (pending.done) return
-      pending.done = true
+    const settle = (pending: Pending, reply: unknown, failure: CallFailure | undefined) => {
+      if (pending.settled) return
+      pending.settled = true
       if (first === pending) advance()
-      pending.resume(effect)
+      pending.done(reply, failure)
     }
     const rejected = (pending: Pending, cause: unknown) =>
-      settle(pending, Effect.fail({ reason: classify(cause), cause }))
+      settle(pending, undefined, { reason: classify(cause), cause })
 
     // One request on its own: the one-bucket or the general script.
     const sendOne = (pending: Pending) => {
       const multi = pending.multi
       evalsha(multi ? Script.sha1Multi : Script.sha1, pending.args).then(
-        (reply) => settle(pending, Effect.succeed(reply)),
+        (reply) => settle(pending, reply, undefined),
         (error) => {
-          if (pending.done) return
+          if (pending.settled) return
           // The script cache was flushed (SCRIPT FLUSH, restart, failover):
           // EVAL runs it and caches it again, so the next call is an EVALSHA.
           if (!isNoScript(error)) return rejected(pending, error)
           evalScript(multi ? Script.sourceMulti : Script.source, pending.args).then(
-            (reply) => settle(pending, Effect.succeed(reply)),
+            (reply) => settle(pending, reply, undefined),
             (error) => rejected(pending, error)
           )
         }
@@ -377,7 +385,7 @@ export const open = (options: {
         const replies = splitReplies(raw, requests.length)
         for (let i = 0; i < requests.length; i++) {
           // A reply that cannot be split: each request decodes nothing (a script failure).
-          settle(requests[i], Effect.succeed(replies === undefined ? undefined : replies[i]))
+          settle(requests[i], replies === undefined ? undefined : replies[i], undefined)
         }
       }
       const fail = (error: unknown) => {
@@ -397,6 +405,25 @@ export const open = (options: {
       else if (requests.length > 1) sendBatch(requests)
     }
 
+    const send = (multi: boolean, args: ReadonlyArray<string | number>, done: Done): void => {
+      const pending: Pending = {
+        deadline: performance.now() + budgetMillis,
+        settled: false,
+        multi,
+        args,
+        done,
+        next: undefined
+      }
+      enqueue(pending)
+      if (timer === undefined) timer = setTimeout(sweep, budgetMillis)
+      batch.push(pending)
+      if (batch.length >= maxBatch) flush()
+      else if (!flushScheduled) {
+        flushScheduled = true
+        process.nextTick(flush)
+      }
+    }
+
     // No canceler is returned: with one, `Effect.async` wraps the call in an
     // interruption handler (an uninterruptible mask and an exit match: ~10
     // more run-loop steps and ~2 KB of garbage per call, measured). An
@@ -404,26 +431,12 @@ export const open = (options: {
     // and its late reply is ignored (it can only have been stricter).
     const call = (multi: boolean, args: ReadonlyArray<string | number>): Effect.Effect<unknown, CallFailure> =>
       Effect.async<unknown, CallFailure>((resume) => {
-        const pending: Pending = {
-          deadline: performance.now() + budgetMillis,
-          done: false,
-          multi,
-          args,
-          resume,
-          next: undefined
-        }
-        enqueue(pending)
-        if (timer === undefined) timer = setTimeout(sweep, budgetMillis)
-        batch.push(pending)
-        if (batch.length >= maxBatch) flush()
-        else if (!flushScheduled) {
-          flushScheduled = true
-          process.nextTick(flush)
-        }
+        send(multi, args, (reply, failure) => resume(failure === undefined ? Effect.succeed(reply) : Effect.fail(failure)))
       })
 
     return {
       client,
+      send,
       call,
       isReady: () => client.status === "ready",
       reset: () => {

@@ -364,36 +364,40 @@ const makeService = (
     cause: new Error("Redis is unavailable (degraded; waiting for a probe to succeed)")
   }
 
+  // One `Effect.async` per decision, the reply decoded in its callback: no
+  // suspend, no match continuation (each a run-loop step and garbage, on the
+  // path every decision takes). It registers when the decision runs, so the
+  // degraded state is read then, not when the Effect was built.
   const decide = (
     op: "c" | "p",
     request: RateLimiterStore.Request
   ): Effect.Effect<RateLimiterStore.Decision, RateLimiterStore.RateLimiterStoreError> =>
-    Effect.suspend(() => {
+    Effect.async((resume) => {
       const invalid = invalidRequest(request, op)
       if (invalid !== undefined) {
-        return Effect.fail(new RateLimiterStore.RateLimiterStoreError({ store: "redis", reason: invalid }))
+        return resume(Effect.fail(new RateLimiterStore.RateLimiterStoreError({ store: "redis", reason: invalid })))
       }
       let probe = false
       if (degraded) {
         const now = Date.now()
         if (!connection.isReady() || now - lastProbeAt < probeIntervalMillis) {
-          return answer(op, request, skipped)
+          return resume(answer(op, request, skipped))
         }
         lastProbeAt = now
         probe = true
       }
-      return Effect.matchEffect(connection.call(request.buckets.length > 1, decisionArgs(prefix, op, request)), {
-        onFailure: (failure) => Effect.zipRight(recordFailure(failure, probe), answer(op, request, failure)),
-        onSuccess: (raw) => {
-          const decision = decodeDecision(request, raw)
-          if (decision === undefined) {
-            return Effect.zipRight(recordFailure(badReply, probe), answer(op, request, badReply))
-          }
-          if (decision.reservation !== undefined) fromRedis.add(decision.reservation)
-          // Only a probe ends degraded mode: a call that started before the
-          // failure and happened to finish must not flap the state.
-          return probe ? Effect.as(recovered, decision) : Effect.succeed(decision)
+      connection.send(request.buckets.length > 1, decisionArgs(prefix, op, request), (raw, failure) => {
+        if (failure !== undefined) {
+          return resume(Effect.zipRight(recordFailure(failure, probe), answer(op, request, failure)))
         }
+        const decision = decodeDecision(request, raw)
+        if (decision === undefined) {
+          return resume(Effect.zipRight(recordFailure(badReply, probe), answer(op, request, badReply)))
+        }
+        if (decision.reservation !== undefined) fromRedis.add(decision.reservation)
+        // Only a probe ends degraded mode: a call that started before the
+        // failure and happened to finish must not flap the state.
+        resume(probe ? Effect.as(recovered, decision) : Effect.succeed(decision))
       })
     })
 
