@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url"
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 
 // The suite and the files it runs in child processes, plus the CPU-time tools.
-const entryPoints = ["index.ts", "memory-child.ts", "http-server.ts", "limiterCpu.ts", "policyCpu.ts"].map((file) =>
+const entryPoints = ["index.ts", "memory-child.ts", "http-server.ts", "limiterCpu.ts", "policyCpu.ts", "redis-ab.ts"].map((file) =>
   path.join(benchDir, file)
 )
 

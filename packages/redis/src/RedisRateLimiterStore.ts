@@ -9,7 +9,9 @@
  * - One round trip per decision: a Lua script (EVALSHA; reloaded with EVAL
  *   after a `NOSCRIPT`, e.g. after a restart or `SCRIPT FLUSH`) decides every
  *   bucket of a call at once, all-or-nothing, on the Redis server's clock
- *   (`TIME`), so instances with skewed clocks still agree.
+ *   (`TIME`), so instances with skewed clocks still agree. Decisions issued
+ *   together (many fibers on one connection) share one script run.
+ * - Needs Redis 6.0 or later.
  * - One string key per bucket (`${prefix}{tag}…`, the GCRA "full again at"
  *   time) with a TTL of the time until the bucket is full again: idle keys
  *   disappear by themselves.
@@ -135,6 +137,18 @@ export interface Options {
   readonly probeInterval?: Duration.DurationInput | undefined
   /** Options of the local store `"fallback-memory"` uses. */
   readonly fallback?: RateLimiterStore.MemoryOptions | undefined
+  /**
+   * Decisions issued while others are in flight (many callers on the one
+   * connection) gather into batches that one script run decides, in order:
+   * one command instead of one each. A batch leaves once the current tick is
+   * done, or as soon as it holds this many decisions, so Redis works on one
+   * batch while the next gathers. 1 sends every decision on its own (for a
+   * proxy that cannot run a script over keys of several hash slots). Always 1
+   * on a Cluster, where one script may only touch one slot. At most 1,000.
+   *
+   * @default 16
+   */
+  readonly maxBatchSize?: number | undefined
 }
 
 /**

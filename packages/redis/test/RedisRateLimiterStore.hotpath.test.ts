@@ -37,7 +37,7 @@ const decideBoth = async (prefix: string, rate: number, burst: number, step: Ste
   ).exec()
   return replies!.map(([error, reply]) => {
     if (error !== null) throw error
-    return reply as Array<number | string>
+    return long(reply as Array<number | string>)
   })
 }
 
@@ -78,6 +78,10 @@ const refundArgs = (args: ReadonlyArray<string | number>, reply: ReadonlyArray<s
   const n = args[0] as number
   return [...args.slice(0, n + 1), "r", 1_000, ...reply.slice(6)]
 }
+
+/** A reply in its long form: the short { remaining, resetAfter } is "allowed at once by bucket 1". */
+const long = (reply: ReadonlyArray<string | number>): ReadonlyArray<string | number> =>
+  reply.length === 2 ? [1, 0, 1, reply[0], reply[1], 0] : reply
 
 /** The tat stored under each key (16 bytes: tat, expiresAt), or null. */
 const storedTats = async (keys: ReadonlyArray<string>) =>
@@ -127,7 +131,7 @@ describe("RedisRateLimiterStore hot path", () => {
             const theirs = await run(aloneArgs, true)
             expect(mine.length).toBe(steps.length)
             for (let i = 0; i < steps.length; i++) {
-              const [a, b] = [mine[i], theirs[i]]
+              const [a, b] = [long(mine[i]), long(theirs[i])]
               expect(a.length).toBe(b.length)
               // allowed, binding, remaining: exact; waitMillis, resetAfter, retryAfter: within the ms between the runs
               expect([a[0], a[2], a[3]]).toEqual([b[0], b[2], b[3]])
@@ -233,35 +237,43 @@ describe("RedisRateLimiterStore hot path", () => {
       )
     ))
 
-  it.scopedLive("many decisions issued in one tick (one corked write) are all decided, none over-admitted", () =>
-    Effect.gen(function*() {
-      const store = yield* RedisRateLimiterStore.make({
-        url,
-        prefix: freshPrefix(),
-        timeout: "2 seconds",
-        onError: "fail"
-      })
-      const keys = ["a", "b", "c"]
-      const burst = 50
-      const decisions = yield* Effect.forEach(
-        Array.from({ length: 300 }, (_, i) => keys[i % keys.length]),
-        (key) =>
-          Effect.map(
-            store.consume({ buckets: [{ key, tokensPerSecond: 0.001, burstSize: burst }], cost: 1, maxWaitMillis: 0 }),
-            (decision) => ({ key, decision })
-          ),
-        { concurrency: "unbounded" }
-      )
-      for (const key of keys) {
-        const mine = decisions.filter((d) => d.key === key).map((d) => d.decision)
-        const admitted = mine.filter((d) => d.allowed)
-        expect(admitted.length).toBe(burst)
-        // Each admitted decision saw its own count: remaining burst-1 … 0, each once.
-        expect(admitted.map((d) => d.remaining).sort((x, y) => x - y)).toEqual(
-          Array.from({ length: burst }, (_, i) => i)
+  it.scopedLive.each([undefined, 1, 7, 1_000])(
+    "many decisions issued in one tick (maxBatchSize %s) are all decided, none over-admitted",
+    (maxBatchSize) =>
+      Effect.gen(function*() {
+        const store = yield* RedisRateLimiterStore.make({
+          url,
+          prefix: freshPrefix(),
+          timeout: "2 seconds",
+          onError: "fail",
+          maxBatchSize
+        })
+        const keys = ["a", "b", "c"]
+        const burst = 50
+        const decisions = yield* Effect.forEach(
+          Array.from({ length: 300 }, (_, i) => keys[i % keys.length]),
+          (key) =>
+            Effect.map(
+              store.consume({
+                buckets: [{ key, tokensPerSecond: 0.001, burstSize: burst }],
+                cost: 1,
+                maxWaitMillis: 0
+              }),
+              (decision) => ({ key, decision })
+            ),
+          { concurrency: "unbounded" }
         )
-      }
-    }))
+        for (const key of keys) {
+          const mine = decisions.filter((d) => d.key === key).map((d) => d.decision)
+          const admitted = mine.filter((d) => d.allowed)
+          expect(admitted.length).toBe(burst)
+          // Each admitted decision saw its own count: remaining burst-1 … 0, each once.
+          expect(admitted.map((d) => d.remaining).sort((x, y) => x - y)).toEqual(
+            Array.from({ length: burst }, (_, i) => i)
+          )
+        }
+      })
+  )
 
   it.scopedLive("two-bucket decisions go through the general script and stay all-or-nothing", () =>
     Effect.gen(function*() {

@@ -364,6 +364,10 @@ describe("RedisRateLimiterStore", () => {
         const badUrl = yield* Effect.flip(RedisRateLimiterStore.make({ url: "http://x:secret@host" }))
         expect(badUrl).toMatchObject({ _tag: "InvalidOptionsError", option: "url" })
         expect(badUrl.message).not.toContain("secret")
+        for (const maxBatchSize of [0, 1.5, 1_001]) {
+          const batch = yield* Effect.flip(RedisRateLimiterStore.make({ url, maxBatchSize }))
+          expect(batch).toMatchObject({ _tag: "InvalidOptionsError", option: "maxBatchSize" })
+        }
       }))
   })
 

@@ -23,6 +23,9 @@ const POLICY = "RedisRateLimiterStore"
 /** @internal */
 export const DEFAULT_PREFIX = "effect-resilience:rl:"
 
+/** The largest `maxBatchSize`. @internal */
+export const MAX_BATCH_LIMIT = 1_000
+
 /** Added to every key's expiry: a key never expires before its bucket is full. @internal */
 export const TTL_MARGIN_MILLIS = 1_000
 
@@ -114,7 +117,23 @@ export const decodeDecision = (
   request: RateLimiterStore.Request,
   raw: unknown
 ): RateLimiterStore.Decision | undefined => {
-  if (!Array.isArray(raw) || raw.length < 6) return undefined
+  if (!Array.isArray(raw)) return undefined
+  if (raw.length === 2) {
+    // the short form: allowed at once, bound by the first bucket
+    const bucket = request.buckets[0]
+    if (bucket === undefined) return undefined
+    return {
+      allowed: true,
+      waitMillis: 0,
+      limit: bucket.burstSize,
+      remaining: Number(raw[0]),
+      resetAfterMillis: Number(raw[1]),
+      retryAfterMillis: 0,
+      rejectedBy: undefined,
+      reservation: undefined
+    }
+  }
+  if (raw.length < 6) return undefined
   const allowed = raw[0] === 1
   const waitMillis = Number(raw[1])
   const bucket = request.buckets[Number(raw[2]) - 1]
@@ -162,6 +181,7 @@ export interface Resolved {
   readonly connectTimeoutMillis: number
   readonly probeIntervalMillis: number
   readonly onError: Api.FailureMode
+  readonly maxBatchSize: number
 }
 
 /** @internal */
@@ -213,6 +233,16 @@ export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolve
     const timeout = yield* validate.duration(POLICY, "timeout", options?.timeout, Duration.millis(50))
     const connectTimeout = yield* validate.duration(POLICY, "connectTimeout", options?.connectTimeout, "1 second")
     const probeInterval = yield* validate.duration(POLICY, "probeInterval", options?.probeInterval, "500 millis")
+    const maxBatchSize = yield* validate.positiveInt(
+      POLICY,
+      "maxBatchSize",
+      options?.maxBatchSize,
+      Connection.DEFAULT_MAX_BATCH
+    )
+    if (maxBatchSize > MAX_BATCH_LIMIT) {
+      // the batch script MGETs every key of a batch at once (Lua's unpack has a stack limit)
+      return yield* validate.fail(POLICY, "maxBatchSize", maxBatchSize, `must be <= ${MAX_BATCH_LIMIT}`)
+    }
     return {
       url,
       clusterNodes,
@@ -220,7 +250,8 @@ export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolve
       timeoutMillis: Math.max(1, Math.ceil(Duration.toMillis(timeout))),
       connectTimeoutMillis: Math.max(1, Math.ceil(Duration.toMillis(connectTimeout))),
       probeIntervalMillis: Math.max(1, Math.ceil(Duration.toMillis(probeInterval))),
-      onError
+      onError,
+      maxBatchSize
     }
   })
 
@@ -240,7 +271,8 @@ export const make = (
         ? undefined
         : { nodes: resolved.clusterNodes, options: options?.cluster?.options },
       budgetMillis: resolved.timeoutMillis,
-      connectTimeoutMillis: resolved.connectTimeoutMillis
+      connectTimeoutMillis: resolved.connectTimeoutMillis,
+      maxBatch: resolved.maxBatchSize
     })
     return makeService(resolved, connection, fallback)
   })
