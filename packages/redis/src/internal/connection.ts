@@ -418,8 +418,12 @@ export const open = (options: {
         done,
         next: undefined
       }
+      const idle = first === undefined
       enqueue(pending)
       if (timer === undefined) timer = setTimeout(sweep, budgetMillis)
+      // Nothing in flight and nothing gathering: a lone caller's request
+      // leaves at once; while requests are in flight, the next ones gather.
+      if (idle && batch.length === 0) return sendOne(pending)
       batch.push(pending)
       if (batch.length >= maxBatch) flush()
       else if (!flushScheduled) {

@@ -90,6 +90,20 @@ const decisionArgs = (
 ): Array<string | number> => {
   const buckets = request.buckets
   const n = buckets.length
+  if (n === 1) {
+    // the common case, built in one literal
+    const bucket = buckets[0]
+    return [
+      1,
+      `${prefix}{${safeKey(bucket.key)}}`,
+      op,
+      TTL_MARGIN_MILLIS,
+      request.cost,
+      request.maxWaitMillis,
+      bucket.tokensPerSecond,
+      bucket.burstSize
+    ]
+  }
   const keys = redisKeys(prefix, buckets)
   const args: Array<string | number> = [n]
   for (let i = 0; i < n; i++) args.push(keys[i])
