@@ -338,6 +338,22 @@ describe("RedisRateLimiterStore", () => {
         expect(loaded).toBe(1)
       }))
 
+    it.scopedLive("NOSCRIPT in a batch: concurrent decisions after a flush are all decided, exactly", () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore()
+        const b = [bucket("noscript-batch", 0.001, 5)]
+        expect((yield* store.consume(request(b))).allowed).toBe(true)
+        yield* Effect.promise(() => raw.script("FLUSH"))
+        // one tick: the first leaves alone, the others gather into one batch (EVALSHA → NOSCRIPT → EVAL)
+        const decisions = yield* Effect.forEach(Array.from({ length: 10 }), () => store.consume(request(b)), {
+          concurrency: "unbounded"
+        })
+        expect(decisions.filter((d) => d.allowed).length).toBe(4)
+        expect(decisions.filter((d) => d.allowed).map((d) => d.remaining).sort()).toEqual([0, 1, 2, 3])
+        const [loaded] = (yield* Effect.promise(() => raw.script("EXISTS", Script.sha1Batch))) as Array<number>
+        expect(loaded).toBe(1)
+      }))
+
     it.live("closing the scope closes the connection", () =>
       Effect.gen(function*() {
         const clients = Effect.promise(() => raw.info("clients")).pipe(

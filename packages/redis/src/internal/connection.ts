@@ -340,13 +340,14 @@ export const open = (options: {
 
     yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(timer)))
 
-    // Requests issued in the same tick (the fibers a batch of replies woke
-    // up) are decided by one run of the batch script: one command, one reply
-    // to parse, one script invocation on the server, instead of one each. The
-    // batch leaves when it is full or once the tick's microtasks have run
-    // (process.nextTick queued from a microtask runs after the microtask queue
-    // drains), so a lone caller waits for nothing. A Cluster spreads keys over
-    // slots, and one script may only touch one slot: there, one call each.
+    // Requests issued while others are in flight (the fibers a batch of
+    // replies woke up) are decided by one run of the batch script: one
+    // command, one reply to parse, one script invocation on the server,
+    // instead of one each. A batch leaves when it is full or once the tick's
+    // microtasks have run (process.nextTick queued from a microtask runs after
+    // the microtask queue drains); a request that finds nothing in flight
+    // leaves at once. A Cluster spreads keys over slots, and one script may
+    // only touch one slot: there, one call each.
     // ioredis flattens an array argument into the command (its args are
     // `.flat()`ed): the arguments go as one array, not spread.
     type Run = (script: string, args: ReadonlyArray<string | number>) => Promise<unknown>
