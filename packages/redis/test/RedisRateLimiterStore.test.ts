@@ -264,6 +264,18 @@ describe("RedisRateLimiterStore", () => {
         }
       }))
 
+    it.scopedLive("ioredis' own keyPrefix (redisOptions) is honoured, alone and in batches", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix()
+        const store = yield* makeStore({ prefix, redisOptions: { keyPrefix: "kp:" } })
+        yield* store.consume(request([bucket("alone", 1, 5)]))
+        yield* Effect.forEach(["x", "y", "z"], (key) => store.consume(request([bucket(key, 1, 5)])), {
+          concurrency: "unbounded"
+        })
+        const keys = (yield* Effect.promise(() => raw.keys(`kp:${prefix}*`))).sort()
+        expect(keys).toEqual(["alone", "x", "y", "z"].map((key) => `kp:${prefix}{${key}}`))
+      }))
+
     it.scopedLive("a key's TTL is kept while it outlives the new tat, and extended before it would not", () =>
       Effect.gen(function*() {
         const prefix = freshPrefix()

@@ -9,7 +9,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { ClusterOptions, RedisOptions } from "ioredis"
-import { Cluster, Redis } from "ioredis"
+import { Cluster, Command, Redis } from "ioredis"
 import * as Script from "./script.js"
 
 /** Why one call to Redis failed. @internal */
@@ -348,11 +348,34 @@ export const open = (options: {
     // the microtask queue drains); a request that finds nothing in flight
     // leaves at once. A Cluster spreads keys over slots, and one script may
     // only touch one slot: there, one call each.
-    // ioredis flattens an array argument into the command (its args are
-    // `.flat()`ed): the arguments go as one array, not spread.
+    // Scripts run as ioredis Commands built here with flat arguments, which
+    // is what `client.evalsha(sha, ...args)` builds too, minus its rest
+    // arguments, callback sniffing and a nested array to flatten: ~0.7 µs of
+    // client CPU per call, measured. With `enableAutoPipelining` the
+    // generated command methods are kept, since they implement it.
+    const keyPrefix = (client.options as { readonly keyPrefix?: string | undefined }).keyPrefix
+    const commandOptions = keyPrefix === undefined
+      ? { replyEncoding: "utf8" as const }
+      : { replyEncoding: "utf8" as const, keyPrefix }
+    const autoPipelining = (client.options as { readonly enableAutoPipelining?: boolean | undefined })
+      .enableAutoPipelining === true
     type Run = (script: string, args: ReadonlyArray<string | number>) => Promise<unknown>
-    const evalsha = client.evalsha.bind(client) as unknown as Run
-    const evalScript = client.eval.bind(client) as unknown as Run
+    const runAs = (name: "evalsha" | "eval"): Run => {
+      if (autoPipelining) {
+        const method = (name === "evalsha" ? client.evalsha : client.eval).bind(client) as (
+          ...args: Array<string | number>
+        ) => Promise<unknown>
+        return (script, args) => method(script, ...args)
+      }
+      return (script, args) => {
+        // a packed array (no holes): Command copies it with `flat()`, which is slow on a holey one
+        const command = new Command(name, [script, ...args], commandOptions)
+        client.sendCommand(command)
+        return command.promise
+      }
+    }
+    const evalsha = runAs("evalsha")
+    const evalScript = runAs("eval")
     const maxBatch = client instanceof Cluster ? 1 : Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH)
     let batch: Array<Pending> = []
     let flushScheduled = false
