@@ -307,7 +307,7 @@ describe("RateLimiterStore.layerMemory against a model", () => {
     ({ ops }) =>
       Effect.gen(function*() {
         const fast = yield* memory(4)
-        const reference = yield* memory(4)
+        const reference = StoreInternal.unsafeMakeMemory(4, undefined, false)
         const unsafeConsume = StoreInternal.unsafeConsumeOf(fast)!
         for (const { advance, cost, key, maxWaitMillis } of ops) {
           if (advance > 0) yield* TestClock.adjust(advance)
@@ -321,6 +321,62 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         expect(yield* fast.stats).toEqual(yield* reference.stats)
       }),
     { fastCheck: { numRuns: 25 } }
+  )
+
+  it.effect.prop(
+    "a plain one-bucket consume or peek decides exactly like the general path (keys with and without a namespace)",
+    {
+      hasher: fc.constantFrom<StoreInternal.KeyHasher | undefined>(
+        undefined,
+        (_seed, _namespace, key) => -1 - (key.length & 3)
+      ),
+      ops: fc.array(
+        fc.record({
+          // "" and "|" included: an empty key, an empty namespace part and an empty key part
+          key: fc.constantFrom("", "|", "a", "a|", "|a", "ns|k0", "ns|k1", "ns|k2", "ns2|k0", "k0", "x|y|z"),
+          split: fc.boolean(),
+          peek: fc.boolean(),
+          cost: fc.constantFrom(0, 0.5, 1, 2, 3),
+          maxWaitMillis: fc.constantFrom(0, 0, 150, 1000),
+          advance: fc.constantFrom(0, 0, 0, 0, 0, 0, 30, 250, 1500)
+        }),
+        { minLength: 30, maxLength: 120 }
+      )
+    },
+    ({ hasher, ops }) =>
+      Effect.gen(function*() {
+        const fast = StoreInternal.unsafeMakeMemory(4, hasher)
+        const reference = StoreInternal.unsafeMakeMemory(4, undefined, false)
+        const unsafeConsume = StoreInternal.unsafeConsumeOf(fast)!
+        for (const { advance, cost, key, maxWaitMillis, peek, split } of ops) {
+          if (advance > 0) yield* TestClock.adjust(advance)
+          const req = request([bucket(key, 5, 3)], cost, maxWaitMillis)
+          const bar = key.indexOf("|")
+          const decision = peek
+            ? yield* fast.peek(req)
+            : split && cost > 0
+            ? yield* Effect.clockWith((clock) =>
+              Effect.sync(() =>
+                unsafeConsume({
+                  ...req,
+                  buckets: [{
+                    namespace: key.slice(0, bar + 1),
+                    key: key.slice(bar + 1),
+                    tokensPerSecond: 5,
+                    burstSize: 3
+                  }]
+                }, clock)
+              )
+            )
+            : cost > 0
+            ? yield* fast.consume(req)
+            : yield* fast.peek(req)
+          expect(decision).toEqual(yield* (peek || cost === 0 ? reference.peek(req) : reference.consume(req)))
+          expect(StoreInternal.unsafeKeyCountOf(fast)).toBe(StoreInternal.unsafeKeyCountOf(reference))
+        }
+        expect(yield* fast.stats).toEqual(yield* reference.stats)
+      }),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.effect.prop(
@@ -343,7 +399,7 @@ describe("RateLimiterStore.layerMemory against a model", () => {
     ({ hasher, ops }) =>
       Effect.gen(function*() {
         const colliding = StoreInternal.unsafeMakeMemory(300, hasher)
-        const seeded = yield* memory(300)
+        const seeded = StoreInternal.unsafeMakeMemory(300, undefined, false)
         const fast = StoreInternal.unsafeConsumeOf(colliding)!
         for (const { advance, key, split } of ops) {
           if (advance > 0) yield* TestClock.adjust(advance)

@@ -19,7 +19,7 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as RateLimiterStore from "../RateLimiterStore.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
@@ -81,6 +81,9 @@ export const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Cloc
   return lastClock
 }
 
+/** The fiber running the current sync op (`Effect.sync` runs inside one). @internal */
+export const currentFiber = (): Fiber.RuntimeFiber<unknown, unknown> => Option.getOrThrow(Fiber.getCurrentFiber())
+
 /** @internal */
 export const unsafeConsumeOf = (store: RateLimiterStore.Service): UnsafeConsume | undefined =>
   (store as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
@@ -137,11 +140,16 @@ const fmix = (h: number): number => {
 
 /**
  * `hasher` replaces the index's hash, for tests (a constant one makes every
- * key collide).
+ * key collide); `singleBucketPath: false` sends every request down the general
+ * path, for tests comparing the two.
  *
  * @internal
  */
-export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined): RateLimiterStore.Service => {
+export const unsafeMakeMemory = (
+  maxKeys: number,
+  hasher?: KeyHasher | undefined,
+  singleBucketPath = true
+): RateLimiterStore.Service => {
   // Times are kept relative to the first clock reading: epoch milliseconds
   // (~1.7e12) leave only ~0.2 µs of double precision for fractional tokens.
   let origin = Number.NaN
@@ -181,8 +189,10 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
   let head = NONE // least recently used
   let tail = NONE // most recently used
   let sinceSweep = 0
-  // the slot `decideOne` decided last (checked against its key before use: it may have been freed since)
+  // the slot `decideOne` decided last (NONE once removed), and the plain key
+  // it was decided by (undefined when by a split bucket)
   let lastSlot = NONE
+  let lastWhole: string | undefined = undefined
 
   const now = (clock: Clock.Clock): number => {
     const t = clock.unsafeCurrentTimeMillis()
@@ -203,6 +213,45 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
       }
       return fmix(fnv(namespaceState, key) ^ key.length)
     }
+
+  // `hashOf` of a plain key's two parts, in one pass over it, without
+  // slicing it: FNV-1a is sequential, so hashing the whole text from the seed
+  // goes through the namespace's state on the way.
+  const hashOfWhole = hasher !== undefined
+    ? (whole: string): number => {
+      const bar = whole.indexOf("|")
+      return hasher(seed, whole.slice(0, bar + 1), whole.slice(bar + 1))
+    }
+    : (whole: string): number => {
+      let h = seed
+      let bar = -1
+      for (let i = 0; i < whole.length; i++) {
+        const c = whole.charCodeAt(i)
+        if (c === 124 && bar === -1) bar = i
+        h = Math.imul(h ^ c, 0x01000193)
+      }
+      return fmix(h ^ (whole.length - bar - 1))
+    }
+
+  // `find` for a plain key, unsplit: a stored namespace is "" (its key then
+  // holds no `|`) or ends at its only `|`, so the one pair whose namespace is
+  // a prefix of the whole key and whose key is the rest is its split.
+  const findWhole = (whole: string, hash: number): number => {
+    for (let i = hash & mask, probes = 0; probes < MAX_PROBES; i = (i + 1) & mask, probes++) {
+      const cell = cells[i]
+      if (cell === 0) break
+      const slot = cell - 1
+      if (hashes[slot] !== hash) continue
+      const namespace = namespaces[slot]!
+      const key = keys[slot]
+      if (
+        namespace.length + key.length === whole.length && whole.startsWith(namespace) && whole.endsWith(key)
+      ) return slot
+    }
+    if (overflow.size === 0) return NONE
+    const slot = overflow.get(whole)
+    return slot === undefined ? NONE : slot
+  }
 
   const find = (namespace: string, key: string, hash: number): number => {
     for (let i = hash & mask, probes = 0; probes < MAX_PROBES; i = (i + 1) & mask, probes++) {
@@ -302,6 +351,7 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
   }
 
   const remove = (slot: number): void => {
+    if (slot === lastSlot) lastSlot = NONE
     unlink(slot)
     unplace(slot)
     size--
@@ -488,21 +538,31 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
     }
   }
 
-  // `decide` for one split bucket, committed: `RateLimiter`'s fast path
-  // without a global bucket. The same arithmetic, without the scratch slots,
-  // the second pass and the key split (~15% of a 1-key decision).
+  // `decide` for one bucket: `RateLimiter`'s fast path without a global
+  // bucket, and a plain one-bucket `consume` or `peek`. The same arithmetic,
+  // without the scratch slots and the second pass; a split bucket's key needs
+  // no split, a plain one's is hashed whole (one pass) and split only when it
+  // is inserted (~15% of a 1-key decision).
   const decideOne = (
-    bucket: SplitBucket,
+    bucket: RateLimiterStore.Bucket,
     cost: number,
     maxWaitMillis: number,
-    at: number
+    at: number,
+    commit: boolean
   ): RateLimiterStore.Decision => {
-    const namespace = bucket.namespace
+    const namespace = (bucket as Partial<SplitBucket>).namespace
     const key = bucket.key
-    // the key decided last again (one busy client): no hash, no probe
     let slot = lastSlot
-    if (slot === NONE || keys[slot] !== key || namespaces[slot] !== namespace) {
-      slot = find(namespace, key, hashOf(namespace, key))
+    let hash = 0
+    if (namespace !== undefined) {
+      // the key decided last again (one busy client): no hash, no probe
+      if (slot === NONE || keys[slot] !== key || namespaces[slot] !== namespace) {
+        hash = hashOf(namespace, key)
+        slot = find(namespace, key, hash)
+      }
+    } else if (slot === NONE || key !== lastWhole) {
+      hash = hashOfWhole(key)
+      slot = findWhole(key, hash)
     }
     const interval = 1000 / bucket.tokensPerSecond
     const burstSize = bucket.burstSize
@@ -511,7 +571,7 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
     const allowAt = before + (cost - burstSize) * interval
     const wait = allowAt - at
     if (wait > maxWaitMillis + TokenBucket.EPSILON && wait > TokenBucket.EPSILON) {
-      if (slot !== NONE) touch(slot)
+      if (slot !== NONE && commit) touch(slot)
       return {
         allowed: false,
         waitMillis: 0,
@@ -519,7 +579,7 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
         remaining: TokenBucket.remaining(before - at, interval, burstSize),
         resetAfterMillis: TokenBucket.ceilMillis(before - at),
         retryAfterMillis: TokenBucket.ceilMillis(wait),
-        rejectedBy: bucket.namespace + bucket.key,
+        rejectedBy: namespace === undefined ? key : namespace + key,
         binding: 0,
         reservation: undefined
       }
@@ -527,15 +587,24 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
     const actAt = wait > TokenBucket.EPSILON ? allowAt : at
     const waitMillis = TokenBucket.ceilMillis(actAt - at)
     const tat = (before > actAt ? before : actAt) + cost * interval
-    if (cost > 0) {
-      if (slot === NONE) slot = insert(namespace, key, hashOf(namespace, key), tat)
-      else {
-        tats[slot] = tat
-        touch(slot)
+    if (commit) {
+      if (cost > 0) {
+        if (slot !== NONE) {
+          tats[slot] = tat
+          touch(slot)
+        } else if (namespace !== undefined) slot = insert(namespace, key, hash, tat)
+        else {
+          const bar = key.indexOf("|")
+          slot = insert(key.slice(0, bar + 1), key.slice(bar + 1), hash, tat)
+        }
       }
     }
-    lastSlot = slot
-    if (++sinceSweep >= SWEEP_EVERY) {
+    // remembered before the sweep: a sweep that drops it forgets it
+    if (slot !== NONE && (slot !== lastSlot || namespace === undefined)) {
+      lastSlot = slot
+      lastWhole = namespace === undefined ? key : undefined
+    }
+    if (commit && ++sinceSweep >= SWEEP_EVERY) {
       sinceSweep = 0
       sweep(at, SWEEP_SIZE)
     }
@@ -548,7 +617,7 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
       retryAfterMillis: 0,
       rejectedBy: undefined,
       binding: 0,
-      reservation: waitMillis > 0 ? [before, tat] : undefined
+      reservation: waitMillis > 0 && commit ? [before, tat] : undefined
     }
   }
 
@@ -572,19 +641,29 @@ export const unsafeMakeMemory = (maxKeys: number, hasher?: KeyHasher | undefined
   }
 
   // One fiber-runtime step each, the Clock read from the fiber's services (a
-  // TestClock drives it), rather than `clockWith` + `succeed` (two steps).
+  // TestClock drives it), rather than `clockWith` + `succeed` (two steps). A
+  // one-bucket decision is a single sync op reading the fiber that runs it.
   const service: RateLimiterStore.Service & {
     readonly [UnsafeConsume]: UnsafeConsume
     readonly [KeyCount]: () => number
   } = {
     [UnsafeConsume]: (request, clock) =>
-      request.buckets.length === 1
-        ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clock))
+      request.buckets.length === 1 && singleBucketPath
+        ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clock), true)
         : decide(request, now(clock), true),
     [KeyCount]: () => size,
     consume: (request) =>
-      Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), true))),
-    peek: (request) => Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), false))),
+      request.buckets.length === 1 && singleBucketPath
+        ? Effect.sync(() =>
+          decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clockOf(currentFiber())), true)
+        )
+        : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), true))),
+    peek: (request) =>
+      request.buckets.length === 1 && singleBucketPath
+        ? Effect.sync(() =>
+          decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clockOf(currentFiber())), false)
+        )
+        : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), false))),
     refund: (request, decision) =>
       Effect.withFiberRuntime((fiber) => {
         refund(request, decision, now(clockOf(fiber)))
