@@ -1,6 +1,9 @@
 /**
- * The token-bucket Lua script of the Redis store: one script, one round trip
- * per decision, N buckets decided all-or-nothing on the Redis server's clock.
+ * The token-bucket Lua scripts of the Redis store: N buckets decided
+ * all-or-nothing on the Redis server's clock, in one round trip. Three forms
+ * of the same decision: the general script (any number of buckets, and
+ * refunds), the one-bucket script (the common case, lean), and the batch
+ * script (the decisions of many callers in one run).
  *
  * It is the GCRA form of the token bucket core's memory store uses (see
  * `RateLimiterStore` in core): one number per key, `tat`, the time at which the
@@ -12,7 +15,8 @@ import { createHash } from "node:crypto"
 
 /**
  * KEYS[1..n]  one string per bucket: its `tat`, in milliseconds since
- *             EPOCH (fractional). Absent = a full bucket.
+ *             EPOCH (fractional), and the key's expiry (see below). Absent =
+ *             a full bucket.
  * ARGV[1]     "c" consume, "p" peek (decide, write nothing), "r" refund.
  * ARGV[2]     TTL margin in ms added to every key's expiry.
  * c / p:  ARGV[3] cost, ARGV[4] maxWaitMillis, then per bucket
