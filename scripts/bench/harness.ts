@@ -3,6 +3,7 @@
  * (median over interleaved rounds), child processes, and the result model
  * every section returns (rows of cells, notes, or "skipped: why").
  */
+import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { createServer } from "node:net"
 import * as path from "node:path"
@@ -219,4 +220,27 @@ export const errorText = (error: unknown): string =>
 
 export const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`)
+}
+
+/** `run(n)` for n calls of `body()` in one fiber: the loop every Effect variant of the suite uses. */
+export const effectLoop = <R>(
+  run: (effect: Effect.Effect<void, unknown, R>) => Promise<void>,
+  body: () => Effect.Effect<unknown, unknown, R>
+) =>
+(n: number): Promise<void> => {
+  let i = 0
+  return run(Effect.whileLoop({ while: () => i < n, body, step: () => void i++ }))
+}
+
+/** `run(n)` for n sequential awaits of `body()`: the loop of every Promise peer. */
+export const promiseLoop = (body: () => Promise<unknown>) => async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await body()
+}
+
+/** CPU time (user + system, this process) that `run()` takes, in nanoseconds: less disturbed by other processes than wall time. */
+export const cpuNanos = async (run: () => Promise<void> | void): Promise<number> => {
+  const start = process.cpuUsage()
+  await run()
+  const used = process.cpuUsage(start)
+  return (used.user + used.system) * 1000
 }

@@ -28,7 +28,7 @@ import * as Policy from "../../packages/core/src/Policy.js"
 import * as Retry from "../../packages/core/src/Retry.js"
 import * as Timeout from "../../packages/core/src/Timeout.js"
 import type { Measured, SectionResult, Settings, Table, Target, Variant } from "./harness.js"
-import { fmtNs, fmtRatio, log, measure, spread } from "./harness.js"
+import { effectLoop, fmtNs, fmtRatio, log, measure, promiseLoop, spread } from "./harness.js"
 
 const TITLE = "1. Success-path overhead per call (one caller)"
 
@@ -39,20 +39,12 @@ const effectVariant = <R>(
   label: string,
   run: (effect: Effect.Effect<void, unknown, R>) => Promise<void>,
   body: () => Effect.Effect<unknown, unknown, R>
-): Variant => ({
-  label,
-  run: (n) => {
-    let i = 0
-    return run(Effect.whileLoop({ while: () => i < n, body, step: () => void i++ }))
-  }
-})
+): Variant => ({ label, run: effectLoop(run, body) })
 
 const promiseVariant = (label: string, body: () => Promise<unknown>, maxOps?: number): Variant => ({
   label,
   maxOps,
-  run: async (n) => {
-    for (let i = 0; i < n; i++) await body()
-  }
+  run: promiseLoop(body)
 })
 
 /** A breaker written the naive way: failure count in a TRef, read and written through STM on every call. */

@@ -27,25 +27,13 @@ import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
 import * as Policy from "../../packages/core/src/Policy.js"
 import * as Retry from "../../packages/core/src/Retry.js"
 import * as Timeout from "../../packages/core/src/Timeout.js"
+import { cpuNanos, effectLoop, median, promiseLoop } from "./harness.js"
 
 interface Variant {
   readonly label: string
   readonly run: (n: number) => Promise<void>
   n: number
   readonly samples: Array<number>
-}
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-
-const cpuNs = async (f: () => Promise<void>): Promise<number> => {
-  const start = process.cpuUsage()
-  await f()
-  const d = process.cpuUsage(start)
-  return (d.user + d.system) * 1000
 }
 
 const main = async () => {
@@ -80,22 +68,12 @@ const main = async () => {
     run: (e: Effect.Effect<void, unknown, R>) => Promise<void>,
     body: () => Effect.Effect<unknown, unknown, R>,
     n = 100_000
-  ): Variant => ({
-    label,
-    n,
-    samples: [],
-    run: (n) => {
-      let i = 0
-      return run(Effect.whileLoop({ while: () => i < n, body, step: () => void i++ }))
-    }
-  })
+  ): Variant => ({ label, n, samples: [], run: effectLoop(run, body) })
   const prom = (label: string, body: () => Promise<unknown>, n = 20_000): Variant => ({
     label,
     n,
     samples: [],
-    run: async (n) => {
-      for (let i = 0; i < n; i++) await body()
-    }
+    run: promiseLoop(body)
   })
 
   const all: Array<Variant> = [
@@ -121,7 +99,7 @@ const main = async () => {
   for (const v of variants) await v.run(v.n) // warm-up
   for (const v of variants) await v.run(v.n)
   for (let r = 0; r < rounds; r++) {
-    for (const v of variants) v.samples.push((await cpuNs(() => v.run(v.n))) / v.n)
+    for (const v of variants) v.samples.push((await cpuNanos(() => v.run(v.n))) / v.n)
   }
   const base = (label: string) => {
     const group = label.includes("promise") ? "bare promise" : label.includes("cockatiel") ? "bare await" : "bare"
