@@ -15,6 +15,9 @@ const request = (
   maxWaitMillis = 0
 ): RateLimiterStore.Request => ({ buckets, cost, maxWaitMillis })
 
+// every ASCII character passes the one-pass check
+const everySafe = new Uint8Array(128).fill(1)
+
 const memory = (maxKeys?: number) => RateLimiterStore.makeMemory(maxKeys === undefined ? undefined : { maxKeys })
 
 describe("RateLimiterStore.layerMemory", () => {
@@ -309,11 +312,14 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         const fast = yield* memory(4)
         const reference = StoreInternal.unsafeMakeMemory(4, undefined, false)
         const unsafeConsume = StoreInternal.unsafeConsumeOf(fast)!
+        const hashIfSafe = StoreInternal.hashIfSafeOf(fast)!
         for (const { advance, cost, key, maxWaitMillis } of ops) {
           if (advance > 0) yield* TestClock.adjust(advance)
           const split = { namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 3 }
           const decision = yield* Effect.clockWith((clock) =>
-            Effect.sync(() => unsafeConsume({ buckets: [split], cost, maxWaitMillis }, clock))
+            Effect.sync(() =>
+              unsafeConsume({ buckets: [split], cost, maxWaitMillis }, clock, hashIfSafe("ns|", split.key, everySafe))
+            )
           )
           const expected = yield* reference.consume(request([bucket(`ns|k${key}`, 5, 3)], cost, maxWaitMillis))
           expect(decision).toEqual(expected)
@@ -322,6 +328,17 @@ describe("RateLimiterStore.layerMemory against a model", () => {
       }),
     { fastCheck: { numRuns: 25 } }
   )
+
+  it("the one-pass hash is NaN exactly when a character is not marked safe", () => {
+    const hashIfSafe = StoreInternal.hashIfSafeOf(StoreInternal.unsafeMakeMemory(4))!
+    const digits = new Uint8Array(128)
+    for (let c = 48; c < 58; c++) digits[c] = 1
+    expect(Number.isInteger(hashIfSafe("ns|", "0123", digits))).toBe(true)
+    expect(hashIfSafe("ns|", "01a3", digits)).toBeNaN()
+    expect(hashIfSafe("ns|", "01\u00e93", everySafe)).toBeNaN()
+    expect(hashIfSafe("ns|", "0123", digits)).toBe(hashIfSafe("ns|", "0123", everySafe))
+    expect(hashIfSafe("ns|", "0123", digits)).not.toBe(hashIfSafe("ms|", "0123", digits))
+  })
 
   it.effect.prop(
     "a plain one-bucket consume or peek decides exactly like the general path (keys with and without a namespace)",
@@ -357,15 +374,19 @@ describe("RateLimiterStore.layerMemory against a model", () => {
             : split && cost > 0
             ? yield* Effect.clockWith((clock) =>
               Effect.sync(() =>
-                unsafeConsume({
-                  ...req,
-                  buckets: [{
-                    namespace: key.slice(0, bar + 1),
-                    key: key.slice(bar + 1),
-                    tokensPerSecond: 5,
-                    burstSize: 3
-                  }]
-                }, clock)
+                unsafeConsume(
+                  {
+                    ...req,
+                    buckets: [{
+                      namespace: key.slice(0, bar + 1),
+                      key: key.slice(bar + 1),
+                      tokensPerSecond: 5,
+                      burstSize: 3
+                    }]
+                  },
+                  clock,
+                  Number.NaN
+                )
               )
             )
             : cost > 0
@@ -401,6 +422,7 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         const colliding = StoreInternal.unsafeMakeMemory(300, hasher)
         const seeded = StoreInternal.unsafeMakeMemory(300, undefined, false)
         const fast = StoreInternal.unsafeConsumeOf(colliding)!
+        const hashIfSafe = StoreInternal.hashIfSafeOf(colliding)!
         for (const { advance, key, split } of ops) {
           if (advance > 0) yield* TestClock.adjust(advance)
           const req = request([bucket(`ns|k${key}`, 5, 2)])
@@ -409,7 +431,9 @@ describe("RateLimiterStore.layerMemory against a model", () => {
               Effect.sync(() =>
                 fast(
                   { ...req, buckets: [{ namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 2 }] },
-                  clock
+                  clock,
+                  // the hash from the one-pass check half the time
+                  key % 2 === 0 ? hashIfSafe("ns|", `k${key}`, everySafe) : Number.NaN
                 )
               )
             )

@@ -105,6 +105,10 @@ const globalKeySuffix = "*"
 // stored under the hash form instead, like any key that is not kept verbatim.
 const emptyClientKey = KeyHash.hashKey("")
 
+// `KeyHash.isVerbatim`'s characters, as a table for the store's one-pass hash.
+const SAFE = new Uint8Array(128)
+for (let c = 0; c < 128; c++) SAFE[c] = KeyHash.isVerbatim(String.fromCharCode(c)) ? 1 : 0
+
 /** The store key of a client key, within the limiter's namespace. @internal */
 export const clientKey = (key: string): string => key.length === 0 ? emptyClientKey : KeyHash.safeKey(key)
 
@@ -168,6 +172,7 @@ export const make = (
   // buckets come split (namespace = prefix), so the client key is passed as
   // it is, no per-call concatenation.
   const unsafeConsume = StoreInternal.unsafeConsumeOf(store)
+  const hashIfSafe = globalBucket === undefined ? StoreInternal.hashIfSafeOf(store) : undefined
   const scratchBucket = {
     namespace: prefix,
     key: "",
@@ -187,9 +192,17 @@ export const make = (
     key: string | undefined,
     cost: number
   ): RateLimiterStore.Decision => {
-    scratchBucket.key = key === undefined ? "" : clientKey(key)
+    // One bucket: a short key's verbatim check and its index hash in one
+    // pass (NaN: not verbatim, or no hash to pass).
+    let hash = Number.NaN
+    if (key === undefined) scratchBucket.key = ""
+    else if (
+      hashIfSafe !== undefined && key.length > 0 && key.length <= KeyHash.MAX_VERBATIM &&
+      (hash = hashIfSafe(prefix, key, SAFE)) === hash
+    ) scratchBucket.key = key
+    else scratchBucket.key = clientKey(key)
     scratch.cost = cost
-    const decision = consume(scratch, StoreInternal.clockOf(fiber))
+    const decision = consume(scratch, StoreInternal.clockOf(fiber), hash)
     count(fiber, decision)
     return decision
   }

@@ -62,8 +62,30 @@ export interface SplitRequest extends RateLimiterStore.Request {
   readonly buckets: ReadonlyArray<SplitBucket>
 }
 
+/**
+ * `hash`: for a one-bucket request, its bucket's index hash when the caller
+ * already has it (from `HashIfSafe`), else NaN.
+ *
+ * @internal
+ */
+export type UnsafeConsume = (request: SplitRequest, clock: Clock.Clock, hash: number) => RateLimiterStore.Decision
+
+/**
+ * The memory store's index hash of a split key, computed while checking that
+ * every character of the key is marked in `safe` (ASCII only): NaN when one
+ * is not. `RateLimiter` keeps a client key verbatim when its characters are
+ * all safe, so one pass over the key both decides that and hashes it.
+ *
+ * @internal
+ */
+export const HashIfSafe: unique symbol = Symbol.for("@effect-resilience/core/RateLimiterStore/hashIfSafe")
+
 /** @internal */
-export type UnsafeConsume = (request: SplitRequest, clock: Clock.Clock) => RateLimiterStore.Decision
+export type HashIfSafe = (namespace: string, key: string, safe: Uint8Array) => number
+
+/** @internal */
+export const hashIfSafeOf = (store: RateLimiterStore.Service): HashIfSafe | undefined =>
+  (store as { readonly [HashIfSafe]?: HashIfSafe })[HashIfSafe]
 
 // The Clock of the fiber's default services, remembered for the last
 // services seen (they change only when a fiber provides another Clock, such
@@ -193,6 +215,9 @@ export const unsafeMakeMemory = (
   // it was decided by (undefined when by a split bucket)
   let lastSlot = NONE
   let lastWhole: string | undefined = undefined
+  // the slot last decided by a hash from `hashIfSafe` (its key passed that table)
+  let lastSafeSlot = NONE
+  let lastSafeTable: Uint8Array | undefined = undefined
 
   const now = (clock: Clock.Clock): number => {
     const t = clock.unsafeCurrentTimeMillis()
@@ -251,6 +276,26 @@ export const unsafeMakeMemory = (
     if (overflow.size === 0) return NONE
     const slot = overflow.get(whole)
     return slot === undefined ? NONE : slot
+  }
+
+  const hashIfSafe: HashIfSafe = (namespace, key, safe) => {
+    // the key `decideOne` last decided by a hash from here (one busy client): no scan
+    const slot = lastSafeSlot
+    if (slot !== NONE && safe === lastSafeTable && keys[slot] === key && namespaces[slot] === namespace) {
+      return hashes[slot]
+    }
+    lastSafeTable = safe
+    if (namespace !== hashedNamespace) {
+      hashedNamespace = namespace
+      namespaceState = fnv(seed, namespace)
+    }
+    let h = namespaceState
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i)
+      if (c >= 128 || safe[c] === 0) return Number.NaN
+      h = Math.imul(h ^ c, 0x01000193)
+    }
+    return hasher !== undefined ? hasher(seed, namespace, key) : fmix(h ^ key.length)
   }
 
   const find = (namespace: string, key: string, hash: number): number => {
@@ -352,6 +397,7 @@ export const unsafeMakeMemory = (
 
   const remove = (slot: number): void => {
     if (slot === lastSlot) lastSlot = NONE
+    if (slot === lastSafeSlot) lastSafeSlot = NONE
     unlink(slot)
     unplace(slot)
     size--
@@ -548,7 +594,8 @@ export const unsafeMakeMemory = (
     cost: number,
     maxWaitMillis: number,
     at: number,
-    commit: boolean
+    commit: boolean,
+    knownHash: number
   ): RateLimiterStore.Decision => {
     const namespace = (bucket as Partial<SplitBucket>).namespace
     const key = bucket.key
@@ -557,7 +604,7 @@ export const unsafeMakeMemory = (
     if (namespace !== undefined) {
       // the key decided last again (one busy client): no hash, no probe
       if (slot === NONE || keys[slot] !== key || namespaces[slot] !== namespace) {
-        hash = hashOf(namespace, key)
+        hash = knownHash === knownHash ? knownHash : hashOf(namespace, key)
         slot = find(namespace, key, hash)
       }
     } else if (slot === NONE || key !== lastWhole) {
@@ -604,6 +651,7 @@ export const unsafeMakeMemory = (
       lastSlot = slot
       lastWhole = namespace === undefined ? key : undefined
     }
+    if (knownHash === knownHash) lastSafeSlot = slot
     if (commit && ++sinceSweep >= SWEEP_EVERY) {
       sinceSweep = 0
       sweep(at, SWEEP_SIZE)
@@ -646,22 +694,38 @@ export const unsafeMakeMemory = (
   const service: RateLimiterStore.Service & {
     readonly [UnsafeConsume]: UnsafeConsume
     readonly [KeyCount]: () => number
+    readonly [HashIfSafe]: HashIfSafe
   } = {
-    [UnsafeConsume]: (request, clock) =>
+    [HashIfSafe]: hashIfSafe,
+    [UnsafeConsume]: (request, clock, hash) =>
       request.buckets.length === 1 && singleBucketPath
-        ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clock), true)
+        ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clock), true, hash)
         : decide(request, now(clock), true),
     [KeyCount]: () => size,
     consume: (request) =>
       request.buckets.length === 1 && singleBucketPath
         ? Effect.sync(() =>
-          decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clockOf(currentFiber())), true)
+          decideOne(
+            request.buckets[0],
+            request.cost,
+            request.maxWaitMillis,
+            now(clockOf(currentFiber())),
+            true,
+            Number.NaN
+          )
         )
         : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), true))),
     peek: (request) =>
       request.buckets.length === 1 && singleBucketPath
         ? Effect.sync(() =>
-          decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clockOf(currentFiber())), false)
+          decideOne(
+            request.buckets[0],
+            request.cost,
+            request.maxWaitMillis,
+            now(clockOf(currentFiber())),
+            false,
+            Number.NaN
+          )
         )
         : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), false))),
     refund: (request, decision) =>
