@@ -18,9 +18,16 @@ import { fileURLToPath } from "node:url"
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 
 // The suite and the files it runs in child processes, plus the CPU-time tools.
-const entryPoints = ["index.ts", "memory-child.ts", "http-server.ts", "limiterCpu.ts", "policyCpu.ts", "redis-ab.ts"].map((file) =>
-  path.join(benchDir, file)
-)
+const entryPoints = [
+  "index.ts",
+  "memory-child.ts",
+  "http-server.ts",
+  "limiterCpu.ts",
+  "policyCpu.ts",
+  "redis-ab.ts",
+  "http-ab.ts",
+  "http-prof-server.ts"
+].map((file) => path.join(benchDir, file))
 
 const installedPackagesExternal: Plugin = {
   name: "installed-packages-external",

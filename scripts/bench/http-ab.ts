@@ -5,14 +5,14 @@
  * request (`/proc/<pid>/stat`), which a loaded machine disturbs far less than
  * req/s.
  *
- *   node --import tsx scripts/bench/http-ab.ts [--rounds N] [--seconds S] [--variants effect,effect-ratelimit]
+ *   node scripts/bench/dist/http-ab.mjs [--rounds N] [--seconds S] [--variants effect,effect-ratelimit]
+ *   (after `tsx scripts/bench/build.ts`; or `node --import tsx scripts/bench/http-ab.ts …` on the sources)
  */
 import autocannon from "autocannon"
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { loadavg } from "node:os"
-import * as path from "node:path"
-import { benchDir, freePort, median, repoRoot } from "./harness.js"
+import { freePort, median, repoRoot, scriptArgs } from "./harness.js"
 
 const argv = process.argv.slice(2)
 const opt = (name: string) => {
@@ -32,21 +32,12 @@ const cpuMillis = (pid: number): number => {
 
 const start = async (variant: string): Promise<{ port: number; child: ChildProcess }> => {
   const port = await freePort()
-  const child = spawn(process.execPath, [
-    ...nodeFlags,
-    "--import",
-    "tsx",
-    path.join(
-      benchDir,
-      serverFile !== undefined
-        ? serverFile
-        : nodeFlags.some((f) => f.startsWith("--cpu-prof"))
-        ? "http-prof-server.ts"
-        : "http-server.ts"
-    ),
-    variant,
-    String(port)
-  ], {
+  const file = serverFile !== undefined
+    ? serverFile
+    : nodeFlags.some((f) => f.startsWith("--cpu-prof"))
+    ? "http-prof-server.ts"
+    : "http-server.ts"
+  const child = spawn(process.execPath, [...nodeFlags, ...scriptArgs(file), variant, String(port)], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"]
   })
