@@ -691,6 +691,23 @@ export const unsafeMakeMemory = (
   // One fiber-runtime step each, the Clock read from the fiber's services (a
   // TestClock drives it), rather than `clockWith` + `succeed` (two steps). A
   // one-bucket decision is a single sync op reading the fiber that runs it.
+  // consume (commit) and peek: the same decision as one Effect, the fiber's
+  // Clock read when it runs.
+  const decideEffect =
+    (commit: boolean) => (request: RateLimiterStore.Request): Effect.Effect<RateLimiterStore.Decision> =>
+      request.buckets.length === 1 && singleBucketPath
+        ? Effect.sync(() =>
+          decideOne(
+            request.buckets[0],
+            request.cost,
+            request.maxWaitMillis,
+            now(clockOf(currentFiber())),
+            commit,
+            Number.NaN
+          )
+        )
+        : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), commit)))
+
   const service: RateLimiterStore.Service & {
     readonly [UnsafeConsume]: UnsafeConsume
     readonly [KeyCount]: () => number
@@ -702,32 +719,8 @@ export const unsafeMakeMemory = (
         ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clock), true, hash)
         : decide(request, now(clock), true),
     [KeyCount]: () => size,
-    consume: (request) =>
-      request.buckets.length === 1 && singleBucketPath
-        ? Effect.sync(() =>
-          decideOne(
-            request.buckets[0],
-            request.cost,
-            request.maxWaitMillis,
-            now(clockOf(currentFiber())),
-            true,
-            Number.NaN
-          )
-        )
-        : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), true))),
-    peek: (request) =>
-      request.buckets.length === 1 && singleBucketPath
-        ? Effect.sync(() =>
-          decideOne(
-            request.buckets[0],
-            request.cost,
-            request.maxWaitMillis,
-            now(clockOf(currentFiber())),
-            false,
-            Number.NaN
-          )
-        )
-        : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), false))),
+    consume: decideEffect(true),
+    peek: decideEffect(false),
     refund: (request, decision) =>
       Effect.withFiberRuntime((fiber) => {
         refund(request, decision, now(clockOf(fiber)))
