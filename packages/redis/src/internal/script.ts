@@ -60,6 +60,34 @@ import { createHash } from "node:crypto"
  *   text (`tonumber`), with an unknown expiry. Reservations in replies are
  *   still %.17g text: Redis truncates Lua numbers in replies.
  */
+/**
+ * Lua, shared by the three scripts (inlined: no function to build per run):
+ * a key's value `stored` (GET's reply, false when absent) read into
+ * `storedTat` (nil when absent) and `storedExpiry` (0: unknown).
+ */
+const readStored = `local storedTat, storedExpiry = nil, 0
+if stored then
+  local size = #stored
+  if size == 16 then storedTat, storedExpiry = struct.unpack('<dd', stored)
+  elseif size == 8 then storedTat = struct.unpack('<d', stored)
+  else storedTat = tonumber(stored) end
+end`
+
+/**
+ * Lua, shared by the three scripts: `tat` written to `key`, whose stored
+ * expiry is `expiresAt` (with `now` and `margin` in scope): deleted when the
+ * bucket is full, the TTL kept while the key outlives the tat by margin / 2,
+ * else set to tat + 2 × margin.
+ */
+const writeTat = `if tat <= now then
+  redis.call('DEL', key)
+elseif expiresAt >= tat + margin / 2 then
+  redis.call('SET', key, struct.pack('<dd', tat, expiresAt), 'KEEPTTL')
+else
+  local ttl = math.ceil(tat - now) + 2 * margin
+  redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
+end`
+
 export const sourceMulti = `
 local EPOCH = 1700000000
 local EPS = 1e-4
@@ -85,32 +113,15 @@ end
 local expiries = {}
 
 local function load(key)
-  local v = redis.call('GET', key)
-  expiries[key] = 0
-  if not v then return nil end
-  local size = #v
-  if size == 16 then
-    local tat, expiresAt = struct.unpack('<dd', v)
-    expiries[key] = expiresAt
-    return tat
-  end
-  if size == 8 then return (struct.unpack('<d', v)) end
-  return tonumber(v)
+  local stored = redis.call('GET', key)
+  ${readStored}
+  expiries[key] = storedExpiry
+  return storedTat
 end
 
 local function store(key, tat)
-  if tat <= now then
-    redis.call('DEL', key)
-    return
-  end
   local expiresAt = expiries[key]
-  if expiresAt >= tat + margin / 2 then
-    redis.call('SET', key, struct.pack('<dd', tat, expiresAt), 'KEEPTTL')
-  else
-    local ttl = math.ceil(tat - now) + 2 * margin
-    expiries[key] = now + ttl
-    redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
-  end
+  ${writeTat}
 end
 
 if op == 'r' then
@@ -190,13 +201,8 @@ local cost = ARGV[3] + 0
 local interval = 1000 / ARGV[5]
 local burst = ARGV[6] + 0
 local stored = redis.call('GET', key)
-local before, expiresAt = nil, 0
-if stored then
-  local size = #stored
-  if size == 16 then before, expiresAt = struct.unpack('<dd', stored)
-  elseif size == 8 then before = struct.unpack('<d', stored)
-  else before = tonumber(stored) end
-end
+${readStored}
+local before, expiresAt = storedTat, storedExpiry
 if before == nil or before < now then before = now end
 local allowAt = before + (cost - burst) * interval
 local wait = allowAt - now
@@ -229,14 +235,7 @@ local reset = 0
 if debt > 1e-4 then reset = math.ceil(debt - 1e-4) end
 if ARGV[1] == 'c' and cost > 0 then
   local margin = ARGV[2] + 0
-  if tat <= now then
-    redis.call('DEL', key)
-  elseif expiresAt >= tat + margin / 2 then
-    redis.call('SET', key, struct.pack('<dd', tat, expiresAt), 'KEEPTTL')
-  else
-    local ttl = math.ceil(tat - now) + 2 * margin
-    redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
-  end
+  ${writeTat}
   if waitMillis > 0 then
     return { 1, waitMillis, 1, r, reset, 0, string.format('%.17g', before), string.format('%.17g', tat) }
   end
@@ -285,13 +284,11 @@ local tats, expiries, written, dirty = {}, {}, {}, {}
 -- Every key read at once: one MGET instead of a GET per request.
 local values = redis.call('MGET', unpack(KEYS))
 for i = 1, #KEYS do
-  local key, v = KEYS[i], values[i]
+  local key, stored = KEYS[i], values[i]
   if tats[key] == nil then
-    expiries[key] = 0
-    if not v then tats[key] = 0
-    elseif #v == 16 then tats[key], expiries[key] = struct.unpack('<dd', v)
-    elseif #v == 8 then tats[key] = struct.unpack('<d', v)
-    else tats[key] = tonumber(v) or 0 end
+    ${readStored}
+    tats[key] = storedTat or 0
+    expiries[key] = storedExpiry
   end
 end
 
@@ -418,14 +415,7 @@ for j = 1, #written do
   local key = written[j]
   local tat = tats[key]
   local expiresAt = expiries[key]
-  if tat <= now then
-    redis.call('DEL', key)
-  elseif expiresAt >= tat + margin / 2 then
-    redis.call('SET', key, struct.pack('<dd', tat, expiresAt), 'KEEPTTL')
-  else
-    local ttl = math.ceil(tat - now) + 2 * margin
-    redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
-  end
+  ${writeTat}
 end
 return reply
 `
