@@ -61,6 +61,23 @@ import { createHash } from "node:crypto"
  *   still %.17g text: Redis truncates Lua numbers in replies.
  */
 /**
+ * Lua, shared by the general and batch scripts: whole milliseconds rounded
+ * up (ignoring float error) and whole tokens left, as core's TokenBucket
+ * computes them (with `EPS` in scope).
+ */
+const roundingFunctions = `local function ceilms(x)
+  if x <= EPS then return 0 end
+  return math.ceil(x - EPS)
+end
+
+local function whole(debt, interval, burst)
+  if debt <= 0 then return burst end
+  local r = math.floor(burst - debt / interval + 1e-9)
+  if r < 0 then return 0 end
+  return r
+end`
+
+/**
  * Lua, shared by the three scripts (inlined: no function to build per run):
  * a key's value `stored` (GET's reply, false when absent) read into
  * `storedTat` (nil when absent) and `storedExpiry` (0: unknown).
@@ -97,17 +114,7 @@ local op = ARGV[1]
 local margin = tonumber(ARGV[2])
 local n = #KEYS
 
-local function ceilms(x)
-  if x <= EPS then return 0 end
-  return math.ceil(x - EPS)
-end
-
-local function whole(debt, interval, burst)
-  if debt <= 0 then return burst end
-  local r = math.floor(burst - debt / interval + 1e-9)
-  if r < 0 then return 0 end
-  return r
-end
+${roundingFunctions}
 
 -- the expiry of every key read, as its value says (0: unknown)
 local expiries = {}
@@ -300,17 +307,7 @@ local function store(key, tat)
   end
 end
 
-local function ceilms(x)
-  if x <= EPS then return 0 end
-  return math.ceil(x - EPS)
-end
-
-local function whole(debt, interval, burst)
-  if debt <= 0 then return burst end
-  local r = math.floor(burst - debt / interval + 1e-9)
-  if r < 0 then return 0 end
-  return r
-end
+${roundingFunctions}
 
 local sets = {}
 local a = 3
