@@ -182,6 +182,28 @@ describe("RedisRateLimiterStore when Redis fails", () => {
       expect(ok).toBe(true)
     }).pipe(quiet))
 
+  it.scopedLive("killed with batches in flight: every caller of every batch gets its answer, none hangs", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make(options("fail", prefix))
+      expect((yield* store.consume(request)).allowed).toBe(true)
+      // Paused first, so the batches are surely in flight (sent, unanswered) when the server dies.
+      server.pause()
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 60 }, () => Effect.either(store.consume(request))), { concurrency: 60 })
+      )
+      yield* sleep(20)
+      yield* Effect.promise(() => server.kill())
+      const [outcomes, millis] = yield* timed(fiber.await.pipe(Effect.flatten))
+      expect(outcomes.length).toBe(60)
+      for (const outcome of outcomes) {
+        expect(outcome._tag).toBe("Left")
+        if (outcome._tag === "Left") expect(outcome.left).toBeInstanceOf(RateLimiterStore.RateLimiterStoreError)
+      }
+      // the dropped connection answered them (or the budget did): never later than the budget
+      expect(millis).toBeLessThan(TIMEOUT_MILLIS + 300)
+    }).pipe(quiet))
+
   it.scopedLive("a hung Redis (SIGSTOP): answers within the budget, recovers after SIGCONT", () =>
     Effect.gen(function*() {
       const prefix = freshPrefix()
