@@ -68,8 +68,8 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     for (const s of started) if (s.status === "fulfilled") servers.push(s.value)
     const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected")
     if (failed !== undefined) return skipped(TITLE, `a server did not start: ${errorText(failed.reason)}`)
-    const seconds = settings.quick ? 1.5 : 5
-    const rounds = settings.quick ? 1 : 5
+    const seconds = settings.quick ? 1.5 : 4
+    const rounds = settings.quick ? 1 : 7
     log(`http: warm-up`)
     for (const s of servers) await load(s, settings.quick ? 0.5 : 3)
     const rps: Array<Array<number>> = servers.map(() => [])
