@@ -24,8 +24,9 @@ import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as Supervisor from "effect/Supervisor"
 import { TimeoutError } from "../ResilienceError.js"
+import * as TimerQueue from "./timerQueue.js"
 
-/** The live Clock of Effect's default services: with it, a plain `setTimeout` is the same timer, cheaper. */
+/** The live Clock of Effect's default services: with it, a timer of our own (`TimerQueue`) is the same timer, cheaper. */
 const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
 /** Node's `setTimeout` limit; Effect's live clock treats longer sleeps as infinite too. */
@@ -190,8 +191,7 @@ const armTimer = (
   const clock = Context.get(parent.currentDefaultServices, Clock.Clock)
   if (clock === liveClock) {
     if (millis > MAX_TIMER_MILLIS) return constVoid
-    const handle = setTimeout(onTime, millis)
-    return () => clearTimeout(handle)
+    return TimerQueue.schedule(millis, onTime)
   }
   // Any other Clock (TestClock, a custom one): sleep on it in a fiber of its own.
   const timer = startChild(parent, runtimeFlags, clock.sleep(duration))
