@@ -64,10 +64,10 @@ export const defaultRetryStrategy = (times: number): number => Math.min(50 * 2 *
 export interface Connection {
   readonly client: Redis | Cluster
   /**
-   * Runs a script once (the one-bucket script, or the general one when
-   * `multi`, given their arguments), within `budgetMillis`, or joins the
-   * tick's batch (one run of the batch script, same reply). Never rejects,
-   * never hangs.
+   * Decides one request (its arguments as the one-bucket script takes them;
+   * `multi`: several buckets or a refund, which only the batch script runs)
+   * within `budgetMillis`, alone or in a batch with the requests in flight.
+   * The reply is the request's own. Never rejects, never hangs.
    */
   readonly call: (multi: boolean, args: ReadonlyArray<string | number>) => Effect.Effect<unknown, CallFailure>
   /**
@@ -288,7 +288,6 @@ export const open = (options: {
     // them (failover, restart) is covered by the NOSCRIPT → EVAL fallback.
     const load = (node: Redis) => {
       node.script("LOAD", Script.source).catch(() => {})
-      node.script("LOAD", Script.sourceMulti).catch(() => {})
       node.script("LOAD", Script.sourceBatch).catch(() => {})
     }
     if (client instanceof Cluster) {
@@ -389,17 +388,16 @@ export const open = (options: {
     const rejected = (pending: Pending, cause: unknown) =>
       settle(pending, undefined, { reason: classify(cause), cause })
 
-    // One request on its own: the one-bucket or the general script.
+    // A one-bucket request on its own: the lean one-bucket script.
     const sendOne = (pending: Pending) => {
-      const multi = pending.multi
-      evalsha(multi ? Script.sha1Multi : Script.sha1, pending.args).then(
+      evalsha(Script.sha1, pending.args).then(
         (reply) => settle(pending, reply, undefined),
         (error) => {
           if (pending.settled) return
           // The script cache was flushed (SCRIPT FLUSH, restart, failover):
           // EVAL runs it and caches it again, so the next call is an EVALSHA.
           if (!isNoScript(error)) return rejected(pending, error)
-          evalScript(multi ? Script.sourceMulti : Script.source, pending.args).then(
+          evalScript(Script.source, pending.args).then(
             (reply) => settle(pending, reply, undefined),
             (error) => rejected(pending, error)
           )
@@ -425,11 +423,14 @@ export const open = (options: {
       })
     }
 
+    // Anything else (several buckets, a refund) is a batch of one.
+    const sendAlone = (pending: Pending) => pending.multi ? sendBatch([pending]) : sendOne(pending)
+
     const flush = () => {
       flushScheduled = false
       const requests = batch
       batch = []
-      if (requests.length === 1) sendOne(requests[0])
+      if (requests.length === 1) sendAlone(requests[0])
       else if (requests.length > 1) sendBatch(requests)
     }
 
@@ -447,7 +448,7 @@ export const open = (options: {
       if (timer === undefined) timer = setTimeout(sweep, budgetMillis)
       // Nothing in flight and nothing gathering: a lone caller's request
       // leaves at once; while requests are in flight, the next ones gather.
-      if (idle && batch.length === 0) return sendOne(pending)
+      if (idle && batch.length === 0) return sendAlone(pending)
       batch.push(pending)
       if (batch.length >= maxBatch) flush()
       else if (!flushScheduled) {

@@ -1,9 +1,10 @@
 /**
  * The token-bucket Lua scripts of the Redis store: N buckets decided
- * all-or-nothing on the Redis server's clock, in one round trip. Three forms
- * of the same decision: the general script (any number of buckets, and
- * refunds), the one-bucket script (the common case, lean), and the batch
- * script (the decisions of many callers in one run).
+ * all-or-nothing on the Redis server's clock, in one round trip. Two forms
+ * of the same decision: the one-bucket script (the common case, lean) and
+ * the batch script (any number of requests of any number of buckets, and
+ * refunds: the decisions of many callers in one run, or a single request
+ * the one-bucket script does not take).
  *
  * It is the GCRA form of the token bucket core's memory store uses (see
  * `RateLimiterStore` in core): one number per key, `tat`, the time at which the
@@ -13,7 +14,9 @@
  */
 import { createHash } from "node:crypto"
 
-/**
+/*
+ * A request, as the store gives it (the one-bucket script takes it as it is;
+ * the batch script in the packed form of `connection.batchArgs`):
  * KEYS[1..n]  one string per bucket: its `tat`, in milliseconds since
  *             EPOCH (fractional), and the key's expiry (see below). Absent =
  *             a full bucket.
@@ -27,7 +30,7 @@ import { createHash } from "node:crypto"
  * index), remaining, resetAfterMillis, retryAfterMillis } followed, when a
  * consume made a reservation (waitMillis > 0), by each bucket's tat before
  * and after the charge as strings (Redis truncates Lua numbers in replies to
- * integers; strings carry every bit). Reply of r: 1. The one-bucket and batch
+ * integers; strings carry every bit). Reply of r: { 1 }. The one-bucket and batch
  * scripts answer the commonest case, allowed at once by bucket 1, with the
  * short form { remaining, resetAfterMillis } (the rest is implied: 1, 0, 1,
  * …, 0): a third of the reply to build, send and parse.
@@ -60,25 +63,9 @@ import { createHash } from "node:crypto"
  *   text (`tonumber`), with an unknown expiry. Reservations in replies are
  *   still %.17g text: Redis truncates Lua numbers in replies.
  */
-/**
- * Lua, shared by the general and batch scripts: whole milliseconds rounded
- * up (ignoring float error) and whole tokens left, as core's TokenBucket
- * computes them (with `EPS` in scope).
- */
-const roundingFunctions = `local function ceilms(x)
-  if x <= EPS then return 0 end
-  return math.ceil(x - EPS)
-end
-
-local function whole(debt, interval, burst)
-  if debt <= 0 then return burst end
-  local r = math.floor(burst - debt / interval + 1e-9)
-  if r < 0 then return 0 end
-  return r
-end`
 
 /**
- * Lua, shared by the three scripts (inlined: no function to build per run):
+ * Lua, shared by the two scripts (inlined: no function to build per run):
  * a key's value `stored` (GET's reply, false when absent) read into
  * `storedTat` (nil when absent) and `storedExpiry` (0: unknown).
  */
@@ -91,7 +78,7 @@ if stored then
 end`
 
 /**
- * Lua, shared by the three scripts: `tat` written to `key`, whose stored
+ * Lua, shared by the two scripts: `tat` written to `key`, whose stored
  * expiry is `expiresAt` (with `now` and `margin` in scope): deleted when the
  * bucket is full, the TTL kept while the key outlives the tat by margin / 2,
  * else set to tat + 2 × margin.
@@ -105,96 +92,10 @@ else
   redis.call('SET', key, struct.pack('<dd', tat, now + ttl), 'PX', ttl)
 end`
 
-export const sourceMulti = `
-local EPOCH = 1700000000
-local EPS = 1e-4
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - EPOCH) * 1000 + tonumber(t[2]) / 1000
-local op = ARGV[1]
-local margin = tonumber(ARGV[2])
-local n = #KEYS
-
-${roundingFunctions}
-
--- the expiry of every key read, as its value says (0: unknown)
-local expiries = {}
-
-local function load(key)
-  local stored = redis.call('GET', key)
-  ${readStored}
-  expiries[key] = storedExpiry
-  return storedTat
-end
-
-local function store(key, tat)
-  local expiresAt = expiries[key]
-  ${writeTat}
-end
-
-if op == 'r' then
-  for i = 1, n do
-    local before = tonumber(ARGV[1 + 2 * i])
-    local after = tonumber(ARGV[2 + 2 * i])
-    local cur = load(KEYS[i])
-    -- Only the last reservation of a bucket can be undone: tokens behind a
-    -- later reservation are already promised to it.
-    if cur ~= nil and math.abs(cur - after) <= EPS then store(KEYS[i], before) end
-  end
-  return 1
-end
-
-local cost = tonumber(ARGV[3])
-local maxWait = tonumber(ARGV[4])
-local intervals, bursts, tats = {}, {}, {}
-local actAt, worst = now, 1
-for i = 1, n do
-  local interval = 1000 / tonumber(ARGV[3 + 2 * i])
-  local burst = tonumber(ARGV[4 + 2 * i])
-  local tat = load(KEYS[i])
-  if tat == nil or tat < now then tat = now end
-  intervals[i], bursts[i], tats[i] = interval, burst, tat
-  local allowAt = tat + (cost - burst) * interval
-  if allowAt > actAt then
-    actAt = allowAt
-    worst = i
-  end
-end
-
-local wait = actAt - now
-if wait > maxWait + EPS and wait > EPS then
-  local debt = tats[worst] - now
-  return { 0, 0, worst, whole(debt, intervals[worst], bursts[worst]), ceilms(debt), ceilms(wait) }
-end
-if wait <= EPS then actAt = now end
-local waitMillis = ceilms(actAt - now)
-local commit = op == 'c' and cost > 0
-local binding, bindingRemaining, bindingTat = 1, math.huge, now
-local reply = { 1, waitMillis, 1, 0, 0, 0 }
-for i = 1, n do
-  local before = tats[i]
-  local base = before
-  if actAt > base then base = actAt end
-  local tat = base + cost * intervals[i]
-  if commit then store(KEYS[i], tat) end
-  if commit and waitMillis > 0 then
-    reply[#reply + 1] = string.format('%.17g', before)
-    reply[#reply + 1] = string.format('%.17g', tat)
-  end
-  local r = whole(tat - now, intervals[i], bursts[i])
-  if r < bindingRemaining then
-    binding, bindingRemaining, bindingTat = i, r, tat
-  end
-end
-reply[3] = binding
-reply[4] = bindingRemaining
-reply[5] = ceilms(bindingTat - now)
-return reply
-`
-
 /**
  * The same decision (consume / peek) for exactly one bucket, the common case
  * (a limiter without a global bucket). Same KEYS, ARGV and reply as the
- * general script above with n = 1, and the same arithmetic, written without
+ * request described above with n = 1, and the batch script's arithmetic, written without
  * local functions or tables: those are built anew on every run of a script,
  * which roughly doubled the server time of a one-bucket call. Numeric
  * strings are converted by arithmetic (Lua coerces them) rather than by
@@ -307,7 +208,17 @@ local function store(key, tat)
   end
 end
 
-${roundingFunctions}
+local function ceilms(x)
+  if x <= EPS then return 0 end
+  return math.ceil(x - EPS)
+end
+
+local function whole(debt, interval, burst)
+  if debt <= 0 then return burst end
+  local r = math.floor(burst - debt / interval + 1e-9)
+  if r < 0 then return 0 end
+  return r
+end
 
 local sets = {}
 local a = 3
@@ -419,9 +330,6 @@ return reply
 
 /** SHA1 of the one-bucket script, as EVALSHA wants it. @internal */
 export const sha1: string = createHash("sha1").update(source).digest("hex")
-
-/** SHA1 of the general script (several buckets, and every refund). @internal */
-export const sha1Multi: string = createHash("sha1").update(sourceMulti).digest("hex")
 
 /** SHA1 of the batch script. @internal */
 export const sha1Batch: string = createHash("sha1").update(sourceBatch).digest("hex")
