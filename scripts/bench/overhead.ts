@@ -20,15 +20,12 @@ import {
   TimeoutStrategy,
   wrap
 } from "cockatiel"
-import { Effect, ManagedRuntime, Schedule, STM, TRef } from "effect"
+import { Effect, Schedule, STM, TRef } from "effect"
 import OpossumBreaker from "opossum"
-import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
-import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
 import * as Policy from "../../packages/core/src/Policy.js"
-import * as Retry from "../../packages/core/src/Retry.js"
-import * as Timeout from "../../packages/core/src/Timeout.js"
 import type { Measured, SectionResult, Settings, Table, Target, Variant } from "./harness.js"
 import { effectLoop, fmtNs, fmtRatio, log, measure, promiseLoop, spread } from "./harness.js"
+import { makePolicies } from "./policies.js"
 
 const TITLE = "1. Success-path overhead per call (one caller)"
 
@@ -66,20 +63,9 @@ interface Row {
 }
 
 export const run = async (settings: Settings): Promise<SectionResult> => {
-  const runDefault = (effect: Effect.Effect<void, unknown>) => Effect.runPromise(effect)
-  const resilience = ManagedRuntime.make(Policy.layerDefault)
-  const runResilience = (effect: Effect.Effect<void, unknown, Policy.Resilience>) => resilience.runPromise(effect)
-
-  const breaker = await Effect.runPromise(CircuitBreaker.make({ service: "bench", resource: "op" }))
-  const retry = await Effect.runPromise(Retry.exponential({}))
-  const bulkhead = await Effect.runPromise(Bulkhead.make({ name: "bench", maxConcurrent: 10 }))
-  const timeout = await Effect.runPromise(Timeout.make({ duration: "10 seconds" }))
-  const stacked = Policy.stack({ bulkhead, retry, circuitBreaker: breaker, timeout })
-  const composed = Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute)
-  const options = { service: "bench", operation: "op" }
-  const resilient = Policy.withResilience(options)
-  // resolve the stack once before timing (first call builds it)
-  await runResilience(resilient(Effect.void))
+  const policies = await makePolicies()
+  const { breaker, bulkhead, composed, options, resilient, retry, runDefault, runResilience, stacked, timeout } =
+    policies
 
   // naive: Effect's own primitives
   const tref = await Effect.runPromise(STM.commit(TRef.make(0)))
@@ -167,7 +153,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       rows.push({ group: group.name, label: m.label, measured: m, added: m.nsPerOp - base.nsPerOp, base: base.label })
     }
   }
-  await resilience.dispose()
+  await policies.dispose()
   opossum.shutdown()
   opossumNoTimer.shutdown()
 

@@ -21,13 +21,10 @@ import {
   TimeoutStrategy,
   wrap
 } from "cockatiel"
-import { Effect, ManagedRuntime } from "effect"
-import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
-import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
+import { Effect } from "effect"
 import * as Policy from "../../packages/core/src/Policy.js"
-import * as Retry from "../../packages/core/src/Retry.js"
-import * as Timeout from "../../packages/core/src/Timeout.js"
 import { cpuNanos, effectLoop, median, promiseLoop } from "./harness.js"
+import { makePolicies } from "./policies.js"
 
 interface Variant {
   readonly label: string
@@ -39,19 +36,9 @@ interface Variant {
 const main = async () => {
   const rounds = Number(process.argv[2] ?? 15)
   const filter = process.argv[3]
-  const resilience = ManagedRuntime.make(Policy.layerDefault)
-  const runDefault = (effect: Effect.Effect<void, unknown>) => Effect.runPromise(effect)
-  const runResilience = (effect: Effect.Effect<void, unknown, Policy.Resilience>) => resilience.runPromise(effect)
-
-  const breaker = await Effect.runPromise(CircuitBreaker.make({ service: "bench", resource: "op" }))
-  const retry = await Effect.runPromise(Retry.exponential({}))
-  const bulkhead = await Effect.runPromise(Bulkhead.make({ name: "bench", maxConcurrent: 10 }))
-  const timeout = await Effect.runPromise(Timeout.make({ duration: "10 seconds" }))
-  const stacked = Policy.stack({ bulkhead, retry, circuitBreaker: breaker, timeout })
-  const composed = Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute)
-  const options = { service: "bench", operation: "op" }
-  const resilient = Policy.withResilience(options)
-  await runResilience(resilient(Effect.void))
+  const policies = await makePolicies()
+  const { breaker, bulkhead, composed, options, resilient, retry, runDefault, runResilience, stacked, timeout } =
+    policies
 
   const sync = Effect.succeed(1)
   const promise = Effect.promise(async () => 1)
@@ -115,7 +102,7 @@ const main = async () => {
       max: Math.round(Math.max(...v.samples))
     }))
   }
-  await resilience.dispose()
+  await policies.dispose()
 }
 
 main()

@@ -1,0 +1,38 @@
+/**
+ * Our policies as the benchmarks call them (section 1 and policyCpu.ts): each
+ * alone with the options the bench table states, the four stacked, composed
+ * and through `withResilience` (its stack resolved once before timing).
+ */
+import { Effect, ManagedRuntime } from "effect"
+import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
+import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
+import * as Policy from "../../packages/core/src/Policy.js"
+import * as Retry from "../../packages/core/src/Retry.js"
+import * as Timeout from "../../packages/core/src/Timeout.js"
+
+export const makePolicies = async () => {
+  const resilience = ManagedRuntime.make(Policy.layerDefault)
+  const runDefault = (effect: Effect.Effect<void, unknown>) => Effect.runPromise(effect)
+  const runResilience = (effect: Effect.Effect<void, unknown, Policy.Resilience>) => resilience.runPromise(effect)
+  const breaker = await Effect.runPromise(CircuitBreaker.make({ service: "bench", resource: "op" }))
+  const retry = await Effect.runPromise(Retry.exponential({}))
+  const bulkhead = await Effect.runPromise(Bulkhead.make({ name: "bench", maxConcurrent: 10 }))
+  const timeout = await Effect.runPromise(Timeout.make({ duration: "10 seconds" }))
+  const options = { service: "bench", operation: "op" }
+  const resilient = Policy.withResilience(options)
+  // the first call builds the stack: not part of any timed round
+  await runResilience(resilient(Effect.void))
+  return {
+    runDefault,
+    runResilience,
+    breaker,
+    retry,
+    bulkhead,
+    timeout,
+    stacked: Policy.stack({ bulkhead, retry, circuitBreaker: breaker, timeout }),
+    composed: Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute),
+    options,
+    resilient,
+    dispose: () => resilience.dispose()
+  }
+}
