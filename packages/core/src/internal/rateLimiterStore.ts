@@ -433,6 +433,13 @@ export const unsafeMakeMemory = (
     const idleSince = at - IDLE_GRACE_MILLIS
     for (let i = 0; i < limit && head !== NONE && tats[head] <= idleSince; i++) remove(head)
   }
+  // Every SWEEP_EVERY committed decisions, one sweep of a few oldest keys.
+  const sweepNowAndThen = (at: number): void => {
+    if (++sinceSweep >= SWEEP_EVERY) {
+      sinceSweep = 0
+      sweep(at, SWEEP_SIZE)
+    }
+  }
 
   // A plain bucket's key, split where `SplitBucket` says, into this scratch
   // pair (decisions are synchronous).
@@ -567,10 +574,7 @@ export const unsafeMakeMemory = (
         )
       }
     }
-    if (commit && ++sinceSweep >= SWEEP_EVERY) {
-      sinceSweep = 0
-      sweep(at, SWEEP_SIZE)
-    }
+    if (commit) sweepNowAndThen(at)
     return {
       allowed: true,
       waitMillis,
@@ -652,10 +656,7 @@ export const unsafeMakeMemory = (
       lastWhole = namespace === undefined ? key : undefined
     }
     if (knownHash === knownHash) lastSafeSlot = slot
-    if (commit && ++sinceSweep >= SWEEP_EVERY) {
-      sinceSweep = 0
-      sweep(at, SWEEP_SIZE)
-    }
+    if (commit) sweepNowAndThen(at)
     return {
       allowed: true,
       waitMillis,
