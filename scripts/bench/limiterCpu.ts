@@ -10,7 +10,6 @@
 import * as Experimental from "@effect/experimental/RateLimiter"
 import { Effect } from "effect"
 import { RateLimiterMemory } from "rate-limiter-flexible"
-import * as RateLimiterInternal from "../../packages/core/src/internal/rateLimiter.js"
 import * as RateLimiter from "../../packages/core/src/RateLimiter.js"
 import * as RateLimiterStore from "../../packages/core/src/RateLimiterStore.js"
 import { keysOf } from "./memoryLimiter.js"
@@ -67,7 +66,7 @@ const main = async () => {
         "ours: internal unsafeConsume (sync)",
         (() => {
           const next = cycle()
-          const unsafeConsume = RateLimiterInternal.unsafeConsumeOf(ours)!
+          const unsafeConsume = RateLimiter.unsafeConsumeOf(ours)!
           return (n: number) =>
             Effect.runSync(Effect.withFiberRuntime((fiber) => {
               for (let i = 0; i < n; i++) unsafeConsume(fiber, next(), 1)

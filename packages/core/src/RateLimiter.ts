@@ -37,6 +37,7 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
@@ -323,6 +324,43 @@ export const layerMemory = (
   memory?: RateLimiterStore.MemoryOptions | undefined
 ): Layer.Layer<RateLimiterService, InvalidOptionsError> =>
   Layer.provide(layer(options), RateLimiterStore.layerMemory(memory))
+
+/**
+ * The form a client key takes in the store and in logs: short printable keys
+ * as they are, any other key (empty, long, or with characters outside the
+ * verbatim set) as its hash, so no client key can name another bucket. For
+ * integrations that log or report the key a limiter decided on.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const clientKey: (key: string) => string = internal.clientKey
+
+/**
+ * A limiter's synchronous decision for a caller already running inside a
+ * fiber's step (an HTTP middleware in `Effect.withFiberRuntime`): one decision
+ * without an Effect of its own. It counts the decision in `decisionsTotal`
+ * like `consume` but logs nothing (the caller logs a rejection). Returns
+ * `undefined` when the cost is not in (0, maxCost]: use `consume` then.
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export type UnsafeConsume = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  key: string | undefined,
+  cost: number
+) => RateLimiterStore.Decision | undefined
+
+/**
+ * The limiter's `UnsafeConsume`, present when its store decides synchronously
+ * (the memory store); `undefined` otherwise (the Redis store), where callers
+ * use `consume`.
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const unsafeConsumeOf: (limiter: RateLimiter) => UnsafeConsume | undefined = internal.unsafeConsumeOf
 
 /**
  * The policy form: run an effect once a limiter lets it through. Give it a

@@ -96,3 +96,11 @@ export * as ResilienceConfig from "./ResilienceConfig.js"
  * @since 0.1.0
  */
 export * as Policy from "./Policy.js"
+
+/**
+ * Option checks that fail with a typed `InvalidOptionsError` naming the
+ * option: for packages and programs that build policies on core.
+ *
+ * @since 0.1.0
+ */
+export * as Validate from "./Validate.js"

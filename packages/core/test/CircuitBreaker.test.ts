@@ -1,6 +1,5 @@
 import type { ResilienceError } from "@effect-resilience/core"
 import { CircuitBreaker } from "@effect-resilience/core"
-import type * as CircuitBreakerInternal from "@effect-resilience/core/internal/circuitBreaker"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
@@ -21,6 +20,7 @@ import {
   Stream,
   TestClock
 } from "effect"
+import type * as CircuitBreakerInternal from "../src/internal/circuitBreaker.js"
 
 class Boom extends Error {
   readonly _tag = "Boom"

@@ -1,5 +1,4 @@
 import { RateLimiter, RateLimiterStore } from "@effect-resilience/core"
-import * as RateLimiterInternal from "@effect-resilience/core/internal/rateLimiter"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
@@ -397,7 +396,7 @@ describe("RateLimiter", () => {
     it.effect("the internal synchronous decision shares the buckets, the clock and the metrics of consume", () =>
       Effect.gen(function*() {
         const limiter = yield* make({ name: "sync-path", tokensPerSecond: 1, burstSize: 2 })
-        const unsafeConsume = RateLimiterInternal.unsafeConsumeOf(limiter)
+        const unsafeConsume = RateLimiter.unsafeConsumeOf(limiter)
         if (unsafeConsume === undefined) return expect.fail("the memory store has a synchronous path")
         const decide = (key: string, cost = 1) =>
           Effect.withFiberRuntime((fiber) => Effect.succeed(unsafeConsume(fiber, key, cost)))
@@ -418,7 +417,7 @@ describe("RateLimiter", () => {
         expect(yield* counted("allowed")).toBe(3)
         expect(yield* counted("rejected")).toBe(1)
         const opaque = yield* Effect.provide(RateLimiter.make({ name: "no-sync", tokensPerSecond: 1 }), layerOpaque)
-        expect(RateLimiterInternal.unsafeConsumeOf(opaque)).toBeUndefined()
+        expect(RateLimiter.unsafeConsumeOf(opaque)).toBeUndefined()
       }))
 
     it.effect("boundBy reads a store that does not report the binding bucket", () =>

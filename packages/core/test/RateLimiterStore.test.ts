@@ -1,7 +1,7 @@
 import { RateLimiterStore } from "@effect-resilience/core"
-import * as StoreInternal from "@effect-resilience/core/internal/rateLimiterStore"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Option, TestClock } from "effect"
+import * as StoreInternal from "../src/internal/rateLimiterStore.js"
 
 const bucket = (key: string, tokensPerSecond: number, burstSize: number): RateLimiterStore.Bucket => ({
   key,

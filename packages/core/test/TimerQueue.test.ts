@@ -1,7 +1,7 @@
 import { Timeout } from "@effect-resilience/core"
-import * as TimerQueue from "@effect-resilience/core/internal/timerQueue"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import * as TimerQueue from "../src/internal/timerQueue.js"
 
 // The live-clock timers of Timeout (TestClock never reaches them), so these
 // tests use real time, in milliseconds.

@@ -21,8 +21,8 @@
  *
  * @since 0.1.0
  */
-import * as validate from "@effect-resilience/core/internal/validate"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as validate from "@effect-resilience/core/Validate"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -35,7 +35,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as validate from "@effect-resilience/core/internal/validate"
+import * as validate from "@effect-resilience/core/Validate"
 import * as StatusSources from "./StatusSources.js"
 
 /**

@@ -41,11 +41,10 @@
  *
  * @since 0.1.0
  */
-import * as rateLimiterInternal from "@effect-resilience/core/internal/rateLimiter"
-import * as validate from "@effect-resilience/core/internal/validate"
 import * as RateLimiter from "@effect-resilience/core/RateLimiter"
 import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as validate from "@effect-resilience/core/Validate"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
@@ -348,7 +347,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       ? undefined
       : Effect.annotateLogs(Effect.logDebug("rate limiter rejected a call"), {
         limiter: name,
-        key: rateLimiterInternal.clientKey(key),
+        key: RateLimiter.clientKey(key),
         retryAfterMillis: decision.retryAfterMillis,
         limit: decision.limit,
         remaining: decision.remaining,
@@ -356,7 +355,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       })
 
   // The in-memory store decides synchronously: within this fiber step, no Effect of its own (undefined: Redis).
-  const unsafeConsume = rateLimiterInternal.unsafeConsumeOf(limiter)
+  const unsafeConsume = RateLimiter.unsafeConsumeOf(limiter)
 
   const middleware = Effect.withFiberRuntime<void, RateLimitExceeded>((fiber) => {
     const context = fiber.currentContext

@@ -32,10 +32,10 @@
  * @since 0.1.0
  */
 import * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
-import * as validate from "@effect-resilience/core/internal/validate"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import { CircuitOpenError, TimeoutError } from "@effect-resilience/core/ResilienceError"
 import * as Timeout from "@effect-resilience/core/Timeout"
+import * as validate from "@effect-resilience/core/Validate"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"

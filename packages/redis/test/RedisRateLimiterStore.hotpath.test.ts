@@ -1,11 +1,11 @@
 import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
-import * as Connection from "@effect-resilience/redis/internal/connection"
-import * as Script from "@effect-resilience/redis/internal/script"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck } from "effect"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, inject } from "vitest"
+import * as Connection from "../src/internal/connection.js"
+import * as Script from "../src/internal/script.js"
 
 const url = inject("redisUrl")
 

@@ -1,11 +1,11 @@
 import * as RateLimiter from "@effect-resilience/core/RateLimiter"
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
-import * as Script from "@effect-resilience/redis/internal/script"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, inject } from "vitest"
+import * as Script from "../src/internal/script.js"
 
 const url = inject("redisUrl")
 

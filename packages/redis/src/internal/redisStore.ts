@@ -5,9 +5,9 @@
  *
  * @internal
  */
-import * as validate from "@effect-resilience/core/internal/validate"
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as validate from "@effect-resilience/core/Validate"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
