@@ -4,7 +4,9 @@ import globals from "globals"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/build/**", "**/dist/**", "**/test-output/**", "**/*.d.ts"] },
+  {
+    ignores: ["**/node_modules/**", "**/build/**", "**/dist/**", "**/test-output/**", "**/*.d.ts", "packages/*/docs/**"]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -33,6 +35,12 @@ export default tseslint.config(
       "prefer-const": "error",
       "no-console": "off"
     }
+  },
+  {
+    // the consumer check's CommonJS files: require() is what they test
+    files: ["scripts/consumer/**/*.cjs", "scripts/consumer/**/*.cts"],
+    languageOptions: { globals: globals.node, sourceType: "commonjs" },
+    rules: { "@typescript-eslint/no-require-imports": "off" }
   },
   {
     // the dashboard's scripts run in the browser, served as they are (no build step)

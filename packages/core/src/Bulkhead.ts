@@ -161,9 +161,12 @@ export const make: (options: Options) => Effect.Effect<Bulkhead, InvalidOptionsE
  * import { Bulkhead } from "@effect-resilience/core"
  * import { Effect } from "effect"
  *
- * declare const bulkhead: Bulkhead.Bulkhead
- * const placed = Effect.succeed("order-1").pipe(Bulkhead.withPermit(bulkhead))
- * const same = Bulkhead.withPermit(Effect.succeed("order-1"), bulkhead)
+ * const program = Effect.gen(function*() {
+ *   const bulkhead = yield* Bulkhead.make({ name: "orders", maxConcurrent: 4 })
+ *   const placed = yield* Effect.succeed("order-1").pipe(Bulkhead.withPermit(bulkhead))
+ *   const same = yield* Bulkhead.withPermit(Effect.succeed("order-2"), bulkhead)
+ *   return [placed, same]
+ * })
  * ```
  *
  * @since 0.1.0

@@ -353,7 +353,15 @@ export const make: (options: Options) => Effect.Effect<CircuitBreaker, InvalidOp
  *
  * @example
  * ```ts
- * placeOrder(order).pipe(CircuitBreaker.withCircuitBreaker(breaker))
+ * import { CircuitBreaker } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const placeOrder = (symbol: string) => Effect.succeed({ symbol, status: "filled" })
+ *
+ * const program = Effect.gen(function*() {
+ *   const breaker = yield* CircuitBreaker.make({ service: "broker", resource: "orders" })
+ *   return yield* placeOrder("AAPL").pipe(CircuitBreaker.withCircuitBreaker(breaker))
+ * })
  * ```
  *
  * @since 0.1.0

@@ -153,8 +153,19 @@ export const identity: Policy = (self) => self
  *
  * @example
  * ```ts
- * const policy = Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute)
- * const result = callBroker.pipe(policy)
+ * import { Bulkhead, CircuitBreaker, Policy, Retry, Timeout } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const callBroker = Effect.succeed("filled")
+ *
+ * const program = Effect.gen(function*() {
+ *   const bulkhead = yield* Bulkhead.make({ name: "broker", maxConcurrent: 10 })
+ *   const retry = yield* Retry.exponential({ maxRetries: 3 })
+ *   const breaker = yield* CircuitBreaker.make({ service: "broker", resource: "orders" })
+ *   const timeout = yield* Timeout.make({ duration: "5 seconds" })
+ *   const policy = Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute)
+ *   return yield* callBroker.pipe(policy)
+ * })
  * ```
  *
  * @since 0.1.0
@@ -236,7 +247,17 @@ export type PartsError<P extends Parts> =
  *
  * @example
  * ```ts
- * const policy = Policy.stack({ circuitBreaker, retry, timeout, bulkhead })
+ * import { Bulkhead, CircuitBreaker, Policy, Retry, Timeout } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const bulkhead = yield* Bulkhead.make({ name: "broker", maxConcurrent: 10 })
+ *   const retry = yield* Retry.exponential({ maxRetries: 3 })
+ *   const circuitBreaker = yield* CircuitBreaker.make({ service: "broker", resource: "orders" })
+ *   const timeout = yield* Timeout.make({ duration: "5 seconds" })
+ *   const policy = Policy.stack({ circuitBreaker, retry, timeout, bulkhead })
+ *   return yield* Effect.succeed("filled").pipe(policy)
+ * })
  * ```
  *
  * @since 0.1.0
@@ -468,8 +489,14 @@ const applyResilience = <A, E, R>(
  *
  * @example
  * ```ts
+ * import { Policy } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const fetchQuote = (symbol: string) => Effect.succeed({ symbol, price: 189.5 })
+ *
  * const quote = fetchQuote("AAPL").pipe(
- *   Policy.withResilience({ service: "trading_gateway", operation: "get_quote", serviceType: "market_data" })
+ *   Policy.withResilience({ service: "trading_gateway", operation: "get_quote", serviceType: "market_data" }),
+ *   Effect.provide(Policy.layerDefault)
  * )
  * ```
  *

@@ -403,6 +403,8 @@ type DeepPartial<T> = T extends Duration.Duration | ReadonlyArray<any> | string 
  *
  * @example
  * ```ts
+ * import type { ResilienceConfig } from "@effect-resilience/core"
+ *
  * const input: ResilienceConfig.Input = {
  *   serviceTypes: { broker_api: { timeout: "5 seconds", breaker: { failureThreshold: 3 } } },
  *   services: { alpaca: { serviceType: "broker_api", bulkhead: { maxConcurrent: 4 } } }

@@ -8,11 +8,11 @@
  * @example
  * ```ts
  * import { Validate } from "@effect-resilience/core"
- * import { Effect } from "effect"
+ * import { Duration, Effect } from "effect"
  *
  * interface PoolOptions {
  *   readonly size?: number | undefined
- *   readonly idleTimeout?: string | undefined
+ *   readonly idleTimeout?: Duration.DurationInput | undefined
  * }
  *
  * const makePool = (options: PoolOptions) =>

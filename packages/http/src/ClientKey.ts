@@ -267,7 +267,11 @@ const rightmostUntrusted = (
 const tail = (header: string): string =>
   header.length > MAX_FORWARDED_LENGTH ? header.slice(header.length - MAX_FORWARDED_LENGTH) : header
 
-/** Split an `X-Forwarded-For` value (repeated headers arrive joined by commas). @internal */
+/**
+ * Split an `X-Forwarded-For` value (repeated headers arrive joined by commas).
+ *
+ * @internal
+ */
 export const xForwardedFor = (header: string): ReadonlyArray<string> => tail(header).split(",")
 
 /**
