@@ -62,7 +62,10 @@ export type Providers<R> = { readonly [name: string]: Layer.Layer<MarketDataClie
  * @category layers
  */
 export const layer = <R>(providers: Providers<R>): Layer.Layer<MarketDataClients, never, R> =>
-  Layer.scoped(MarketDataClients, makeRegistry(MarketDataClient.MarketDataClient, MarketDataClient.marketDataNames, providers))
+  Layer.scoped(
+    MarketDataClients,
+    makeRegistry(MarketDataClient.MarketDataClient, MarketDataClient.marketDataNames, providers)
+  )
 
 /**
  * The default registry: Polygon, FRED and Alpha Vantage from configuration
@@ -81,7 +84,11 @@ export const layerDefault: Layer.Layer<MarketDataClients, never, HttpClient.Http
   polygon: Polygon.layerConfig(),
   yahoo: Yahoo.layer(),
   fred: Fred.layerConfig(),
-  alpha_vantage: MarketDataClient.layerWithFallback(AlphaVantage.layerConfig(), Yahoo.layer(), AlphaVantage.needsFallback),
+  alpha_vantage: MarketDataClient.layerWithFallback(
+    AlphaVantage.layerConfig(),
+    Yahoo.layer(),
+    AlphaVantage.needsFallback
+  ),
   simulated: Simulated.layerMarketData().pipe(Layer.provide(Simulated.layerFaults()))
 })
 
@@ -93,5 +100,9 @@ export const layerDefault: Layer.Layer<MarketDataClients, never, HttpClient.Http
  */
 export const client = (
   name: string
-): Layer.Layer<MarketDataClient.MarketDataClient, UnknownProviderError | ProviderNotConfiguredError, MarketDataClients> =>
+): Layer.Layer<
+  MarketDataClient.MarketDataClient,
+  UnknownProviderError | ProviderNotConfiguredError,
+  MarketDataClients
+> =>
   Layer.effect(MarketDataClient.MarketDataClient, Effect.flatMap(MarketDataClients, (registry) => registry.get(name)))

@@ -271,7 +271,10 @@ export const makeApi = (options: Options = {}): Effect.Effect<MarketDataApi, nev
         browser(HttpClientRequest.get(options.cookieUrl ?? defaultCookieUrl)).pipe(
           HttpClientRequest.setHeader("accept", "text/html,application/xhtml+xml,application/xml")
         )
-      ).pipe(Effect.scoped, Effect.mapError((e) => new ProviderUnavailableError({ provider, reason: e.message, sent: true })))
+      ).pipe(
+        Effect.scoped,
+        Effect.mapError((e) => new ProviderUnavailableError({ provider, reason: e.message, sent: true }))
+      )
       const cookie = Cookies.toCookieHeader(primed.cookies)
       const crumbResponse = yield* Http.send(
         client,
@@ -282,7 +285,11 @@ export const makeApi = (options: Options = {}): Effect.Effect<MarketDataApi, nev
         )
       )
       if (crumbResponse.status !== 200 || crumbResponse.text.trim() === "" || crumbResponse.text.includes("<")) {
-        return yield* errorOf({ ...crumbResponse, status: crumbResponse.status === 200 ? 502 : crumbResponse.status }, "", "")
+        return yield* errorOf(
+          { ...crumbResponse, status: crumbResponse.status === 200 ? 502 : crumbResponse.status },
+          "",
+          ""
+        )
       }
       return { cookie, crumb: crumbResponse.text.trim() }
     })
