@@ -356,29 +356,32 @@ export const makeApi = (
     const maxWait = Duration.decode(options.maxPacingWait ?? Duration.minutes(1))
     const conids = new Map<string, string>()
 
-    // Pacing: one wait-mode bucket per rule, over a store of this client's own.
+    // Pacing: one wait-mode bucket per rule plus the global one, decided together (one store decision
+    // reserves both, so waiting for one never spends the other early). The limiters share a name, hence
+    // the global bucket; each endpoint has its own key, hence its own bucket.
     const store = yield* RateLimiterStore.makeMemory()
-    const limiterOf = (name: string, rule: PacingRule) =>
+    const perSecond = (rule: PacingRule) => rule.requests / Duration.toSeconds(rule.per)
+    const limiterOf = (rule: PacingRule) =>
       Effect.provideService(
         RateLimiter.make({
-          name: `clients/${provider}${name === "global" ? "" : name}`,
+          name: `clients/${provider}/pacing`,
           mode: "wait",
-          tokensPerSecond: rule.requests / Duration.toSeconds(rule.per),
+          tokensPerSecond: perSecond(rule),
           burstSize: 1,
+          global: { tokensPerSecond: perSecond(pacing.global), burstSize: 1 },
           maxWait
         }),
         RateLimiterStore.RateLimiterStore,
         store
       )
-    const global = yield* limiterOf("global", pacing.global)
-    const perEndpoint: Record<Endpoint, RateLimiter.RateLimiter | undefined> = {
-      global: undefined,
-      "/iserver/account/orders": yield* limiterOf("/iserver/account/orders", pacing["/iserver/account/orders"]),
-      "/portfolio/accounts": yield* limiterOf("/portfolio/accounts", pacing["/portfolio/accounts"]),
-      "/tickle": yield* limiterOf("/tickle", pacing["/tickle"])
+    const limiters: Record<Endpoint, RateLimiter.RateLimiter> = {
+      global: yield* limiterOf(pacing.global),
+      "/iserver/account/orders": yield* limiterOf(pacing["/iserver/account/orders"]),
+      "/portfolio/accounts": yield* limiterOf(pacing["/portfolio/accounts"]),
+      "/tickle": yield* limiterOf(pacing["/tickle"])
     }
-    const paced = <A, E>(limiter: RateLimiter.RateLimiter, self: Effect.Effect<A, E>) =>
-      limiter.execute(self).pipe(
+    const paced = <A, E>(endpoint: Endpoint, self: Effect.Effect<A, E>) =>
+      limiters[endpoint].execute(self, { key: endpoint }).pipe(
         Effect.catchIf(
           (e): e is RateLimitedError => e instanceof RateLimitedError,
           (e) =>
@@ -392,16 +395,17 @@ export const makeApi = (
         )
       ) as Effect.Effect<A, E | ProviderRateLimitedError>
 
-    // One raw request, paced by its endpoint's rule and the global one.
-    const raw = (request: HttpClientRequest.HttpClientRequest) => {
-      const path = request.url
-      const endpoint = endpointOf(request.method, path)
-      const send = paced(
-        global,
-        Http.send(client, provider, request.pipe(HttpClientRequest.prependUrl(base), HttpClientRequest.acceptJson))
+    // One raw request, paced by its endpoint's rule and the global one; `onSend` runs when it leaves.
+    const raw = (request: HttpClientRequest.HttpClientRequest, onSend?: () => void) => {
+      const http = Http.send(
+        client,
+        provider,
+        request.pipe(HttpClientRequest.prependUrl(base), HttpClientRequest.acceptJson)
       )
-      const limiter = endpoint === undefined ? undefined : perEndpoint[endpoint]
-      return limiter === undefined ? send : paced(limiter, send)
+      return paced(
+        endpointOf(request.method, request.url) ?? "global",
+        onSend === undefined ? http : Effect.zipRight(Effect.sync(onSend), http)
+      )
     }
     const ok = (r: Http.RawResponse) => r.status >= 200 && r.status < 300
 
@@ -454,14 +458,17 @@ export const makeApi = (
         : sessionLock.withPermits(1)(Effect.suspend(() => established ? Effect.void : establish))
     )
     // A call in a live session; a 401 re-checks the session once and repeats the call.
-    const call = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<Http.RawResponse, ProviderError> =>
+    const call = (
+      request: HttpClientRequest.HttpClientRequest,
+      onSend?: () => void
+    ): Effect.Effect<Http.RawResponse, ProviderError> =>
       Effect.gen(function*() {
         yield* ensureSession
-        const first = yield* raw(request)
+        const first = yield* raw(request, onSend)
         if (first.status !== 401) return first
         established = false
         yield* ensureSession
-        return yield* raw(request)
+        return yield* raw(request, onSend)
       })
 
     // Keep the session alive while the layer lives.
@@ -486,35 +493,44 @@ export const makeApi = (
     const decodeSearch = Http.decodeJson(SecdefSearch, provider, "secdef")
     const decodeCancel = Http.decodeJson(CancelReply, provider, "cancelOrder")
 
-    type Snapshot = {
-      readonly startedAt: number
+    // One orders-list request at a time, shared: `sentAt` is when it left (after its pacing wait).
+    interface Snapshot {
+      sentAt: number | undefined
       readonly result: Deferred.Deferred<ReadonlyArray<Order>, ProviderError>
     }
     let latest: Snapshot | undefined
-    const fetchOrders = Effect.flatMap(
-      call(HttpClientRequest.get("/iserver/account/orders")),
-      (r) => ok(r) ? Effect.map(decodeOrders(r.text), (b) => (b.orders ?? []).map(toOrder)) : errorOf(r)
-    )
-    // The orders list as of a request started at or after `notBefore`: joins one in flight or
-    // recent enough, else starts the next (which waits for its pacing).
+    // The orders list as of a request sent at or after `notBefore`: joins one not sent yet or sent
+    // recently enough, else starts the next (which waits for its pacing).
     const ordersSince = (notBefore: number): Effect.Effect<ReadonlyArray<Order>, ProviderError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      Effect.suspend(() => {
         const current = latest
-        if (current !== undefined && current.startedAt >= notBefore) return Deferred.await(current.result)
-        const result = Deferred.unsafeMake<ReadonlyArray<Order>, ProviderError>(FiberId.none)
-        const snapshot: Snapshot = { startedAt: now, result }
+        if (current !== undefined && (current.sentAt === undefined || current.sentAt >= notBefore)) {
+          return Deferred.await(current.result)
+        }
+        const snapshot: Snapshot = {
+          sentAt: undefined,
+          result: Deferred.unsafeMake<ReadonlyArray<Order>, ProviderError>(FiberId.none)
+        }
         latest = snapshot
+        const fetch = Effect.flatMap(
+          Clock.clockWith((clock) =>
+            call(HttpClientRequest.get("/iserver/account/orders"), () => {
+              snapshot.sentAt = clock.unsafeCurrentTimeMillis()
+            })
+          ),
+          (r) => ok(r) ? Effect.map(decodeOrders(r.text), (b) => (b.orders ?? []).map(toOrder)) : errorOf(r)
+        ).pipe(
+          // A failed list is not reused: the next caller asks again.
+          Effect.tapError(() =>
+            Effect.sync(() => {
+              if (latest === snapshot) latest = undefined
+            })
+          )
+        )
         return Effect.zipRight(
-          // Run detached from this caller so an interrupted caller cannot strand the others.
-          Effect.forkDaemon(Effect.intoDeferred(
-            // A failed list is not reused: the next caller asks again.
-            Effect.tapError(fetchOrders, () =>
-              Effect.sync(() => {
-                if (latest === snapshot) latest = undefined
-              })),
-            result
-          )),
-          Deferred.await(result)
+          // Detached from this caller, so that an interrupted caller cannot strand the others.
+          Effect.forkDaemon(Effect.intoDeferred(fetch, snapshot.result)),
+          Deferred.await(snapshot.result)
         )
       })
     const recentOrders = Effect.flatMap(
