@@ -209,7 +209,9 @@ const bodyError = (body: unknown, symbol: string, plan: Plan): Effect.Effect<voi
   const record = body as Record<string, unknown>
   const note = record["Information"] ?? record["Note"]
   if (typeof note === "string") {
-    if (/premium endpoint|premium function|premium feature/i.test(note)) {
+    // The throttle messages also advertise "premium endpoints": read them first.
+    const throttle = /sparingly|per second|per day|per minute|call frequency|rate limit/i.test(note)
+    if (!throttle && /premium endpoint|premium function|premium feature/i.test(note)) {
       return Effect.fail(new ProviderEntitlementError({ provider, plan, requires: "a premium plan", reason: note }))
     }
     if (/apikey|api key/i.test(note) && !/rate limit|requests per|sparingly/i.test(note)) {
@@ -237,13 +239,16 @@ const bodyError = (body: unknown, symbol: string, plan: Plan): Effect.Effect<voi
  * How long an Alpha Vantage throttle message says to wait: the burst message
  * ("spreading out … more sparingly (1 request per second)", which also names
  * the daily allowance) ~1 s; the daily cap ("… 25 requests per day") until
- * the next UTC midnight; the older per-minute note 60 s.
+ * the next UTC midnight; the older per-minute note ("5 calls per minute and
+ * 500 calls per day") 60 s.
  *
  * @since 0.1.0
  * @category mapping
  */
 export const throttleWait = (message: string, now: number): Duration.Duration => {
   if (/sparingly|per second/i.test(message)) return Duration.seconds(1)
+  // "5 calls per minute and 500 calls per day" is the per-minute throttle
+  if (/per minute/i.test(message)) return Duration.seconds(60)
   if (/per day|daily/i.test(message)) return untilUtcMidnight(now)
   return Duration.seconds(60)
 }
