@@ -22,8 +22,11 @@
  *   replies, read-backs and tickles included): 10 requests per second
  *   through the gateway, 1 per 5 s for `GET /iserver/account/orders` and
  *   `GET /portfolio/accounts`, 1 per second for `/tickle`, as wait-mode core
- *   `RateLimiter`s. IB puts an IP that breaks them in a penalty box for 10
- *   minutes, so the client never relies on a 429 to slow down. Reads of the
+ *   `RateLimiter`s (one decision reserves a request's endpoint slot and its
+ *   global slot together), with a 10 % margin (`pacingMargin`) for the
+ *   jitter between a slot and the request's arrival. IB puts an IP that
+ *   breaks them in a penalty box for 10 minutes, so the client never relies on
+ *   a 429 to slow down. Reads of the
  *   orders list are shared: concurrent callers wait for one request (a
  *   caller that needs a list fetched after it asked, as a lookup does, waits
  *   for the next one; `listOpenOrders` / `getOrder` reuse one at most 5 s old).
@@ -113,6 +116,15 @@ export interface Options {
   readonly tickleInterval?: Duration.DurationInput | undefined
   /** The longest one request waits for its pacing before failing with `ProviderRateLimitedError`. @default 1 minute */
   readonly maxPacingWait?: Duration.DurationInput | undefined
+  /**
+   * Extra spacing on top of IB's pacing, as a fraction: IB counts requests as
+   * they arrive, and a request can leave a little later than its slot (a busy
+   * event loop, the network), so the client keeps a margin rather than touch
+   * the limit. 0.1 spaces the orders list 5.5 s apart and the rest 110 ms.
+   *
+   * @default 0.1
+   */
+  readonly pacingMargin?: number | undefined
   readonly policy?: ProviderPolicy.Overrides | undefined
 }
 
@@ -360,7 +372,8 @@ export const makeApi = (
     // reserves both, so waiting for one never spends the other early). The limiters share a name, hence
     // the global bucket; each endpoint has its own key, hence its own bucket.
     const store = yield* RateLimiterStore.makeMemory()
-    const perSecond = (rule: PacingRule) => rule.requests / Duration.toSeconds(rule.per)
+    const margin = 1 + Math.max(0, options.pacingMargin ?? 0.1)
+    const perSecond = (rule: PacingRule) => rule.requests / (Duration.toSeconds(rule.per) * margin)
     const limiterOf = (rule: PacingRule) =>
       Effect.provideService(
         RateLimiter.make({

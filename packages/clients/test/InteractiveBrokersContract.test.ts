@@ -5,23 +5,13 @@
 import { BrokerClient, InteractiveBrokers } from "@effect-resilience/clients"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Fiber, Layer, TestClock } from "effect"
+import { Context, Duration, Effect, Exit, Layer, TestClock } from "effect"
 import { makeIbFake } from "./support/fakes.js"
-import { inProcess, load } from "./support/fixtures.js"
+import { drive, inProcess, load } from "./support/fixtures.js"
 import { makeServer } from "./support/server.js"
 
 const tagOf = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) ? (exit.cause as any).error?._tag : "success"
 
-// Let pending promises settle, then move virtual time on, until `self` is done.
-const drive = <A, E>(self: Effect.Effect<A, E>, step: Duration.DurationInput = "50 millis") =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(self)
-    while ((yield* Fiber.poll(fiber))._tag === "None") {
-      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
-      yield* TestClock.adjust(step)
-    }
-    return yield* Fiber.join(fiber)
-  })
 
 // The client, its layer built in the test's scope (so its tickle fiber lives as long as the test).
 const ibClient = (

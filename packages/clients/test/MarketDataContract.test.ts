@@ -4,23 +4,14 @@
 import { AlphaVantage, Fred, MarketDataClient, MarketDataClients, Polygon, Yahoo } from "@effect-resilience/clients"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import { makeAlphaVantageFake, makeYahooFake } from "./support/fakes.js"
-import { inProcess, load, reply } from "./support/fixtures.js"
+import { drive, inProcess, load, reply } from "./support/fixtures.js"
 import { makeServer, type Recorded, type Reply } from "./support/server.js"
 
 const errorOf = (exit: Exit.Exit<unknown, unknown>): any => Exit.isFailure(exit) ? (exit.cause as any).error : undefined
 const noRetry = { requests: { retry: { maxRetries: 0 } }, rateLimit: null } as const
 
-const drive = <A, E>(self: Effect.Effect<A, E>, step: Duration.DurationInput = "100 millis") =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(self)
-    while ((yield* Fiber.poll(fiber))._tag === "None") {
-      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
-      yield* TestClock.adjust(step)
-    }
-    return yield* Fiber.join(fiber)
-  })
 
 const build = (layer: Layer.Layer<MarketDataClient.MarketDataClient, unknown, never>) =>
   Effect.map(Layer.build(layer), (context) => Context.get(context, MarketDataClient.MarketDataClient))
@@ -150,8 +141,7 @@ describe("Alpha Vantage contract", () => {
       const exits = yield* drive(
         Effect.forEach(Array.from({ length: 100 }), () => Effect.exit(client.latestQuote("IBM")), {
           concurrency: "unbounded"
-        }),
-        "1 second"
+        })
       )
       expect(exits.filter(Exit.isSuccess)).toHaveLength(25)
       const refused = exits.filter(Exit.isFailure).map(errorOf)
@@ -250,8 +240,7 @@ describe("Polygon contract", () => {
       const results = yield* drive(
         Effect.forEach(Array.from({ length: 10 }), () => client.bars("AAPL", "1d", { from, to }), {
           concurrency: "unbounded"
-        }),
-        "1 second"
+        })
       )
       expect(results.every((bars) => bars.length === 3)).toBe(true)
       expect(times).toHaveLength(20)

@@ -3,8 +3,13 @@
 // in-process HttpClient that answers on the fiber's Clock (TestClock-driven pacing tests).
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import type { Recorded, Reply } from "./server.js"
 
@@ -99,3 +104,23 @@ export const inProcess = (handler: (request: Recorded, now: number) => Reply) =>
         })
       ))
   )
+
+/**
+ * Run `self` on the TestClock, moving virtual time only to the next scheduled wake-up, and only once the
+ * fibers have settled (pending promises resolved): each request goes out at the instant its pacing allowed,
+ * however busy the machine.
+ */
+export const drive = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(self)
+    const settle = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+    while ((yield* Fiber.poll(fiber))._tag === "None") {
+      for (let i = 0; i < 5; i++) yield* settle
+      if ((yield* Fiber.poll(fiber))._tag === "Some") break
+      const sleeps = Chunk.toReadonlyArray(yield* TestClock.sleeps())
+      if (sleeps.length === 0) continue
+      const now = yield* Clock.currentTimeMillis
+      yield* TestClock.adjust(Duration.millis(Math.max(0, Math.min(...sleeps) - now)))
+    }
+    return yield* Fiber.join(fiber)
+  })
