@@ -293,7 +293,9 @@ export const makeApi = (options: Options = {}): Effect.Effect<MarketDataApi, nev
       }
       return { cookie, crumb: crumbResponse.text.trim() }
     })
-    const [session, invalidate] = yield* Effect.cachedInvalidateWithTTL(fetchSession, Duration.hours(12))
+    const [cachedSession, invalidate] = yield* Effect.cachedInvalidateWithTTL(fetchSession, Duration.hours(12))
+    // A failed session is not kept: the next call asks again.
+    const session = Effect.tapError(cachedSession, () => invalidate)
     const chartOnce = (symbol: string, params: Record<string, string>) =>
       Effect.gen(function*() {
         const { cookie, crumb } = yield* session

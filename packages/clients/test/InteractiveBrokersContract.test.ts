@@ -12,7 +12,6 @@ import { makeServer } from "./support/server.js"
 
 const tagOf = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) ? (exit.cause as any).error?._tag : "success"
 
-
 // The client, its layer built in the test's scope (so its tickle fiber lives as long as the test).
 const ibClient = (
   fake: ReturnType<typeof makeIbFake>,

@@ -12,7 +12,6 @@ import { makeServer, type Recorded, type Reply } from "./support/server.js"
 const errorOf = (exit: Exit.Exit<unknown, unknown>): any => Exit.isFailure(exit) ? (exit.cause as any).error : undefined
 const noRetry = { requests: { retry: { maxRetries: 0 } }, rateLimit: null } as const
 
-
 const build = (layer: Layer.Layer<MarketDataClient.MarketDataClient, unknown, never>) =>
   Effect.map(Layer.build(layer), (context) => Context.get(context, MarketDataClient.MarketDataClient))
 
@@ -275,6 +274,10 @@ describe("Yahoo contract", () => {
       expect(errorOf(yield* Effect.exit(client.bars("OLD", "1m")))._tag).toBe("UnsupportedTimeframeError")
       const node = yield* yahoo(server.url, "node")
       expect(errorOf(yield* Effect.exit(node.bars("EURUSD", "1h")))._tag).toBe("ProviderRateLimitedError")
+      // a failed session is not cached: the next call fetches one again
+      const cookies = fake.requests.filter((r) => r.path === "/cookie").length
+      expect(errorOf(yield* Effect.exit(node.bars("EURUSD", "1h")))._tag).toBe("ProviderRateLimitedError")
+      expect(fake.requests.filter((r) => r.path === "/cookie").length).toBe(cookies + 1)
     }))
 
   it.scoped("100 concurrent callers share one session: one cookie, one crumb, no 429", () =>
