@@ -513,7 +513,7 @@ export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDa
       symbols[symbol] === undefined
         ? Effect.fail(new UnknownSymbolError({ provider, symbol }))
         : Effect.succeed(symbols[symbol]!)
-    return withParameterChecks(injector, {
+    return {
       provider,
       bars: (symbol, timeframe, query = {}) =>
         faulted(
@@ -568,7 +568,7 @@ export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDa
             })
           })
         )
-    })
+    }
   })
 
 /**
@@ -590,7 +590,8 @@ export const layerBroker = (
   )
 
 /**
- * The simulated `MarketDataClient`. Needs `SimulatedFaults`.
+ * The simulated `MarketDataClient`. Needs `SimulatedFaults`. It refuses as
+ * the real providers do (a reversed range, the `notEntitled` fault).
  *
  * @since 0.1.0
  * @category layers
@@ -601,8 +602,8 @@ export const layerMarketData = (
   Layer.scoped(
     MarketDataClient,
     Effect.flatMap(
-      makeMarketDataApi(options),
-      (api) => makeMarketDataClient(api, marketDataPolicy, options.policy)
+      Effect.zip(makeMarketDataApi(options), SimulatedFaults),
+      ([api, injector]) => makeMarketDataClient(withParameterChecks(injector, api), marketDataPolicy, options.policy)
     )
   )
 
