@@ -16,8 +16,9 @@
  * "premium endpoint" answer), and bars are always read `compact` (the latest
  * 100 points); on `"premium"` `full` is sent when the query reaches further
  * back. For intraday FX on a free key, put a fallback behind it:
- * `MarketDataClients.layerDefault` serves `alpha_vantage` as Alpha Vantage
- * with Yahoo behind it for entitlement refusals (`needsFallback`).
+ * `layerConfigWithFallback` (what `MarketDataClients.layerDefault` and the
+ * gateway serve as `alpha_vantage`) is Alpha Vantage with Yahoo behind it for
+ * entitlement refusals and the daily cap (`needsFallback`).
  *
  * Alpha Vantage answers most errors with HTTP 200: `{"Error Message": …}` →
  * `UnknownSymbolError` (or `AuthenticationError` for a missing or invalid
@@ -38,12 +39,15 @@
  *
  * @since 0.1.0
  */
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -58,9 +62,11 @@ import {
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
 import * as ProviderLayer from "./internal/providerLayer.js"
+import * as MarketDataClient from "./MarketDataClient.js"
 import type { KeyedProviderOptions, MarketDataApi } from "./MarketDataClient.js"
 import { Bar, type BarsQuery, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
+import * as Yahoo from "./Yahoo.js"
 
 const provider = "alpha_vantage"
 
@@ -470,3 +476,19 @@ export const config: Config.Config<Options> = Config.all({
  * @category layers
  */
 export const layerConfig = ProviderLayer.layerConfig(config, layer)
+
+/**
+ * Alpha Vantage from configuration with Yahoo behind it for what the plan
+ * refuses (`needsFallback`: intraday FX on a free key, the daily cap). What
+ * `MarketDataClients.layerDefault` and the gateway serve as `alpha_vantage`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfigWithFallback = (
+  overrides?: ProviderPolicy.Overrides | undefined
+): Layer.Layer<
+  MarketDataClient.MarketDataClient,
+  InvalidOptionsError | ConfigError.ConfigError,
+  HttpClient.HttpClient
+> => MarketDataClient.layerWithFallback(layerConfig(overrides), Yahoo.layer(), needsFallback)
