@@ -637,7 +637,6 @@ export const makeApi = (
             })
           }
           const conid = yield* conidOf(order.symbol)
-          const placedAt = yield* Clock.currentTimeMillis
           const placed = yield* placement.withPermits(1)(
             Effect.flatMap(
               call(
@@ -673,8 +672,10 @@ export const makeApi = (
             }
             return yield* Effect.fail(error)
           }
-          // The read-back is best effort and never resends: the order is placed.
-          const readBack = yield* ordersSince(placedAt).pipe(
+          // The read-back is best effort and never resends: the order is placed. It wants a list
+          // fetched after IB acknowledged the order.
+          const acknowledgedAt = yield* Clock.currentTimeMillis
+          const readBack = yield* ordersSince(acknowledgedAt).pipe(
             Effect.map((orders) => Option.fromNullable(orders.find((o) => o.id === placed.right))),
             Effect.orElseSucceed(() => Option.none<Order>())
           )
