@@ -44,6 +44,7 @@ describe("Alpaca contract fixtures", () => {
           ["403.forbidden_key", "AuthenticationError", undefined],
           ["401.unauthorized", "AuthenticationError", undefined],
           ["422.qty_integer", "OrderRejectedError", 40010001],
+          ["422.wash_trade", "OrderRejectedError", 42210000],
           ["429.rate_limit", "ProviderRateLimitedError", undefined]
         ]
         for (const [name, tag, code] of expectations) {
