@@ -6,10 +6,19 @@
  * `APCA-API-SECRET-KEY` headers (kept `Redacted`); places orders with a
  * `client_order_id` and resolves doubt with
  * `GET /v2/orders:by_client_order_id`. Error bodies `{ code, message }` map to
- * typed errors: 401 → `AuthenticationError`, 403 "insufficient buying power" →
- * `InsufficientFundsError`, 422 → `OrderRejectedError` (or
- * `UnknownSymbolError`), 429 → `ProviderRateLimitedError`, 5xx →
+ * typed errors: 401 → `AuthenticationError`; 403 "insufficient buying power" →
+ * `InsufficientFundsError`; any other 403 with an order-rule code (`403xxxxx`:
+ * pattern-day-trading protection, wash-trade prevention, opg/cls windows,
+ * fractional trading disabled, insufficient qty) → `OrderRejectedError`
+ * carrying Alpaca's `code` and message; a 403 without a code (a key that may
+ * not trade) → `AuthenticationError`; 422 → `OrderRejectedError` (or
+ * `UnknownSymbolError`); 429 → `ProviderRateLimitedError`; 5xx →
  * `ProviderUnavailableError`.
+ *
+ * Orders decode faithfully: `market`, `limit`, `stop`, `stop_limit`,
+ * `trailing_stop` with their stop and trail prices, every time in force, and
+ * every status (`done_for_day`, `pending_cancel`, `held`, … are open orders,
+ * kept in `brokerStatus`).
  *
  * Policy: `broker_api` for reads, `order_execution` for orders, and Alpaca's
  * documented 200 requests per minute per account
@@ -33,13 +42,14 @@ import {
   InsufficientFundsError,
   OrderNotFoundError,
   OrderRejectedError,
+  ProviderBadRequestError,
   type ProviderError,
   ProviderRateLimitedError,
   UnknownSymbolError
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
 import * as ProviderLayer from "./internal/providerLayer.js"
-import { Account, Order, type OrderStatus, Position } from "./Models.js"
+import { Account, Order, type OrderStatus, type OrderType, Position, type TimeInForce } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
 const provider = "alpaca"
@@ -102,6 +112,9 @@ const AlpacaOrder = Schema.Struct({
   filled_qty: Http.NumberLike,
   filled_avg_price: Schema.NullOr(Http.NumberLike),
   limit_price: Schema.NullOr(Http.NumberLike),
+  stop_price: Schema.optional(Schema.NullOr(Http.NumberLike)),
+  trail_price: Schema.optional(Schema.NullOr(Http.NumberLike)),
+  trail_percent: Schema.optional(Schema.NullOr(Http.NumberLike)),
   time_in_force: Schema.String,
   status: Schema.String,
   submitted_at: Schema.NullOr(Schema.String)
@@ -129,10 +142,18 @@ const AlpacaAccount = Schema.Struct({
 const AlpacaErrorBody = Schema.Struct({ code: Schema.optional(Schema.Number), message: Schema.String })
 const decodeErrorBody = Schema.decodeUnknownOption(AlpacaErrorBody)
 
+/**
+ * Alpaca's order statuses (docs.alpaca.markets/docs/orders-at-alpaca, "Order
+ * Lifecycle") onto the common ones. `done_for_day` is an order that will not
+ * trade again today but stays working (a GTC order trades tomorrow), so it is
+ * open, not expired; so are `pending_cancel` / `pending_replace` (still live
+ * until Alpaca confirms), `stopped` and `calculated`.
+ */
 const statusOf = (status: string): OrderStatus => {
   switch (status) {
     case "pending_new":
     case "accepted_for_bidding":
+    case "held":
       return "pending"
     case "partially_filled":
       return "partially_filled"
@@ -142,31 +163,59 @@ const statusOf = (status: string): OrderStatus => {
     case "replaced":
       return "canceled"
     case "expired":
-    case "done_for_day":
       return "expired"
     case "rejected":
     case "suspended":
       return "rejected"
     default:
+      // new, accepted, done_for_day, pending_cancel, pending_replace, stopped, calculated
       return "accepted"
+  }
+}
+
+const typeOf = (type: string | undefined): OrderType => {
+  switch (type) {
+    case "limit":
+    case "stop":
+    case "stop_limit":
+    case "trailing_stop":
+      return type
+    default:
+      return "market"
+  }
+}
+
+const tifOf = (tif: string): TimeInForce => {
+  switch (tif) {
+    case "gtc":
+    case "ioc":
+    case "fok":
+    case "opg":
+    case "cls":
+      return tif
+    default:
+      return "day"
   }
 }
 
 const optional = (n: number | null | undefined): number | undefined => n ?? undefined
 
 const toOrder = (o: typeof AlpacaOrder.Type): Order => {
-  const type = o.type ?? o.order_type
-  const tif = o.time_in_force
+  const status = statusOf(o.status)
   return new Order({
     id: o.id,
     clientOrderId: o.client_order_id,
     symbol: o.symbol,
     side: o.side,
     qty: o.qty ?? 0,
-    type: type === "limit" ? "limit" : "market",
+    type: typeOf(o.type ?? o.order_type),
     limitPrice: optional(o.limit_price),
-    timeInForce: tif === "gtc" || tif === "ioc" || tif === "fok" ? tif : "day",
-    status: statusOf(o.status),
+    stopPrice: optional(o.stop_price),
+    trailPrice: optional(o.trail_price),
+    trailPercent: optional(o.trail_percent),
+    timeInForce: tifOf(o.time_in_force),
+    status,
+    ...(o.status !== status ? { brokerStatus: o.status } : {}),
     filledQty: o.filled_qty,
     filledAvgPrice: optional(o.filled_avg_price),
     submittedAt: o.submitted_at === null ? undefined : new Date(o.submitted_at)
@@ -210,6 +259,7 @@ const errorOf = (
 ): Effect.Effect<never, ProviderError> =>
   Effect.suspend((): Effect.Effect<never, ProviderError> => {
     const body = decodeErrorBody(Http.parseLenient(response.text))
+    const code = Option.match(body, { onNone: () => undefined, onSome: (b) => b.code })
     const message = Option.match(body, {
       onNone: () => response.text.slice(0, 200) || `HTTP ${response.status}`,
       onSome: (b) => b.message
@@ -233,9 +283,21 @@ const errorOf = (
     const lower = message.toLowerCase()
     switch (response.status) {
       case 403:
-        return lower.includes("buying power") || lower.includes("insufficient")
-          ? Effect.fail(new InsufficientFundsError({ provider, reason: message }))
-          : Effect.fail(new AuthenticationError({ provider, reason: message }))
+        if (lower.includes("buying power")) {
+          return Effect.fail(new InsufficientFundsError({ provider, reason: message }))
+        }
+        // 403xxxxx codes are Alpaca's order-rule refusals; a bare 403 is a key that may not do this.
+        if (code !== undefined && code >= 40300000 && code < 40400000) {
+          return Effect.fail(
+            new OrderRejectedError({
+              provider,
+              reason: message,
+              code,
+              ...(context.clientOrderId !== undefined ? { clientOrderId: context.clientOrderId } : {})
+            })
+          )
+        }
+        return Effect.fail(new AuthenticationError({ provider, reason: message }))
       case 404:
         if (context.orderId !== undefined) {
           return Effect.fail(new OrderNotFoundError({ provider, orderId: context.orderId }))
@@ -255,13 +317,22 @@ const errorOf = (
           new OrderRejectedError({
             provider,
             reason: message,
+            ...(code !== undefined ? { code } : {}),
             ...(context.clientOrderId !== undefined ? { clientOrderId: context.clientOrderId } : {}),
             ...(lower.includes("client_order_id") && lower.includes("unique") ? { duplicate: true } : {})
           })
         )
     }
+    // A bad parameter on a read is not an order rejection (nor an outage).
+    if (response.status === 400 && context.clientOrderId === undefined) {
+      return Effect.fail(new ProviderBadRequestError({ provider, status: 400, reason: message }))
+    }
     return Effect.fail(
-      new OrderRejectedError({ provider, reason: `unexpected HTTP ${response.status}: ${message}` })
+      new OrderRejectedError({
+        provider,
+        reason: `unexpected HTTP ${response.status}: ${message}`,
+        ...(code !== undefined ? { code } : {})
+      })
     )
   })
 

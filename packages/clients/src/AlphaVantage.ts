@@ -9,32 +9,52 @@
  * `1d` → the daily function. Timestamps are read in the zone the response's
  * "Meta Data" names (US/Eastern for equities, UTC for FX).
  *
- * Alpha Vantage answers most errors with HTTP 200: `{"Error Message": …}` →
- * `UnknownSymbolError`; a throttle arrives as `{"Note": …}` or
- * `{"Information": …}` → `ProviderRateLimitedError` with `retryAfter` 60 s
- * (the per-minute window), or until the next UTC midnight when the message
- * names the daily allowance; an invalid key or premium-only endpoint →
- * `AuthenticationError`.
+ * Plans (`options.plan`, default `"free"`): `FX_INTRADAY` and
+ * `outputsize=full` are premium (alphavantage.co/documentation). On the free
+ * plan an intraday FX query fails with `ProviderEntitlementError` before
+ * anything is sent (it would only spend one of the day's 25 requests on the
+ * "premium endpoint" answer), and bars are always read `compact` (the latest
+ * 100 points); on `"premium"` `full` is sent when the query reaches further
+ * back. For intraday FX on a free key, put a fallback behind it:
+ * `layerConfigWithFallback` (what `MarketDataClients.layerDefault` and the
+ * gateway serve as `alpha_vantage`) is Alpha Vantage with Yahoo behind it for
+ * entitlement refusals and the daily cap (`needsFallback`).
  *
- * Policy: `market_data` retry and timeout, and the free tier's documented
- * allowance, 25 requests per day (alphavantage.co/support/#api-key) and at
- * most 5 per minute (alphavantage.co/premium: "free … 5 API requests per
- * minute"): one bucket of burst 5 refilled 21 per day never exceeds either.
+ * Alpha Vantage answers most errors with HTTP 200: `{"Error Message": …}` →
+ * `UnknownSymbolError` (or `AuthenticationError` for a missing or invalid
+ * key); `{"Information": …}` / `{"Note": …}` is parsed apart: "This is a
+ * premium endpoint" → `ProviderEntitlementError`; the burst message
+ * ("spreading out your free API requests more sparingly (1 request per
+ * second)") → `ProviderRateLimitedError` with `retryAfter` 1 s; the daily
+ * message ("rate limit is 25 requests per day") → `retryAfter` until the next
+ * UTC midnight (Alpha Vantage does not document the reset time; UTC midnight
+ * is the assumption); an older per-minute note → 60 s.
+ *
+ * Policy: `market_data` retry and timeout, the free tier's burst limit, one
+ * request per second, as the client's wait-mode quota, and its 25 requests
+ * per day (alphavantage.co/support/#api-key) counted by the client: the 26th
+ * call of a UTC day fails with `ProviderRateLimitedError` (until midnight)
+ * without being sent. `options.dailyLimit` changes the count (`0` turns it
+ * off; a premium plan has no daily cap).
  *
  * @since 0.1.0
  */
+import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import {
   AuthenticationError,
   ProviderDecodeError,
+  ProviderEntitlementError,
   type ProviderError,
   ProviderRateLimitedError,
   ProviderUnavailableError,
@@ -42,9 +62,11 @@ import {
 } from "./ClientError.js"
 import * as Http from "./internal/http.js"
 import * as ProviderLayer from "./internal/providerLayer.js"
+import * as MarketDataClient from "./MarketDataClient.js"
 import type { KeyedProviderOptions, MarketDataApi } from "./MarketDataClient.js"
 import { Bar, type BarsQuery, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
+import * as Yahoo from "./Yahoo.js"
 
 const provider = "alpha_vantage"
 
@@ -55,15 +77,44 @@ const provider = "alpha_vantage"
 export const defaultBaseUrl = "https://www.alphavantage.co"
 
 /**
+ * Alpha Vantage's plans, as far as this client cares: premium unlocks
+ * `FX_INTRADAY` and `outputsize=full` and lifts the daily cap.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Plan = "free" | "premium"
+
+/**
  * Options of the Alpha Vantage layer.
  *
  * @since 0.1.0
  * @category models
  */
-export type Options = KeyedProviderOptions
+export interface Options extends KeyedProviderOptions {
+  /** @default "free" */
+  readonly plan?: Plan | undefined
+  /** Requests per UTC day this client sends; 0 = no cap. @default 25 on "free", 0 on "premium" */
+  readonly dailyLimit?: number | undefined
+}
 
 /**
- * Alpha Vantage's default policy (free tier: 25/day, 5/minute).
+ * Should a fallback provider answer instead? True for the refusals another
+ * provider can serve: an endpoint the plan does not include
+ * (`ProviderEntitlementError`) and the daily cap (a `ProviderRateLimitedError`
+ * whose wait is longer than a minute).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const needsFallback = (error: unknown): boolean =>
+  error instanceof ProviderEntitlementError ||
+  (error instanceof ProviderRateLimitedError && Duration.toMillis(error.retryAfter) > 60_000)
+
+/**
+ * Alpha Vantage's default policy: the free tier's burst limit, 1 request per
+ * second, as a wait-mode bucket of 1 (the 25 per day are counted by the
+ * client, see the module doc).
  *
  * @since 0.1.0
  * @category policy
@@ -71,11 +122,12 @@ export type Options = KeyedProviderOptions
 export const policy: ProviderPolicy.ProviderPolicy = ProviderPolicy.dataProvider(
   provider,
   ProviderPolicy.quota({
-    quota: 25,
-    interval: Duration.days(1),
-    burst: 5,
+    quota: 1,
+    interval: Duration.seconds(1),
+    burst: 1,
     maxWait: Duration.minutes(2),
-    source: "Alpha Vantage free tier: 25 requests/day (alphavantage.co/support/#api-key), 5 requests/minute"
+    source: "Alpha Vantage free tier: 1 request per second (its burst message); 25 requests per day " +
+      "(alphavantage.co/support/#api-key) counted by the client"
   })
 )
 
@@ -158,12 +210,17 @@ const untilUtcMidnight = (now: number): Duration.Duration => {
  *
  * @internal
  */
-const bodyError = (body: unknown, symbol: string): Effect.Effect<void, ProviderError> => {
+const bodyError = (body: unknown, symbol: string, plan: Plan): Effect.Effect<void, ProviderError> => {
   if (body === null || typeof body !== "object") return Effect.void
   const record = body as Record<string, unknown>
-  const note = record["Note"] ?? record["Information"]
+  const note = record["Information"] ?? record["Note"]
   if (typeof note === "string") {
-    if (/premium|api ?key|apikey/i.test(note) && !/rate limit|call frequency|requests per/i.test(note)) {
+    // The throttle messages also advertise "premium endpoints": read them first.
+    const throttle = /sparingly|per second|per day|per minute|call frequency|rate limit/i.test(note)
+    if (!throttle && /premium endpoint|premium function|premium feature/i.test(note)) {
+      return Effect.fail(new ProviderEntitlementError({ provider, plan, requires: "a premium plan", reason: note }))
+    }
+    if (/apikey|api key/i.test(note) && !/rate limit|requests per|sparingly/i.test(note)) {
       return Effect.fail(new AuthenticationError({ provider, reason: note }))
     }
     return Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -171,7 +228,7 @@ const bodyError = (body: unknown, symbol: string): Effect.Effect<void, ProviderE
         new ProviderRateLimitedError({
           provider,
           reason: note,
-          retryAfter: /per day|daily/i.test(note) ? untilUtcMidnight(now) : Duration.seconds(60)
+          retryAfter: throttleWait(note, now)
         })
       ))
   }
@@ -182,6 +239,24 @@ const bodyError = (body: unknown, symbol: string): Effect.Effect<void, ProviderE
       : Effect.fail(new UnknownSymbolError({ provider, symbol }))
   }
   return Effect.void
+}
+
+/**
+ * How long an Alpha Vantage throttle message says to wait: the burst message
+ * ("spreading out … more sparingly (1 request per second)", which also names
+ * the daily allowance) ~1 s; the daily cap ("… 25 requests per day") until
+ * the next UTC midnight; the older per-minute note ("5 calls per minute and
+ * 500 calls per day") 60 s.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const throttleWait = (message: string, now: number): Duration.Duration => {
+  if (/sparingly|per second/i.test(message)) return Duration.seconds(1)
+  // "5 calls per minute and 500 calls per day" is the per-minute throttle
+  if (/per minute/i.test(message)) return Duration.seconds(60)
+  if (/per day|daily/i.test(message)) return untilUtcMidnight(now)
+  return Duration.seconds(60)
 }
 
 const decodeSeriesBody = Schema.decodeUnknownEither(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
@@ -195,8 +270,32 @@ const decodeSeriesBody = Schema.decodeUnknownEither(Schema.Record({ key: Schema.
 export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client): MarketDataApi => {
     const base = Http.trimBase(options.baseUrl ?? defaultBaseUrl)
+    const plan = options.plan ?? "free"
+    const dailyLimit = Math.max(0, options.dailyLimit ?? (plan === "free" ? 25 : 0))
+    // Requests sent this UTC day: the 26th is refused here, not spent on a throttle answer.
+    let day = -1
+    let sentToday = 0
+    const countOne = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const today = Math.floor(now / 86_400_000)
+      if (today !== day) {
+        day = today
+        sentToday = 0
+      }
+      if (dailyLimit > 0 && sentToday >= dailyLimit) {
+        return Effect.fail(
+          new ProviderRateLimitedError({
+            provider,
+            reason: `the ${dailyLimit} requests of today (UTC) are spent`,
+            retryAfter: untilUtcMidnight(now)
+          })
+        )
+      }
+      sentToday++
+      return Effect.void
+    })
     const query = (operation: string, symbol: string, params: Record<string, string>) =>
       Effect.gen(function*() {
+        yield* countOne
         const response = yield* Http.send(
           client,
           provider,
@@ -216,7 +315,7 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
             })
         }
         const body = yield* Http.decodeJson(Schema.Unknown, provider, operation)(response.text)
-        yield* bodyError(body, symbol)
+        yield* bodyError(body, symbol, plan)
         const record = decodeSeriesBody(body)
         if (record._tag === "Left") {
           return yield* new ProviderDecodeError({ provider, operation, issue: "expected a JSON object" })
@@ -240,8 +339,16 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
           })
         })
         if (interval !== undefined) params.interval = interval
-        // "compact" is the latest 100 points; anything older or longer needs "full".
-        params.outputsize = q.from === undefined && (q.limit ?? 100) <= 100 ? "compact" : "full"
+        if (plan === "free" && Option.isSome(pair) && interval !== undefined) {
+          return yield* new ProviderEntitlementError({
+            provider,
+            plan,
+            requires: "a premium plan (FX_INTRADAY is a premium function)",
+            reason: `intraday FX bars for ${symbol} need FX_INTRADAY`
+          })
+        }
+        // "compact" is the latest 100 points; "full" (premium) reaches further back.
+        params.outputsize = plan === "premium" && (q.from !== undefined || (q.limit ?? 100) > 100) ? "full" : "compact"
         const body = yield* query("bars", symbol, params)
         const seriesKey = Object.keys(body).find((k) => k.startsWith("Time Series"))
         if (seriesKey === undefined) {
@@ -350,14 +457,16 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
 export const layer = ProviderLayer.marketData(makeApi, policy)
 
 /**
- * `ALPHA_VANTAGE_API_KEY` (redacted) and `ALPHA_VANTAGE_BASE_URL` (optional).
+ * `ALPHA_VANTAGE_API_KEY` (redacted), `ALPHA_VANTAGE_BASE_URL` (optional) and
+ * `ALPHA_VANTAGE_PLAN` (`free` | `premium`, default `free`).
  *
  * @since 0.1.0
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
   apiKey: Config.redacted("ALPHA_VANTAGE_API_KEY"),
-  baseUrl: ProviderLayer.optionalString("ALPHA_VANTAGE_BASE_URL")
+  baseUrl: ProviderLayer.optionalString("ALPHA_VANTAGE_BASE_URL"),
+  plan: Config.literal("free", "premium")("ALPHA_VANTAGE_PLAN").pipe(Config.withDefault("free" as const))
 })
 
 /**
@@ -367,3 +476,19 @@ export const config: Config.Config<Options> = Config.all({
  * @category layers
  */
 export const layerConfig = ProviderLayer.layerConfig(config, layer)
+
+/**
+ * Alpha Vantage from configuration with Yahoo behind it for what the plan
+ * refuses (`needsFallback`: intraday FX on a free key, the daily cap). What
+ * `MarketDataClients.layerDefault` and the gateway serve as `alpha_vantage`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfigWithFallback = (
+  overrides?: ProviderPolicy.Overrides | undefined
+): Layer.Layer<
+  MarketDataClient.MarketDataClient,
+  InvalidOptionsError | ConfigError.ConfigError,
+  HttpClient.HttpClient
+> => MarketDataClient.layerWithFallback(layerConfig(overrides), Yahoo.layer(), needsFallback)

@@ -27,7 +27,9 @@ export class OrderRejectedError extends Schema.TaggedError<OrderRejectedError>()
   reason: Schema.String,
   clientOrderId: Schema.optional(Schema.String),
   /** The broker already has an order with this client order id. */
-  duplicate: Schema.optional(Schema.Boolean)
+  duplicate: Schema.optional(Schema.Boolean),
+  /** The broker's own error code, when it sends one (Alpaca: `40310000`, …). */
+  code: Schema.optional(Schema.Number)
 }) {
   /** @since 0.1.0 */
   override get message(): string {
@@ -105,6 +107,71 @@ export class ProviderRateLimitedError extends Schema.TaggedError<ProviderRateLim
   /** @since 0.1.0 */
   override get message(): string {
     return `${this.provider} rate limited the call; retry after ${Duration.format(this.retryAfter)}`
+  }
+}
+
+/**
+ * The account's plan does not include this endpoint or data (Alpha Vantage's
+ * "premium endpoint", Polygon's 403 `NOT_AUTHORIZED`, …). The key is valid:
+ * this is not an `AuthenticationError`, not transient and not an outage
+ * (breakers do not count it). `plan` names the plan in use and `requires`
+ * what the provider says is needed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProviderEntitlementError extends Schema.TaggedError<ProviderEntitlementError>()(
+  "ProviderEntitlementError",
+  {
+    provider: Schema.String,
+    plan: Schema.String,
+    requires: Schema.String,
+    reason: Schema.String
+  }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `${this.provider}: not included in the "${this.plan}" plan (needs ${this.requires}): ${this.reason}`
+  }
+}
+
+/**
+ * The provider refused the request's parameters (HTTP 400 for a bad
+ * parameter at FRED, Polygon, Yahoo). Not retried (the same request gets the
+ * same answer) and not an outage.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProviderBadRequestError extends Schema.TaggedError<ProviderBadRequestError>()(
+  "ProviderBadRequestError",
+  {
+    provider: Schema.String,
+    status: Schema.Number,
+    reason: Schema.String
+  }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `${this.provider} refused the request (HTTP ${this.status}): ${this.reason}`
+  }
+}
+
+/**
+ * A session-based provider (the IB Client Portal Gateway) has no
+ * authenticated brokerage session and could not re-establish one: someone
+ * must log in through the gateway again. Not retried.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionExpiredError extends Schema.TaggedError<SessionExpiredError>()("SessionExpiredError", {
+  provider: Schema.String,
+  reason: Schema.String
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `${this.provider}: the session is not authenticated (log in again): ${this.reason}`
   }
 }
 
@@ -267,6 +334,9 @@ export type ProviderError =
   | ProviderDecodeError
   | UnsupportedTimeframeError
   | OrderNotFoundError
+  | ProviderEntitlementError
+  | ProviderBadRequestError
+  | SessionExpiredError
 
 /**
  * The tags of the errors worth retrying: an outage, a throttle, a per-attempt

@@ -9,7 +9,8 @@
  * series' native frequency); intraday timeframes fail with
  * `UnsupportedTimeframeError`. The latest quote is the latest observation.
  * Error bodies `{ error_code, error_message }`: a series that does not exist
- * → `UnknownSymbolError`, a bad key → `AuthenticationError`.
+ * → `UnknownSymbolError`, a bad key → `AuthenticationError`, any other 400 (a
+ * bad parameter) → `ProviderBadRequestError` (not retried, not an outage).
  *
  * Policy: `market_data` retry and timeout, and FRED's documented 120
  * requests per minute per key (fred.stlouisfed.org/docs/api, "rate limits";
@@ -27,6 +28,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import {
   AuthenticationError,
+  ProviderBadRequestError,
   type ProviderError,
   ProviderUnavailableError,
   UnknownSymbolError,
@@ -90,6 +92,10 @@ const errorOf = (response: Http.RawResponse, symbol: string): Effect.Effect<neve
   }
   if (/does not exist|not found/i.test(reason) || response.status === 404) {
     return Effect.fail(new UnknownSymbolError({ provider, symbol }))
+  }
+  // Any other 400 is a bad parameter ("Bad Request.  Variable sort_order is not one of the values: …").
+  if (response.status === 400) {
+    return Effect.fail(new ProviderBadRequestError({ provider, status: 400, reason }))
   }
   return Effect.fail(new ProviderUnavailableError({ provider, reason, status: response.status, sent: true }))
 }

@@ -17,7 +17,8 @@ import type {
   TimeoutError
 } from "@effect-resilience/core/ResilienceError"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type { ProviderError } from "./ClientError.js"
 import type { Bar, BarsQuery, Quote, Timeframe } from "./Models.js"
@@ -104,3 +105,49 @@ export interface KeyedProviderOptions {
   /** Overrides of the provider's default policy (they win over `ResilienceConfig`). */
   readonly policy?: Overrides | undefined
 }
+
+/**
+ * A client that asks `fallback` when `self` fails with an error `when`
+ * accepts (e.g. `AlphaVantage.needsFallback`: an entitlement refusal or the
+ * daily cap), and otherwise answers as `self`. Each keeps its own policy;
+ * the answer's `provider` stays `self`'s (its bars carry no provider). The
+ * fallback's own error is what the caller sees when both fail.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withFallback = (
+  self: Service,
+  fallback: Service,
+  when: (error: MarketDataError) => boolean
+): Service => ({
+  provider: self.provider,
+  policy: self.policy,
+  bars: (symbol, timeframe, query) =>
+    Effect.catchIf(self.bars(symbol, timeframe, query), when, () => fallback.bars(symbol, timeframe, query)),
+  latestQuote: (symbol) => Effect.catchIf(self.latestQuote(symbol), when, () => fallback.latestQuote(symbol))
+})
+
+/**
+ * `withFallback` over two layers: `primary`, and `fallback` for the errors
+ * `when` accepts. Configured per provider: `MarketDataClients.layerDefault`
+ * serves `alpha_vantage` as Alpha Vantage with Yahoo behind it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithFallback = <E1, R1, E2, R2>(
+  primary: Layer.Layer<MarketDataClient, E1, R1>,
+  fallback: Layer.Layer<MarketDataClient, E2, R2>,
+  when: (error: MarketDataError) => boolean
+): Layer.Layer<MarketDataClient, E1 | E2, R1 | R2> =>
+  Layer.scoped(
+    MarketDataClient,
+    Effect.gen(function*() {
+      // Both live as long as this layer (their quotas and status registrations with them).
+      const scope = yield* Effect.scope
+      const self = yield* Layer.buildWithScope(primary, scope)
+      const other = yield* Layer.buildWithScope(fallback, scope)
+      return withFallback(Context.get(self, MarketDataClient), Context.get(other, MarketDataClient), when)
+    })
+  )

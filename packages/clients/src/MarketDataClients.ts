@@ -20,7 +20,7 @@ import type { ProviderNotConfiguredError, UnknownProviderError } from "./ClientE
 import * as Fred from "./Fred.js"
 import { makeRegistry } from "./internal/registry.js"
 import type { Service } from "./MarketDataClient.js"
-import { MarketDataClient, marketDataNames } from "./MarketDataClient.js"
+import * as MarketDataClient from "./MarketDataClient.js"
 import * as Polygon from "./Polygon.js"
 import * as Simulated from "./Simulated.js"
 import * as Yahoo from "./Yahoo.js"
@@ -53,7 +53,7 @@ export class MarketDataClients
  * @since 0.1.0
  * @category models
  */
-export type Providers<R> = { readonly [name: string]: Layer.Layer<MarketDataClient, unknown, R> }
+export type Providers<R> = { readonly [name: string]: Layer.Layer<MarketDataClient.MarketDataClient, unknown, R> }
 
 /**
  * A registry over the given provider layers.
@@ -62,13 +62,20 @@ export type Providers<R> = { readonly [name: string]: Layer.Layer<MarketDataClie
  * @category layers
  */
 export const layer = <R>(providers: Providers<R>): Layer.Layer<MarketDataClients, never, R> =>
-  Layer.scoped(MarketDataClients, makeRegistry(MarketDataClient, marketDataNames, providers))
+  Layer.scoped(
+    MarketDataClients,
+    makeRegistry(MarketDataClient.MarketDataClient, MarketDataClient.marketDataNames, providers)
+  )
 
 /**
  * The default registry: Polygon, FRED and Alpha Vantage from configuration
  * (unconfigured when their keys are missing), Yahoo (no key) and the
- * simulated provider (with its own fault
- * injector, without faults).
+ * simulated provider (with its own fault injector, without faults).
+ *
+ * `alpha_vantage` is Alpha Vantage with Yahoo behind it for what a free key
+ * cannot get (`AlphaVantage.needsFallback`: intraday FX, the daily cap), so
+ * the seeds' `get_market_data_client("alpha_vantage")` EURUSD 1h works on a
+ * free key.
  *
  * @since 0.1.0
  * @category layers
@@ -77,7 +84,11 @@ export const layerDefault: Layer.Layer<MarketDataClients, never, HttpClient.Http
   polygon: Polygon.layerConfig(),
   yahoo: Yahoo.layer(),
   fred: Fred.layerConfig(),
-  alpha_vantage: AlphaVantage.layerConfig(),
+  alpha_vantage: MarketDataClient.layerWithFallback(
+    AlphaVantage.layerConfig(),
+    Yahoo.layer(),
+    AlphaVantage.needsFallback
+  ),
   simulated: Simulated.layerMarketData().pipe(Layer.provide(Simulated.layerFaults()))
 })
 
@@ -89,5 +100,9 @@ export const layerDefault: Layer.Layer<MarketDataClients, never, HttpClient.Http
  */
 export const client = (
   name: string
-): Layer.Layer<MarketDataClient, UnknownProviderError | ProviderNotConfiguredError, MarketDataClients> =>
-  Layer.effect(MarketDataClient, Effect.flatMap(MarketDataClients, (registry) => registry.get(name)))
+): Layer.Layer<
+  MarketDataClient.MarketDataClient,
+  UnknownProviderError | ProviderNotConfiguredError,
+  MarketDataClients
+> =>
+  Layer.effect(MarketDataClient.MarketDataClient, Effect.flatMap(MarketDataClients, (registry) => registry.get(name)))

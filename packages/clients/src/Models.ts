@@ -39,10 +39,13 @@ export const OrderSide = Schema.Literal("buy", "sell")
 export type OrderSide = typeof OrderSide.Type
 
 /**
+ * The type of an order as the broker reports it (Alpaca and IB also have
+ * stop, stop-limit and trailing-stop orders).
+ *
  * @since 0.1.0
  * @category schemas
  */
-export const OrderType = Schema.Literal("market", "limit")
+export const OrderType = Schema.Literal("market", "limit", "stop", "stop_limit", "trailing_stop")
 
 /**
  * @since 0.1.0
@@ -51,10 +54,28 @@ export const OrderType = Schema.Literal("market", "limit")
 export type OrderType = typeof OrderType.Type
 
 /**
+ * The order types this package can place (`OrderRequest.type`).
+ *
  * @since 0.1.0
  * @category schemas
  */
-export const TimeInForce = Schema.Literal("day", "gtc", "ioc", "fok")
+export const RequestOrderType = Schema.Literal("market", "limit")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestOrderType = typeof RequestOrderType.Type
+
+/**
+ * Time in force. Brokers accept subsets: Alpaca all six, IB `day`, `gtc`,
+ * `opg`, `ioc` (a broker that cannot honour one rejects the order before it
+ * is sent).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TimeInForce = Schema.Literal("day", "gtc", "ioc", "fok", "opg", "cls")
 
 /**
  * @since 0.1.0
@@ -109,7 +130,7 @@ export class OrderRequest extends Schema.Class<OrderRequest>("OrderRequest")(
     symbol: Symbol,
     side: OrderSide,
     qty: Positive,
-    type: OrderType,
+    type: RequestOrderType,
     limitPrice: Schema.optional(Positive),
     timeInForce: Schema.optionalWith(TimeInForce, { default: () => "day" as const }),
     clientOrderId: Schema.optional(Schema.String.pipe(Schema.nonEmptyString(), Schema.maxLength(128)))
@@ -133,8 +154,16 @@ export class Order extends Schema.Class<Order>("Order")({
   qty: Schema.Number,
   type: OrderType,
   limitPrice: Schema.optional(Schema.Number),
+  /** Stop (trigger) price of a stop or stop-limit order. */
+  stopPrice: Schema.optional(Schema.Number),
+  /** Trailing amount (price units) of a trailing-stop order. */
+  trailPrice: Schema.optional(Schema.Number),
+  /** Trailing percentage of a trailing-stop order. */
+  trailPercent: Schema.optional(Schema.Number),
   timeInForce: TimeInForce,
   status: OrderStatus,
+  /** The broker's own status word (`done_for_day`, `PreSubmitted`, …), when it differs from `status`. */
+  brokerStatus: Schema.optional(Schema.String),
   filledQty: Schema.Number,
   filledAvgPrice: Schema.optional(Schema.Number),
   submittedAt: Schema.optional(Schema.Date)

@@ -3,9 +3,20 @@
  *
  * Bars from the aggregates endpoint
  * `GET /v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}`,
- * the latest quote from `GET /v2/last/nbbo/{ticker}`; the key travels as the
+ * following `next_url` (its path and cursor, always on the configured base
+ * URL, so the key never leaves for another host) until the range is read,
+ * `limit` bars are in hand or `maxPages` pages were read; each page after the
+ * first takes its own token from the client's quota. The key travels as the
  * `apiKey` query parameter. Timeframes: `1m` → 1/minute, `5m` → 5/minute,
  * `15m` → 15/minute, `1h` → 1/hour, `1d` → 1/day.
+ *
+ * The latest quote depends on the plan (`options.plan`, default `"basic"`):
+ * NBBO quotes (`GET /v2/last/nbbo/{ticker}`) are in the Advanced plan only,
+ * so `"advanced"` reads them; the other plans read the previous day's bar
+ * (`GET /v2/aggs/ticker/{ticker}/prev`, in every plan) as a quote whose bid,
+ * ask and price are its close. A 403 `NOT_AUTHORIZED` ("You are not entitled
+ * to this data") is a `ProviderEntitlementError` naming the plan; a 400 is a
+ * `ProviderBadRequestError`.
  *
  * Policy: `market_data` retry and timeout, and the free tier's documented
  * 5 calls per minute (polygon.io/pricing, "Basic: 5 API calls / minute") as
@@ -24,7 +35,13 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { AuthenticationError, type ProviderError, ProviderUnavailableError, UnknownSymbolError } from "./ClientError.js"
+import {
+  ProviderBadRequestError,
+  ProviderEntitlementError,
+  type ProviderError,
+  ProviderUnavailableError,
+  UnknownSymbolError
+} from "./ClientError.js"
 import * as Http from "./internal/http.js"
 import * as ProviderLayer from "./internal/providerLayer.js"
 import type { KeyedProviderOptions, MarketDataApi } from "./MarketDataClient.js"
@@ -40,12 +57,25 @@ const provider = "polygon"
 export const defaultBaseUrl = "https://api.polygon.io"
 
 /**
+ * Polygon's stock plans (polygon.io/pricing).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Plan = "basic" | "starter" | "developer" | "advanced"
+
+/**
  * Options of the Polygon layer.
  *
  * @since 0.1.0
  * @category models
  */
-export type Options = KeyedProviderOptions
+export interface Options extends KeyedProviderOptions {
+  /** The account's plan: decides where `latestQuote` reads. @default "basic" */
+  readonly plan?: Plan | undefined
+  /** The most aggregate pages one `bars` call reads (each ≤ 50,000 bars). @default 10 */
+  readonly maxPages?: number | undefined
+}
 
 /**
  * Polygon's default policy (free tier: 5 calls/minute).
@@ -87,6 +117,7 @@ export const timespanOf = (timeframe: Timeframe): readonly [number, "minute" | "
 
 const Aggregates = Schema.Struct({
   status: Schema.String,
+  next_url: Schema.optional(Schema.String),
   results: Schema.optional(
     Schema.Array(Schema.Struct({
       t: Schema.Number,
@@ -111,6 +142,11 @@ const Nbbo = Schema.Struct({
   })
 })
 
+const PrevClose = Schema.Struct({
+  status: Schema.String,
+  results: Schema.optional(Schema.Array(Schema.Struct({ c: Schema.Number, t: Schema.Number })))
+})
+
 const ErrorBody = Schema.Struct({
   status: Schema.optional(Schema.String),
   error: Schema.optional(Schema.String),
@@ -120,8 +156,21 @@ const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
 
 const decodeAggregates = Http.decodeJson(Aggregates, provider, "bars")
 const decodeNbbo = Http.decodeJson(Nbbo, provider, "latestQuote")
+const decodePrev = Http.decodeJson(PrevClose, provider, "latestQuote")
 
-const errorOf = (response: Http.RawResponse, symbol: string): Effect.Effect<never, ProviderError> => {
+const requirement = (status: string | undefined, path: string): string =>
+  path.startsWith("/v2/last/nbbo") || path.startsWith("/v3/quotes")
+    ? "the Advanced plan (quotes)"
+    : status === "NOT_AUTHORIZED"
+    ? "a higher plan (polygon.io/pricing)"
+    : "a higher plan"
+
+const errorOf = (
+  response: Http.RawResponse,
+  symbol: string,
+  plan: Plan = "basic",
+  path = ""
+): Effect.Effect<never, ProviderError> => {
   const body = decodeErrorBody(Http.parseLenient(response.text))
   const reason = Option.match(body, {
     onNone: () => response.text.slice(0, 200) || `HTTP ${response.status}`,
@@ -129,7 +178,18 @@ const errorOf = (response: Http.RawResponse, symbol: string): Effect.Effect<neve
   })
   const common = Http.commonStatusError(provider, response, reason, Duration.seconds(12))
   if (common !== undefined) return common
-  if (response.status === 403) return Effect.fail(new AuthenticationError({ provider, reason }))
+  if (response.status === 403) {
+    // NOT_AUTHORIZED: a valid key whose plan lacks this data. A bad key is a 401.
+    return Effect.fail(
+      new ProviderEntitlementError({
+        provider,
+        plan,
+        requires: requirement(Option.getOrUndefined(body)?.status, path),
+        reason
+      })
+    )
+  }
+  if (response.status === 400) return Effect.fail(new ProviderBadRequestError({ provider, status: 400, reason }))
   if (response.status === 404) return Effect.fail(new UnknownSymbolError({ provider, symbol }))
   return Effect.fail(new ProviderUnavailableError({ provider, reason, status: response.status, sent: true }))
 }
@@ -140,18 +200,33 @@ const errorOf = (response: Http.RawResponse, symbol: string): Effect.Effect<neve
  * @since 0.1.0
  * @category constructors
  */
-export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, HttpClient.HttpClient> =>
+export const makeApi = (
+  options: Options,
+  pace: ProviderLayer.Pace = ProviderLayer.unpaced
+): Effect.Effect<MarketDataApi, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client): MarketDataApi => {
     const base = Http.trimBase(options.baseUrl ?? defaultBaseUrl)
-    const call = (path: string, params: Record<string, string>) =>
+    const plan = options.plan ?? "basic"
+    const maxPages = Math.max(1, options.maxPages ?? 10)
+    const get = (pathAndQuery: string, params: Record<string, string>) =>
       Http.send(
         client,
         provider,
-        HttpClientRequest.get(base + path).pipe(
+        HttpClientRequest.get(base + pathAndQuery).pipe(
           HttpClientRequest.setUrlParams({ ...params, apiKey: Redacted.value(options.apiKey) }),
           HttpClientRequest.acceptJson
         )
       )
+    // next_url's path and cursor, on our own base URL (the key goes nowhere else).
+    const pathOf = (nextUrl: string): string | undefined => {
+      try {
+        const url = new URL(nextUrl)
+        url.searchParams.delete("apiKey")
+        return url.pathname + url.search
+      } catch {
+        return undefined
+      }
+    }
     return {
       provider,
       bars: (symbol, timeframe, query = {}) =>
@@ -159,31 +234,50 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
           const [multiplier, timespan] = timespanOf(timeframe)
           const { from, to } = yield* Http.windowOf(timeframe, query)
           const ticker = encodeURIComponent(symbol.toUpperCase())
-          const response = yield* call(`/v2/aggs/ticker/${ticker}/range/${multiplier}/${timespan}/${from}/${to}`, {
-            adjusted: "true",
-            sort: "asc",
-            limit: "50000"
-          })
-          if (response.status !== 200) return yield* errorOf(response, symbol)
-          const body = yield* decodeAggregates(response.text)
-          const bars = (body.results ?? []).map((r) =>
-            new Bar({
-              symbol,
-              timeframe,
-              timestamp: new Date(r.t),
-              open: r.o,
-              high: r.h,
-              low: r.l,
-              close: r.c,
-              volume: r.v
-            })
-          )
+          const first = `/v2/aggs/ticker/${ticker}/range/${multiplier}/${timespan}/${from}/${to}`
+          const bars: Array<Bar> = []
+          let next: string | undefined = first
+          for (let page = 0; next !== undefined && page < maxPages; page++) {
+            const path: string = next
+            const request = page === 0
+              ? get(path, { adjusted: "true", sort: "asc", limit: "50000" })
+              : pace(get(path, {}))
+            const response = yield* request
+            if (response.status !== 200) return yield* errorOf(response, symbol, plan, first)
+            const body = yield* decodeAggregates(response.text)
+            for (const r of body.results ?? []) {
+              bars.push(
+                new Bar({
+                  symbol,
+                  timeframe,
+                  timestamp: new Date(r.t),
+                  open: r.o,
+                  high: r.h,
+                  low: r.l,
+                  close: r.c,
+                  volume: r.v
+                })
+              )
+            }
+            // Ascending pages: once the range is covered or the limit is in hand, stop.
+            next = body.next_url === undefined ? undefined : pathOf(body.next_url)
+          }
           return Http.trimBars(bars, query)
         }),
       latestQuote: (symbol) =>
         Effect.gen(function*() {
-          const response = yield* call(`/v2/last/nbbo/${encodeURIComponent(symbol.toUpperCase())}`, {})
-          if (response.status !== 200) return yield* errorOf(response, symbol)
+          const ticker = encodeURIComponent(symbol.toUpperCase())
+          if (plan !== "advanced") {
+            const path = `/v2/aggs/ticker/${ticker}/prev`
+            const response = yield* get(path, { adjusted: "true" })
+            if (response.status !== 200) return yield* errorOf(response, symbol, plan, path)
+            const bar = (yield* decodePrev(response.text)).results?.[0]
+            if (bar === undefined) return yield* new UnknownSymbolError({ provider, symbol })
+            return new Quote({ symbol, bid: bar.c, ask: bar.c, price: bar.c, timestamp: new Date(bar.t) })
+          }
+          const path = `/v2/last/nbbo/${ticker}`
+          const response = yield* get(path, {})
+          if (response.status !== 200) return yield* errorOf(response, symbol, plan, path)
           const { results: r } = yield* decodeNbbo(response.text)
           return new Quote({
             symbol,
@@ -207,14 +301,18 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
 export const layer = ProviderLayer.marketData(makeApi, policy)
 
 /**
- * `POLYGON_API_KEY` (redacted) and `POLYGON_BASE_URL` (optional).
+ * `POLYGON_API_KEY` (redacted), `POLYGON_BASE_URL` (optional) and
+ * `POLYGON_PLAN` (`basic` | `starter` | `developer` | `advanced`, default `basic`).
  *
  * @since 0.1.0
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
   apiKey: Config.redacted("POLYGON_API_KEY"),
-  baseUrl: ProviderLayer.optionalString("POLYGON_BASE_URL")
+  baseUrl: ProviderLayer.optionalString("POLYGON_BASE_URL"),
+  plan: Config.literal("basic", "starter", "developer", "advanced")("POLYGON_PLAN").pipe(
+    Config.withDefault("basic" as const)
+  )
 })
 
 /**

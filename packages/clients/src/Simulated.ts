@@ -34,6 +34,8 @@ import {
   InsufficientFundsError,
   OrderNotFoundError,
   OrderRejectedError,
+  ProviderBadRequestError,
+  ProviderEntitlementError,
   type ProviderError,
   ProviderRateLimitedError,
   ProviderUnavailableError,
@@ -86,6 +88,11 @@ export interface Faults {
   readonly hangFor: Duration.Duration
   /** Extra latency of every quote. @default 0 */
   readonly slowQuotes: Duration.Duration
+  /**
+   * Quotes are refused as a plan without them is (Polygon's 403
+   * `NOT_AUTHORIZED`): `ProviderEntitlementError`. @default false
+   */
+  readonly notEntitled?: boolean | undefined
 }
 
 /**
@@ -208,6 +215,12 @@ export interface Options {
   readonly symbols?: Readonly<Record<string, number>> | undefined
   /** @default 100,000 */
   readonly startingCash?: number | undefined
+  /**
+   * Fractional quantities are accepted. When `false`, a fractional order is
+   * refused as Alpaca refuses it (403, code 40310000): `OrderRejectedError`
+   * with that code. @default true
+   */
+  readonly fractionalTrading?: boolean | undefined
   readonly policy?: ProviderPolicy.Overrides | undefined
 }
 
@@ -289,6 +302,53 @@ const faulted = <A, E>(
     }
     return yield* self
   })
+
+// The refusals the real providers answer with (test/fixtures/*.json), so that callers of the simulators
+// (the gateway) meet the same typed errors as against the real APIs.
+const withOrderRules = (api: BrokerApi, options: Options): BrokerApi =>
+  options.fractionalTrading === false
+    ? {
+      ...api,
+      submitOrder: (order) =>
+        Number.isInteger(order.qty)
+          ? api.submitOrder(order)
+          : Effect.fail(
+            new OrderRejectedError({
+              provider: api.provider,
+              reason: "fractional trading is not enabled for this account",
+              code: 40310000,
+              clientOrderId: order.clientOrderId
+            })
+          )
+    }
+    : api
+
+const withParameterChecks = (injector: FaultInjector, api: MarketDataApi): MarketDataApi => ({
+  ...api,
+  // A range that ends before it starts: Polygon answers 400, so does the simulator.
+  bars: (symbol, timeframe, query) =>
+    query?.from !== undefined && query.to !== undefined && query.from.getTime() > query.to.getTime()
+      ? Effect.fail(
+        new ProviderBadRequestError({
+          provider: api.provider,
+          status: 400,
+          reason: `from (${query.from.toISOString()}) is after to (${query.to.toISOString()})`
+        })
+      )
+      : api.bars(symbol, timeframe, query),
+  latestQuote: (symbol) =>
+    Effect.flatMap(injector.get, (faults) =>
+      faults.notEntitled === true
+        ? Effect.fail(
+          new ProviderEntitlementError({
+            provider: api.provider,
+            plan: "simulated",
+            requires: "a plan with quotes",
+            reason: "You are not entitled to this data. Please upgrade your plan"
+          })
+        )
+        : api.latestQuote(symbol))
+})
 
 /**
  * The raw simulated broker and its book.
@@ -434,7 +494,7 @@ export const makeBrokerApi = (
       orders: Effect.sync(() => [...book]),
       calls: Effect.sync(() => ({ ...calls }))
     }
-    return { api, state }
+    return { api: withOrderRules(api, options), state }
   })
 
 /**
@@ -530,7 +590,8 @@ export const layerBroker = (
   )
 
 /**
- * The simulated `MarketDataClient`. Needs `SimulatedFaults`.
+ * The simulated `MarketDataClient`. Needs `SimulatedFaults`. It refuses as
+ * the real providers do (a reversed range, the `notEntitled` fault).
  *
  * @since 0.1.0
  * @category layers
@@ -541,8 +602,8 @@ export const layerMarketData = (
   Layer.scoped(
     MarketDataClient,
     Effect.flatMap(
-      makeMarketDataApi(options),
-      (api) => makeMarketDataClient(api, marketDataPolicy, options.policy)
+      Effect.zip(makeMarketDataApi(options), SimulatedFaults),
+      ([api, injector]) => makeMarketDataClient(withParameterChecks(injector, api), marketDataPolicy, options.policy)
     )
   )
 

@@ -3,11 +3,24 @@
  *
  * Bars from `GET /v8/finance/chart/{symbol}?interval=…&range=…` (or
  * `period1`/`period2` for an explicit range); the latest quote is the chart's
- * `meta.regularMarketPrice` (Yahoo's quote endpoint needs a session crumb).
- * Timeframes: `1m`/`5m`/`15m` → the same interval, `1h` → `60m`, `1d` → `1d`.
- * No key. A chart error body `{ chart: { error: { code, description } } }`
- * maps to `UnknownSymbolError` ("Not Found") or `UnsupportedTimeframeError`
- * (an interval outside its window, e.g. 1m older than 30 days).
+ * `meta.regularMarketPrice`. Timeframes: `1m`/`5m`/`15m` → the same
+ * interval, `1h` → `60m`, `1d` → `1d`. A currency pair (`EURUSD`, `EUR/USD`)
+ * is Yahoo's FX symbol `EURUSD=X`. No key.
+ *
+ * Yahoo answers a client that does not look like a browser with 429 "Edge:
+ * Too Many Requests", so every request carries a browser-like `User-Agent`
+ * and `Accept-Language`; and it ties API calls to a session, as
+ * yahoo-finance2 does: a first request to `cookieUrl` (default
+ * `https://fc.yahoo.com`, which answers 404 but sets the session cookie),
+ * then `GET /v1/test/getcrumb` with that cookie for the crumb; every chart
+ * request then carries the cookie and `crumb=`. The session is fetched once,
+ * on first use, shared by concurrent callers, and fetched again once when
+ * Yahoo answers 401 ("Invalid Crumb" / "Invalid Cookie").
+ *
+ * A chart error body `{ chart: { error: { code, description } } }` maps to
+ * `UnknownSymbolError` ("Not Found"), `UnsupportedTimeframeError` (an
+ * interval outside its window, e.g. 1m older than 30 days) or
+ * `ProviderBadRequestError` (another 400: "Bad Request").
  *
  * Policy: `market_data` retry and timeout; Yahoo documents no quota for this
  * unofficial API, so the bucket is a conservative 2,000 calls/hour (the
@@ -16,6 +29,7 @@
  * @since 0.1.0
  */
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import * as Cookies from "@effect/platform/Cookies"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
@@ -24,6 +38,7 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import {
+  ProviderBadRequestError,
   ProviderDecodeError,
   type ProviderError,
   ProviderUnavailableError,
@@ -52,8 +67,67 @@ export const defaultBaseUrl = "https://query1.finance.yahoo.com"
 export interface Options {
   /** @default "https://query1.finance.yahoo.com" */
   readonly baseUrl?: string | undefined
+  /** Where the session cookie comes from. @default "https://fc.yahoo.com" */
+  readonly cookieUrl?: string | undefined
+  /** @default a current desktop Chrome's */
+  readonly userAgent?: string | undefined
   readonly policy?: ProviderPolicy.Overrides | undefined
 }
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultCookieUrl = "https://fc.yahoo.com"
+
+/**
+ * A desktop browser's `User-Agent` (Yahoo throttles Node's default at once).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const browserUserAgent =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+
+/**
+ * Yahoo's symbol for a currency pair (`EURUSD` → `EURUSD=X`); other symbols
+ * unchanged.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const yahooSymbol = (symbol: string): string => {
+  const trimmed = symbol.trim().toUpperCase()
+  if (trimmed.endsWith("=X")) return trimmed
+  const match = /^([A-Z]{3})[/\-_]?([A-Z]{3})$/.exec(trimmed)
+  return match !== null && currencies.has(match[1]!) && currencies.has(match[2]!)
+    ? `${match[1]}${match[2]}=X`
+    : symbol
+}
+
+const currencies = new Set([
+  "USD",
+  "EUR",
+  "GBP",
+  "JPY",
+  "CHF",
+  "CAD",
+  "AUD",
+  "NZD",
+  "SEK",
+  "NOK",
+  "DKK",
+  "CNY",
+  "HKD",
+  "SGD",
+  "MXN",
+  "ZAR",
+  "TRY",
+  "PLN",
+  "INR",
+  "KRW",
+  "BRL"
+])
 
 /**
  * Yahoo's default policy.
@@ -154,8 +228,12 @@ const errorOf = (
   const common = Http.commonStatusError(provider, response, reason, Duration.seconds(60))
   if (common !== undefined) return common
   if (Option.isSome(body)) {
+    if (response.status === 400 && body.value.chart.error.code === "Bad Request") {
+      return Effect.fail(new ProviderBadRequestError({ provider, status: 400, reason }))
+    }
     return chartError(body.value.chart.error.code, reason, symbol, timeframe, response.status)
   }
+  if (response.status === 400) return Effect.fail(new ProviderBadRequestError({ provider, status: 400, reason }))
   if (response.status === 404) return Effect.fail(new UnknownSymbolError({ provider, symbol }))
   return Effect.fail(new ProviderUnavailableError({ provider, reason, status: response.status, sent: true }))
 }
@@ -177,18 +255,68 @@ const firstResult = (chart: Chart, symbol: string, timeframe: string) => {
  * @category constructors
  */
 export const makeApi = (options: Options = {}): Effect.Effect<MarketDataApi, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client): MarketDataApi => {
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
     const base = Http.trimBase(options.baseUrl ?? defaultBaseUrl)
-    const chart = (symbol: string, timeframe: Timeframe, params: Record<string, string>) =>
+    const browser = (request: HttpClientRequest.HttpClientRequest) =>
+      request.pipe(
+        HttpClientRequest.setHeaders({
+          "user-agent": options.userAgent ?? browserUserAgent,
+          "accept-language": "en-US,en;q=0.9"
+        })
+      )
+    // cookie + crumb, fetched once and shared; `Effect.cachedInvalidateWithTTL` keeps one in flight.
+    const fetchSession = Effect.gen(function*() {
+      const primed = yield* client.execute(
+        browser(HttpClientRequest.get(options.cookieUrl ?? defaultCookieUrl)).pipe(
+          HttpClientRequest.setHeader("accept", "text/html,application/xhtml+xml,application/xml")
+        )
+      ).pipe(
+        Effect.scoped,
+        Effect.mapError((e) => new ProviderUnavailableError({ provider, reason: e.message, sent: true }))
+      )
+      const cookie = Cookies.toCookieHeader(primed.cookies)
+      const crumbResponse = yield* Http.send(
+        client,
+        provider,
+        browser(HttpClientRequest.get(`${base}/v1/test/getcrumb`)).pipe(
+          HttpClientRequest.setHeader("accept", "*/*"),
+          cookie === "" ? (r) => r : HttpClientRequest.setHeader("cookie", cookie)
+        )
+      )
+      if (crumbResponse.status !== 200 || crumbResponse.text.trim() === "" || crumbResponse.text.includes("<")) {
+        return yield* errorOf(
+          { ...crumbResponse, status: crumbResponse.status === 200 ? 502 : crumbResponse.status },
+          "",
+          ""
+        )
+      }
+      return { cookie, crumb: crumbResponse.text.trim() }
+    })
+    const [cachedSession, invalidate] = yield* Effect.cachedInvalidateWithTTL(fetchSession, Duration.hours(12))
+    // A failed session is not kept: the next call asks again.
+    const session = Effect.tapError(cachedSession, () => invalidate)
+    const chartOnce = (symbol: string, params: Record<string, string>) =>
       Effect.gen(function*() {
-        const response = yield* Http.send(
+        const { cookie, crumb } = yield* session
+        return yield* Http.send(
           client,
           provider,
-          HttpClientRequest.get(`${base}/v8/finance/chart/${encodeURIComponent(symbol)}`).pipe(
-            HttpClientRequest.setUrlParams(params),
+          browser(HttpClientRequest.get(`${base}/v8/finance/chart/${encodeURIComponent(yahooSymbol(symbol))}`)).pipe(
+            HttpClientRequest.setUrlParams({ ...params, crumb }),
+            cookie === "" ? (r) => r : HttpClientRequest.setHeader("cookie", cookie),
             HttpClientRequest.acceptJson
           )
         )
+      })
+    const chart = (symbol: string, timeframe: Timeframe, params: Record<string, string>) =>
+      Effect.gen(function*() {
+        let response = yield* chartOnce(symbol, params)
+        // An expired crumb or cookie: one new session, one more try.
+        if (response.status === 401) {
+          yield* invalidate
+          response = yield* chartOnce(symbol, params)
+        }
         if (response.status !== 200) return yield* errorOf(response, symbol, timeframe)
         return yield* Effect.flatMap(decodeChart(response.text), (c) => firstResult(c, symbol, timeframe))
       })

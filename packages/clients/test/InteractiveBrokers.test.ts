@@ -1,7 +1,7 @@
 import { Alpaca, BrokerClient, BrokerClients, InteractiveBrokers, Simulated } from "@effect-resilience/clients"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import { makeServer, type Recorded, type Reply } from "./support/server.js"
 
 const policy = {
@@ -10,12 +10,22 @@ const policy = {
   rateLimit: null
 } as const
 
+// The session endpoints answered as an authenticated gateway does; the rest by the test.
+const session = (handler: (r: Recorded) => Reply) => (r: Recorded): Reply =>
+  r.path === "/iserver/auth/status"
+    ? { json: { authenticated: true, competing: false, connected: true, message: "" } }
+    : r.path === "/iserver/accounts"
+    ? { json: { accounts: ["DU123"], selectedAccount: "DU123" } }
+    : r.path === "/portfolio/accounts"
+    ? { json: [{ id: "DU123", accountId: "DU123" }] }
+    : handler(r)
+
 const withIb = <A, E>(
   handler: (r: Recorded) => Reply,
   f: (c: BrokerClient.Service, reqs: Array<Recorded>) => Effect.Effect<A, E>
 ) =>
   Effect.scoped(Effect.gen(function*() {
-    const server = yield* makeServer(handler)
+    const server = yield* makeServer(session(handler))
     const client = yield* Effect.provide(
       BrokerClient.BrokerClient,
       InteractiveBrokers.layer({ accountId: "DU123", baseUrl: server.url, policy }).pipe(
@@ -101,12 +111,14 @@ describe("InteractiveBrokers", () => {
           status: "accepted"
         })
         expect(requests.some((r) => r.path === "/iserver/reply/reply-1")).toBe(true)
-        expect(Option.isSome(yield* client.getOrderByClientOrderId(order.clientOrderId))).toBe(true)
-        expect(Option.isNone(yield* client.getOrderByClientOrderId("other"))).toBe(true)
+        // the read-back's list (under 5 s old) answers: IB paces the orders list at 1 per 5 s
+        const open = yield* client.listOpenOrders
+        expect(open.map((o) => o.clientOrderId)).toEqual([order.clientOrderId])
+        expect(requests.filter((r) => r.path === "/iserver/account/orders")).toHaveLength(1)
       }))
   })
 
-  it.live("positions and account summary; error replies map to typed errors", () =>
+  it.live("positions and account summary; error replies map to typed errors; fok is refused before sending", () =>
     withIb((r) => {
       if (r.path === "/portfolio/DU123/positions/0") {
         return {
@@ -142,9 +154,8 @@ describe("InteractiveBrokers", () => {
           ? { json: { error: "Order rejected: insufficient margin / equity with loan value" } }
           : { status: 400, json: { error: "Order price exceeds the price cap" } }
       }
-      if (r.path === "/iserver/account/orders") return { status: 401, text: "" }
       return { status: 500 }
-    }, (client) =>
+    }, (client, requests) =>
       Effect.gen(function*() {
         expect((yield* client.positions)[0]).toMatchObject({
           symbol: "MSFT",
@@ -159,7 +170,12 @@ describe("InteractiveBrokers", () => {
         expect(tagOf(yield* Effect.exit(client.placeOrder({ ...base, symbol: "NOPE", qty: 1 })))).toBe(
           "UnknownSymbolError"
         )
-        expect(tagOf(yield* Effect.exit(client.listOpenOrders))).toBe("AuthenticationError")
+        const posts = () => requests.filter((r) => r.path === "/iserver/account/DU123/orders").length
+        const before = posts()
+        expect(tagOf(yield* Effect.exit(client.placeOrder({ ...base, qty: 1, timeInForce: "fok" })))).toBe(
+          "OrderRejectedError"
+        )
+        expect(posts()).toBe(before)
       })))
 
   it.live("a malformed reply → ProviderDecodeError", () =>

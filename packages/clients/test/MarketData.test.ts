@@ -20,12 +20,25 @@ const withProvider = <A, E>(
 const tagOf = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) ? (exit.cause as any).error?._tag : "success"
 
 const polygon = (url: string) =>
-  Polygon.layer({ apiKey: Redacted.make("pk"), baseUrl: url, policy }).pipe(Layer.provide(FetchHttpClient.layer))
-const yahoo = (url: string) => Yahoo.layer({ baseUrl: url, policy }).pipe(Layer.provide(FetchHttpClient.layer))
+  Polygon.layer({ apiKey: Redacted.make("pk"), baseUrl: url, plan: "advanced", policy }).pipe(
+    Layer.provide(FetchHttpClient.layer)
+  )
+const yahoo = (url: string) =>
+  Yahoo.layer({ baseUrl: url, cookieUrl: `${url}/cookie`, policy }).pipe(Layer.provide(FetchHttpClient.layer))
+// Yahoo's session requests answered, the rest by the test's handler.
+const withSession = (handler: (r: Recorded) => Reply) => (r: Recorded): Reply =>
+  r.path === "/cookie"
+    ? { status: 404, headers: { "set-cookie": "A3=d=abc; Path=/; HttpOnly" }, text: "" }
+    : r.path === "/v1/test/getcrumb"
+    ? { text: "crumb-1" }
+    : handler(r)
+const charts = (requests: Array<Recorded>) => requests.filter((r) => r.path.startsWith("/v8/finance/chart/"))
 const fred = (url: string) =>
   Fred.layer({ apiKey: Redacted.make("fk"), baseUrl: url, policy }).pipe(Layer.provide(FetchHttpClient.layer))
 const alphaVantage = (url: string) =>
-  AlphaVantage.layer({ apiKey: Redacted.make("ak"), baseUrl: url, policy }).pipe(Layer.provide(FetchHttpClient.layer))
+  AlphaVantage.layer({ apiKey: Redacted.make("ak"), baseUrl: url, plan: "premium", policy }).pipe(
+    Layer.provide(FetchHttpClient.layer)
+  )
 
 const from = new Date("2024-01-02T00:00:00Z")
 const to = new Date("2024-01-03T00:00:00Z")
@@ -83,63 +96,77 @@ describe("Polygon", () => {
 
 describe("Yahoo", () => {
   it.live("bars from the chart API; null points skipped; Not Found → UnknownSymbolError", () =>
-    withProvider(yahoo, (r) =>
-      r.path === "/v8/finance/chart/MSFT"
-        ? {
-          json: {
-            chart: {
-              result: [{
-                meta: { symbol: "MSFT", regularMarketPrice: 410.5, regularMarketTime: 1_704_200_000 },
-                timestamp: [1_704_200_000, 1_704_203_600, 1_704_207_200],
-                indicators: {
-                  quote: [{
-                    open: [1, null, 3],
-                    high: [2, null, 4],
-                    low: [0.5, null, 2],
-                    close: [1.5, null, 3.5],
-                    volume: [10, null, 30]
-                  }]
-                }
-              }],
-              error: null
+    withProvider(
+      yahoo,
+      withSession((r) =>
+        r.path === "/v8/finance/chart/MSFT"
+          ? {
+            json: {
+              chart: {
+                result: [{
+                  meta: { symbol: "MSFT", regularMarketPrice: 410.5, regularMarketTime: 1_704_200_000 },
+                  timestamp: [1_704_200_000, 1_704_203_600, 1_704_207_200],
+                  indicators: {
+                    quote: [{
+                      open: [1, null, 3],
+                      high: [2, null, 4],
+                      low: [0.5, null, 2],
+                      close: [1.5, null, 3.5],
+                      volume: [10, null, 30]
+                    }]
+                  }
+                }],
+                error: null
+              }
             }
           }
-        }
-        : {
-          status: 404,
-          json: {
-            chart: { result: null, error: { code: "Not Found", description: "No data found, symbol may be delisted" } }
+          : {
+            status: 404,
+            json: {
+              chart: {
+                result: null,
+                error: { code: "Not Found", description: "No data found, symbol may be delisted" }
+              }
+            }
           }
-        }, (client, requests) =>
-      Effect.gen(function*() {
-        const bars = yield* client.bars("MSFT", "1h")
-        expect(requests[0]!.query.get("interval")).toBe("60m")
-        expect(requests[0]!.query.get("range")).toBe("1mo")
-        expect(bars.map((b) => b.close)).toEqual([1.5, 3.5])
-        const quote = yield* client.latestQuote("MSFT")
-        expect(quote.price).toBe(410.5)
-        expect(tagOf(yield* Effect.exit(client.bars("ZZZZ", "1d")))).toBe("UnknownSymbolError")
-      })))
+      ),
+      (client, requests) =>
+        Effect.gen(function*() {
+          const bars = yield* client.bars("MSFT", "1h")
+          expect(charts(requests)[0]!.query.get("interval")).toBe("60m")
+          expect(charts(requests)[0]!.query.get("range")).toBe("1mo")
+          expect(charts(requests)[0]!.query.get("crumb")).toBe("crumb-1")
+          expect(bars.map((b) => b.close)).toEqual([1.5, 3.5])
+          const quote = yield* client.latestQuote("MSFT")
+          expect(quote.price).toBe(410.5)
+          expect(tagOf(yield* Effect.exit(client.bars("ZZZZ", "1d")))).toBe("UnknownSymbolError")
+        })
+    ))
 
   it.live("a malformed chart → ProviderDecodeError; an interval outside its window → UnsupportedTimeframeError", () =>
-    withProvider(yahoo, (r) =>
-      r.path.endsWith("/BAD")
-        ? { json: { chart: { result: [{ meta: {} }] } } }
-        : {
-          status: 422,
-          json: {
-            chart: {
-              result: null,
-              error: { code: "Unprocessable Entity", description: "1m data not available for startTime" }
+    withProvider(
+      yahoo,
+      withSession((r) =>
+        r.path.endsWith("/BAD")
+          ? { json: { chart: { result: [{ meta: {} }] } } }
+          : {
+            status: 422,
+            json: {
+              chart: {
+                result: null,
+                error: { code: "Unprocessable Entity", description: "1m data not available for startTime" }
+              }
             }
           }
-        }, (client) =>
-      Effect.gen(function*() {
-        expect(tagOf(yield* Effect.exit(client.bars("BAD", "1d")))).toBe("ProviderDecodeError")
-        expect(tagOf(yield* Effect.exit(client.bars("OLD", "1m", { from: new Date(0), to: new Date(60_000) })))).toBe(
-          "UnsupportedTimeframeError"
-        )
-      })))
+      ),
+      (client) =>
+        Effect.gen(function*() {
+          expect(tagOf(yield* Effect.exit(client.bars("BAD", "1d")))).toBe("ProviderDecodeError")
+          expect(tagOf(yield* Effect.exit(client.bars("OLD", "1m", { from: new Date(0), to: new Date(60_000) })))).toBe(
+            "UnsupportedTimeframeError"
+          )
+        })
+    ))
 })
 
 describe("FRED", () => {

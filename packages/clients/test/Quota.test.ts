@@ -55,7 +55,11 @@ describe("provider quota", () => {
       expect(hits[99]! - hits[0]!).toBeGreaterThanOrEqual(19 * 60_000)
     }).pipe(
       Effect.provide(
-        Polygon.layer({ apiKey: Redacted.make("k"), policy: { rateLimit: { maxWait: Duration.minutes(30) } } }).pipe(
+        Polygon.layer({
+          apiKey: Redacted.make("k"),
+          plan: "advanced",
+          policy: { rateLimit: { maxWait: Duration.minutes(30) } }
+        }).pipe(
           Layer.provide(recordingPolygon(hits))
         )
       )
@@ -92,6 +96,7 @@ describe("provider quota", () => {
     }).pipe(
       Effect.provide(
         Polygon.layer({
+          plan: "advanced",
           apiKey: Redacted.make("k"),
           policy: { rateLimit: { maxWait: Duration.minutes(1) }, requests: { retry: { maxRetries: 0 } } }
         }).pipe(Layer.provide(recordingPolygon(hits)))
@@ -133,7 +138,7 @@ describe("provider quota from ResilienceConfig", () => {
       expect(maxInWindow(hits, 60_000)).toBeLessThanOrEqual(10 + 60)
     }).pipe(
       Effect.provide(
-        Polygon.layer({ apiKey: Redacted.make("k") }).pipe(
+        Polygon.layer({ apiKey: Redacted.make("k"), plan: "advanced" }).pipe(
           Layer.provide(recordingPolygon(hits)),
           Layer.provide(
             ResilienceConfig.layer({
@@ -153,7 +158,7 @@ describe("provider quota from ResilienceConfig", () => {
       expect(inFirstMinute).toBe(5)
     }).pipe(
       Effect.provide(
-        Polygon.layer({ apiKey: Redacted.make("k") }).pipe(
+        Polygon.layer({ apiKey: Redacted.make("k"), plan: "advanced" }).pipe(
           Layer.provide(recordingPolygon(hits)),
           Layer.provide(ResilienceConfig.layer({ services: { polygon: { timeout: "3 seconds" } } }))
         )
@@ -173,7 +178,7 @@ describe("provider quota from ResilienceConfig", () => {
       expect(inFirstMinute).toBe(3 + 59)
     }).pipe(
       Effect.provide(
-        Polygon.layer({ apiKey: Redacted.make("k"), policy: { rateLimit: { burst: 3 } } }).pipe(
+        Polygon.layer({ apiKey: Redacted.make("k"), plan: "advanced", policy: { rateLimit: { burst: 3 } } }).pipe(
           Layer.provide(recordingPolygon(hits)),
           Layer.provide(configFromEnv({
             RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND: "1",
@@ -195,6 +200,7 @@ describe("provider quota from ResilienceConfig", () => {
     }).pipe(
       Effect.provide(
         Polygon.layer({
+          plan: "advanced",
           apiKey: Redacted.make("k"),
           policy: { requests: { retry: { maxRetries: 0 } }, rateLimit: { maxWait: Duration.minutes(1) } }
         }).pipe(
@@ -232,7 +238,7 @@ describe("provider quota from ResilienceConfig", () => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(
         Effect.scoped(Layer.build(
-          Polygon.layer({ apiKey: Redacted.make("k") }).pipe(
+          Polygon.layer({ apiKey: Redacted.make("k"), plan: "advanced" }).pipe(
             Layer.provide(recordingPolygon([])),
             Layer.provide(configFromEnv({ RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND: "-5" }))
           )

@@ -77,6 +77,7 @@ describe("clients in StatusSources", () => {
     }).pipe(
       Effect.provide(
         Polygon.layer({
+          plan: "advanced",
           apiKey: Redacted.make("k"),
           policy: { rateLimit: { maxWait: Duration.minutes(1) }, requests: { retry: { maxRetries: 0 } } }
         }).pipe(Layer.provide(polygonStub), Layer.provideMerge(StatusSources.layer))
@@ -89,6 +90,6 @@ describe("clients in StatusSources", () => {
       expect(yield* client.latestQuote("AAPL")).toMatchObject({ bid: 10.1, ask: 10.2 })
       expect(Option.isNone(yield* Effect.serviceOption(StatusSources.StatusSources))).toBe(true)
     }).pipe(
-      Effect.provide(Polygon.layer({ apiKey: Redacted.make("k") }).pipe(Layer.provide(polygonStub)))
+      Effect.provide(Polygon.layer({ apiKey: Redacted.make("k"), plan: "advanced" }).pipe(Layer.provide(polygonStub)))
     ))
 })

@@ -11,7 +11,9 @@
  * | `OrderStatusUnknownError` | 504 `OrderStatusUnknown` (look the order up by its client order id) |
  * | `OrderRejectedError`, `InsufficientFundsError` | 422 `OrderRejected` |
  * | `UnknownSymbolError`, `OrderNotFoundError` | 404 `NotFound` |
- * | `UnsupportedTimeframeError` | 400 `BadRequest` |
+ * | `UnsupportedTimeframeError`, `ProviderBadRequestError` | 400 `BadRequest` |
+ * | `ProviderEntitlementError` | 502 `BadGateway` (reason names the plan and what it needs) |
+ * | `SessionExpiredError` | 502 `BadGateway` (the broker session needs a login) |
  * | `ProviderUnavailableError`, `AuthenticationError`, `ProviderDecodeError` | 502 `BadGateway` |
  *
  * @since 0.1.0
@@ -264,7 +266,20 @@ export const toHttpError = (error: unknown): { readonly error: OrderHttpError; r
     case "OrderNotFoundError":
       return { error: new NotFound({ resource: "order", id: str(error, "orderId"), message }) }
     case "UnsupportedTimeframeError":
+    case "ProviderBadRequestError":
       return { error: new BadRequest({ message }) }
+    case "ProviderEntitlementError":
+      return {
+        error: new BadGateway({
+          provider: str(error, "provider", "unknown"),
+          reason: `not entitled on plan "${str(error, "plan")}": needs ${str(error, "requires")}`,
+          message
+        })
+      }
+    case "SessionExpiredError":
+      return {
+        error: new BadGateway({ provider: str(error, "provider", "unknown"), reason: "session expired", message })
+      }
     default:
       return {
         error: new BadGateway({ provider: str(error, "provider", "unknown"), reason: String(error._tag), message })

@@ -134,7 +134,8 @@ const marketDataLayer = (
     case "fred":
       return Fred.layerConfig()
     case "alpha_vantage":
-      return AlphaVantage.layerConfig()
+      // intraday FX on a free key from Yahoo (AlphaVantage.needsFallback)
+      return AlphaVantage.layerConfigWithFallback()
   }
 }
 

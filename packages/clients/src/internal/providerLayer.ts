@@ -9,17 +9,31 @@
  *
  * @internal
  */
-import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import { type InvalidOptionsError, RateLimitedError } from "@effect-resilience/core/ResilienceError"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { type BrokerApi, BrokerClient } from "../BrokerClient.js"
+import { ProviderRateLimitedError } from "../ClientError.js"
 import { type MarketDataApi, MarketDataClient } from "../MarketDataClient.js"
 import type * as ProviderPolicy from "../ProviderPolicy.js"
 import { makeBrokerClient, makeMarketDataClient } from "./resilient.js"
+
+/**
+ * Runs one extra request of a call under the client's quota (a page after the
+ * first): the provider's policy wraps a call once, and a call that sends more
+ * than one request takes a token for each of the others through this.
+ *
+ * @internal
+ */
+export type Pace = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ProviderRateLimitedError, R>
+
+/** @internal */
+export const unpaced: Pace = (self) => self
 
 /** @internal */
 export interface PolicyOptions {
@@ -28,7 +42,7 @@ export interface PolicyOptions {
 
 /** @internal */
 export const broker = <O extends PolicyOptions>(
-  makeApi: (options: O) => Effect.Effect<BrokerApi, never, HttpClient.HttpClient>,
+  makeApi: (options: O) => Effect.Effect<BrokerApi, InvalidOptionsError, HttpClient.HttpClient | Scope.Scope>,
   policy: ProviderPolicy.ProviderPolicy
 ) =>
 (options: O): Layer.Layer<BrokerClient, InvalidOptionsError, HttpClient.HttpClient> =>
@@ -37,18 +51,43 @@ export const broker = <O extends PolicyOptions>(
     Effect.flatMap(makeApi(options), (api) => makeBrokerClient(api, policy, options.policy))
   )
 
-/** @internal */
+/**
+ * `makeApi` gets a `Pace` bound to the client's quota once the client exists
+ * (the quota is built from the policy after the API).
+ *
+ * @internal
+ */
 export const marketData = <O extends PolicyOptions>(
-  makeApi: (options: O) => Effect.Effect<MarketDataApi, never, HttpClient.HttpClient>,
+  makeApi: (
+    options: O,
+    pace: Pace
+  ) => Effect.Effect<MarketDataApi, InvalidOptionsError, HttpClient.HttpClient | Scope.Scope>,
   policy: ProviderPolicy.ProviderPolicy
 ) =>
 (options: O): Layer.Layer<MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
   Layer.scoped(
     MarketDataClient,
-    Effect.flatMap(
-      makeApi(options),
-      (api) => makeMarketDataClient(api, policy, options.policy)
-    )
+    Effect.gen(function*() {
+      let quota: Pace = unpaced
+      const api = yield* makeApi(options, (self) => Effect.suspend(() => quota(self)))
+      return yield* makeMarketDataClient(api, policy, options.policy, (guard) => {
+        // The quota refuses a page only when its wait would pass maxWait: a throttle, like the provider's own.
+        quota = (self) =>
+          guard(self).pipe(
+            Effect.catchIf(
+              (error): error is RateLimitedError => error instanceof RateLimitedError,
+              (error) =>
+                Effect.fail(
+                  new ProviderRateLimitedError({
+                    provider: policy.provider,
+                    retryAfter: error.retryAfter,
+                    reason: "the client's own quota"
+                  })
+                )
+            )
+          ) as Effect.Effect<never, never, never>
+      })
+    })
   )
 
 /** `layer` with its options read from `config` and the policy overrides given in code. @internal */

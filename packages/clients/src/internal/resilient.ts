@@ -282,13 +282,15 @@ export const makeBrokerClient = (
 export const makeMarketDataClient = (
   api: MarketDataApi,
   defaults: ProviderPolicy,
-  overrides?: Overrides | undefined
+  overrides?: Overrides | undefined,
+  onQuota?: ((quota: Guard) => void) | undefined
 ): Effect.Effect<MarketDataService, InvalidOptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const policy = yield* configure(defaults, overrides)
     const provider = policy.provider
     const budget = yield* RetryBudget.make({})
     const quota = yield* makeQuota(policy)
+    onQuota?.(quota)
     const spec = policy.requests
     const reads = yield* makeOperation(provider, "market_data", spec, quota, budget)
     return {
