@@ -16,7 +16,8 @@
  *   goes further. Every error response without a body (an unknown route, a
  *   defect) gets the gateway's JSON error shape, and a defect is logged once.
  * - `stopListening` / `closeConnections`: the two halves of closing the
- *   server for a bounded shutdown (see `Gateway`).
+ *   server for a bounded shutdown (see `Gateway`), and `ownFiber`, which
+ *   keeps a deadline working inside a scope finalizer.
  *
  * @since 0.1.0
  */
@@ -29,12 +30,12 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import type { Duplex } from "node:stream"
 import * as HttpErrors from "./HttpErrors.js"
-import { ownFiber } from "./Telemetry.js"
 
 /**
  * The transport's limits (from `GatewayConfig.server`).
@@ -123,6 +124,19 @@ export const makeServer = (limits: Limits): Http.Server => {
 }
 
 /**
+ * Run `effect` interruptibly in a fiber of its own and wait for it. A drain
+ * runs in a scope finalizer (uninterruptible: a timeout there could never
+ * interrupt what it waits for) of a fiber that is usually interrupted
+ * already (SIGTERM interrupts the main fiber: `Effect.interruptible` there
+ * would end the drain at once). A fresh fiber keeps its deadlines.
+ *
+ * @since 0.1.0
+ * @category lifecycle
+ */
+export const ownFiber = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.forkDaemon(Effect.interruptible(effect)), Fiber.join)
+
+/**
  * Stop accepting connections, keeping the open ones (idle keep-alive ones
  * included: a request already on the wire is read and answered, 503 while
  * draining, instead of being reset). Completes when every connection has
@@ -149,8 +163,7 @@ export const stopListening = (server: Http.Server): Effect.Effect<Deferred.Defer
 /**
  * Close what remains once no request is in flight: idle connections at once,
  * and after `grace` every connection still open (a half-sent body, a peer
- * that never reads). The grace holds inside a finalizer (see
- * `Telemetry.ownFiber`).
+ * that never reads). The grace holds inside a finalizer (see `ownFiber`).
  *
  * @since 0.1.0
  * @category lifecycle

@@ -32,7 +32,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricState from "effect/MetricState"
@@ -41,6 +41,7 @@ import * as Schedule from "effect/Schedule"
 import * as Http from "node:http"
 import type { FaultsView } from "./Api.js"
 import * as HttpErrors from "./HttpErrors.js"
+import { ownFiber } from "./HttpTransport.js"
 import { FaultControl } from "./Providers.js"
 
 /**
@@ -190,19 +191,6 @@ const MAX_SAMPLES = 300
  * @category constants
  */
 export const drainGrace: Duration.Duration = Duration.millis(250)
-
-/**
- * Run `effect` interruptibly in a fiber of its own and wait for it. A drain
- * runs in a scope finalizer (uninterruptible: a timeout there could never
- * interrupt what it waits for) of a fiber that is usually interrupted
- * already (SIGTERM interrupts the main fiber: `Effect.interruptible` there
- * would end the drain at once). A fresh fiber keeps its deadlines.
- *
- * @since 0.1.0
- * @category lifecycle
- */
-export const ownFiber = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.flatMap(Effect.forkDaemon(Effect.interruptible(effect)), Fiber.join)
 
 interface Live {
   readonly fiber: Fiber.RuntimeFiber<HttpServerResponse.HttpServerResponse, unknown>

@@ -3,7 +3,7 @@ import * as HttpTransport from "@effect-resilience/gateway/HttpTransport"
 import * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Logger } from "effect"
+import { Deferred, Duration, Effect, Fiber, Logger, Option } from "effect"
 import * as Net from "node:net"
 import { startGateway } from "./utils/gateway.js"
 import { ordersHead, send, stalledRequest } from "./utils/process.js"
@@ -232,5 +232,25 @@ describe("the transport guard (in process, loopback)", () => {
       const bad = yield* Effect.promise(() => ok(new Request("http://localhost/x")))
       expect(bad.status).toBe(400)
       expect(yield* Effect.promise(() => bad.json())).toEqual({ _tag: "BadRequest", message: "no" })
+    }))
+
+  it.live("ownFiber keeps a deadline inside the finalizer of an interrupted fiber (as on SIGTERM)", () =>
+    Effect.gen(function*() {
+      const result = yield* Deferred.make<Option.Option<never>>()
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        yield* Effect.addFinalizer(() =>
+          Effect.flatMap(
+            HttpTransport.ownFiber(Effect.timeoutOption(Effect.never, "100 millis")),
+            (o) => Deferred.succeed(result, o)
+          )
+        )
+        yield* Deferred.succeed(started, undefined)
+        return yield* Effect.never
+      })))
+      yield* Deferred.await(started)
+      // the finalizer runs uninterruptibly in an interrupted fiber: its timeout still fires, so this returns
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Deferred.await(result)).toEqual(Option.none())
     }))
 })
