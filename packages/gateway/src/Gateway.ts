@@ -155,6 +155,8 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
             yield* Effect.logInfo("shutting down: refusing new requests, finishing in-flight ones")
+            // Refusing first: a request arriving once the listener is closed is answered 503, never served.
+            yield* telemetry.refuse
             const closed = yield* HttpTransport.stopListening(server)
             const drained = yield* telemetry.drain(config.shutdownTimeout)
             if (!drained) {

@@ -156,8 +156,10 @@ export interface Service {
   readonly shutdown: Deferred.Deferred<void>
   /** Requests in flight now (the dashboard's figure). */
   readonly inFlight: () => number
+  /** Refuse new requests from now on (503 `ShuttingDown`) and end the event streams. */
+  readonly refuse: Effect.Effect<void>
   /**
-   * Refuse new requests (503 `ShuttingDown`), end the event streams, then wait
+   * Refuse new requests (`refuse`), then wait
    * until no request is in flight: at least `drainGrace` (requests already on
    * the wire are read and answered), at most `timeout`. Interruptible, so it
    * keeps its deadline inside a scope finalizer. `true` when drained.
@@ -437,10 +439,16 @@ export const make = Effect.gen(function*() {
   })
   yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced("1 second")))
 
+  const refuse = Effect.zipRight(
+    Effect.sync(() => {
+      draining = true
+    }),
+    Deferred.succeed(shutdown, undefined)
+  )
+
   const drain = (timeout: Duration.Duration): Effect.Effect<boolean> =>
     Effect.gen(function*() {
-      draining = true
-      yield* Deferred.succeed(shutdown, undefined)
+      yield* refuse
       const grace = Duration.min(drainGrace, timeout)
       const idle = Effect.repeat(Effect.sync(() => inFlight === 0), {
         until: (empty) => empty,
@@ -475,6 +483,7 @@ export const make = Effect.gen(function*() {
     samples: Effect.sync(() => samples.slice()),
     shutdown,
     inFlight: () => inFlight,
+    refuse,
     drain,
     abortInFlight,
     setTraffic: (rps) => {
