@@ -139,8 +139,8 @@ export const ownFiber = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E>
 /**
  * Stop accepting connections, keeping the open ones (idle keep-alive ones
  * included: a request already on the wire is read and answered, 503 while
- * draining, instead of being reset). Completes when every connection has
- * closed.
+ * draining, instead of being reset). Returns a `Deferred` completed once
+ * every connection has closed.
  *
  * `http.Server#close` would also destroy every idle keep-alive connection at
  * once (Node ≥ 19), resetting a request that was sent but not yet read, and
