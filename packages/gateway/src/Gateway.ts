@@ -7,11 +7,19 @@
  * `layer(config)` is what `main.ts` launches and what the tests build on
  * port 0. `GatewayServer` gives the bound URL.
  *
+ * The Node server and the guard in front of the API are `HttpTransport`'s
+ * (deadlines, body and header limits, typed errors); the request lifecycle
+ * (in-flight count, client aborts, drain) is `Telemetry`'s middleware, the
+ * outermost one.
+ *
  * Shutdown (the layer's scope closing: SIGINT / SIGTERM under
- * `NodeRuntime.runMain`): the listener closes (new connections are refused),
- * requests arriving on open connections get 503 + `Connection: close`,
- * in-flight requests finish (up to `shutdownTimeout`), event streams end,
- * and only then are the providers and the Redis connection released.
+ * `NodeRuntime.runMain`) is bounded by `shutdownTimeout` plus under a second:
+ * the listener closes (new connections are refused), requests arriving on
+ * open connections get `503 ShuttingDown` + `Retry-After` +
+ * `Connection: close`, event streams end, in-flight requests finish; those
+ * still unfinished at `shutdownTimeout` are answered `503 ShuttingDown` and
+ * interrupted; idle connections close, and any left after a short grace are
+ * destroyed. Only then are the providers and the Redis connection released.
  *
  * @since 0.1.0
  */
@@ -29,16 +37,16 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Http from "node:http"
+import type * as Http from "node:http"
 import { GatewayApi } from "./Api.js"
 import * as Dashboard from "./Dashboard.js"
 import type { GatewayConfig } from "./GatewayConfig.js"
 import * as Handlers from "./Handlers.js"
+import * as HttpTransport from "./HttpTransport.js"
 import * as Providers from "./Providers.js"
 import * as Telemetry from "./Telemetry.js"
 import * as Traffic from "./Traffic.js"
@@ -53,6 +61,9 @@ export class GatewayServer extends Context.Tag("@effect-resilience/gateway/Gatew
   readonly url: string
   readonly server: Http.Server
 }>() {}
+
+// Once nothing is in flight: how long open connections get to close on their own before they are destroyed.
+const closeGrace = Duration.millis(500)
 
 const storeLayer = (config: GatewayConfig): Layer.Layer<RateLimiterStore.RateLimiterStore, unknown> =>
   Option.match(config.redisUrl, {
@@ -70,7 +81,7 @@ const storeLayer = (config: GatewayConfig): Layer.Layer<RateLimiterStore.RateLim
  */
 export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Telemetry.Telemetry, unknown> =>
   Layer.unwrapEffect(Effect.sync(() => {
-    const server = Http.createServer()
+    const server = HttpTransport.makeServer(config.server)
 
     // Below everything: registries, the limiter store, the resilience profiles.
     const infra = Layer.mergeAll(
@@ -98,10 +109,19 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
       }))
     )
 
-    const serve = HttpApiBuilder.serve((app) =>
-      Effect.flatMap(Telemetry.Telemetry, (telemetry) => telemetry.middleware(app))
+    // HttpApiBuilder.serve, with the transport's guard around the API (inside the lifecycle middleware,
+    // outside load shedding and the platform's own error answers).
+    const serve = HttpApiBuilder.httpApp.pipe(
+      Effect.map((app) =>
+        HttpServer.serve(
+          HttpTransport.guard(config.server)(app),
+          (app) => Effect.flatMap(Telemetry.Telemetry, (telemetry) => telemetry.middleware(app))
+        )
+      ),
+      Layer.unwrapEffect,
+      Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer])
     ).pipe(
-      Layer.provide(Dashboard.layer),
+      Layer.provide(Dashboard.layer(config)),
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(LoadShedding.layer({
@@ -135,15 +155,19 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
             yield* Effect.logInfo("shutting down: refusing new requests, finishing in-flight ones")
-            const closed = yield* Deferred.make<void>()
-            server.close(() => Deferred.unsafeDone(closed, Effect.void))
+            // Refusing first: a request arriving once the listener is closed is answered 503, never served.
+            yield* telemetry.refuse
+            const closed = yield* HttpTransport.stopListening(server)
             const drained = yield* telemetry.drain(config.shutdownTimeout)
-            if (!drained) yield* Effect.logWarning("shutdown: requests still in flight after the timeout")
-            // Connections end once their last response is written (they carry Connection: close).
-            const allClosed = yield* Deferred.await(closed).pipe(
-              Effect.timeoutOption(drained ? Duration.seconds(1) : Duration.millis(1))
-            )
-            if (allClosed._tag === "None") server.closeAllConnections()
+            if (!drained) {
+              const aborted = yield* telemetry.abortInFlight
+              yield* Effect.logWarning(
+                `shutdown: ${aborted} request(s) still in flight after ${
+                  Duration.format(config.shutdownTimeout)
+                }: answered 503 ShuttingDown`
+              )
+            }
+            yield* HttpTransport.closeConnections(server, closed, closeGrace)
             yield* Effect.logInfo("shutdown: server closed")
           })
         )

@@ -95,6 +95,21 @@ export interface GatewayConfig {
   }
   /** `DEMO_TRAFFIC`: requests per second the gateway sends itself (simulated providers only; 0: off). @default 4 */
   readonly demoTraffic: number
+  /** The HTTP transport's limits (see `HttpTransport`). */
+  readonly server: {
+    /** `MAX_BODY_BYTES`: the largest request body; 413 beyond. @default 65536 (64 KiB) */
+    readonly maxBodyBytes: number
+    /** `MAX_JSON_DEPTH`: how deep a JSON body may nest; 400 beyond. @default 32 */
+    readonly maxJsonDepth: number
+    /** `REQUEST_TIMEOUT`: the deadline for a request's headers and body to arrive; 408 beyond. @default 10 seconds */
+    readonly requestTimeout: Duration.Duration
+    /** `MAX_HEADER_BYTES`: the largest request head (request line + headers); 431 beyond. @default 16384 */
+    readonly maxHeaderBytes: number
+    /** `SSE_MAX_STREAMS`: open `/dashboard/events` streams in all; 503 beyond. @default 100 */
+    readonly maxEventStreams: number
+    /** `SSE_MAX_STREAMS_PER_CLIENT`: open streams per client IP; 429 beyond. @default 4 */
+    readonly maxEventStreamsPerClient: number
+  }
 }
 
 /**
@@ -122,7 +137,15 @@ export const defaults: GatewayConfig = {
   shutdownTimeout: Duration.seconds(10),
   admin: true,
   simulated: { seed: 42, resetTimeout: Duration.seconds(10), timeout: Duration.millis(1500) },
-  demoTraffic: 4
+  demoTraffic: 4,
+  server: {
+    maxBodyBytes: 64 * 1024,
+    maxJsonDepth: 32,
+    requestTimeout: Duration.seconds(10),
+    maxHeaderBytes: 16 * 1024,
+    maxEventStreams: 100,
+    maxEventStreamsPerClient: 4
+  }
 }
 
 /**
@@ -228,7 +251,20 @@ export const config: Config.Config<GatewayConfig> = Config.all({
     resetTimeout: positiveDuration("SIM_RESET_TIMEOUT", defaults.simulated.resetTimeout),
     timeout: positiveDuration("SIM_TIMEOUT", defaults.simulated.timeout)
   }),
-  demoTraffic: between("DEMO_TRAFFIC", 0, 1000, defaults.demoTraffic, false)
+  demoTraffic: between("DEMO_TRAFFIC", 0, 1000, defaults.demoTraffic, false),
+  server: Config.all({
+    maxBodyBytes: between("MAX_BODY_BYTES", 1, 64 * 1024 * 1024, defaults.server.maxBodyBytes),
+    maxJsonDepth: between("MAX_JSON_DEPTH", 1, 1000, defaults.server.maxJsonDepth),
+    requestTimeout: positiveDuration("REQUEST_TIMEOUT", defaults.server.requestTimeout),
+    maxHeaderBytes: between("MAX_HEADER_BYTES", 1024, 1024 * 1024, defaults.server.maxHeaderBytes),
+    maxEventStreams: between("SSE_MAX_STREAMS", 0, 100_000, defaults.server.maxEventStreams),
+    maxEventStreamsPerClient: between(
+      "SSE_MAX_STREAMS_PER_CLIENT",
+      0,
+      100_000,
+      defaults.server.maxEventStreamsPerClient
+    )
+  })
 })
 
 /**

@@ -329,3 +329,157 @@ export const fromOrderError = (error: unknown): Effect.Effect<never, OrderHttpEr
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "UnknownSymbolError"
     ? Effect.fail(new OrderRejected({ reason: messageOf(error), message: messageOf(error) }))
     : fail(toHttpError(error))
+
+// Transport errors: answered by the server itself (HttpTransport.ts, Telemetry.ts, Dashboard.ts) before or
+// around the API, in the same JSON shape (`_tag`, `message`, fields) as every error above.
+
+/**
+ * 400: the body is not well-formed JSON, or nests deeper than the limit.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidBody extends Schema.TaggedError<InvalidBody>()("InvalidBody", {
+  reason: Schema.Literal("invalid-json", "too-deep"),
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 400, description: "The body is not well-formed JSON" })) {}
+
+/**
+ * 408: the request's headers and body did not arrive within the deadline.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("RequestTimeout", {
+  timeoutMillis: Schema.Number,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 408, description: "The request was not received in time" })) {}
+
+/**
+ * 411: a body sent without a `Content-Length` (chunked uploads are refused).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LengthRequired extends Schema.TaggedError<LengthRequired>()("LengthRequired", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 411, description: "A body needs a Content-Length" })) {}
+
+/**
+ * 413: the body is larger than the limit.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  limitBytes: Schema.Number,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 413, description: "The body is larger than the limit" })) {}
+
+/**
+ * 415: a body in a media type the gateway does not accept (only `application/json`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  contentType: Schema.String,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 415, description: "Only application/json bodies are accepted" })) {}
+
+/**
+ * 431: the request's headers are larger than the limit.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HeadersTooLarge extends Schema.TaggedError<HeadersTooLarge>()("HeadersTooLarge", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 431, description: "The request's headers are too large" })) {}
+
+/**
+ * 429 (this client) or 503 (the server): too many open event streams.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TooManyStreams extends Schema.TaggedError<TooManyStreams>()("TooManyStreams", {
+  scope: Schema.Literal("client", "server"),
+  limit: Schema.Number,
+  retryAfter: Schema.Number,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 429, description: "Too many open event streams" })) {}
+
+/**
+ * 503: the gateway is shutting down; retry on another instance after `retryAfter` seconds.
+ * Also the answer to a request still unfinished when the shutdown timeout ran out: an order
+ * may or may not have been placed, look it up by its client order id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {
+  retryAfter: Schema.Number,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 503, description: "The gateway is shutting down" })) {}
+
+/**
+ * Any other error answered by the server itself (an unknown route, an unexpected defect: 500,
+ * logged once), with its HTTP status.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServerError extends Schema.TaggedError<ServerError>()("ServerError", {
+  status: Schema.Number,
+  message: Schema.String
+}) {}
+
+/**
+ * Every error the server answers itself, outside the API's schema.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TransportError =
+  | InvalidBody
+  | RequestTimeout
+  | LengthRequired
+  | PayloadTooLarge
+  | UnsupportedMediaType
+  | HeadersTooLarge
+  | TooManyStreams
+  | ShuttingDown
+  | ServerError
+
+/**
+ * The JSON text of a transport error (or any of the errors above): `{ "_tag": …,
+ * …fields, "message": … }`, the shape every error of the gateway has.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const transportErrorJson = (error: { readonly _tag: string; readonly message: string }): string => {
+  const body: Record<string, unknown> = { _tag: error._tag }
+  for (const [key, value] of Object.entries(error)) body[key] = value
+  body["message"] = error.message
+  return JSON.stringify(body)
+}
+
+/**
+ * A transport error as a response, with its headers (`Retry-After` where the
+ * error carries one).
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const transportErrorResponse = (
+  error: { readonly _tag: string; readonly message: string },
+  status: number,
+  headers: Record<string, string> = {}
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.text(transportErrorJson(error), {
+    status,
+    contentType: "application/json",
+    headers: "retryAfter" in error ? { "retry-after": String(error.retryAfter), ...headers } : headers
+  })

@@ -6,28 +6,42 @@
  * rejections (read from the policies' Effect metrics), and a one-second
  * ring of samples so a freshly opened page has history at once.
  *
- * Also the server side of graceful shutdown: once `draining` is set, new
- * requests are answered 503 with `Connection: close`, and `drain` waits for
- * the in-flight ones.
+ * Also the request lifecycle, owned by the outermost middleware: every
+ * request is counted in flight from its arrival until its response is
+ * written or its connection closes (whichever comes first: a request whose
+ * client went away is interrupted, even after its response was handed to
+ * Node), and the server side of graceful shutdown: once draining, new
+ * requests are answered `503 ShuttingDown` with `Retry-After` and
+ * `Connection: close`, `drain` waits (interruptibly, with a deadline) for
+ * the in-flight ones, and `abortInFlight` answers the ones left over.
  *
  * @since 0.1.0
  */
 import type * as Simulated from "@effect-resilience/clients/Simulated"
 import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
 import * as ResilienceStatus from "@effect-resilience/http/ResilienceStatus"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricState from "effect/MetricState"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Http from "node:http"
 import type { FaultsView } from "./Api.js"
+import * as HttpErrors from "./HttpErrors.js"
+import { ownFiber } from "./HttpTransport.js"
 import { FaultControl } from "./Providers.js"
 
 /**
@@ -135,13 +149,28 @@ export interface DashboardState {
 export interface Service {
   readonly requests: RequestCounters
   /** Wraps the whole server app: counts, times, refuses while draining. */
-  readonly middleware: (app: HttpApp.Default) => HttpApp.Default
+  readonly middleware: <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<E, R>
   readonly state: Effect.Effect<DashboardState>
   readonly samples: Effect.Effect<ReadonlyArray<Sample>>
   /** Completes when shutdown begins (server-sent event streams end on it). */
   readonly shutdown: Deferred.Deferred<void>
-  /** Refuse new requests, then wait (up to `timeout`) until no request is in flight. */
+  /** Requests in flight now (the dashboard's figure). */
+  readonly inFlight: () => number
+  /** Refuse new requests from now on (503 `ShuttingDown`) and end the event streams. */
+  readonly refuse: Effect.Effect<void>
+  /**
+   * Refuse new requests (`refuse`), then wait
+   * until no request is in flight: at least `drainGrace` (requests already on
+   * the wire are read and answered), at most `timeout`. Interruptible, so it
+   * keeps its deadline inside a scope finalizer. `true` when drained.
+   */
   readonly drain: (timeout: Duration.Duration) => Effect.Effect<boolean>
+  /**
+   * After a drain ran out of time: answer each unfinished request
+   * `503 ShuttingDown` (unless its response has started) and interrupt it.
+   * Returns how many there were.
+   */
+  readonly abortInFlight: Effect.Effect<number>
   readonly setTraffic: (rps: number) => void
   readonly traffic: () => number
 }
@@ -154,6 +183,21 @@ export class Telemetry extends Context.Tag("@effect-resilience/gateway/Telemetry
 
 const MAX_HISTORY = 200
 const MAX_SAMPLES = 300
+
+/**
+ * The least a drain waits, even with nothing in flight: a request sent just
+ * before the signal may still be in the socket's buffer; it is read and
+ * answered (503) instead of its connection being closed under it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const drainGrace: Duration.Duration = Duration.millis(250)
+
+interface Live {
+  readonly fiber: Fiber.RuntimeFiber<HttpServerResponse.HttpServerResponse, unknown>
+  readonly response: Http.ServerResponse | undefined
+}
 
 /**
  * The faults in force, as JSON.
@@ -269,30 +313,76 @@ export const make = Effect.gen(function*() {
     else requests.clientErrors++
   }
 
-  const refused = HttpServerResponse.unsafeJson(
-    { _tag: "ShuttingDown", message: "The gateway is shutting down" },
-    { status: 503, headers: { "connection": "close", "retry-after": "1" } }
+  const refusedBody = HttpErrors.transportErrorJson(
+    new HttpErrors.ShuttingDown({ retryAfter: 1, message: "The gateway is shutting down: retry on another instance" })
+  )
+  const refused = HttpServerResponse.text(refusedBody, {
+    status: 503,
+    contentType: "application/json",
+    headers: { "connection": "close", "retry-after": "1" }
+  })
+  const abandonedBody = HttpErrors.transportErrorJson(
+    new HttpErrors.ShuttingDown({
+      retryAfter: 1,
+      message: "The gateway shut down before this request finished: " +
+        "an order may or may not have been placed, look it up by its clientOrderId"
+    })
   )
 
   // A response written while draining closes its connection behind it.
   const closeWhileDraining: HttpApp.PreResponseHandler = (_request, response) =>
     Effect.succeed(draining ? HttpServerResponse.setHeader(response, "connection", "close") : response)
 
-  const middleware = (app: HttpApp.Default): HttpApp.Default =>
-    Effect.suspend(() => {
-      if (draining) {
-        record(503, 0)
-        return Effect.succeed(refused)
-      }
-      inFlight++
-      const start = performance.now()
-      // (a middleware runs around the response being written, so headers go through a pre-response handler)
-      return Effect.onExit(Effect.zipRight(HttpApp.appendPreResponseHandler(closeWhileDraining), app), (exit) =>
-        Effect.sync(() => {
-          inFlight--
-          record(exit._tag === "Success" ? exit.value.status : 500, performance.now() - start)
-        }))
-    })
+  const live = new Set<Live>()
+
+  const statusOf = <E>(exit: Exit.Exit<HttpServerResponse.HttpServerResponse, E>, response?: Http.ServerResponse) => {
+    if (exit._tag === "Success") return exit.value.status
+    if (response !== undefined && response.headersSent) return response.statusCode
+    return Cause.isInterruptedOnly(exit.cause) ? 499 : 500
+  }
+
+  const middleware = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.withFiberRuntime<
+        HttpServerResponse.HttpServerResponse,
+        E,
+        R | HttpServerRequest.HttpServerRequest
+      >((fiber) => {
+        if (draining) {
+          record(503, 0)
+          return Effect.succeed(refused)
+        }
+        const source = NodeHttpServerRequest.toIncomingMessage(request)
+        const response = source instanceof Http.IncomingMessage
+          ? NodeHttpServerRequest.toServerResponse(request)
+          : undefined
+        const entry: Live = { fiber, response }
+        inFlight++
+        live.add(entry)
+        // The platform interrupts a request whose connection closes before `end()`; a connection that
+        // closes after `end()` but before the response is flushed leaves it waiting forever for
+        // 'finish' (the leak seen on the 429 path). Interrupt that one too.
+        const onClose = () => {
+          if (response !== undefined && !response.writableFinished) {
+            fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+          }
+        }
+        response?.once("close", onClose)
+        if (response !== undefined && response.destroyed) onClose()
+        const start = performance.now()
+        return Effect.zipRight(HttpApp.appendPreResponseHandler(closeWhileDraining), app).pipe(
+          // The platform runs the app uninterruptibly; the response write must be interruptible for the above.
+          Effect.interruptible,
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              inFlight--
+              live.delete(entry)
+              response?.off("close", onClose)
+              record(statusOf(exit, response), performance.now() - start)
+            })
+          )
+        )
+      }))
 
   const readFaults = (injector: typeof control.broker) =>
     injector._tag === "Some" ? Effect.map(injector.value.get, viewFaults) : Effect.succeed(null)
@@ -349,16 +439,42 @@ export const make = Effect.gen(function*() {
   })
   yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced("1 second")))
 
+  const refuse = Effect.zipRight(
+    Effect.sync(() => {
+      draining = true
+    }),
+    Deferred.succeed(shutdown, undefined)
+  )
+
   const drain = (timeout: Duration.Duration): Effect.Effect<boolean> =>
     Effect.gen(function*() {
-      draining = true
-      yield* Deferred.succeed(shutdown, undefined)
-      const done = yield* Effect.repeat(Effect.sync(() => inFlight === 0), {
+      yield* refuse
+      const grace = Duration.min(drainGrace, timeout)
+      const idle = Effect.repeat(Effect.sync(() => inFlight === 0), {
         until: (empty) => empty,
         schedule: Schedule.spaced("10 millis")
-      }).pipe(Effect.timeoutOption(timeout))
+      })
+      const done = yield* ownFiber(Effect.timeoutOption(Effect.zipRight(Effect.sleep(grace), idle), timeout))
       return done._tag === "Some"
     })
+
+  const abortInFlight: Effect.Effect<number> = Effect.flatMap(Effect.fiberId, (self) =>
+    Effect.sync(() => {
+      const entries = [...live]
+      for (const { fiber, response } of entries) {
+        if (response !== undefined && !response.headersSent && !response.writableEnded && !response.destroyed) {
+          response.writeHead(503, {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(abandonedBody),
+            "retry-after": "1",
+            "connection": "close"
+          })
+          response.end(abandonedBody)
+        }
+        fiber.unsafeInterruptAsFork(self)
+      }
+      return entries.length
+    }))
 
   return Telemetry.of({
     requests,
@@ -366,7 +482,10 @@ export const make = Effect.gen(function*() {
     state,
     samples: Effect.sync(() => samples.slice()),
     shutdown,
+    inFlight: () => inFlight,
+    refuse,
     drain,
+    abortInFlight,
     setTraffic: (rps) => {
       traffic = rps
     },

@@ -35,6 +35,13 @@ export * as HttpErrors from "./HttpErrors.js"
 export * as Providers from "./Providers.js"
 
 /**
+ * The Node server's limits and deadlines, the request guard, typed transport errors.
+ *
+ * @since 0.1.0
+ */
+export * as HttpTransport from "./HttpTransport.js"
+
+/**
  * Request counters, breaker history and the dashboard's state.
  *
  * @since 0.1.0

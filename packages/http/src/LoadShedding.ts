@@ -21,6 +21,12 @@
  * present. A permit is held while the handler computes the response (not
  * while the body streams out).
  *
+ * A request that trickles its body in would hold its permit while the
+ * handler waits for the body: 300 slow clients could take every slot. With
+ * `awaitBody`, a request's body is read before it takes a slot; bound that
+ * wait with the server's own deadline (Node's `requestTimeout`) and the body
+ * with `HttpIncomingMessage.MaxBodySize`.
+ *
  * @since 0.1.0
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
@@ -99,6 +105,20 @@ export interface Options {
    * @default []
    */
   readonly exempt?: ReadonlyArray<string> | undefined
+  /**
+   * Read the body of a request before it takes a slot, so a client sending
+   * its body slowly holds a socket, not a slot. Applies to bodies the
+   * platform buffers as text (JSON, `text/*`, forms, or no content type):
+   * they are read with `request.text`, which the request caches for the
+   * handler's `json` / `text` / `urlParamsBody`. Leave it off when handlers
+   * read such bodies as a stream or an `arrayBuffer`, or when a middleware
+   * between this one and the handler replaces the request (`request.modify`,
+   * e.g. `HttpMiddleware.xForwardedHeaders`): the cached body would not
+   * follow the new request.
+   *
+   * @default false
+   */
+  readonly awaitBody?: boolean | undefined
 }
 
 /**
@@ -111,6 +131,15 @@ export interface LoadShedder {
   readonly bulkhead: Bulkhead.Bulkhead
   /** Wrap an HttpApp: shed requests are answered 503 without running it. */
   readonly middleware: <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<E, R>
+}
+
+// Bodies the platform reads as text (HttpApiBuilder: JSON when no content type is given).
+const bufferedBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  if (request.method === "GET" || request.method === "HEAD" || request.method === "OPTIONS") return false
+  const headers = request.headers
+  if (headers["content-length"] === undefined && headers["transfer-encoding"] === undefined) return false
+  const type = (headers["content-type"] ?? "application/json").toLowerCase()
+  return type.includes("json") || type.startsWith("text/") || type.includes("x-www-form-urlencoded")
 }
 
 /**
@@ -137,7 +166,14 @@ export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidO
     const isRejection = (u: unknown): u is BulkheadRejectedError =>
       u instanceof BulkheadRejectedError && u.bulkhead === name
     const middleware = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
-      const guarded = Effect.catchIf(bulkhead.execute(app), isRejection, (e) => Effect.succeed(shed(e)))
+      const shedding = Effect.catchIf(bulkhead.execute(app), isRejection, (e) => Effect.succeed(shed(e)))
+      const guarded = options.awaitBody === true
+        ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          bufferedBody(request)
+            // A failed read is cached too: the handler sees the same failure when it reads the body.
+            ? Effect.zipRight(Effect.ignore(request.text), shedding)
+            : shedding)
+        : shedding
       if (exempt.size === 0) return guarded as HttpApp.Default<E, R>
       return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         const q = request.url.indexOf("?")

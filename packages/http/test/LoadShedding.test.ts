@@ -2,6 +2,7 @@ import { LoadShedding, StatusSources } from "@effect-resilience/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
+import * as Net from "node:net"
 import { request, serveApi } from "./utils/harness.js"
 
 class Api extends HttpApi.make("api").add(
@@ -9,6 +10,56 @@ class Api extends HttpApi.make("api").add(
     HttpApiEndpoint.get("slow", "/slow").addSuccess(HttpApiSchema.Text())
   ).add(HttpApiEndpoint.get("health", "/health").addSuccess(Schema.String))
 ) {}
+
+class UploadApi extends HttpApi.make("upload").add(
+  HttpApiGroup.make("upload").add(
+    HttpApiEndpoint.post("echo", "/echo").setPayload(Schema.Struct({ n: Schema.Number })).addSuccess(Schema.Number)
+  )
+) {}
+
+const serveUpload = (options: LoadShedding.Options) =>
+  serveApi(
+    HttpApiBuilder.api(UploadApi).pipe(
+      Layer.provide(
+        HttpApiBuilder.group(UploadApi, "upload", (h) => h.handle("echo", ({ payload }) => Effect.succeed(payload.n)))
+      )
+    ),
+    LoadShedding.layer(options).pipe(Layer.provide(StatusSources.layer))
+  )
+
+const post = (url: string, body: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}/echo`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(20_000)
+    })
+    return { status: response.status, body: await response.text() }
+  })
+
+/** A POST /echo whose body arrives in two parts: `release` sends the rest; `reply` is what came back. */
+const slowUpload = (url: string, body: string) => {
+  const socket = Net.connect({ port: Number(new URL(url).port), host: "127.0.0.1" })
+  let received = ""
+  socket.on("data", (chunk) => {
+    received += chunk.toString("utf8")
+  })
+  socket.on("error", () => {})
+  socket.write(
+    `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n` +
+      body.slice(0, 3)
+  )
+  return {
+    release: () => socket.write(body.slice(3)),
+    reply: Effect.promise(async () => {
+      const deadline = Date.now() + 20_000
+      while (!/\r\n\r\n.+/s.test(received) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      socket.destroy()
+      return received
+    })
+  }
+}
 
 const serve = (gate: Deferred.Deferred<void>, options: LoadShedding.Options) =>
   serveApi(
@@ -62,6 +113,39 @@ describe("LoadShedding", () => {
       expect(timedOut.json()).toMatchObject({ reason: "timeout" })
       yield* Deferred.succeed(gate, undefined)
       expect((yield* Fiber.join(running)).status).toBe(200)
+    }))
+
+  it.scopedLive("awaitBody: a request sending its body slowly holds no slot until the body has arrived", () =>
+    Effect.gen(function*() {
+      const url = yield* serveUpload({ maxInFlight: 1, maxQueued: 0, awaitBody: true })
+      const slow = slowUpload(url, JSON.stringify({ n: 7 }))
+      // the only slot stays free while the slow request is still sending its body (asked for a while: the
+      // slow request arrives at some point, whatever the machine's speed)
+      for (let i = 0; i < 5; i++) {
+        yield* Effect.sleep("200 millis")
+        expect(yield* post(url, JSON.stringify({ n: i }))).toEqual({ status: 200, body: String(i) })
+      }
+      slow.release()
+      // and the body read before the slot is the one the handler decodes
+      const reply = yield* slow.reply
+      expect(reply).toMatch(/^HTTP\/1\.1 200/)
+      expect(reply.endsWith("7")).toBe(true)
+    }))
+
+  it.scopedLive("without awaitBody a slow body holds its slot (the case awaitBody is for)", () =>
+    Effect.gen(function*() {
+      const url = yield* serveUpload({ maxInFlight: 1, maxQueued: 0 })
+      const slow = slowUpload(url, JSON.stringify({ n: 7 }))
+      // once the slow request has arrived, it holds the only slot
+      let status = 0
+      const deadline = Date.now() + 10_000
+      while (status !== 503 && Date.now() < deadline) {
+        yield* Effect.sleep("50 millis")
+        status = (yield* post(url, JSON.stringify({ n: 1 }))).status
+      }
+      expect(status).toBe(503)
+      slow.release()
+      expect(yield* slow.reply).toMatch(/^HTTP\/1\.1 200/)
     }))
 
   it.effect("rejects invalid options naming the option", () =>
