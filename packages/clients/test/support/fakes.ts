@@ -171,8 +171,11 @@ export const makeIbFake = (accountId = "DU123"): IbFake => {
           json: {
             orders: visible.map((o) =>
               JSON.parse(
-                orderTemplate.replace(/\{\{(\w+)\}\}/g, (_, k: string) =>
-                  k === "cOID" ? o.cOID : k === "orderId" ? String(o.orderId) : accountId)
+                // IB sends orderId as a JSON number: the quoted placeholder becomes a bare number.
+                orderTemplate.replace(/"\{\{orderId\}\}"/g, String(o.orderId)).replace(
+                  /\{\{(\w+)\}\}/g,
+                  (_, k: string) => k === "cOID" ? o.cOID : accountId
+                )
               )
             ),
             snapshot: true
