@@ -66,8 +66,14 @@ describe("Alpha Vantage contract", () => {
       current = "currency_exchange_rate.USDJPY"
       expect(yield* client.latestQuote("USDJPY")).toMatchObject({ bid: 151.245, ask: 151.255, price: 151.25 })
       expect(errorOf(yield* as("global_quote.unknown"))._tag).toBe("UnknownSymbolError")
-      const premium = errorOf(yield* as("information.premium_endpoint"))
-      expect(premium).toMatchObject({ _tag: "ProviderEntitlementError", provider: "alpha_vantage", plan: "premium" })
+      for (const name of ["information.premium_endpoint", "information.premium_endpoint.avc"]) {
+        const premium = errorOf(yield* as(name))
+        expect(premium, name).toMatchObject({
+          _tag: "ProviderEntitlementError",
+          provider: "alpha_vantage",
+          plan: "premium"
+        })
+      }
       for (const burst of ["information.burst", "information.burst.unparenthesised"]) {
         const e = errorOf(yield* as(burst))
         expect(e._tag).toBe("ProviderRateLimitedError")
@@ -80,6 +86,21 @@ describe("Alpha Vantage contract", () => {
       expect(Duration.toSeconds(errorOf(yield* as("note.per_minute")).retryAfter)).toBe(60)
       expect(errorOf(yield* as("error.invalid_key"))._tag).toBe("AuthenticationError")
       expect(errorOf(yield* as("error.invalid_call"))._tag).toBe("UnknownSymbolError")
+      // bodies recorded from Alpha Vantage (the alpha_vantage library's test data)
+      current = "time_series_intraday.MSFT.1min.recorded"
+      const recorded = yield* client.bars("MSFT", "1m")
+      expect(recorded.map((b) => [b.timestamp.toISOString(), b.open, b.close, b.volume])).toEqual([
+        ["2017-12-18T19:55:00.000Z", 86.49, 86.5, 12682], // US/Eastern 14:55 (EST)
+        ["2017-12-18T19:56:00.000Z", 86.49, 86.5, 10494]
+      ])
+      current = "global_quote.MSFT.recorded"
+      expect((yield* client.latestQuote("MSFT")).price).toBe(112.13)
+      current = "currency_exchange_rate.BTCCNY.recorded" // no bid or ask in this recording: both are the rate
+      expect(yield* client.latestQuote("BTCCNY")).toMatchObject({
+        bid: 109631.430607,
+        ask: 109631.430607,
+        price: 109631.430607
+      })
     })
   })
 
