@@ -93,7 +93,7 @@ const errorOf = (response: Http.RawResponse, symbol: string): Effect.Effect<neve
   if (/does not exist|not found/i.test(reason) || response.status === 404) {
     return Effect.fail(new UnknownSymbolError({ provider, symbol }))
   }
-  // Any other 400 is a bad parameter ("Bad Request.  Variable sort_order is not one of the values: …").
+  // Any other 400 is a bad parameter ("Bad Request.  Value of units is not one of: cap, cca, …").
   if (response.status === 400) {
     return Effect.fail(new ProviderBadRequestError({ provider, status: 400, reason }))
   }

@@ -66,8 +66,14 @@ describe("Alpha Vantage contract", () => {
       current = "currency_exchange_rate.USDJPY"
       expect(yield* client.latestQuote("USDJPY")).toMatchObject({ bid: 151.245, ask: 151.255, price: 151.25 })
       expect(errorOf(yield* as("global_quote.unknown"))._tag).toBe("UnknownSymbolError")
-      const premium = errorOf(yield* as("information.premium_endpoint"))
-      expect(premium).toMatchObject({ _tag: "ProviderEntitlementError", provider: "alpha_vantage", plan: "premium" })
+      for (const name of ["information.premium_endpoint", "information.premium_endpoint.avc"]) {
+        const premium = errorOf(yield* as(name))
+        expect(premium, name).toMatchObject({
+          _tag: "ProviderEntitlementError",
+          provider: "alpha_vantage",
+          plan: "premium"
+        })
+      }
       for (const burst of ["information.burst", "information.burst.unparenthesised"]) {
         const e = errorOf(yield* as(burst))
         expect(e._tag).toBe("ProviderRateLimitedError")
@@ -80,6 +86,21 @@ describe("Alpha Vantage contract", () => {
       expect(Duration.toSeconds(errorOf(yield* as("note.per_minute")).retryAfter)).toBe(60)
       expect(errorOf(yield* as("error.invalid_key"))._tag).toBe("AuthenticationError")
       expect(errorOf(yield* as("error.invalid_call"))._tag).toBe("UnknownSymbolError")
+      // bodies recorded from Alpha Vantage (the alpha_vantage library's test data)
+      current = "time_series_intraday.MSFT.1min.recorded"
+      const recorded = yield* client.bars("MSFT", "1m")
+      expect(recorded.map((b) => [b.timestamp.toISOString(), b.open, b.close, b.volume])).toEqual([
+        ["2017-12-18T19:55:00.000Z", 86.49, 86.5, 12682], // US/Eastern 14:55 (EST)
+        ["2017-12-18T19:56:00.000Z", 86.49, 86.5, 10494]
+      ])
+      current = "global_quote.MSFT.recorded"
+      expect((yield* client.latestQuote("MSFT")).price).toBe(112.13)
+      current = "currency_exchange_rate.BTCCNY.recorded" // no bid or ask in this recording: both are the rate
+      expect(yield* client.latestQuote("BTCCNY")).toMatchObject({
+        bid: 109631.430607,
+        ask: 109631.430607,
+        price: 109631.430607
+      })
     })
   })
 
@@ -197,18 +218,24 @@ describe("Polygon contract", () => {
         if (r.path === "/v2/aggs/ticker/NOPE/prev") return reply("polygon", "404.unknown_ticker")
         if (r.path === "/v2/aggs/ticker/KEY/prev") return reply("polygon", "401.unknown_key")
         if (r.path === "/v2/aggs/ticker/FAST/prev") return reply("polygon", "429.per_minute")
+        if (r.path.startsWith("/v2/aggs/ticker/OLD/range")) return reply("polygon", "403.not_authorized.timeframe")
         return reply("polygon", "400.bad_parameter")
       })
       const basic = yield* polygon(server.url)
-      expect(yield* basic.latestQuote("AAPL")).toMatchObject({ price: 115.97, bid: 115.97, ask: 115.97 })
+      expect(yield* basic.latestQuote("AAPL")).toMatchObject({ price: 156.8, bid: 156.8, ask: 156.8 })
       expect(server.requests.map((r) => r.path)).toEqual(["/v2/aggs/ticker/AAPL/prev"])
       const advanced = yield* polygon(server.url, "advanced")
-      expect(yield* advanced.latestQuote("AAPL")).toMatchObject({ bid: 127.96, ask: 127.98, bidSize: 1, askSize: 7 })
+      // recorded NBBO: p/s the bid, P/S the ask
+      expect(yield* advanced.latestQuote("AAPL")).toMatchObject({ bid: 155.65, ask: 155.66, bidSize: 1, askSize: 14 })
       entitled = false
       const refused = errorOf(yield* Effect.exit(advanced.latestQuote("AAPL")))
       expect(refused).toMatchObject({ _tag: "ProviderEntitlementError", provider: "polygon", plan: "advanced" })
       expect(refused.requires).toContain("Advanced")
       expect(refused.reason).toContain("not entitled")
+      // the real refusal of a range older than the plan reaches: an entitlement error, not a bad key
+      const old = errorOf(yield* Effect.exit(basic.bars("OLD", "1d", { from, to })))
+      expect(old).toMatchObject({ _tag: "ProviderEntitlementError", provider: "polygon", plan: "basic" })
+      expect(old.reason).toContain("timeframe")
       expect(errorOf(yield* Effect.exit(basic.latestQuote("NOPE")))._tag).toBe("UnknownSymbolError")
       expect(errorOf(yield* Effect.exit(basic.latestQuote("KEY")))._tag).toBe("AuthenticationError")
       expect(errorOf(yield* Effect.exit(basic.latestQuote("FAST")))._tag).toBe("ProviderRateLimitedError")
@@ -280,6 +307,37 @@ describe("Yahoo contract", () => {
       expect(fake.requests.filter((r) => r.path === "/cookie").length).toBe(cookies + 1)
     }))
 
+  it.scoped("recorded answers: a daily EURUSD=X chart decodes; a throttled crumb request is never used as a crumb", () =>
+    Effect.gen(function*() {
+      const fake = makeYahooFake()
+      let crumbThrottled = false
+      const server = yield* makeServer((r) => {
+        if (r.path === "/v1/test/getcrumb" && crumbThrottled) return reply("yahoo", "getcrumb.edge_too_many_requests")
+        if (r.path === "/v8/finance/chart/EURUSD=X" && r.query.get("interval") === "1d") {
+          fake.requests.push(r)
+          return reply("yahoo", "chart.EURUSD=X.1d.recorded")
+        }
+        return fake.handle(r, Date.now())
+      })
+      const client = yield* yahoo(server.url)
+      const bars = yield* client.bars("EURUSD", "1d", {
+        from: new Date(1577836800_000),
+        to: new Date(1578009600_000)
+      })
+      expect(bars.map((b) => [b.timestamp.toISOString(), b.open, b.close])).toEqual([
+        ["2020-01-01T00:00:00.000Z", 1.1220825910568237, 1.1220825910568237],
+        ["2020-01-02T00:00:00.000Z", 1.1218937635421753, 1.1220825910568237],
+        ["2020-01-03T00:00:00.000Z", 1.1170812845230103, 1.1171437501907349]
+      ])
+      // the crumb is the recorded getcrumb body
+      expect(fake.requests.at(-1)!.query.get("crumb")).toBe("haT3oykhHqZ")
+      crumbThrottled = true
+      const fresh = yield* yahoo(server.url)
+      const charts = server.requests.filter((r) => r.path.startsWith("/v8/finance/chart/")).length
+      expect(errorOf(yield* Effect.exit(fresh.bars("EURUSD", "1h")))._tag).toBe("ProviderRateLimitedError")
+      expect(server.requests.filter((r) => r.path.startsWith("/v8/finance/chart/")).length).toBe(charts)
+    }))
+
   it.scoped("100 concurrent callers share one session: one cookie, one crumb, no 429", () =>
     Effect.gen(function*() {
       const fake = makeYahooFake()
@@ -321,9 +379,13 @@ describe("FRED contract", () => {
       expect(server.requests).toHaveLength(5) // one request per call: no retries
       current = "observations.GDP"
       const bars = yield* client.bars("GDP", "1d") // the breaker is still closed
-      expect(bars.map((b) => b.close)).toEqual([1065.9, 842.2])
-      current = "400.series_missing"
-      expect(errorOf(yield* Effect.exit(client.bars("NOPE", "1d")))._tag).toBe("UnknownSymbolError")
+      expect(bars.map((b) => b.close)).toEqual([1065.9, 975.5, 912.1])
+      current = "observations.missing_value" // "." is a missing value: no bar
+      expect((yield* client.bars("GDP", "1d")).map((b) => b.close)).toEqual([1065.9, 912.1])
+      for (const missing of ["400.series_missing", "404.series_missing"]) {
+        current = missing
+        expect(errorOf(yield* Effect.exit(client.bars("NOPE", "1d")))._tag, missing).toBe("UnknownSymbolError")
+      }
       current = "400.api_key"
       expect(errorOf(yield* Effect.exit(client.bars("GDP", "1d")))._tag).toBe("AuthenticationError")
     })

@@ -171,8 +171,11 @@ export const makeIbFake = (accountId = "DU123"): IbFake => {
           json: {
             orders: visible.map((o) =>
               JSON.parse(
-                orderTemplate.replace(/\{\{(\w+)\}\}/g, (_, k: string) =>
-                  k === "cOID" ? o.cOID : k === "orderId" ? String(o.orderId) : accountId)
+                // IB sends orderId as a JSON number: the quoted placeholder becomes a bare number.
+                orderTemplate.replace(/"\{\{orderId\}\}"/g, String(o.orderId)).replace(
+                  /\{\{(\w+)\}\}/g,
+                  (_, k: string) => k === "cOID" ? o.cOID : accountId
+                )
               )
             ),
             snapshot: true
@@ -255,7 +258,7 @@ export interface YahooFake {
 
 /** Yahoo: 429 "Edge: Too Many Requests" without a browser User-Agent; 401 without the session's cookie and crumb. */
 export const makeYahooFake = (): YahooFake => {
-  let crumb = "R7nW2hQhkl0"
+  let crumb = reply("yahoo", "getcrumb").text ?? ""
   const cookie = "A3=d=AQABBKW8o2UCEHSgU7h6X9lrT8v0bX0jv5sFEgEBAQFOpWWuZdwo0iMA_eMAAA&S=AQAAAqC9VVBcz9cR9Qmn6kDPAbA"
   const fake: YahooFake = {
     requests: [],
