@@ -428,6 +428,9 @@ export const makeBrokerApi = (
             const fills = request.type === "market" ||
               (request.side === "buy" ? request.limitPrice! >= market : request.limitPrice! <= market)
             const price = request.type === "market" ? market : request.limitPrice!
+            if (!Number.isFinite(request.qty * price)) {
+              return yield* new OrderRejectedError({ provider, reason: "the order's notional value is not finite" })
+            }
             if (request.side === "buy" && request.qty * price > cash) {
               return yield* new InsufficientFundsError({
                 provider,

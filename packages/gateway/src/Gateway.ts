@@ -36,6 +36,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Http from "node:http"
 import { GatewayApi } from "./Api.js"
+import * as ApiKeys from "./ApiKeys.js"
 import * as Dashboard from "./Dashboard.js"
 import type { GatewayConfig } from "./GatewayConfig.js"
 import * as Handlers from "./Handlers.js"
@@ -93,7 +94,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
         global: config.rateLimit.globalTokensPerSecond > 0
           ? { tokensPerSecond: config.rateLimit.globalTokensPerSecond, burstSize: config.rateLimit.globalBurstSize }
           : undefined,
-        clientKey: { apiKeyHeader: config.rateLimit.apiKeyHeader, trustedProxies: config.rateLimit.trustedProxies },
+        clientKey: ApiKeys.clientKeyOptions(config),
         api: GatewayApi
       }))
     )

@@ -251,7 +251,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       return cost ?? 1
     }
     const q = request.url.indexOf("?")
-    const path = q === -1 ? request.url : request.url.slice(0, q)
+    const path = normalizePath(q === -1 ? request.url : request.url.slice(0, q))
     const exact = staticCosts.get(`${request.method} ${path}`)
     if (exact !== undefined) return exact
     return routes.length === 0 ? 1 : matchRoute(routes, request.method, path)
@@ -397,11 +397,11 @@ const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: numbe
         cost = Number.isFinite(c) && c >= 0 ? Math.min(c, maxCost) : 1
       }
       if (cost === 1) return
-      staticCosts.set(`${endpoint.method} ${endpoint.path}`, cost)
+      staticCosts.set(`${endpoint.method} ${normalizePath(endpoint.path)}`, cost)
       if (endpoint.path.includes(":") || endpoint.path.includes("*")) {
         routes.push({
           method: endpoint.method,
-          segments: endpoint.path.split("/").map((s) => (s.startsWith(":") || s === "*" ? null : s)),
+          segments: normalizePath(endpoint.path).split("/").map((s) => (s.startsWith(":") || s === "*" ? null : s)),
           cost
         })
       }
@@ -409,6 +409,15 @@ const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: numbe
   })
   return { staticCosts, routes }
 }
+
+// The platform's router (find-my-way) matches paths case-insensitively and ignores duplicate and trailing slashes:
+// costs and exemptions are looked up the same way, so `/HEALTH`, `//health` and `/health/` are the endpoint they
+// reach. Only paths that need it are rewritten.
+const needsNormalizing = /[A-Z]|\/\/|.\/$/
+
+/** @internal */
+export const normalizePath = (path: string): string =>
+  needsNormalizing.test(path) ? path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1").toLowerCase() : path
 
 const matchRoute = (routes: ReadonlyArray<Route>, method: string, path: string): number => {
   const segments = path.split("/")
