@@ -118,7 +118,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
     )
 
     const demoTraffic = config.broker === "simulated" && config.marketData === "simulated" ? config.demoTraffic : 0
-    const running = Traffic.layer(demoTraffic, config.rateLimit.apiKeyHeader).pipe(
+    const running = Traffic.layer(demoTraffic, config.rateLimit.apiKeyHeader, false).pipe(
       Layer.provideMerge(serve),
       Layer.provideMerge(services)
     )

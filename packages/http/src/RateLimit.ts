@@ -36,8 +36,10 @@
  *   (`HttpApiGroup.middleware(RateLimit.Middleware)`), not both.
  *
  * If the store fails (and is configured to propagate failures), the request
- * is let through and a warning logged: an outage of the limiter must not
- * become an outage of the API.
+ * is let through: an outage of the limiter must not become an outage of the
+ * API. One warning is logged when the store starts failing and one info line,
+ * with the number of requests let through, when it answers again; never one
+ * line per request.
  *
  * @since 0.1.0
  */
@@ -355,6 +357,25 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         rejectedBy: decision.rejectedBy ?? ""
       })
 
+  // A failing store is logged once per episode (its first failure, then the count when it answers again), never
+  // once per request: an outage of the store must not become a flood of log lines.
+  let storeFailures = 0
+  const storeFailed = (error: RateLimiterStore.RateLimiterStoreError): Effect.Effect<void> => {
+    storeFailures++
+    return storeFailures > 1 ? Effect.void : Effect.annotateLogs(
+      Effect.logWarning("RateLimit: the store failed; requests are let through until it answers again"),
+      { limiter: name, store: error.store, reason: error.reason }
+    )
+  }
+  const storeRecovered = (): Effect.Effect<void> => {
+    const letThrough = storeFailures
+    storeFailures = 0
+    return Effect.annotateLogs(
+      Effect.logInfo("RateLimit: the store answers again"),
+      { limiter: name, requestsLetThrough: letThrough }
+    )
+  }
+
   // The in-memory store decides synchronously: within this fiber step, no Effect of its own (undefined: Redis).
   const unsafeConsume = rateLimiterInternal.unsafeConsumeOf(limiter)
 
@@ -374,8 +395,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       }
     }
     return Effect.matchEffect(limiter.consume(key, { cost }), {
-      onFailure: (error) => Effect.logWarning("RateLimit: store failed, request let through", error),
-      onSuccess: (decision) => respond(fiber, decision)
+      onFailure: storeFailed,
+      onSuccess: (decision) =>
+        storeFailures === 0 ? respond(fiber, decision) : Effect.zipRight(storeRecovered(), respond(fiber, decision))
     })
   })
   return Middleware.of(middleware)

@@ -1,7 +1,7 @@
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Logger, LogLevel, Metric } from "effect"
+import { Duration, Effect, HashMap, Logger, LogLevel, Metric } from "effect"
 import { Redis } from "ioredis"
 import { afterEach, beforeEach } from "vitest"
 import { freePort, type RedisServer, startRedis } from "./support/redisServer.js"
@@ -59,11 +59,17 @@ const errorCount = (prefix: string, reason: string) =>
     )
   ).pipe(Effect.map((state) => state.count))
 
-/** A logger that records (level, message) pairs. */
+/** A logger that records (level, message, annotations) triples. */
 const capture = () => {
-  const logs: Array<{ readonly level: string; readonly message: string }> = []
-  const logger = Logger.make(({ logLevel, message }) => {
-    logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+  const logs: Array<
+    { readonly level: string; readonly message: string; readonly annotations: Readonly<Record<string, unknown>> }
+  > = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    logs.push({
+      level: logLevel.label,
+      message: Array.isArray(message) ? message.join(" ") : String(message),
+      annotations: Object.fromEntries(HashMap.toEntries(annotations))
+    })
   })
   return { logs, layer: Logger.replace(Logger.defaultLogger, logger) }
 }
@@ -131,6 +137,9 @@ describe("RedisRateLimiterStore when Redis fails", () => {
       expect(warnings.length).toBe(1)
       expect(warnings[0].message).toContain("degraded")
       expect(infos.length).toBe(1)
+      // the one recovery line counts what the episode affected: at least the 10 decisions above
+      expect(infos[0].annotations["decisionsAnsweredBy"]).toBe("fallback-memory")
+      expect(infos[0].annotations["decisions"]).toBeGreaterThanOrEqual(10)
     }).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Info))
   })
 
