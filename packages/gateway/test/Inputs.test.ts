@@ -73,7 +73,7 @@ describe("bounded work and typed errors for every input", () => {
         let before = (yield* stats(url)).barsGenerated
         const rows: Array<string> = []
         for (const timeframe of ["1m", "5m", "15m", "1h", "1d"]) {
-          for (const from of [undefined, "2025-12-01", "1975-01-01", "1970-01-01T00:00:00Z"]) {
+          for (const from of [undefined, "2025-12-01", "1970-01-01T00:00:00Z"]) {
             for (const to of [undefined, "2025-12-06T12:00:00Z", "2099-12-31"]) {
               for (const limit of [undefined, 1, 250, 10_000]) {
                 const query = [
@@ -93,7 +93,7 @@ describe("bounded work and typed errors for every input", () => {
             }
           }
         }
-        expect(rows).toHaveLength(5 * 4 * 3 * 4)
+        expect(rows).toHaveLength(5 * 3 * 3 * 4)
       }),
     120_000
   )
