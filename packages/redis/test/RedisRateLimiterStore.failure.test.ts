@@ -95,6 +95,29 @@ const untilDecidedByRedis = (
   })
 
 describe("RedisRateLimiterStore when Redis fails", () => {
+  it.scopedLive("a healthy Redis is not declared degraded when the event loop stalls past the budget", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make({ ...options("fail", prefix), timeout: "50 millis" })
+      expect((yield* store.consume(request)).allowed).toBe(true)
+      for (let round = 0; round < 3; round++) {
+        // The decision is sent, then the event loop is held for 20 budgets (a long task, a GC pause, a busy
+        // machine): Redis answered long before it is free again, and the reply is waiting in the socket.
+        const decision = yield* Effect.fork(store.peek(request))
+        yield* Effect.yieldNow() // the decision is on the wire
+        yield* Effect.sync(() => {
+          const until = performance.now() + 1_000
+          while (performance.now() < until) {
+            // busy
+          }
+        })
+        const exit = yield* decision.await
+        expect(exit._tag, String(exit._tag === "Failure" ? exit.cause : "")).toBe("Success")
+      }
+      expect(yield* gauge(prefix)).toBe(0)
+      expect(yield* errorCount(prefix, "timeout")).toBe(0)
+    }))
+
   it.scopedLive("fallback-memory: killed → a local limiter over the same buckets; restarted → Redis again", () => {
     const { layer, logs } = capture()
     return Effect.gen(function*() {
