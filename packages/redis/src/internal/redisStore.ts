@@ -244,7 +244,7 @@ export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolve
         clusterNodes.push(value)
       }
     }
-    const timeout = yield* validate.duration(POLICY, "timeout", options?.timeout, Duration.millis(50))
+    const timeout = yield* validate.duration(POLICY, "timeout", options?.timeout, Duration.millis(500))
     const connectTimeout = yield* validate.duration(POLICY, "connectTimeout", options?.connectTimeout, "1 second")
     const probeInterval = yield* validate.duration(POLICY, "probeInterval", options?.probeInterval, "500 millis")
     const maxBatchSize = yield* validate.positiveInt(
