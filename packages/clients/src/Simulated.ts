@@ -406,6 +406,10 @@ export const makeBrokerApi = (
     const book: Array<Order> = []
     const byId = new Map<string, Order>()
     const byClientId = new Map<string, Order>()
+    // Kept as orders are booked, so reads cost what they return, not the size of the book.
+    const open = new Map<string, Order>()
+    const bookIndex = new Map<string, number>()
+    const net = new Map<string, { qty: number; cost: number }>()
     const rejectDuplicates = options.rejectDuplicateClientOrderIds ?? true
     let duplicatesRejected = 0
     const calls: Record<string, number> = {}
@@ -465,8 +469,15 @@ export const makeBrokerApi = (
               ...(fills ? { filledAvgPrice: price } : {}),
               submittedAt: new Date(now)
             })
+            bookIndex.set(order.id, book.length)
             book.push(order)
             byId.set(order.id, order)
+            if (isOpenStatus(order.status)) open.set(order.id, order)
+            if (fills) {
+              const p = net.get(order.symbol) ?? { qty: 0, cost: 0 }
+              const signed = order.side === "buy" ? order.qty : -order.qty
+              net.set(order.symbol, { qty: p.qty + signed, cost: p.cost + signed * price })
+            }
             if (!byClientId.has(order.clientOrderId)) byClientId.set(order.clientOrderId, order)
             const faults = yield* injector.get
             if (faults.timeoutAfterAcceptRate > 0 && (yield* random.next) < faults.timeoutAfterAcceptRate) {
@@ -492,8 +503,9 @@ export const makeBrokerApi = (
             }
             const canceled = new Order({ ...order, status: "canceled" })
             byId.set(orderId, canceled)
+            open.delete(orderId)
             if (byClientId.get(order.clientOrderId) === order) byClientId.set(order.clientOrderId, canceled)
-            book[book.indexOf(order)] = canceled
+            book[bookIndex.get(orderId)!] = canceled
             return Effect.void
           })
         ),
@@ -512,18 +524,11 @@ export const makeBrokerApi = (
           "getOrderByClientOrderId",
           Effect.sync(() => Option.fromNullable(byClientId.get(clientOrderId)))
         ),
-      listOpenOrders: guard("listOpenOrders", Effect.sync(() => book.filter((o) => isOpenStatus(o.status)))),
+      listOpenOrders: guard("listOpenOrders", Effect.sync(() => [...open.values()])),
       positions: guard(
         "positions",
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const net = new Map<string, { qty: number; cost: number }>()
-          for (const o of book) {
-            if (o.filledQty === 0) continue
-            const p = net.get(o.symbol) ?? { qty: 0, cost: 0 }
-            const signed = o.side === "buy" ? o.filledQty : -o.filledQty
-            net.set(o.symbol, { qty: p.qty + signed, cost: p.cost + signed * (o.filledAvgPrice ?? 0) })
-          }
-          return [...net].filter(([, p]) => p.qty !== 0).map(([symbol, p]) => {
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          [...net].filter(([, p]) => p.qty !== 0).map(([symbol, p]) => {
             const reference = symbols[symbol] ?? 1
             const current = round(priceAt(reference, symbol, now), reference)
             const avg = p.cost / p.qty
@@ -536,8 +541,7 @@ export const makeBrokerApi = (
               marketValue: p.qty * current,
               unrealizedPnl: p.qty * (current - avg)
             })
-          })
-        })
+          }))
       ),
       account: guard(
         "account",
