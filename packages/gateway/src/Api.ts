@@ -20,7 +20,17 @@ import * as Schema from "effect/Schema"
 import * as ApiKeys from "./ApiKeys.js"
 import * as HttpErrors from "./HttpErrors.js"
 
-const IdParam = Schema.Struct({ id: Schema.String })
+/**
+ * The longest `clientOrderId` the gateway accepts: the router matches path
+ * parameters of at most 100 characters, so a longer id could not be looked
+ * up with `GET /orders/by-client-id/{id}`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxClientOrderIdLength = 100
+
+const IdParam = Schema.Struct({ id: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxClientOrderIdLength)) })
 
 // Every group that calls a provider answers with the same mapped upstream errors.
 const withUpstreamErrors = <
@@ -57,8 +67,9 @@ export const maxLimitPrice = 1_000_000
 
 /**
  * `POST /orders`'s body: an `OrderRequest` (finite, positive numbers) whose
- * `qty` is at most `maxOrderQty` and `limitPrice` at most `maxLimitPrice`;
- * anything else is a 400.
+ * `qty` is at most `maxOrderQty`, `limitPrice` at most `maxLimitPrice` and
+ * `clientOrderId` at most `maxClientOrderIdLength` characters; anything else
+ * is a 400.
  *
  * @since 0.1.0
  * @category schemas
@@ -68,7 +79,14 @@ export const OrderPayload = Models.OrderRequest.pipe(
     ...(o.qty <= maxOrderQty ? [] : [{ path: ["qty"], message: `qty must be at most ${maxOrderQty}` }]),
     ...(o.limitPrice === undefined || o.limitPrice <= maxLimitPrice
       ? []
-      : [{ path: ["limitPrice"], message: `limitPrice must be at most ${maxLimitPrice}` }])
+      : [{ path: ["limitPrice"], message: `limitPrice must be at most ${maxLimitPrice}` }]),
+    ...(o.clientOrderId === undefined || o.clientOrderId.length <= maxClientOrderIdLength
+      ? []
+      : [{
+        path: ["clientOrderId"],
+        message:
+          `clientOrderId must be at most ${maxClientOrderIdLength} characters (to be found by /orders/by-client-id)`
+      }])
   ])
 )
 

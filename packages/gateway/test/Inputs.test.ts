@@ -131,6 +131,14 @@ describe("bounded work and typed errors for every input", () => {
         const r = yield* request(url, `/marketdata/quote/${symbol}`)
         expect(r.status, symbol).toBe(400)
       }
+      for (const path of [`/orders/${"x".repeat(101)}`, `/orders/by-client-id/${"x".repeat(101)}`]) {
+        expect([400, 404], path).toContain((yield* request(url, path)).status)
+      }
+      const longId = yield* request(url, "/orders", {
+        method: "POST",
+        body: { symbol: "SPY", side: "buy", qty: 1, type: "market", clientOrderId: "x".repeat(101) }
+      })
+      expect(longId.status).toBe(400)
       // leap day, offsets and fractions are fine
       for (const query of ["from=2024-02-29", "from=2025-12-06T10:00:00.123%2B01:00&to=2025-12-06T23:59:59Z&limit=5"]) {
         expect((yield* request(url, `/marketdata/bars/AAPL?${query}`)).status, query).toBe(200)
