@@ -22,7 +22,8 @@
  * it only when the broker has none.
  *
  * Placements run in the service's scope, not the request's: a client that
- * disconnects does not interrupt an order half-way.
+ * disconnects does not interrupt an order half-way. One the scope interrupts
+ * (shutdown) is answered `OrderStatusUnknown` and its id kept in doubt.
  *
  * Memory: at most `maxIds` ids are remembered (LRU over completed
  * placements; ~0.5 KB each, so the default 50,000 is ~25 MB). An id evicted
@@ -34,6 +35,7 @@
  */
 import { BrokerClient } from "@effect-resilience/clients/BrokerClient"
 import type { Order, OrderRequest } from "@effect-resilience/clients/Models"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -173,67 +175,85 @@ export const make = (
         }))
       )
 
+    // Uninterruptible from the table's update to the fork (an entry always gets its placement); waiting is
+    // interruptible (`restore`).
     const place = (request: OrderRequest): Effect.Effect<Placed, PlaceError> =>
-      Effect.suspend(() => {
-        if (request.clientOrderId === undefined) {
-          // The gateway's own id is new by construction: nothing to remember.
-          return Effect.map(
-            placeNew({ ...request, clientOrderId: newClientOrderId() }),
-            (order): Placed => ({ order, replayed: false })
-          )
-        }
-        const id = request.clientOrderId
-        const print = fingerprint(request)
-        const known = table.get(id)
-        if (known !== undefined) {
-          if (known.fingerprint !== print) return Effect.fail(conflict(id))
-          if (!known.inDoubt) {
-            table.delete(id)
-            table.set(id, known)
-            return Effect.map(Deferred.await(known.result), (order): Placed => ({ order, replayed: true }))
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          if (request.clientOrderId === undefined) {
+            // The gateway's own id is new by construction: nothing to remember.
+            return restore(Effect.map(
+              placeNew({ ...request, clientOrderId: newClientOrderId() }),
+              (order): Placed => ({ order, replayed: false })
+            ))
           }
-        }
-        const lookupFirst = known !== undefined && known.inDoubt
-        const entry: Entry = {
-          fingerprint: print,
-          result: Deferred.unsafeMake<Order, PlaceError>(FiberId.none),
-          done: false,
-          inDoubt: false
-        }
-        table.delete(id)
-        table.set(id, entry)
-        evict()
-        const submission = { ...request, clientOrderId: id }
-        let foundAtBroker = false
-        const placement = (lookupFirst
-          ? lookupThenPlace(submission, () => {
-            foundAtBroker = true
+          const id = request.clientOrderId
+          const print = fingerprint(request)
+          const known = table.get(id)
+          if (known !== undefined) {
+            if (known.fingerprint !== print) return Effect.fail(conflict(id))
+            if (!known.inDoubt) {
+              table.delete(id)
+              table.set(id, known)
+              return restore(Effect.map(Deferred.await(known.result), (order): Placed => ({ order, replayed: true })))
+            }
+          }
+          const lookupFirst = known !== undefined && known.inDoubt
+          const entry: Entry = {
+            fingerprint: print,
+            result: Deferred.unsafeMake<Order, PlaceError>(FiberId.none),
+            done: false,
+            inDoubt: false
+          }
+          table.delete(id)
+          table.set(id, entry)
+          evict()
+          const submission = { ...request, clientOrderId: id }
+          let foundAtBroker = false
+          const placement = (lookupFirst
+            ? lookupThenPlace(submission, () => {
+              foundAtBroker = true
+            })
+            : placeNew(submission)).pipe(
+              // The broker may answer with an order it already had under this id (its duplicate check): it must be
+              // this order.
+              Effect.flatMap((order): Effect.Effect<Order, PlaceError> =>
+                sameOrder(order, request) ? Effect.succeed(order) : Effect.fail(conflict(id))
+              )
+            )
+          // The observer sees every end of the placement, an interruption before it even started included (a
+          // scope closing at shutdown): the waiters are always answered and the table always updated.
+          const settle = (exit: Exit.Exit<Order, PlaceError>) => {
+            entry.done = true
+            if (Exit.isSuccess(exit)) return Deferred.unsafeDone(entry.result, exit)
+            if (Cause.isInterruptedOnly(exit.cause)) {
+              // Stopped half-way (the gateway shutting down): the order may have reached the broker.
+              entry.inDoubt = true
+              return Deferred.unsafeDone(
+                entry.result,
+                Exit.fail(
+                  new HttpErrors.OrderStatusUnknown({
+                    clientOrderId: id,
+                    message: `The placement of "${id}" was interrupted; look it up (GET /orders/by-client-id/${id}) ` +
+                      "or send it again with the same clientOrderId"
+                  })
+                )
+              )
+            }
+            const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+            if (failure !== undefined && isInDoubt(failure)) entry.inDoubt = true
+            else if (table.get(id) === entry) table.delete(id)
+            Deferred.unsafeDone(entry.result, exit)
+          }
+          // interruptible again inside: the scope closing, and the policies' timeouts, can interrupt it
+          return Effect.flatMap(Effect.forkIn(Effect.interruptible(placement), scope), (fiber) => {
+            fiber.addObserver(settle)
+            return restore(
+              Effect.map(Deferred.await(entry.result), (order): Placed => ({ order, replayed: foundAtBroker }))
+            )
           })
-          : placeNew(submission)).pipe(
-            // The broker may answer with an order it already had under this id (its duplicate check): it must be
-            // this order.
-            Effect.flatMap((order): Effect.Effect<Order, PlaceError> =>
-              sameOrder(order, request) ? Effect.succeed(order) : Effect.fail(conflict(id))
-            ),
-            Effect.onExit((exit) =>
-              Effect.sync(() => {
-                entry.done = true
-                if (Exit.isSuccess(exit)) return
-                const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-                if (failure !== undefined && isInDoubt(failure)) entry.inDoubt = true
-                else if (table.get(id) === entry) table.delete(id)
-              })
-            ),
-            Effect.intoDeferred(entry.result)
-          )
-        return Effect.zipRight(
-          Effect.forkIn(placement, scope),
-          Effect.map(
-            Deferred.await(entry.result),
-            (order): Placed => ({ order, replayed: foundAtBroker })
-          )
-        )
-      })
+        })
+      )
 
     return { place, size: Effect.sync(() => table.size) }
   })

@@ -4,7 +4,7 @@ import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
 import { OrderIdempotency, Providers } from "@effect-resilience/gateway"
 import * as StatusSources from "@effect-resilience/http/StatusSources"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, FastCheck as fc, Layer, Logger, LogLevel } from "effect"
+import { Duration, Effect, Exit, FastCheck as fc, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
 
 // The simulated broker with the gateway's demo timings, made short: attempts time out after 40 ms.
 const broker = (faults: Partial<Simulated.Faults>) =>
@@ -87,6 +87,22 @@ describe("OrderIdempotency", () => {
       ),
     { timeout: 120_000, fastCheck: { numRuns: 25 } }
   )
+
+  it.scopedLive("a placement its scope interrupts (shutdown) answers OrderStatusUnknown, and the id stays in doubt", () =>
+    Effect.gen(function*() {
+      const book = yield* Simulated.SimulatedBroker
+      const scope = yield* Scope.make()
+      const service = yield* Effect.provideService(OrderIdempotency.make({}), Scope.Scope, scope)
+      const waiter = yield* Effect.fork(service.place(request(1, 1)))
+      yield* Effect.sleep("20 millis") // the broker is slow (latency): the placement is in flight
+      yield* Scope.close(scope, Exit.void)
+      const failure = yield* Effect.flip(Fiber.join(waiter))
+      expect(failure._tag).toBe("OrderStatusUnknown")
+      // a placement after the shutdown: the scope is closed, the waiter is still answered
+      const late = yield* Effect.flip(service.place(request(2, 1)))
+      expect(late._tag).toBe("OrderStatusUnknown")
+      expect((yield* book.orders).length).toBeLessThanOrEqual(1)
+    }).pipe(Effect.provide(broker({ latency: { ...Simulated.noFaults.latency, base: Duration.millis(200) } }))))
 
   it.scopedLive("remembers at most maxIds ids; a forgotten id is still placed once (the broker's duplicate check)", () =>
     Effect.gen(function*() {
