@@ -102,6 +102,8 @@ export class OrdersGroup extends withUpstreamErrors(
       HttpApiEndpoint.post("placeOrder", "/")
         .setPayload(OrderPayload)
         .addSuccess(Models.Order, { status: 201 })
+        // a replay of a client order id already placed (set by the handler; documented here for the OpenAPI)
+        .addSuccess(Models.Order, { status: 200 })
         .addError(HttpErrors.OrderRejected)
         .addError(HttpErrors.OrderStatusUnknown)
         .addError(HttpErrors.ClientOrderIdConflict)
