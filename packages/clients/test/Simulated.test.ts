@@ -54,7 +54,7 @@ describe("Simulated market data", () => {
           }
         }
       }).pipe(Effect.provide(Simulated.layerFaults())),
-    { fastCheck: { numRuns: 100 } }
+    { timeout: 120_000, fastCheck: { numRuns: 50 } }
   )
 
   it.effect("bars: the same bars as computing the whole range and trimming it (small ranges)", () =>
