@@ -15,8 +15,17 @@
  * Everything runs on the fiber's `Clock` and a seeded `Random`, so a test
  * under `TestClock` is deterministic.
  *
- * The simulated broker does NOT dedupe client order ids: it books every
- * submission it receives, so a test can count duplicates.
+ * The simulated broker rejects a second submission with a client order id it
+ * already holds, as Alpaca does (422 `OrderRejectedError` with
+ * `duplicate: true`), and counts those rejections (`duplicatesRejected`): a
+ * second line of defence, whose firing a test can see. With
+ * `rejectDuplicateClientOrderIds: false` it books every submission instead,
+ * so a test can count duplicates in the book.
+ *
+ * The simulated data provider does work proportional to what it returns:
+ * `bars` computes only the bars it answers with (at most `maxBarsPerCall`,
+ * the latest of the range), whatever the range, and lets the event loop run
+ * every `barsChunk` bars.
  *
  * @since 0.1.0
  */
@@ -45,7 +54,7 @@ import * as Http from "./internal/http.js"
 import { makeBrokerClient, makeMarketDataClient } from "./internal/resilient.js"
 import type { MarketDataApi } from "./MarketDataClient.js"
 import { MarketDataClient } from "./MarketDataClient.js"
-import { Account, Bar, isOpenStatus, Order, Position, Quote } from "./Models.js"
+import { Account, Bar, isOpenStatus, Order, Position, Quote, type Timeframe } from "./Models.js"
 import * as ProviderPolicy from "./ProviderPolicy.js"
 
 /**
@@ -191,6 +200,8 @@ export interface BrokerState {
   readonly orders: Effect.Effect<ReadonlyArray<Order>>
   /** Calls that reached the broker (after outage / 429 / error faults), by method. */
   readonly calls: Effect.Effect<Readonly<Record<string, number>>>
+  /** Submissions refused because their client order id was already booked. */
+  readonly duplicatesRejected: Effect.Effect<number>
 }
 
 /**
@@ -222,6 +233,94 @@ export interface Options {
    */
   readonly fractionalTrading?: boolean | undefined
   readonly policy?: ProviderPolicy.Overrides | undefined
+  /**
+   * Refuse a submission whose client order id is already booked (422
+   * `OrderRejectedError`, `duplicate: true`), as Alpaca does. `false` books
+   * it again: a witness for tests that count duplicates.
+   *
+   * @default true
+   */
+  readonly rejectDuplicateClientOrderIds?: boolean | undefined
+}
+
+/**
+ * What the simulated data provider has done, for tests and the gateway's
+ * admin API.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MarketDataState {
+  /** Bars computed since start (every bar returned is computed once; nothing else is). */
+  readonly barsGenerated: Effect.Effect<number>
+  /** `bars` calls that reached the simulator. */
+  readonly barsCalls: Effect.Effect<number>
+}
+
+/**
+ * The simulated data provider's counters.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class SimulatedMarketData extends Context.Tag("@effect-resilience/clients/SimulatedMarketData")<
+  SimulatedMarketData,
+  MarketDataState
+>() {}
+
+/**
+ * The most bars one simulated `bars` call computes and returns: the latest
+ * ones of the range when it holds more.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBarsPerCall = 10_000
+
+/**
+ * The simulated `bars` call lets the event loop run after computing this many
+ * bars (a few milliseconds of work), so a large answer never holds it for long.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const barsChunk = 250
+
+/**
+ * Let the event loop run (timers, I/O: other requests) before going on: a
+ * macrotask, unlike `Effect.yieldNow`, which Effect's scheduler resumes on a
+ * microtask. Independent of the `Clock`, so it works under `TestClock`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * The grid of bars a query answers with, without computing any bar: the
+ * timestamp of the first one and how many there are (the latest `limit`, at
+ * most `maxBarsPerCall`, of the bars in `[from, to]` on the timeframe's
+ * grid). O(1) whatever the range.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const barGrid = (
+  step: number,
+  window: { readonly from: number; readonly to: number },
+  limit: number | undefined
+): { readonly start: number; readonly count: number } => {
+  if (!Number.isFinite(window.from) || !Number.isFinite(window.to) || !(step > 0)) return { start: 0, count: 0 }
+  const first = Math.ceil(window.from / step) * step
+  const last = Math.floor(window.to / step) * step
+  if (last < first) return { start: 0, count: 0 }
+  const inRange = Math.floor((last - first) / step) + 1
+  const cap = limit === undefined || Number.isNaN(limit) ? maxBarsPerCall : Math.max(0, Math.floor(limit))
+  const count = Math.min(inRange, cap, maxBarsPerCall)
+  return { start: last - (count - 1) * step, count }
 }
 
 /**
@@ -366,6 +465,13 @@ export const makeBrokerApi = (
     const provider = "simulated"
     const book: Array<Order> = []
     const byId = new Map<string, Order>()
+    const byClientId = new Map<string, Order>()
+    // Kept as orders are booked, so reads cost what they return, not the size of the book.
+    const open = new Map<string, Order>()
+    const bookIndex = new Map<string, number>()
+    const net = new Map<string, { qty: number; cost: number }>()
+    const rejectDuplicates = options.rejectDuplicateClientOrderIds ?? true
+    let duplicatesRejected = 0
     const calls: Record<string, number> = {}
     let cash = options.startingCash ?? 100_000
     let nextId = 1
@@ -385,11 +491,23 @@ export const makeBrokerApi = (
           Effect.gen(function*() {
             const reference = symbols[request.symbol]
             if (reference === undefined) return yield* new UnknownSymbolError({ provider, symbol: request.symbol })
+            if (rejectDuplicates && byClientId.has(request.clientOrderId)) {
+              duplicatesRejected++
+              return yield* new OrderRejectedError({
+                provider,
+                reason: "client_order_id must be unique",
+                clientOrderId: request.clientOrderId,
+                duplicate: true
+              })
+            }
             const now = yield* Clock.currentTimeMillis
             const market = round(priceAt(reference, request.symbol, now), reference)
             const fills = request.type === "market" ||
               (request.side === "buy" ? request.limitPrice! >= market : request.limitPrice! <= market)
             const price = request.type === "market" ? market : request.limitPrice!
+            if (!Number.isFinite(request.qty * price)) {
+              return yield* new OrderRejectedError({ provider, reason: "the order's notional value is not finite" })
+            }
             if (request.side === "buy" && request.qty * price > cash) {
               return yield* new InsufficientFundsError({
                 provider,
@@ -411,8 +529,16 @@ export const makeBrokerApi = (
               ...(fills ? { filledAvgPrice: price } : {}),
               submittedAt: new Date(now)
             })
+            bookIndex.set(order.id, book.length)
             book.push(order)
             byId.set(order.id, order)
+            if (isOpenStatus(order.status)) open.set(order.id, order)
+            if (fills) {
+              const p = net.get(order.symbol) ?? { qty: 0, cost: 0 }
+              const signed = order.side === "buy" ? order.qty : -order.qty
+              net.set(order.symbol, { qty: p.qty + signed, cost: p.cost + signed * price })
+            }
+            if (!byClientId.has(order.clientOrderId)) byClientId.set(order.clientOrderId, order)
             const faults = yield* injector.get
             if (faults.timeoutAfterAcceptRate > 0 && (yield* random.next) < faults.timeoutAfterAcceptRate) {
               // Booked, but the reply is lost: the caller's own timeout fires first.
@@ -437,7 +563,9 @@ export const makeBrokerApi = (
             }
             const canceled = new Order({ ...order, status: "canceled" })
             byId.set(orderId, canceled)
-            book[book.indexOf(order)] = canceled
+            open.delete(orderId)
+            if (byClientId.get(order.clientOrderId) === order) byClientId.set(order.clientOrderId, canceled)
+            book[bookIndex.get(orderId)!] = canceled
             return Effect.void
           })
         ),
@@ -454,20 +582,13 @@ export const makeBrokerApi = (
       getOrderByClientOrderId: (clientOrderId) =>
         guard(
           "getOrderByClientOrderId",
-          Effect.sync(() => Option.fromNullable(book.find((o) => o.clientOrderId === clientOrderId)))
+          Effect.sync(() => Option.fromNullable(byClientId.get(clientOrderId)))
         ),
-      listOpenOrders: guard("listOpenOrders", Effect.sync(() => book.filter((o) => isOpenStatus(o.status)))),
+      listOpenOrders: guard("listOpenOrders", Effect.sync(() => [...open.values()])),
       positions: guard(
         "positions",
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const net = new Map<string, { qty: number; cost: number }>()
-          for (const o of book) {
-            if (o.filledQty === 0) continue
-            const p = net.get(o.symbol) ?? { qty: 0, cost: 0 }
-            const signed = o.side === "buy" ? o.filledQty : -o.filledQty
-            net.set(o.symbol, { qty: p.qty + signed, cost: p.cost + signed * (o.filledAvgPrice ?? 0) })
-          }
-          return [...net].filter(([, p]) => p.qty !== 0).map(([symbol, p]) => {
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          [...net].filter(([, p]) => p.qty !== 0).map(([symbol, p]) => {
             const reference = symbols[symbol] ?? 1
             const current = round(priceAt(reference, symbol, now), reference)
             const avg = p.cost / p.qty
@@ -480,8 +601,7 @@ export const makeBrokerApi = (
               marketValue: p.qty * current,
               unrealizedPnl: p.qty * (current - avg)
             })
-          })
-        })
+          }))
       ),
       account: guard(
         "account",
@@ -492,28 +612,49 @@ export const makeBrokerApi = (
     }
     const state: BrokerState = {
       orders: Effect.sync(() => [...book]),
-      calls: Effect.sync(() => ({ ...calls }))
+      calls: Effect.sync(() => ({ ...calls })),
+      duplicatesRejected: Effect.sync(() => duplicatesRejected)
     }
     return { api: withOrderRules(api, options), state }
   })
 
 /**
- * The raw simulated data provider.
+ * The raw simulated data provider and its counters.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDataApi, never, SimulatedFaults> =>
+export const makeMarketData = (
+  options: Options = {}
+): Effect.Effect<{ readonly api: MarketDataApi; readonly state: MarketDataState }, never, SimulatedFaults> =>
   Effect.gen(function*() {
     const injector = yield* SimulatedFaults
     const random = Random.make((options.seed ?? 42) + 1)
     const symbols = options.symbols ?? defaultSymbols
     const provider = "simulated"
+    let barsGenerated = 0
+    let barsCalls = 0
     const known = (symbol: string) =>
       symbols[symbol] === undefined
         ? Effect.fail(new UnknownSymbolError({ provider, symbol }))
         : Effect.succeed(symbols[symbol]!)
-    return {
+    const barAt = (symbol: string, timeframe: Timeframe, reference: number, step: number, t: number): Bar => {
+      const open = priceAt(reference, symbol, t)
+      const close = priceAt(reference, symbol, t + step)
+      const wiggle = Math.abs(close - open) * 0.5 + reference * 0.0005
+      // Built from finite numbers we computed: skip the constructor's validation (most of a bar's cost).
+      return new Bar({
+        symbol,
+        timeframe,
+        timestamp: new Date(t),
+        open: round(open, reference),
+        high: round(Math.max(open, close) + wiggle, reference),
+        low: round(Math.min(open, close) - wiggle, reference),
+        close: round(close, reference),
+        volume: Math.round(1000 + 1000 * Math.abs(Math.sin(t / step)))
+      }, true)
+    }
+    const api: MarketDataApi = {
       provider,
       bars: (symbol, timeframe, query = {}) =>
         faulted(
@@ -523,27 +664,18 @@ export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDa
           () => Duration.zero,
           Effect.gen(function*() {
             const reference = yield* known(symbol)
+            barsCalls++
             const step = Http.timeframeMillis[timeframe]
-            const { from, to } = yield* Http.windowOf(timeframe, query)
-            const bars: Array<Bar> = []
-            for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
-              const open = priceAt(reference, symbol, t)
-              const close = priceAt(reference, symbol, t + step)
-              const wiggle = Math.abs(close - open) * 0.5 + reference * 0.0005
-              bars.push(
-                new Bar({
-                  symbol,
-                  timeframe,
-                  timestamp: new Date(t),
-                  open: round(open, reference),
-                  high: round(Math.max(open, close) + wiggle, reference),
-                  low: round(Math.min(open, close) - wiggle, reference),
-                  close: round(close, reference),
-                  volume: Math.round(1000 + 1000 * Math.abs(Math.sin(t / step)))
-                })
-              )
+            const window = yield* Http.windowOf(timeframe, query)
+            // Only the bars answered are computed: O(limit), never O(range).
+            const { count, start } = barGrid(step, window, query.limit)
+            const bars: Array<Bar> = new Array(count)
+            for (let i = 0; i < count; i++) {
+              if (i > 0 && i % barsChunk === 0) yield* yieldToEventLoop
+              bars[i] = barAt(symbol, timeframe, reference, step, start + i * step)
+              barsGenerated++
             }
-            return Http.trimBars(bars, query)
+            return bars
           })
         ),
       latestQuote: (symbol) =>
@@ -569,7 +701,21 @@ export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDa
           })
         )
     }
+    const state: MarketDataState = {
+      barsGenerated: Effect.sync(() => barsGenerated),
+      barsCalls: Effect.sync(() => barsCalls)
+    }
+    return { api, state }
   })
+
+/**
+ * The raw simulated data provider.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMarketDataApi = (options: Options = {}): Effect.Effect<MarketDataApi, never, SimulatedFaults> =>
+  Effect.map(makeMarketData(options), ({ api }) => api)
 
 /**
  * The simulated `BrokerClient` and its book (`SimulatedBroker`), with the
@@ -590,21 +736,26 @@ export const layerBroker = (
   )
 
 /**
- * The simulated `MarketDataClient`. Needs `SimulatedFaults`. It refuses as
- * the real providers do (a reversed range, the `notEntitled` fault).
+ * The simulated `MarketDataClient` and its counters
+ * (`SimulatedMarketData`). Needs `SimulatedFaults`. It refuses as the real
+ * providers do (a reversed range, the `notEntitled` fault).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerMarketData = (
   options: Options = {}
-): Layer.Layer<MarketDataClient, InvalidOptionsError, SimulatedFaults> =>
-  Layer.scoped(
-    MarketDataClient,
-    Effect.flatMap(
-      Effect.zip(makeMarketDataApi(options), SimulatedFaults),
-      ([api, injector]) => makeMarketDataClient(withParameterChecks(injector, api), marketDataPolicy, options.policy)
-    )
+): Layer.Layer<MarketDataClient | SimulatedMarketData, InvalidOptionsError, SimulatedFaults> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const { api, state } = yield* makeMarketData(options)
+      const client = yield* makeMarketDataClient(
+        withParameterChecks(yield* SimulatedFaults, api),
+        marketDataPolicy,
+        options.policy
+      )
+      return Context.make(MarketDataClient, client).pipe(Context.add(SimulatedMarketData, state))
+    })
   )
 
 /**
@@ -618,7 +769,10 @@ export const layer = (
     readonly faults?: Partial<Faults> | undefined
     readonly marketDataPolicy?: ProviderPolicy.Overrides | undefined
   } = {}
-): Layer.Layer<BrokerClient | SimulatedBroker | MarketDataClient | SimulatedFaults, InvalidOptionsError> =>
+): Layer.Layer<
+  BrokerClient | SimulatedBroker | MarketDataClient | SimulatedMarketData | SimulatedFaults,
+  InvalidOptionsError
+> =>
   Layer.mergeAll(
     layerBroker(options),
     layerMarketData({ ...options, policy: options.marketDataPolicy })

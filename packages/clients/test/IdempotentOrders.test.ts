@@ -178,9 +178,9 @@ describe("IdempotentOrders", () => {
       expect((yield* broker.calls).submitOrder).toBe(1) // rejected before sending
     }).pipe(Effect.provide(simulated({}, {}))))
 
-  it.effect("the simulator records duplicates (it is the test's witness, not a deduper)", () =>
+  it.effect("the simulator, told not to dedupe, records duplicates (the test's witness)", () =>
     Effect.gen(function*() {
-      const { api, state } = yield* Simulated.makeBrokerApi()
+      const { api, state } = yield* Simulated.makeBrokerApi({ rejectDuplicateClientOrderIds: false })
       const submission = { ...order(0), clientOrderId: "dup" }
       yield* api.submitOrder(submission)
       yield* api.submitOrder(submission)

@@ -15,10 +15,22 @@ import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as ApiKeys from "./ApiKeys.js"
 import * as HttpErrors from "./HttpErrors.js"
 
-const IdParam = Schema.Struct({ id: Schema.String })
+/**
+ * The longest `clientOrderId` the gateway accepts: the router matches path
+ * parameters of at most 100 characters, so a longer id could not be looked
+ * up with `GET /orders/by-client-id/{id}`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxClientOrderIdLength = 100
+
+const IdParam = Schema.Struct({ id: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxClientOrderIdLength)) })
 
 // Every group that calls a provider answers with the same mapped upstream errors.
 const withUpstreamErrors = <
@@ -38,6 +50,47 @@ const withUpstreamErrors = <
     .addError(HttpErrors.BadGateway)
 
 /**
+ * The largest `qty` an order may carry.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxOrderQty = 1_000_000
+
+/**
+ * The largest `limitPrice` an order may carry.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxLimitPrice = 1_000_000
+
+/**
+ * `POST /orders`'s body: an `OrderRequest` (finite, positive numbers) whose
+ * `qty` is at most `maxOrderQty`, `limitPrice` at most `maxLimitPrice` and
+ * `clientOrderId` at most `maxClientOrderIdLength` characters; anything else
+ * is a 400.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OrderPayload = Models.OrderRequest.pipe(
+  Schema.filter((o) => [
+    ...(o.qty <= maxOrderQty ? [] : [{ path: ["qty"], message: `qty must be at most ${maxOrderQty}` }]),
+    ...(o.limitPrice === undefined || o.limitPrice <= maxLimitPrice
+      ? []
+      : [{ path: ["limitPrice"], message: `limitPrice must be at most ${maxLimitPrice}` }]),
+    ...(o.clientOrderId === undefined || o.clientOrderId.length <= maxClientOrderIdLength
+      ? []
+      : [{
+        path: ["clientOrderId"],
+        message:
+          `clientOrderId must be at most ${maxClientOrderIdLength} characters (to be found by /orders/by-client-id)`
+      }])
+  ])
+)
+
+/**
  * `/orders`: place, list open, get, look up by client order id, cancel.
  *
  * @since 0.1.0
@@ -47,13 +100,19 @@ export class OrdersGroup extends withUpstreamErrors(
   HttpApiGroup.make("orders")
     .add(
       HttpApiEndpoint.post("placeOrder", "/")
-        .setPayload(Models.OrderRequest)
+        .setPayload(OrderPayload)
         .addSuccess(Models.Order, { status: 201 })
+        // a replay of a client order id already placed (set by the handler; documented here for the OpenAPI)
+        .addSuccess(Models.Order, { status: 200 })
         .addError(HttpErrors.OrderRejected)
         .addError(HttpErrors.OrderStatusUnknown)
+        .addError(HttpErrors.ClientOrderIdConflict)
         .annotate(
           OpenApi.Description,
-          "Place an order. Without a clientOrderId the gateway assigns one; every retry reuses it, so an order is placed at most once."
+          "Place an order. Without a clientOrderId the gateway assigns one; every retry reuses it, so an order is " +
+            "placed at most once. A clientOrderId the gateway has seen is not placed again: the answer is 200 with " +
+            "the order as first returned (header Idempotent-Replayed: true), concurrent requests with one id make " +
+            "one order, and the same id with a different order is 409 ClientOrderIdConflict."
         )
     )
     .add(HttpApiEndpoint.get("listOpenOrders", "/").addSuccess(Schema.Array(Models.Order)))
@@ -81,7 +140,102 @@ export class AccountGroup extends withUpstreamErrors(
     .add(HttpApiEndpoint.get("account", "/account").addSuccess(Models.Account))
 ) {}
 
-const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000))
+/**
+ * The largest `limit` of a bars query (and the most bars one answer holds).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBarsLimit = 10_000
+
+const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, maxBarsLimit))
+
+/**
+ * The earliest date a query may name (inclusive): 1970-01-01T00:00:00Z.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const minQueryDate = new Date(0)
+
+/**
+ * The latest date a query may name (exclusive): 2100-01-01T00:00:00Z.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxQueryDate = new Date(Date.UTC(2100, 0, 1))
+
+const isoDateTime = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))?)?$/
+
+/**
+ * The instant an ISO 8601 date (`2025-12-07`) or date-time
+ * (`2025-12-07T14:30:00Z`, `…+01:00`; UTC without an offset) names, or
+ * `undefined` when it names none: every field is range-checked (no
+ * `2026-02-30`, no `2026-13-45`), and it must fall in
+ * `[minQueryDate, maxQueryDate)`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseQueryDate = (text: string): Date | undefined => {
+  const m = isoDateTime.exec(text)
+  if (m === null) return undefined
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  const [hour, minute, second] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)]
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined
+  if (hour > 23 || minute > 59 || second > 59) return undefined
+  let offsetMinutes = 0
+  if (m[7] !== undefined && m[7] !== "Z") {
+    const [oh, om] = [Number(m[8]), Number(m[9])]
+    if (oh > 23 || om > 59) return undefined
+    offsetMinutes = (m[7].startsWith("-") ? -1 : 1) * (oh * 60 + om)
+  }
+  const fraction = /\.(\d+)/.exec(text.slice(10))
+  const millis = fraction === null ? 0 : Math.floor(Number(`0.${fraction[1]}`) * 1000)
+  const time = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000
+  return time >= minQueryDate.getTime() && time < maxQueryDate.getTime() ? new Date(time) : undefined
+}
+
+/**
+ * A query date (see `parseQueryDate`); anything else is a 400.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const QueryDate: Schema.Schema<Date, string> = Schema.transformOrFail(
+  Schema.String.pipe(Schema.maxLength(40)),
+  Schema.DateFromSelf,
+  {
+    strict: true,
+    decode: (text, _options, ast) => {
+      const date = parseQueryDate(text)
+      return date === undefined
+        ? ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            text,
+            `Expected an ISO 8601 date (YYYY-MM-DD) or date-time between 1970-01-01 and 2100-01-01, got "${text}"`
+          )
+        )
+        : ParseResult.succeed(date)
+    },
+    encode: (date) => ParseResult.succeed(date.toISOString())
+  }
+).annotations({ identifier: "QueryDate" })
+
+/**
+ * A symbol in a path: 1–32 of `A-Z a-z 0-9 . - _ /`; anything else is a 400
+ * (an unknown one is a 404).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SymbolParam = Schema.Struct({
+  symbol: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9._-]{1,32}$/, { message: () => "a symbol is 1 to 32 of A-Z a-z 0-9 . _ -" })
+  )
+})
 
 /**
  * `/marketdata/bars/:symbol?timeframe=1h&limit=100`, `/marketdata/quote/:symbol`.
@@ -93,18 +247,23 @@ export class MarketDataGroup extends withUpstreamErrors(
   HttpApiGroup.make("marketData")
     .add(
       HttpApiEndpoint.get("bars", "/bars/:symbol")
-        .setPath(Schema.Struct({ symbol: Schema.String }))
+        .setPath(SymbolParam)
         .setUrlParams(Schema.Struct({
           timeframe: Schema.optionalWith(Models.Timeframe, { default: () => "1h" as const }),
           limit: Schema.optional(Limit),
-          from: Schema.optional(Schema.DateFromString),
-          to: Schema.optional(Schema.DateFromString)
+          from: Schema.optional(QueryDate),
+          to: Schema.optional(QueryDate)
         }))
+        .annotate(
+          OpenApi.Description,
+          `Bars, oldest first: the latest \`limit\` (1–${maxBarsLimit}) of the range [from, to], at most ${maxBarsLimit}. ` +
+            "Dates are ISO 8601 (YYYY-MM-DD or a date-time), 1970–2099; from after to is a 400."
+        )
         .addSuccess(Schema.Array(Models.Bar))
     )
     .add(
       HttpApiEndpoint.get("quote", "/quote/:symbol")
-        .setPath(Schema.Struct({ symbol: Schema.String }))
+        .setPath(SymbolParam)
         .addSuccess(Models.Quote)
     )
 ).prefix("/marketdata") {}
@@ -196,7 +355,21 @@ export const BookSummary = Schema.Struct({
   distinctClientOrderIds: Schema.Number,
   duplicates: Schema.Number,
   duplicateClientOrderIds: Schema.Array(Schema.String),
+  /** Submissions the broker refused as a duplicate client order id (its own, second line of defence). */
+  duplicatesRejected: Schema.Number,
   calls: Schema.Record({ key: Schema.String, value: Schema.Number })
+})
+
+/**
+ * `GET /admin/marketdata/stats`: how much work the simulated data provider
+ * has done (bars computed, `bars` calls).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MarketDataStats = Schema.Struct({
+  barsGenerated: Schema.Number,
+  barsCalls: Schema.Number
 })
 
 /**
@@ -215,6 +388,7 @@ export class AdminGroup extends HttpApiGroup.make("admin")
       .addSuccess(FaultsState)
   )
   .add(HttpApiEndpoint.get("book", "/broker/book").addSuccess(BookSummary))
+  .add(HttpApiEndpoint.get("marketDataStats", "/marketdata/stats").addSuccess(MarketDataStats))
   .add(HttpApiEndpoint.post("resetBreakers", "/breakers/reset").addSuccess(Schema.Struct({ reset: Schema.Number })))
   .add(
     HttpApiEndpoint.post("setTraffic", "/traffic")
@@ -256,6 +430,8 @@ export class GatewayApi extends HttpApi.make("gateway")
   .add(HealthGroup)
   .add(ResilienceStatus.Group)
   .add(Prometheus.Group)
+  // The last declared runs first: the rate limit (keyed by IP for an unknown key), then the key check.
+  .middleware(ApiKeys.Middleware)
   .middleware(RateLimit.Middleware)
   .annotate(OpenApi.Title, "effect-resilience trading gateway")
   .annotate(OpenApi.Version, "0.1.0")

@@ -12,6 +12,21 @@
  */
 
 /**
+ * The API keys a run with `clients` clients sends: `chaos-admin` (fault API,
+ * status) and `chaos-<i>` per client. Configure them on the gateway
+ * (`API_KEYS`) so that each client has its own budget, as the in-process
+ * gateway of `pnpm chaos` does; a gateway without `API_KEYS` keys every
+ * client by its IP, so the clients of one machine share one budget.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const apiKeys = (clients = 16): ReadonlyArray<string> => [
+  "chaos-admin",
+  ...Array.from({ length: clients }, (_, i) => `chaos-${i}`)
+]
+
+/**
  * @since 0.1.0
  * @category models
  */

@@ -43,6 +43,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Http from "node:http"
 import { GatewayApi } from "./Api.js"
+import * as ApiKeys from "./ApiKeys.js"
 import * as Dashboard from "./Dashboard.js"
 import type { GatewayConfig } from "./GatewayConfig.js"
 import * as Handlers from "./Handlers.js"
@@ -104,7 +105,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
         global: config.rateLimit.globalTokensPerSecond > 0
           ? { tokensPerSecond: config.rateLimit.globalTokensPerSecond, burstSize: config.rateLimit.globalBurstSize }
           : undefined,
-        clientKey: { apiKeyHeader: config.rateLimit.apiKeyHeader, trustedProxies: config.rateLimit.trustedProxies },
+        clientKey: ApiKeys.clientKeyOptions(config),
         api: GatewayApi
       }))
     )
@@ -137,7 +138,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
     )
 
     const demoTraffic = config.broker === "simulated" && config.marketData === "simulated" ? config.demoTraffic : 0
-    const running = Traffic.layer(demoTraffic, config.rateLimit.apiKeyHeader).pipe(
+    const running = Traffic.layer(demoTraffic, config.rateLimit.apiKeyHeader, false).pipe(
       Layer.provideMerge(serve),
       Layer.provideMerge(services)
     )

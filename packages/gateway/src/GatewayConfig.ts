@@ -64,8 +64,15 @@ export interface GatewayConfig {
     readonly globalTokensPerSecond: number
     /** `RATE_LIMIT_GLOBAL_BURST`. @default 1000 */
     readonly globalBurstSize: number
-    /** `API_KEY_HEADER`: the header a client is keyed by (else its IP). @default "x-api-key" */
+    /** `API_KEY_HEADER`: the header carrying a client's API key. @default "x-api-key" */
     readonly apiKeyHeader: string
+    /**
+     * `API_KEYS`: comma-separated API keys. A configured key has its own
+     * bucket; any other key is charged to its IP and answered 401; no key is
+     * keyed by IP. Empty: every client is keyed by its IP (see `ApiKeys`).
+     * @default none
+     */
+    readonly apiKeys: ReadonlyArray<string>
     /** `TRUSTED_PROXIES`: comma-separated addresses / CIDRs whose forwarding headers are read. @default none */
     readonly trustedProxies: ReadonlyArray<string>
   }
@@ -85,6 +92,13 @@ export interface GatewayConfig {
   readonly shutdownTimeout: Duration.Duration
   /** `GATEWAY_ADMIN`: serve `/admin/*` (fault injection, order book). @default true */
   readonly admin: boolean
+  readonly orders: {
+    /**
+     * `ORDER_IDS_MAX`: how many client order ids the gateway remembers for
+     * idempotent placement (LRU, ~0.5 KB each). @default 50000
+     */
+    readonly maxIdempotencyIds: number
+  }
   readonly simulated: {
     /** `SIM_SEED`. @default 42 */
     readonly seed: number
@@ -129,6 +143,7 @@ export const defaults: GatewayConfig = {
     globalTokensPerSecond: 500,
     globalBurstSize: 1000,
     apiKeyHeader: "x-api-key",
+    apiKeys: [],
     trustedProxies: []
   },
   loadShedding: { maxInFlight: 200, maxQueued: 100, queueTimeout: Duration.seconds(1) },
@@ -136,6 +151,7 @@ export const defaults: GatewayConfig = {
   redisOnError: "fallback-memory",
   shutdownTimeout: Duration.seconds(10),
   admin: true,
+  orders: { maxIdempotencyIds: 50_000 },
   simulated: { seed: 42, resetTimeout: Duration.seconds(10), timeout: Duration.millis(1500) },
   demoTraffic: 4,
   server: {
@@ -222,6 +238,18 @@ export const config: Config.Config<GatewayConfig> = Config.all({
       check("API_KEY_HEADER", "must be an HTTP header name", (s: string) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(s)),
       Config.map((s) => s.toLowerCase())
     ),
+    apiKeys: Config.redacted("API_KEYS").pipe(
+      Config.withDefault(Redacted.make("")),
+      Config.map((r) => Redacted.value(r).split(",").map((k) => k.trim()).filter((k) => k.length > 0)),
+      // not `check`: its message would print the keys
+      Config.mapOrFail((keys) =>
+        keys.every((k) => /^[\x21-\x7e]{1,256}$/.test(k))
+          ? Either.right(keys)
+          : Either.left(
+            ConfigError.InvalidData(["API_KEYS"], "must be comma-separated keys of 1 to 256 printable characters")
+          )
+      )
+    ),
     trustedProxies: Config.string("TRUSTED_PROXIES").pipe(
       Config.withDefault(""),
       Config.map((s) => s.split(",").map((p) => p.trim()).filter((p) => p.length > 0))
@@ -246,6 +274,9 @@ export const config: Config.Config<GatewayConfig> = Config.all({
   ),
   shutdownTimeout: positiveDuration("SHUTDOWN_TIMEOUT", defaults.shutdownTimeout),
   admin: Config.boolean("GATEWAY_ADMIN").pipe(Config.withDefault(defaults.admin)),
+  orders: Config.all({
+    maxIdempotencyIds: between("ORDER_IDS_MAX", 1, 10_000_000, defaults.orders.maxIdempotencyIds)
+  }),
   simulated: Config.all({
     seed: between("SIM_SEED", 0, 2 ** 31 - 1, defaults.simulated.seed),
     resetTimeout: positiveDuration("SIM_RESET_TIMEOUT", defaults.simulated.resetTimeout),

@@ -16,6 +16,10 @@
  * | `SessionExpiredError` | 502 `BadGateway` (the broker session needs a login) |
  * | `ProviderUnavailableError`, `AuthenticationError`, `ProviderDecodeError` | 502 `BadGateway` |
  *
+ * and the gateway's own: 409 `ClientOrderIdConflict` (a client order id
+ * reused for a different order), 401 `Unauthorized` (an API key that is not
+ * configured).
+ *
  * @since 0.1.0
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
@@ -143,6 +147,28 @@ export class BadGateway extends Schema.TaggedError<BadGateway>()("BadGateway", {
 export class NotSimulated extends Schema.TaggedError<NotSimulated>()("NotSimulated", {
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 409 })) {}
+
+/**
+ * 409: the client order id was already used for a different order. Nothing
+ * was placed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClientOrderIdConflict extends Schema.TaggedError<ClientOrderIdConflict>()("ClientOrderIdConflict", {
+  clientOrderId: Schema.String,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 409, description: "The clientOrderId was used for a different order" })) {}
+
+/**
+ * 401: the request's API key is not one of the gateway's configured keys.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 401, description: "Unknown API key" })) {}
 
 /**
  * Every error a provider-backed endpoint can answer with.

@@ -45,6 +45,7 @@ export interface Simulation {
   readonly broker: Option.Option<Simulated.FaultInjector>
   readonly marketData: Option.Option<Simulated.FaultInjector>
   readonly book: Option.Option<Simulated.BrokerState>
+  readonly marketDataStats: Option.Option<Simulated.MarketDataState>
 }
 
 /**
@@ -160,13 +161,20 @@ export const layer = (
     ).pipe(Layer.provide(NodeHttpClient.layer))
     const control = Layer.effect(
       FaultControl,
-      Effect.map(Effect.serviceOption(Simulated.SimulatedBroker), (book): Simulation => ({
-        brokerName: config.broker,
-        marketDataName: config.marketData,
-        broker: config.broker === "simulated" ? Option.some(brokerFaults) : Option.none(),
-        marketData: config.marketData === "simulated" ? Option.some(marketDataFaults) : Option.none(),
-        book
-      }))
+      Effect.map(
+        Effect.all([
+          Effect.serviceOption(Simulated.SimulatedBroker),
+          Effect.serviceOption(Simulated.SimulatedMarketData)
+        ]),
+        ([book, marketDataStats]): Simulation => ({
+          brokerName: config.broker,
+          marketDataName: config.marketData,
+          broker: config.broker === "simulated" ? Option.some(brokerFaults) : Option.none(),
+          marketData: config.marketData === "simulated" ? Option.some(marketDataFaults) : Option.none(),
+          book,
+          marketDataStats
+        })
+      )
     )
     return Layer.provideMerge(control, clients)
   }))

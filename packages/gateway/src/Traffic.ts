@@ -24,12 +24,14 @@ export const apiKey = "demo-traffic"
 
 /**
  * Start the generator at `initialRps` (changeable at run time through
- * `POST /admin/traffic`); it stops when shutdown begins.
+ * `POST /admin/traffic`); it stops when shutdown begins. With `sendKey`
+ * false it sends no API key, and is keyed by its (loopback) IP like any
+ * anonymous client: the gateway does, since `apiKey` is not a configured key.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (initialRps: number, apiKeyHeader = "x-api-key") =>
+export const layer = (initialRps: number, apiKeyHeader = "x-api-key", sendKey = true) =>
   Layer.scopedDiscard(Effect.gen(function*() {
     const telemetry = yield* Telemetry
     const server = yield* HttpServer.HttpServer
@@ -62,7 +64,10 @@ export const layer = (initialRps: number, apiKeyHeader = "x-api-key") =>
       inFlight++
       fetch(base + path, {
         ...init,
-        headers: { ...(init.headers as Record<string, string> | undefined), [apiKeyHeader]: apiKey },
+        headers: {
+          ...(init.headers as Record<string, string> | undefined),
+          ...(sendKey ? { [apiKeyHeader]: apiKey } : {})
+        },
         signal: AbortSignal.timeout(15_000)
       }).then((res) => res.arrayBuffer()).catch(() => undefined).finally(() => {
         inFlight--

@@ -42,6 +42,27 @@ export * as Providers from "./Providers.js"
 export * as HttpTransport from "./HttpTransport.js"
 
 /**
+ * The handlers of the gateway's groups (and the bars encoding).
+ *
+ * @since 0.1.0
+ */
+export * as Handlers from "./Handlers.js"
+
+/**
+ * Idempotent order placement on the client's id.
+ *
+ * @since 0.1.0
+ */
+export * as OrderIdempotency from "./OrderIdempotency.js"
+
+/**
+ * API keys and the rate limiter's client identity.
+ *
+ * @since 0.1.0
+ */
+export * as ApiKeys from "./ApiKeys.js"
+
+/**
  * Request counters, breaker history and the dashboard's state.
  *
  * @since 0.1.0

@@ -8,7 +8,10 @@ describe("chaos run", () => {
     "normal → broker outage → recovery → quota storm: 503s and 429s where expected, no duplicate order",
     () =>
       Effect.gen(function*() {
-        const url = yield* startGateway({ simulated: { resetTimeout: Duration.millis(700) } })
+        const url = yield* startGateway({
+          simulated: { resetTimeout: Duration.millis(700) },
+          rateLimit: { apiKeys: Chaos.apiKeys(6) }
+        })
         const lines: Array<string> = []
         const report = yield* Effect.promise(() =>
           Chaos.run({ url, clients: 6, phaseSeconds: 2, log: (line) => lines.push(line) })

@@ -119,9 +119,9 @@ describe("gateway end to end (loopback)", () => {
       expect(root.headers.get("location")).toBe("/dashboard")
     }))
 
-  it.scopedLive("rate limits per API key (falling back to the client IP): 429 with Retry-After and RateLimit headers", () =>
+  it.scopedLive("rate limits per configured API key (falling back to the client IP): 429 with Retry-After and RateLimit headers", () =>
     Effect.gen(function*() {
-      const url = yield* startGateway({ rateLimit: { tokensPerSecond: 1, burstSize: 5 } })
+      const url = yield* startGateway({ rateLimit: { tokensPerSecond: 1, burstSize: 5, apiKeys: ["alice", "bob"] } })
       const replies = yield* Effect.all(
         Array.from({ length: 8 }, () => request(url, "/marketdata/quote/AAPL", { key: "alice" })),
         { concurrency: "unbounded" }
@@ -138,6 +138,10 @@ describe("gateway end to end (loopback)", () => {
       // another key has its own bucket; no key falls back to the IP's bucket
       expect((yield* request(url, "/marketdata/quote/AAPL", { key: "bob" })).status).toBe(200)
       expect((yield* request(url, "/marketdata/quote/AAPL")).status).toBe(200)
+      // a key that is not configured is refused
+      const unknown = yield* request(url, "/marketdata/quote/AAPL", { key: "mallory" })
+      expect(unknown.status).toBe(401)
+      expect(unknown.body._tag).toBe("Unauthorized")
       // health checks are exempt
       expect((yield* request(url, "/health", { key: "alice" })).status).toBe(200)
     }))

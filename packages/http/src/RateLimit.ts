@@ -36,8 +36,10 @@
  *   (`HttpApiGroup.middleware(RateLimit.Middleware)`), not both.
  *
  * If the store fails (and is configured to propagate failures), the request
- * is let through and a warning logged: an outage of the limiter must not
- * become an outage of the API.
+ * is let through: an outage of the limiter must not become an outage of the
+ * API. One warning is logged when the store starts failing and one info line,
+ * with the number of requests let through, when it answers again; never one
+ * line per request.
  *
  * @since 0.1.0
  */
@@ -250,7 +252,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       return cost ?? 1
     }
     const q = request.url.indexOf("?")
-    const path = q === -1 ? request.url : request.url.slice(0, q)
+    const path = normalizePath(q === -1 ? request.url : request.url.slice(0, q))
     const exact = staticCosts.get(`${request.method} ${path}`)
     if (exact !== undefined) return exact
     return routes.length === 0 ? 1 : matchRoute(routes, request.method, path)
@@ -354,6 +356,25 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         rejectedBy: decision.rejectedBy ?? ""
       })
 
+  // A failing store is logged once per episode (its first failure, then the count when it answers again), never
+  // once per request: an outage of the store must not become a flood of log lines.
+  let storeFailures = 0
+  const storeFailed = (error: RateLimiterStore.RateLimiterStoreError): Effect.Effect<void> => {
+    storeFailures++
+    return storeFailures > 1 ? Effect.void : Effect.annotateLogs(
+      Effect.logWarning("RateLimit: the store failed; requests are let through until it answers again"),
+      { limiter: name, store: error.store, reason: error.reason }
+    )
+  }
+  const storeRecovered = (): Effect.Effect<void> => {
+    const letThrough = storeFailures
+    storeFailures = 0
+    return Effect.annotateLogs(
+      Effect.logInfo("RateLimit: the store answers again"),
+      { limiter: name, requestsLetThrough: letThrough }
+    )
+  }
+
   // The in-memory store decides synchronously: within this fiber step, no Effect of its own (undefined: Redis).
   const unsafeConsume = RateLimiter.unsafeConsumeOf(limiter)
 
@@ -373,8 +394,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       }
     }
     return Effect.matchEffect(limiter.consume(key, { cost }), {
-      onFailure: (error) => Effect.logWarning("RateLimit: store failed, request let through", error),
-      onSuccess: (decision) => respond(fiber, decision)
+      onFailure: storeFailed,
+      onSuccess: (decision) =>
+        storeFailures === 0 ? respond(fiber, decision) : Effect.zipRight(storeRecovered(), respond(fiber, decision))
     })
   })
   return Middleware.of(middleware)
@@ -396,11 +418,11 @@ const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: numbe
         cost = Number.isFinite(c) && c >= 0 ? Math.min(c, maxCost) : 1
       }
       if (cost === 1) return
-      staticCosts.set(`${endpoint.method} ${endpoint.path}`, cost)
+      staticCosts.set(`${endpoint.method} ${normalizePath(endpoint.path)}`, cost)
       if (endpoint.path.includes(":") || endpoint.path.includes("*")) {
         routes.push({
           method: endpoint.method,
-          segments: endpoint.path.split("/").map((s) => (s.startsWith(":") || s === "*" ? null : s)),
+          segments: normalizePath(endpoint.path).split("/").map((s) => (s.startsWith(":") || s === "*" ? null : s)),
           cost
         })
       }
@@ -408,6 +430,15 @@ const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: numbe
   })
   return { staticCosts, routes }
 }
+
+// The platform's router (find-my-way) matches paths case-insensitively and ignores duplicate and trailing slashes:
+// costs and exemptions are looked up the same way, so `/HEALTH`, `//health` and `/health/` are the endpoint they
+// reach. Only paths that need it are rewritten.
+const needsNormalizing = /[A-Z]|\/\/|.\/$/
+
+/** @internal */
+export const normalizePath = (path: string): string =>
+  needsNormalizing.test(path) ? path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1").toLowerCase() : path
 
 const matchRoute = (routes: ReadonlyArray<Route>, method: string, path: string): number => {
   const segments = path.split("/")

@@ -11,7 +11,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, HashMap, Layer, Logger, Schema } from "effect"
 import { request, serveApi } from "./utils/harness.js"
 
 class Work extends HttpApiGroup.make("work")
@@ -227,6 +227,59 @@ describe("RateLimit", () => {
       expect(yield* status("alice", "127.0.0.20")).toBe(200)
       expect(yield* status("bob", "127.0.0.20")).toBe(200) // same IP, another principal
       expect(yield* status("alice", "127.0.0.21")).toBe(429) // same principal, another IP
+    }))
+
+  it.scopedLive("exempt and costed paths are found however the router would match them: /HEALTH, //health, /health/", () =>
+    Effect.gen(function*() {
+      const url = yield* serve({ ...slow, burstSize: 1 })
+      expect((yield* request(`${url}/hello`, { from: "127.0.0.9" })).status).toBe(200)
+      expect((yield* request(`${url}/hello`, { from: "127.0.0.9" })).status).toBe(429)
+      for (const path of ["/health", "/HEALTH", "//health", "/health/", "/Health//"]) {
+        const r = yield* request(`${url}${path}`, { from: "127.0.0.9" })
+        expect(r.status, path).toBe(200)
+        expect(r.headers["ratelimit"], path).toBeUndefined()
+      }
+    }))
+
+  it.scopedLive("a failing store lets requests through and is logged once per episode, with a count", () =>
+    Effect.gen(function*() {
+      const memory = yield* RateLimiterStore.makeMemory()
+      let down = true
+      const failure = new RateLimiterStore.RateLimiterStoreError({ store: "flaky", reason: "down" })
+      const flaky: RateLimiterStore.Service = {
+        consume: (r) => down ? Effect.fail(failure) : memory.consume(r),
+        peek: (r) => memory.peek(r),
+        refund: (r, d) => memory.refund(r, d),
+        stats: memory.stats
+      }
+      const logs: Array<{ level: string; message: string; annotations: Record<string, unknown> }> = []
+      const logger = Logger.make(({ annotations, logLevel, message }) => {
+        logs.push({
+          level: logLevel.label,
+          message: Array.isArray(message) ? message.join(" ") : String(message),
+          annotations: Object.fromEntries(HashMap.toEntries(annotations))
+        })
+      })
+      const url = yield* serveApi(
+        HttpApiBuilder.api(Api).pipe(
+          Layer.provide(WorkLive),
+          Layer.provide(RateLimit.layer({ api: Api, ...slow, burstSize: 100 })),
+          Layer.provide(Layer.succeed(RateLimiterStore.RateLimiterStore, flaky))
+        ),
+        Logger.replace(Logger.defaultLogger, logger)
+      )
+      for (let i = 0; i < 30; i++) expect((yield* request(`${url}/hello`)).status).toBe(200)
+      down = false
+      expect((yield* request(`${url}/hello`)).status).toBe(200)
+      down = true
+      for (let i = 0; i < 5; i++) expect((yield* request(`${url}/hello`)).status).toBe(200)
+      down = false
+      expect((yield* request(`${url}/hello`)).status).toBe(200)
+      const lines = logs.filter((l) => l.message.startsWith("RateLimit"))
+      expect(lines.map((l) => l.level)).toEqual(["WARN", "INFO", "WARN", "INFO"])
+      expect(lines[0]!.annotations).toMatchObject({ store: "flaky", reason: "down" })
+      expect(lines[1]!.annotations["requestsLetThrough"]).toBe(30)
+      expect(lines[3]!.annotations["requestsLetThrough"]).toBe(5)
     }))
 
   it.effect("rejects invalid options naming the option", () =>

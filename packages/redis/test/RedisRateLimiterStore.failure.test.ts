@@ -1,7 +1,7 @@
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Logger, LogLevel, Metric } from "effect"
+import { Duration, Effect, HashMap, Logger, LogLevel, Metric } from "effect"
 import { Redis } from "ioredis"
 import { afterEach, beforeEach } from "vitest"
 import { freePort, type RedisServer, startRedis } from "./support/redisServer.js"
@@ -59,11 +59,17 @@ const errorCount = (prefix: string, reason: string) =>
     )
   ).pipe(Effect.map((state) => state.count))
 
-/** A logger that records (level, message) pairs. */
+/** A logger that records (level, message, annotations) triples. */
 const capture = () => {
-  const logs: Array<{ readonly level: string; readonly message: string }> = []
-  const logger = Logger.make(({ logLevel, message }) => {
-    logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+  const logs: Array<
+    { readonly level: string; readonly message: string; readonly annotations: Readonly<Record<string, unknown>> }
+  > = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    logs.push({
+      level: logLevel.label,
+      message: Array.isArray(message) ? message.join(" ") : String(message),
+      annotations: Object.fromEntries(HashMap.toEntries(annotations))
+    })
   })
   return { logs, layer: Logger.replace(Logger.defaultLogger, logger) }
 }
@@ -89,6 +95,29 @@ const untilDecidedByRedis = (
   })
 
 describe("RedisRateLimiterStore when Redis fails", () => {
+  it.scopedLive("a healthy Redis is not declared degraded when the event loop stalls past the budget", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisRateLimiterStore.make({ ...options("fail", prefix), timeout: "50 millis" })
+      expect((yield* store.consume(request)).allowed).toBe(true)
+      for (let round = 0; round < 3; round++) {
+        // The decision is sent, then the event loop is held for 20 budgets (a long task, a GC pause, a busy
+        // machine): Redis answered long before it is free again, and the reply is waiting in the socket.
+        const decision = yield* Effect.fork(store.peek(request))
+        yield* Effect.yieldNow() // the decision is on the wire
+        yield* Effect.sync(() => {
+          const until = performance.now() + 1_000
+          while (performance.now() < until) {
+            // busy
+          }
+        })
+        const exit = yield* decision.await
+        expect(exit._tag, String(exit._tag === "Failure" ? exit.cause : "")).toBe("Success")
+      }
+      expect(yield* gauge(prefix)).toBe(0)
+      expect(yield* errorCount(prefix, "timeout")).toBe(0)
+    }))
+
   it.scopedLive("fallback-memory: killed → a local limiter over the same buckets; restarted → Redis again", () => {
     const { layer, logs } = capture()
     return Effect.gen(function*() {
@@ -131,6 +160,9 @@ describe("RedisRateLimiterStore when Redis fails", () => {
       expect(warnings.length).toBe(1)
       expect(warnings[0].message).toContain("degraded")
       expect(infos.length).toBe(1)
+      // the one recovery line counts what the episode affected: at least the 10 decisions above
+      expect(infos[0].annotations["decisionsAnsweredBy"]).toBe("fallback-memory")
+      expect(infos[0].annotations["decisions"]).toBeGreaterThanOrEqual(10)
     }).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Info))
   })
 

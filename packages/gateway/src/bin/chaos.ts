@@ -54,7 +54,13 @@ const main = async () => {
       const context = await Effect.runPromise(
         Layer.buildWithScope(
           // the policies' own log lines would drown the timeline: keep errors only
-          Gateway.layer({ ...config, port: 0, demoTraffic: 0 }).pipe(
+          Gateway.layer({
+            ...config,
+            port: 0,
+            demoTraffic: 0,
+            // each chaos client gets its own budget (without API_KEYS they would share their IP's)
+            rateLimit: { ...config.rateLimit, apiKeys: [...config.rateLimit.apiKeys, ...Chaos.apiKeys(clients ?? 16)] }
+          }).pipe(
             Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
           ),
           scope

@@ -94,7 +94,8 @@ export const DEFAULT_MAX_BATCH = 16
 export type Done = (reply: unknown, failure: CallFailure | undefined) => void
 
 interface Pending {
-  readonly deadline: number
+  /** Moved later by the length of an event-loop stall (see `expire`). */
+  deadline: number
   settled: boolean
   readonly multi: boolean
   readonly args: ReadonlyArray<string | number>
@@ -306,6 +307,8 @@ export const open = (options: {
     // until its next compaction, long enough to be copied out of the young
     // generation by the garbage collector (measured: ~2 KB promoted per call).
     const budgetMillis = options.budgetMillis
+    // A timer later than this was held up by the event loop, not by Redis.
+    const stallMillis = Math.max(10, budgetMillis / 2)
     let first: Pending | undefined
     let last: Pending | undefined
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -322,9 +325,40 @@ export const open = (options: {
     const advance = () => {
       while (first !== undefined && first.settled) dropFirst(first)
     }
+    // A stall of the event loop (a long synchronous task, a GC pause, a busy machine) says nothing about Redis,
+    // yet a budget measured on the wall clock would blame it: the timer fires in the timers phase, before the poll
+    // phase reads the replies that arrived meanwhile, and a call queued just before the stall may only leave after
+    // it. So the budget counts time the process could run: when the timer fires late (by more than half a budget),
+    // every pending call gets a whole budget again from then, and calls are expired from the check phase
+    // (setImmediate), after the poll phase has read what arrived. `timer` stays set until then, so `send` arms no
+    // second timer.
+    let timerDue = 0
+    let immediate: ReturnType<typeof setImmediate> | undefined
+    let immediateAt = 0
+    const arm = (delay: number) => {
+      timerDue = performance.now() + delay
+      timer = setTimeout(sweep, delay)
+    }
+    // How much of each call's budget a stall ate is unknown: each gets a whole budget again, from now.
+    const forgiveStall = (now: number, expectedAt: number) => {
+      if (now - expectedAt <= stallMillis) return
+      const deadline = now + budgetMillis
+      for (let pending = first; pending !== undefined; pending = pending.next) {
+        if (pending.deadline < deadline) pending.deadline = deadline
+      }
+    }
     const sweep = () => {
+      const now = performance.now()
+      forgiveStall(now, timerDue)
+      immediateAt = now
+      immediate = setImmediate(expire)
+    }
+    const expire = () => {
+      immediate = undefined
       timer = undefined
       const now = performance.now()
+      // the poll phase in between may have run long synchronous work too
+      forgiveStall(now, immediateAt)
       while (first !== undefined) {
         const pending = first
         if (!pending.settled) {
@@ -334,10 +368,15 @@ export const open = (options: {
         }
         dropFirst(pending)
       }
-      if (first !== undefined) timer = setTimeout(sweep, Math.max(1, first.deadline - now))
+      if (first !== undefined) arm(Math.max(1, first.deadline - now))
     }
 
-    yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(timer)))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        clearTimeout(timer)
+        if (immediate !== undefined) clearImmediate(immediate)
+      })
+    )
 
     // Requests issued while others are in flight (the fibers a batch of
     // replies woke up) are decided by one run of the batch script: one
@@ -445,7 +484,7 @@ export const open = (options: {
       }
       const idle = first === undefined
       enqueue(pending)
-      if (timer === undefined) timer = setTimeout(sweep, budgetMillis)
+      if (timer === undefined) arm(budgetMillis)
       // Nothing in flight and nothing gathering: a lone caller's request
       // leaves at once; while requests are in flight, the next ones gather.
       if (idle && batch.length === 0) return sendAlone(pending)

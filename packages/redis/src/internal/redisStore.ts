@@ -244,7 +244,7 @@ export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolve
         clusterNodes.push(value)
       }
     }
-    const timeout = yield* validate.duration(POLICY, "timeout", options?.timeout, Duration.millis(50))
+    const timeout = yield* validate.duration(POLICY, "timeout", options?.timeout, Duration.millis(500))
     const connectTimeout = yield* validate.duration(POLICY, "connectTimeout", options?.connectTimeout, "1 second")
     const probeInterval = yield* validate.duration(POLICY, "probeInterval", options?.probeInterval, "500 millis")
     const maxBatchSize = yield* validate.positiveInt(
@@ -315,6 +315,8 @@ const makeService = (
   let degraded = false
   let degradedSince = 0
   let lastProbeAt = 0
+  // Decisions the failure mode answered in this episode: logged once, on recovery.
+  let affected = 0
 
   const reasonText = (failure: Connection.CallFailure): string =>
     failure.reason === "timeout"
@@ -332,6 +334,7 @@ const makeService = (
       const count = Metric.increment(errorsByReason[failure.reason])
       if (degraded) return count
       degraded = true
+      affected = 0
       degradedSince = Date.now()
       lastProbeAt = degradedSince
       return Effect.zipRight(
@@ -352,7 +355,7 @@ const makeService = (
     return Effect.zipRight(
       Metric.set(degradedMetric, 0),
       Effect.logInfo("Redis rate limiter store recovered: decisions come from Redis again").pipe(
-        Effect.annotateLogs({ prefix, degradedMillis: millis })
+        Effect.annotateLogs({ prefix, degradedMillis: millis, decisionsAnsweredBy: onError, decisions: affected })
       )
     )
   })
@@ -365,6 +368,7 @@ const makeService = (
     request: RateLimiterStore.Request,
     failure: Connection.CallFailure
   ): Effect.Effect<RateLimiterStore.Decision, RateLimiterStore.RateLimiterStoreError> => {
+    affected++
     switch (onError) {
       case "fail":
         return Effect.fail(storeError(failure))
