@@ -42,6 +42,7 @@ import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as validate from "@effect-resilience/core/Validate"
+import { normalizePath, requestPath } from "./internal/routePath.js"
 import * as StatusSources from "./StatusSources.js"
 
 /**
@@ -100,7 +101,9 @@ export interface Options {
    */
   readonly retryAfter?: Duration.DurationInput | undefined
   /**
-   * Paths (exact, without the query) never shed: health and readiness checks.
+   * Paths (without the query) never shed: health and readiness checks. Matched
+   * as the router matches them (case-insensitively, ignoring duplicate and
+   * trailing slashes), so `/HEALTH` and `/health/` are exempt with `/health`.
    *
    * @default []
    */
@@ -157,7 +160,7 @@ export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidO
     const retryAfter = yield* validate.duration("LoadShedding", "retryAfter", options.retryAfter, "1 second")
     const bulkhead = yield* Bulkhead.make({ name, maxConcurrent: maxInFlight, maxWaiting: maxQueued, acquireTimeout: queueTimeout })
     const seconds = Math.max(1, Math.ceil(Duration.toMillis(retryAfter) / 1000))
-    const exempt = new Set(options.exempt ?? [])
+    const exempt = new Set((options.exempt ?? []).map(normalizePath))
     const shed = (error: BulkheadRejectedError) =>
       HttpServerResponse.unsafeJson(
         { _tag: "ServiceOverloaded", reason: error.reason, retryAfter: seconds },
@@ -175,10 +178,10 @@ export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidO
             : shedding)
         : shedding
       if (exempt.size === 0) return guarded as HttpApp.Default<E, R>
-      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-        const q = request.url.indexOf("?")
-        return exempt.has(q === -1 ? request.url : request.url.slice(0, q)) ? app : guarded
-      }) as HttpApp.Default<E, R>
+      return Effect.flatMap(
+        HttpServerRequest.HttpServerRequest,
+        (request) => exempt.has(requestPath(request.url)) ? app : guarded
+      ) as HttpApp.Default<E, R>
     }
     return { bulkhead, middleware }
   })

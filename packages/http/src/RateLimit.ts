@@ -63,6 +63,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as ClientKey from "./ClientKey.js"
+import { normalizePath } from "./internal/routePath.js"
 import * as StatusSources from "./StatusSources.js"
 
 /**
@@ -430,15 +431,6 @@ const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: numbe
   })
   return { staticCosts, routes }
 }
-
-// The platform's router (find-my-way) matches paths case-insensitively and ignores duplicate and trailing slashes:
-// costs and exemptions are looked up the same way, so `/HEALTH`, `//health` and `/health/` are the endpoint they
-// reach. Only paths that need it are rewritten.
-const needsNormalizing = /[A-Z]|\/\/|.\/$/
-
-/** @internal */
-export const normalizePath = (path: string): string =>
-  needsNormalizing.test(path) ? path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1").toLowerCase() : path
 
 const matchRoute = (routes: ReadonlyArray<Route>, method: string, path: string): number => {
   const segments = path.split("/")

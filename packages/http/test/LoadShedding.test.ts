@@ -95,6 +95,10 @@ describe("LoadShedding", () => {
       expect(shed.json()).toEqual({ _tag: "ServiceOverloaded", reason: "full", retryAfter: 2 })
       // health checks are never shed
       expect((yield* request(`${url}/health`)).status).toBe(200)
+      // nor are the paths the router takes for it
+      for (const variant of ["/HEALTH", "/health/", "//health", "/Health?x=1"]) {
+        expect((yield* request(`${url}${variant}`)).status).toBe(200)
+      }
       yield* Deferred.succeed(gate, undefined)
       const done = yield* Fiber.join(running)
       expect(done.map((r) => r.status)).toEqual([200, 200, 200])
