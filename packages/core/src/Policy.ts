@@ -311,13 +311,14 @@ export interface WithResilienceOptions {
    */
   readonly serviceType?: string | undefined
   /**
-   * Which errors are retried: a list of `_tag`s (the seeds' `exceptions`) or
+   * Which errors are retried: a list of `_tag`s and error classes (the
+   * seeds' `exceptions`; a class matches its subclasses, by `instanceof`) or
    * a predicate. The policies' own rejections are never retried, listed or
    * not. A predicate keys the stack cache by identity: hoist it.
    *
    * @default the profile's `retry.retryOn`, else every error
    */
-  readonly retryOn?: ReadonlyArray<string> | ((error: unknown) => boolean) | undefined
+  readonly retryOn?: Retry.RetryOn | undefined
   /**
    * Which errors count as breaker failures (a 404 or a validation error must
    * not trip it). Applies when the breaker of this service/operation is

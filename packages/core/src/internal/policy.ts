@@ -43,20 +43,10 @@ export const ownRejections: ReadonlySet<string> = new Set([
 export const isOwnRejection = (error: unknown): boolean => ownRejections.has(tagOf(error))
 
 /** @internal */
-export const retryPredicate = (
-  retryOn: ReadonlyArray<string> | ((error: unknown) => boolean) | undefined
-): (error: unknown) => boolean => {
-  if (typeof retryOn === "function") {
-    return (error) => !isOwnRejection(error) && retryOn(error)
-  }
-  if (retryOn !== undefined) {
-    const tags = new Set(retryOn)
-    return (error) => {
-      const tag = tagOf(error)
-      return tags.has(tag) && !ownRejections.has(tag)
-    }
-  }
-  return (error) => !isOwnRejection(error)
+export const retryPredicate = (retryOn: Retry.RetryOn | undefined): (error: unknown) => boolean => {
+  if (retryOn === undefined) return (error) => !isOwnRejection(error)
+  const selected = typeof retryOn === "function" ? retryOn : retryInternal.matchAny(retryOn)
+  return (error) => !isOwnRejection(error) && selected(error)
 }
 
 // ---------------------------------------------------------------------------
@@ -132,9 +122,9 @@ export const fuse = (parts: {
   ): Effect.Effect<A, E | Policy.Rejection, R> => {
     // An uninterruptible caller (rare) keeps the composition's exact semantics.
     if (!RuntimeFlags.interruption(flags)) return composed(self)
+    // The caller is interruptible (checked above), so this mask's `restore`
+    // gives back exactly that: the parts run as they would composed.
     return Effect.uninterruptibleMask((restore): Effect.Effect<A, E | Policy.Rejection, R> => {
-      // `restore` is Effect's `interruptible` for an interruptible caller; anything else: compose
-      if (restore !== Effect.interruptible) return restore(composed(self))
       // undefined: not Closed, or Closed calls are timed
       const handlers = breaker.unsafeClosedHandlers()
       if (handlers === undefined || !bulkhead.tryTake()) return restore(composed(self))
@@ -167,12 +157,27 @@ export const fuse = (parts: {
   }
 }
 
+// Error classes in a `retryOn` list are keyed by a number of their own (a
+// class is not a string; its identity is what counts).
+const classIds = new WeakMap<object, number>()
+let nextClassId = 0
+const retryOnKey = (retryOn: retryInternal.RetryOnList): string =>
+  retryOn.map((item) => {
+    if (typeof item === "string") return item
+    let id = classIds.get(item)
+    if (id === undefined) {
+      id = nextClassId++
+      classIds.set(item, id)
+    }
+    return `\u0002${id}`
+  }).join("\u0001")
+
 const stackKey = (
   service: string,
   operation: string,
   serviceType: string,
-  retryOn: ReadonlyArray<string> | undefined
-) => `${service}\u0000${operation}\u0000${serviceType}\u0000${retryOn === undefined ? "*" : retryOn.join("\u0001")}`
+  retryOn: retryInternal.RetryOnList | undefined
+) => `${service}\u0000${operation}\u0000${serviceType}\u0000${retryOn === undefined ? "*" : retryOnKey(retryOn)}`
 
 /** The fused form of the stacks `make` builds, for `withResilience` to run them from its own fiber access. @internal */
 export const fusedStacks = new WeakMap<Policy.Stack, Fused>()
