@@ -135,8 +135,8 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
 
   /**
    * Takes a permit at once if one is free and nobody is queued. Only for a
-   * caller that is uninterruptible until it has arranged the release
-   * (`Policy`'s fused stack, from inside its own mask).
+   * caller that gives it back, or installs its release under a mask, before
+   * the synchronous callback it runs in returns (`Policy`'s fused stack).
    */
   tryTake(): boolean {
     if (this.active < this.maxConcurrent && this.waiting === 0) {
