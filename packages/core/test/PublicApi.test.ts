@@ -19,7 +19,9 @@ const forbidden: ReadonlyArray<readonly [RegExp, string]> = [
   [/\b_fiberRefs\b/, "a fiber's private FiberRefs field"],
   [/\.constructor\b/, "a constructor reached through an instance (e.g. building fibers by hand)"],
   [/\bstackTraceLimit\b/, "process-wide `Error.stackTraceLimit`"],
-  [/\bsetFiberRef\s*\(/, "a fiber's private `setFiberRef` (use `FiberRef.set` / `Effect.locally`)"]
+  [/\bsetFiberRef\s*\(/, "a fiber's private `setFiberRef` (use `FiberRef.set` / `Effect.locally`)"],
+  [/[!=]==?\s*Effect\.(un)?interruptible\b/, "a mask's `restore` compared with Effect's own functions"],
+  [/Symbol\.for\(\s*["']effect\//, "one of Effect's private symbols"]
 ]
 
 /** A line that is only a comment (doc comments included): prose may name what the code must not do. */
@@ -65,7 +67,10 @@ describe("public API only", () => {
       "const Ctor = parent.constructor",
       "Error.stackTraceLimit = 0",
       "fiber.setFiberRef(ref, value)",
-      "yield* Effect.setFiberRefs(refs)"
+      "yield* Effect.setFiberRefs(refs)",
+      "if (restore !== Effect.interruptible) return restore(self)",
+      "const id = Symbol.for(\"effect/Fiber\")",
+      "const restored = Effect.interruptible(self)"
     ].join("\n")
     expect(offenders("sample.ts", sample).map((line) => line.split(":")[1])).toEqual([
       "4",
@@ -74,7 +79,9 @@ describe("public API only", () => {
       "7",
       "8",
       "9",
-      "10"
+      "10",
+      "12",
+      "13"
     ])
   })
 
