@@ -537,6 +537,28 @@ describe("Policy.stack fused (all four parts from this library)", () => {
       expect(yield* circuitBreaker.snapshot).toMatchObject({ failures: 2, successes: 1 })
     }))
 
+  it.effect("a caller interrupted by its own inner before the stack's mask begins gets its permit back", () =>
+    Effect.gen(function*() {
+      const { bulkhead, circuitBreaker, retry, timeout } = yield* makeParts
+      const policy = Policy.stack({ bulkhead, retry, circuitBreaker, timeout })
+      const innerInterrupted = yield* Deferred.make<void>()
+      // The inner runs synchronously in the caller's step: it asks for the
+      // caller's interruption, then suspends, so the caller is interrupted
+      // before the mask that would install the release.
+      const caller = yield* Effect.fork(
+        Effect.withFiberRuntime((callerFiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+          policy(Effect.suspend(() => {
+            callerFiber.unsafeInterruptAsFork(callerFiber.id())
+            return Effect.onInterrupt(Effect.never, () => Deferred.succeed(innerInterrupted, undefined))
+          }))
+        )
+      )
+      const exit = yield* Fiber.await(caller)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      yield* Deferred.await(innerInterrupted)
+      expect(yield* bulkhead.stats).toMatchObject({ active: 0, waiting: 0 })
+    }))
+
   it.effect("the inner sees the caller's context, FiberRefs and interruptibility", () =>
     Effect.gen(function*() {
       const { bulkhead, circuitBreaker, retry, timeout } = yield* makeParts
