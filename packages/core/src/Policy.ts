@@ -68,15 +68,16 @@
  * ## Cost
  *
  * When all four parts are this library's own (always, for `withResilience`;
- * for `stack` when given all four), they run fused: one uninterruptible
- * region takes the permit, counts the call in the retry budget, checks the
- * breaker and starts the inner effect in the timeout's fiber; an inner that
- * finishes without suspending has its outcome recorded and its permit
- * returned in that same step (no timer, no retry frame). Failures, a
- * suspended inner, a busy bulkhead or a breaker that is not Closed (or that
- * times calls: a time window or a slow-call rule) take the composed path,
- * with the same semantics. Around 1 µs added per call on a 2-core machine,
- * against ~15 µs for cockatiel's `wrap` of the same four.
+ * for `stack` when given all four), they run fused: one step of the
+ * caller's fiber checks the breaker, takes the permit, counts the call in
+ * the retry budget and starts the inner effect in the timeout's fiber
+ * (`Runtime.runFork` on the caller's runtime); an inner that succeeds without
+ * suspending has its outcome recorded and its permit returned in that same
+ * step (no mask, no timer, no retry frame). A failure or a suspended inner
+ * goes on under an interruption mask that returns the permit whatever the
+ * exit; a busy bulkhead or a breaker that is not Closed (or that times calls:
+ * a time window or a slow-call rule) takes the composed path, with the same
+ * semantics. Figures, against cockatiel's `wrap` of the same four: BENCHMARKS.md.
  *
  * @since 0.1.0
  */
@@ -311,13 +312,14 @@ export interface WithResilienceOptions {
    */
   readonly serviceType?: string | undefined
   /**
-   * Which errors are retried: a list of `_tag`s (the seeds' `exceptions`) or
+   * Which errors are retried: a list of `_tag`s and error classes (the
+   * seeds' `exceptions`; a class matches its subclasses, by `instanceof`) or
    * a predicate. The policies' own rejections are never retried, listed or
    * not. A predicate keys the stack cache by identity: hoist it.
    *
    * @default the profile's `retry.retryOn`, else every error
    */
-  readonly retryOn?: ReadonlyArray<string> | ((error: unknown) => boolean) | undefined
+  readonly retryOn?: Retry.RetryOn | undefined
   /**
    * Which errors count as breaker failures (a 404 or a validation error must
    * not trip it). Applies when the breaker of this service/operation is

@@ -161,8 +161,11 @@ export const retryAfterOf = (error: unknown): Option.Option<Duration.Duration> =
 }
 
 /**
- * The `_tag` of an error, or the constructor's name for a plain `Error`, or
- * `"unknown"`: the label used in logs and metrics.
+ * The `_tag` of an error; else, for an `Error`, its `name` (`"Error"`, or
+ * whatever the class sets: a subclass that does not set `name` reports
+ * `"Error"`); else `"unknown"`. The label used in logs and metrics, and what a
+ * `retryOn` tag is matched against (list the class itself to match by
+ * `instanceof`).
  *
  * @since 0.1.0
  * @category getters

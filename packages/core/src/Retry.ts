@@ -7,7 +7,8 @@
  * `Retry.constant` and `Retry.fromSchedule` (any Effect `Schedule`). All of
  * them:
  *
- * - retry only the errors `retryOn` selects (a list of tags, or a predicate).
+ * - retry only the errors `retryOn` selects (a list of tags and error
+ *   classes, or a predicate; a class matches its subclasses too).
  *   By default every failure is retried **except** `CircuitOpenError` (an open
  *   breaker must not be hammered: it already said when to come back),
  *   `BulkheadRejectedError` (retrying into a full bulkhead adds load where
@@ -73,13 +74,34 @@ export {
 export type Jitter = "full" | "equal" | "decorrelated" | "none"
 
 /**
- * Which errors are retried: a list of tags (matched with
- * `ResilienceError.tagOf`: the `_tag`, or an `Error`'s name) or a predicate.
+ * An error class for `retryOn`: an error is selected when it is an
+ * `instanceof` it, so its subclasses are selected too.
  *
  * @since 0.1.0
  * @category models
  */
-export type RetryOn = ReadonlyArray<string> | ((error: unknown) => boolean)
+export type ErrorClass = abstract new(...args: ReadonlyArray<any>) => unknown
+
+/**
+ * Which errors are retried: a list of tags (matched with
+ * `ResilienceError.tagOf`: the `_tag`, or an `Error`'s `name`) and error
+ * classes (matched with `instanceof`: subclasses count), or a predicate.
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@effect-resilience/core"
+ * import { Schema } from "effect"
+ *
+ * class ConnectionError extends Schema.TaggedError<ConnectionError>()("ConnectionError", {}) {}
+ *
+ * // the tag "TimeoutError", and ConnectionError with every subclass of it
+ * const retry = Retry.exponential({ retryOn: ["TimeoutError", ConnectionError] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RetryOn = ReadonlyArray<string | ErrorClass> | ((error: unknown) => boolean)
 
 /**
  * Options every retry shape shares.
@@ -125,7 +147,8 @@ export interface CommonOptions {
  */
 export interface Options extends CommonOptions {
   /**
-   * Retries after the first attempt (an integer >= 1).
+   * Retries after the first attempt (an integer >= 0; 0: the call is made
+   * once and its error returned).
    * @default 3
    */
   readonly maxRetries?: number | undefined
@@ -154,7 +177,8 @@ export interface Options extends CommonOptions {
  */
 export interface ConstantOptions extends CommonOptions {
   /**
-   * Retries after the first attempt (an integer >= 1).
+   * Retries after the first attempt (an integer >= 0; 0: the call is made
+   * once and its error returned).
    * @default 3
    */
   readonly maxRetries?: number | undefined
@@ -216,11 +240,15 @@ const common = (policy: string, options: CommonOptions) =>
     let predicate: (error: unknown) => boolean = defaultRetryOn
     if (typeof retryOn === "function") {
       predicate = retryOn
-    } else if (Array.isArray(retryOn) && retryOn.every((tag) => typeof tag === "string")) {
-      const tags = new Set<string>(retryOn)
-      predicate = (error) => tags.has(tagOf(error))
+    } else if (internal.isRetryOnList(retryOn)) {
+      predicate = internal.matchAny(retryOn)
     } else if (retryOn !== undefined) {
-      return yield* validate.fail(policy, "retryOn", retryOn, "must be a list of error tags or a predicate")
+      return yield* validate.fail(
+        policy,
+        "retryOn",
+        retryOn,
+        "must be a list of error tags and error classes, or a predicate"
+      )
     }
     if (options.budget !== undefined && !isRetryBudget(options.budget)) {
       return yield* validate.fail(policy, "budget", "<not a RetryBudget>", "must be made by RetryBudget.make")
@@ -270,7 +298,7 @@ export const exponential = (options: Options = {}): Effect.Effect<Retry, Invalid
   Effect.gen(function*() {
     const policy = "Retry"
     const c = yield* common(policy, options)
-    const maxRetries = yield* validate.positiveInt(policy, "maxRetries", options.maxRetries, 3)
+    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
     const baseDelay = yield* validate.duration(policy, "baseDelay", options.baseDelay, "1 second")
     const baseDelayMillis = Duration.toMillis(baseDelay)
     if (baseDelayMillis > c.maxDelayMillis) {
@@ -313,7 +341,7 @@ export const constant = (
   Effect.gen(function*() {
     const policy = "Retry"
     const c = yield* common(policy, options)
-    const maxRetries = yield* validate.positiveInt(policy, "maxRetries", options.maxRetries, 3)
+    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
     const d = yield* validate.duration(policy, "delay", delay, delay)
     const millis = Duration.toMillis(d)
     if (millis > c.maxDelayMillis) {

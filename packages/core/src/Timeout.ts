@@ -26,10 +26,10 @@
  * and no timer is ever armed (a synchronous computation cannot be preempted
  * anyway); a timer on the fiber's `Clock` (so `TestClock` drives it) is armed
  * only when it suspends. FiberRef changes made inside the timed effect stay
- * inside it (they are not merged back into the caller). The child fiber is
- * not counted in Effect's runtime fiber metrics (`effect_fiber_*`), nor are
- * fibers the timed effect forks: those updates would cost about a third of
- * a short call.
+ * inside it (they are not merged back into the caller). The child is an
+ * ordinary fiber started with `Runtime.runFork` on the caller's runtime: it
+ * is counted in Effect's runtime fiber metrics (`effect_fiber_*`) like any
+ * other.
  *
  * @since 0.1.0
  */

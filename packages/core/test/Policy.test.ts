@@ -326,6 +326,61 @@ describe("Policy", () => {
         )
       ))
 
+    it.effect("maxRetries: 0 in a service type's profile: every withResilience call makes one attempt", () =>
+      Effect.gen(function*() {
+        const failing = makeBroker(() => Effect.fail(new BrokerError()))
+        const options = { service: "gw", operation: "get_account", serviceType: "broker_api" }
+        expect(yield* Effect.flip(Policy.withResilience(failing.call, options))).toBeInstanceOf(BrokerError)
+        expect(yield* Effect.flip(failing.call.pipe(Policy.withResilience(options)))).toBeInstanceOf(BrokerError)
+        expect(failing.sent).toEqual([0, 0])
+        const ok = makeBroker(() => Effect.succeed("ok"))
+        expect(yield* Policy.withResilience(ok.call, { ...options, operation: "get_quote" })).toBe("ok")
+        expect((yield* Policy.resolve(options)).profile.retry.maxRetries).toBe(0)
+      }).pipe(Effect.provide(Policy.layerFrom({ serviceTypes: { broker_api: { retry: { maxRetries: 0 } } } }))))
+
+    it.effect("RESILIENCE_<TYPE>_MAX_RETRIES=0: withResilience makes one attempt", () =>
+      Effect.gen(function*() {
+        const failing = makeBroker(() => Effect.fail(new BrokerError()))
+        const options = { service: "gw", operation: "get_account", serviceType: "market_data" }
+        const fiber = yield* Effect.fork(Effect.flip(Policy.withResilience(failing.call, options)))
+        yield* TestClock.adjust("1 minute")
+        expect(yield* Fiber.join(fiber)).toBeInstanceOf(BrokerError)
+        expect(failing.sent).toEqual([0])
+      }).pipe(
+        Effect.provide(Policy.layerConfig),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["RESILIENCE_MARKET_DATA_MAX_RETRIES", "0"]])))
+      ))
+
+    it.effect("retryOn takes error classes: a subclass of a listed class is retried", () =>
+      Effect.gen(function*() {
+        class NetworkError extends Error {}
+        class ResetError extends NetworkError {}
+        const reset = makeBroker(() => Effect.fail(new ResetError()))
+        const fiber = yield* Effect.fork(
+          Effect.flip(Policy.withResilience(reset.call, {
+            service: "gw",
+            operation: "get_account",
+            serviceType: "broker_api",
+            retryOn: [NetworkError]
+          }))
+        )
+        yield* TestClock.adjust("5 minutes")
+        expect(yield* Fiber.join(fiber)).toBeInstanceOf(ResetError)
+        expect(reset.sent.length).toBe(4) // the broker_api profile: 3 retries
+        const other = makeBroker(() => Effect.fail(new Error("other")))
+        const once = yield* Effect.fork(
+          Effect.flip(Policy.withResilience(other.call, {
+            service: "gw",
+            operation: "get_quote",
+            serviceType: "broker_api",
+            retryOn: [NetworkError]
+          }))
+        )
+        yield* TestClock.adjust("5 minutes")
+        yield* Fiber.join(once)
+        expect(other.sent.length).toBe(1)
+      }).pipe(provideDefault))
+
     it.effect("layerConfig fails with the variable's name when a value is invalid", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Effect.provide(Policy.Resilience, Policy.layerConfig))
@@ -480,6 +535,28 @@ describe("Policy.stack fused (all four parts from this library)", () => {
       expect(yield* Fiber.join(fiber)).toBe("third time")
       expect(yield* bulkhead.stats).toMatchObject({ active: 0 })
       expect(yield* circuitBreaker.snapshot).toMatchObject({ failures: 2, successes: 1 })
+    }))
+
+  it.effect("a caller interrupted by its own inner before the stack's mask begins gets its permit back", () =>
+    Effect.gen(function*() {
+      const { bulkhead, circuitBreaker, retry, timeout } = yield* makeParts
+      const policy = Policy.stack({ bulkhead, retry, circuitBreaker, timeout })
+      const innerInterrupted = yield* Deferred.make<void>()
+      // The inner runs synchronously in the caller's step: it asks for the
+      // caller's interruption, then suspends, so the caller is interrupted
+      // before the mask that would install the release.
+      const caller = yield* Effect.fork(
+        Effect.withFiberRuntime((callerFiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+          policy(Effect.suspend(() => {
+            callerFiber.unsafeInterruptAsFork(callerFiber.id())
+            return Effect.onInterrupt(Effect.never, () => Deferred.succeed(innerInterrupted, undefined))
+          }))
+        )
+      )
+      const exit = yield* Fiber.await(caller)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      yield* Deferred.await(innerInterrupted)
+      expect(yield* bulkhead.stats).toMatchObject({ active: 0, waiting: 0 })
     }))
 
   it.effect("the inner sees the caller's context, FiberRefs and interruptibility", () =>

@@ -423,11 +423,46 @@ describe("Retry", () => {
       ))
   })
 
+  describe("retryOn", () => {
+    class NetworkError extends Error {}
+    class ResetError extends NetworkError {}
+    class OtherError extends Error {}
+
+    it.effect("an error class selects its instances and its subclasses' (instanceof); tags still match", () =>
+      Effect.gen(function*() {
+        const retry = yield* Retry.constant("1 second", { maxRetries: 2, retryOn: [NetworkError, "ValidationError"] })
+        const cases: ReadonlyArray<readonly [() => Error, number]> = [
+          [() => new NetworkError(), 3],
+          [() => new ResetError(), 3], // a subclass counts
+          [() => new ValidationError(), 3], // by tag
+          [() => new OtherError(), 1],
+          [() => new ConnectionError({}), 1]
+        ]
+        for (const [error, calls] of cases) {
+          const { effect, times } = flaky(error)
+          const fiber = yield* Effect.fork(Effect.flip(retry.execute(effect)))
+          yield* TestClock.adjust("1 minute")
+          expect(Object.getPrototypeOf(yield* Fiber.join(fiber))).toBe(Object.getPrototypeOf(error()))
+          expect(times).toHaveLength(calls)
+        }
+      }))
+
+    it.effect("a subclass of a tagged error class is retried", () =>
+      Effect.gen(function*() {
+        class RefusedError extends ConnectionError {}
+        const retry = yield* Retry.constant("1 second", { maxRetries: 1, retryOn: [ConnectionError] })
+        const { effect, times } = flaky(() => new RefusedError({}), 2)
+        const fiber = yield* Effect.fork(retry.execute(effect))
+        yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.join(fiber)).toBe(2)
+        expect(times).toEqual([0, 1000])
+      }))
+  })
+
   describe("options", () => {
     it.effect("invalid options are an InvalidOptionsError naming the option", () =>
       Effect.gen(function*() {
         const cases: ReadonlyArray<[Retry.Options, string]> = [
-          [{ maxRetries: 0 }, "maxRetries"],
           [{ maxRetries: -1 }, "maxRetries"],
           [{ maxRetries: Number.NaN }, "maxRetries"],
           [{ maxRetries: 1.5 }, "maxRetries"],
@@ -452,7 +487,28 @@ describe("Retry", () => {
         }
         expect((yield* Effect.flip(Retry.constant(0))).option).toBe("delay")
         expect((yield* Effect.flip(Retry.constant("2 minutes"))).option).toBe("delay")
-        expect((yield* Effect.flip(Retry.constant("1 second", { maxRetries: 0 }))).option).toBe("maxRetries")
+        expect((yield* Effect.flip(Retry.constant("1 second", { maxRetries: -1 }))).option).toBe("maxRetries")
+        expect(
+          (yield* Effect.flip(Retry.exponential({ retryOn: ["ConnectionError", 42] as unknown as Retry.RetryOn })))
+            .option
+        ).toBe(
+          "retryOn"
+        )
+      }))
+
+    it.effect("maxRetries: 0 is valid: one call, its error returned, no delay", () =>
+      Effect.gen(function*() {
+        for (
+          const retry of [
+            yield* Retry.exponential({ maxRetries: 0 }),
+            yield* Retry.constant("1 second", { maxRetries: 0 })
+          ]
+        ) {
+          const { effect, times } = flaky(() => new ConnectionError({}))
+          const error = yield* Effect.flip(retry.execute(effect))
+          expect(error).toBeInstanceOf(ConnectionError)
+          expect(times).toEqual([0])
+        }
       }))
   })
 })

@@ -35,7 +35,7 @@ describe("TimerQueue (Timeout's live-clock timers)", () => {
     expect(fired).toEqual(["b"])
   })
 
-  it("an idle queue holds no Node timer (it never keeps the process alive)", async () => {
+  it("an idle queue holds no referenced Node timer (it never keeps the process alive)", async () => {
     const cancels = Array.from({ length: 100 }, () => TimerQueue.schedule(10_000, () => {}))
     expect(TimerQueue.unsafeInspect(10_000)).toEqual({ held: 100, armed: true })
     for (const cancel of cancels) cancel()

@@ -308,19 +308,12 @@ export const config: Config.Config<GatewayConfig> = Config.all({
 export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
   const lines: Array<string> = []
   const walk = (e: ConfigError.ConfigError): void => {
-    switch (e._op) {
-      case "And":
-      case "Or":
-        walk(e.left)
-        walk(e.right)
-        return
-      case "InvalidData":
-      case "MissingData":
-      case "SourceUnavailable":
-      case "Unsupported":
-        lines.push(`${e.path.length === 0 ? "(config)" : e.path.join("_")}: ${e.message}`)
-        return
+    if (ConfigError.isAnd(e) || ConfigError.isOr(e)) {
+      walk(e.left)
+      walk(e.right)
+      return
     }
+    lines.push(`${e.path.length === 0 ? "(config)" : e.path.join("_")}: ${e.message}`)
   }
   walk(error)
   return [...new Set(lines)]

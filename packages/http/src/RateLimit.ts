@@ -60,7 +60,6 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as ClientKey from "./ClientKey.js"
 import { normalizePath } from "./internal/routePath.js"
@@ -165,11 +164,6 @@ export interface Options {
    * @default undefined
    */
   readonly cost?: ((request: HttpServerRequest.HttpServerRequest) => number | undefined) | undefined
-}
-
-// FiberRuntime's own setter (what core's FiberRef.set calls), absent from the public RuntimeFiber interface
-interface FiberRefSetter {
-  readonly setFiberRef: <A>(fiberRef: FiberRef.FiberRef<A>, value: A) => void
 }
 
 interface Route {
@@ -300,42 +294,24 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return handler
   }
 
-  const appendHandler = (
-    fiber: Fiber.RuntimeFiber<unknown, unknown>,
-    handler: HttpApp.PreResponseHandler
-  ): void => {
-    // HttpApp.appendPreResponseHandler, minus its Option.match closures and its own FiberRef.set step: we already
-    // run inside the fiber (`withFiberRuntime`), where core's FiberRef.set does exactly this
-    const current: Option.Option<HttpApp.PreResponseHandler> = fiber.getFiberRef(HttpApp.currentPreResponseHandlers)
-    ;(fiber as unknown as FiberRefSetter).setFiberRef(
-      HttpApp.currentPreResponseHandlers,
-      current._tag === "None" ?
-        Option.some(handler) :
-        Option.some<HttpApp.PreResponseHandler>((request, response) =>
-          Effect.flatMap(current.value(request, response), (response) => handler(request, response))
-        )
-    )
-  }
-
   // The response to a decision: headers on every limited response, and the 429 failure on a rejection.
-  const respond = (
-    fiber: Fiber.RuntimeFiber<unknown, unknown>,
-    decision: RateLimiterStore.Decision
-  ): Effect.Effect<void, RateLimitExceeded> => {
+  // The headers go on through HttpApp's public pre-response hook (one FiberRef update step).
+  const respond = (decision: RateLimiterStore.Decision): Effect.Effect<void, RateLimitExceeded> => {
     const policy = limiter.boundBy(decision)
     const reset = Math.ceil(decision.resetAfterMillis / 1000)
     if (decision.allowed) {
       allowedCount++
-      appendHandler(fiber, headersHandler(policy, decision.remaining, reset, -1))
-      return Effect.void
+      return HttpApp.appendPreResponseHandler(headersHandler(policy, decision.remaining, reset, -1))
     }
     rejectedCount++
     const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMillis / 1000))
-    appendHandler(fiber, headersHandler(policy, decision.remaining, reset, retryAfter))
-    return Effect.fail(
-      new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
-        disableValidation: true
-      })
+    return Effect.zipRight(
+      HttpApp.appendPreResponseHandler(headersHandler(policy, decision.remaining, reset, retryAfter)),
+      Effect.fail(
+        new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
+          disableValidation: true
+        })
+      )
     )
   }
 
@@ -388,7 +364,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     if (unsafeConsume !== undefined) {
       const decision = unsafeConsume(fiber, key, cost)
       if (decision !== undefined) {
-        const response = respond(fiber, decision)
+        const response = respond(decision)
         if (decision.allowed) return response
         const log = rejectionLog(fiber, key, decision)
         return log === undefined ? response : Effect.zipRight(log, response)
@@ -397,7 +373,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.matchEffect(limiter.consume(key, { cost }), {
       onFailure: storeFailed,
       onSuccess: (decision) =>
-        storeFailures === 0 ? respond(fiber, decision) : Effect.zipRight(storeRecovered(), respond(fiber, decision))
+        storeFailures === 0 ? respond(decision) : Effect.zipRight(storeRecovered(), respond(decision))
     })
   })
   return Middleware.of(middleware)

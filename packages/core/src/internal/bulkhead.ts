@@ -21,8 +21,6 @@ import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
 import type * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
-import * as RuntimeFlags from "effect/RuntimeFlags"
-import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import type * as Bulkhead from "../Bulkhead.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import { BulkheadRejectedError } from "../ResilienceError.js"
@@ -66,44 +64,6 @@ class Waiter {
 
 type Restore = <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
 
-/**
- * The run loop's stack, as Effect 3's `FiberRuntime` has it: `pushStack`
- * takes a continuation frame, popped when the effect it wraps exits.
- * `uninterruptibleMask((restore) => matchCauseEffect(restore(self), h))`
- * leaves exactly three frames under `self` (a `RevertFlags` re-enabling
- * interruption, the `OnSuccessAndFailure` handler, a `RevertFlags` disabling
- * it again) but takes four run-loop steps to build them; the hot path pushes
- * the same three frames itself in its one `withFiberRuntime` step.
- */
-interface FiberStack {
-  readonly pushStack: (frame: unknown) => void
-}
-
-// The frames' shape (`_op`, `patch`) is checked once against the primitives
-// Effect builds (see `frameShapeOk`); any other runtime takes the mask.
-const REVERT_FLAGS = "RevertFlags"
-const revertToInterruptible = {
-  _op: REVERT_FLAGS,
-  patch: RuntimeFlagsPatch.enable(RuntimeFlags.Interruption),
-  op: undefined
-}
-const revertToUninterruptible = {
-  _op: REVERT_FLAGS,
-  patch: RuntimeFlagsPatch.disable(RuntimeFlags.Interruption),
-  op: undefined
-}
-const frameShapeOk = ((): boolean => {
-  const handler = Effect.matchCauseEffect(Effect.void, { onFailure: Effect.failCause, onSuccess: Effect.succeed })
-  const flags = Effect.interruptible(Effect.void)
-  return (handler as any)._op === "OnSuccessAndFailure" &&
-    typeof (handler as any).effect_instruction_i1 === "function" &&
-    typeof (handler as any).effect_instruction_i2 === "function" &&
-    (flags as any)._op === "UpdateRuntimeFlags" &&
-    typeof (flags as any).effect_instruction_i0 === "number"
-})()
-const hasStack = (fiber: unknown): fiber is FiberStack =>
-  frameShapeOk && typeof (fiber as Partial<FiberStack>).pushStack === "function"
-
 /** @internal */
 export class BulkheadImpl implements Bulkhead.Bulkhead {
   active = 0
@@ -125,10 +85,6 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
     readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<never, any>
     readonly onSuccess: (a: any) => Effect.Effect<any>
   }
-  // The same handlers as a run-loop frame (an `OnSuccessAndFailure` primitive
-  // is its own continuation frame; its effect is never run from here).
-  readonly releaseFrame: Effect.Effect<unknown, unknown>
-
   constructor(
     readonly name: string,
     readonly maxConcurrent: number,
@@ -153,7 +109,6 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
         return Effect.succeed(a)
       }
     }
-    this.releaseFrame = Effect.matchCauseEffect(Effect.void, this.releaseOnExit)
   }
 
   readonly unsafeStats = (): Bulkhead.Stats => ({
@@ -165,33 +120,10 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
   })
 
   readonly execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BulkheadRejectedError, R> =>
-    Effect.withFiberRuntime((fiber, status) => {
-      // Hot path: a free permit and nobody queued. This callback runs
-      // synchronously inside one run-loop step, and the run loop only acts on
-      // an interrupt between steps: taking the permit and pushing the frames
-      // that return it are atomic, no mask needed for that.
-      if (this.active < this.maxConcurrent && this.waiting === 0 && hasStack(fiber)) {
-        this.take()
-        if (RuntimeFlags.interruption(status.runtimeFlags)) {
-          // What the mask + restore would leave under `self`: interruption
-          // off before the handler runs (Effect skips handlers of an
-          // interrupted, interruptible fiber), back on after it (a pending
-          // interrupt then fires there, as it would leaving the mask).
-          fiber.pushStack(revertToInterruptible)
-          fiber.pushStack(this.releaseFrame)
-          fiber.pushStack(revertToUninterruptible)
-        } else {
-          // Already uninterruptible: `restore` would be the identity.
-          fiber.pushStack(this.releaseFrame)
-        }
-        return self
-      }
-      return this.masked(self)
-    })
-
-  masked<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BulkheadRejectedError, R> {
-    return Effect.uninterruptibleMask((restore) => {
-      // Also the hot path when the run loop's internals are not as expected.
+    Effect.uninterruptibleMask((restore) => {
+      // Hot path: a free permit and nobody queued. Taking it and installing
+      // the handler that returns it happen inside the mask, so no interrupt
+      // can fall between them; `self` runs with the caller's interruptibility.
       if (this.active < this.maxConcurrent && this.waiting === 0) {
         this.take()
         return Effect.matchCauseEffect(restore(self), this.releaseOnExit)
@@ -200,12 +132,11 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
         ? this.enqueue(self, restore, undefined)
         : Effect.clockWith((clock) => this.enqueue(self, restore, clock))
     })
-  }
 
   /**
    * Takes a permit at once if one is free and nobody is queued. Only for a
-   * caller that is uninterruptible until it has arranged the release
-   * (`Policy`'s fused stack, from inside its own mask).
+   * caller that gives it back, or installs its release under a mask, before
+   * the synchronous callback it runs in returns (`Policy`'s fused stack).
    */
   tryTake(): boolean {
     if (this.active < this.maxConcurrent && this.waiting === 0) {

@@ -43,20 +43,10 @@ export const ownRejections: ReadonlySet<string> = new Set([
 export const isOwnRejection = (error: unknown): boolean => ownRejections.has(tagOf(error))
 
 /** @internal */
-export const retryPredicate = (
-  retryOn: ReadonlyArray<string> | ((error: unknown) => boolean) | undefined
-): (error: unknown) => boolean => {
-  if (typeof retryOn === "function") {
-    return (error) => !isOwnRejection(error) && retryOn(error)
-  }
-  if (retryOn !== undefined) {
-    const tags = new Set(retryOn)
-    return (error) => {
-      const tag = tagOf(error)
-      return tags.has(tag) && !ownRejections.has(tag)
-    }
-  }
-  return (error) => !isOwnRejection(error)
+export const retryPredicate = (retryOn: Retry.RetryOn | undefined): (error: unknown) => boolean => {
+  if (retryOn === undefined) return (error) => !isOwnRejection(error)
+  const selected = typeof retryOn === "function" ? retryOn : retryInternal.matchAny(retryOn)
+  return (error) => !isOwnRejection(error) && selected(error)
 }
 
 // ---------------------------------------------------------------------------
@@ -89,15 +79,16 @@ export interface Fused {
  * (which it falls back to whenever the fast path does not apply).
  *
  * Fast path (a free permit and nobody queued, the breaker Closed and not
- * timing calls, an interruptible caller): inside one uninterruptible region,
- * take the permit, count the call in the retry budget, start the inner
- * effect in the timeout's child fiber with the caller's own runtime flags,
- * and, when it finished without suspending (no timer needed), record the
- * outcome in the breaker and release the permit right there: no restore, no
- * frames, no retry frame on success. A failure goes to the retry loop, and a
- * suspended inner is awaited under the caller's interruptibility; in both
- * cases with the release handler installed before the region ends, so the
- * permit is returned whatever the exit (interruption included).
+ * timing calls, an interruptible caller), all within the caller's one
+ * `withFiberRuntime` step: take the permit, count the call in the retry
+ * budget, start the inner effect in the timeout's child fiber
+ * (`Runtime.runFork` on the caller's runtime), and, when it finished with a
+ * success without suspending (no timer needed), record the outcome in the
+ * breaker and release the permit right there: no mask, no restore, no retry
+ * frame. A failure goes to the retry loop, and a suspended inner is awaited
+ * under the caller's interruptibility; in both cases the release is installed
+ * inside `Effect.uninterruptibleMask`, so the permit is returned whatever the
+ * exit (interruption included).
  *
  * @internal
  */
@@ -132,33 +123,53 @@ export const fuse = (parts: {
   ): Effect.Effect<A, E | Policy.Rejection, R> => {
     // An uninterruptible caller (rare) keeps the composition's exact semantics.
     if (!RuntimeFlags.interruption(flags)) return composed(self)
-    return Effect.uninterruptibleMask((restore): Effect.Effect<A, E | Policy.Rejection, R> => {
-      // `restore` is Effect's `interruptible` for an interruptible caller; anything else: compose
-      if (restore !== Effect.interruptible) return restore(composed(self))
-      // undefined: not Closed, or Closed calls are timed
-      const handlers = breaker.unsafeClosedHandlers()
-      if (handlers === undefined || !bulkhead.tryTake()) return restore(composed(self))
+    // undefined: not Closed, or Closed calls are timed
+    const handlers = breaker.unsafeClosedHandlers()
+    if (handlers === undefined || !bulkhead.tryTake()) return composed(self)
+    // From here until `run` returns, everything happens inside one synchronous
+    // callback of the caller's fiber: a permit taken and given back within it
+    // needs no interruption mask, since the fiber acts on an interrupt only
+    // once the callback has returned (measured: the mask was ~400 ns of a
+    // ~3 µs stack on a loaded 2-core machine).
+    let child: Fiber.RuntimeFiber<A, E>
+    try {
       if (budget !== undefined) {
         budget.unsafeRecordCall(Context.get(parent.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis())
       }
-      const child = timeoutInternal.startChild(parent, flags, self)
-      const exit = child.unsafePoll()
-      if (exit !== null) {
-        if (exit._tag === "Success") {
-          const out = handlers.onSuccess(exit.value)
-          bulkhead.release()
-          return out
-        }
-        return Effect.matchCauseEffect(
-          restore(retryAfter(self, handlers.onFailure(exit.cause) as Effect.Effect<A, E, R>)),
-          bulkhead.releaseOnExit
-        )
-      }
-      const awaited = Effect.matchCauseEffect(
+      child = timeoutInternal.startChild(parent, flags, self)
+    } catch (defect) {
+      bulkhead.release()
+      throw defect
+    }
+    const exit = child.unsafePoll()
+    if (exit !== null && exit._tag === "Success") {
+      const out = handlers.onSuccess(exit.value)
+      bulkhead.release()
+      return out
+    }
+    // A failure (to the retry loop) or a suspended inner (awaited under the
+    // caller's interruptibility): the permit is held past this callback, so
+    // its release is installed inside a mask. Should the caller be interrupted
+    // before the mask begins (only the inner's own code, run just now, could
+    // have asked for that), `guard` returns the permit when the caller ends.
+    const attempt = exit !== null
+      ? handlers.onFailure(exit.cause) as Effect.Effect<A, E, R>
+      : Effect.matchCauseEffect(
         timeoutInternal.awaitWithTimer(parent, flags, child, duration, millis, operation),
         handlers
       ) as Effect.Effect<A, E, R>
-      return Effect.matchCauseEffect(restore(retryAfter(self, awaited)), bulkhead.releaseOnExit)
+    let entered = false
+    const guard = () => {
+      if (entered) return
+      entered = true
+      bulkhead.release()
+      if (exit === null) child.unsafeInterruptAsFork(parent.id())
+    }
+    parent.addObserver(guard)
+    return Effect.uninterruptibleMask((restore) => {
+      parent.removeObserver(guard)
+      entered = true
+      return Effect.matchCauseEffect(restore(retryAfter(self, attempt)), bulkhead.releaseOnExit)
     })
   }
   return {
@@ -167,12 +178,27 @@ export const fuse = (parts: {
   }
 }
 
+// Error classes in a `retryOn` list are keyed by a number of their own (a
+// class is not a string; its identity is what counts).
+const classIds = new WeakMap<object, number>()
+let nextClassId = 0
+const retryOnKey = (retryOn: retryInternal.RetryOnList): string =>
+  retryOn.map((item) => {
+    if (typeof item === "string") return item
+    let id = classIds.get(item)
+    if (id === undefined) {
+      id = nextClassId++
+      classIds.set(item, id)
+    }
+    return `\u0002${id}`
+  }).join("\u0001")
+
 const stackKey = (
   service: string,
   operation: string,
   serviceType: string,
-  retryOn: ReadonlyArray<string> | undefined
-) => `${service}\u0000${operation}\u0000${serviceType}\u0000${retryOn === undefined ? "*" : retryOn.join("\u0001")}`
+  retryOn: retryInternal.RetryOnList | undefined
+) => `${service}\u0000${operation}\u0000${serviceType}\u0000${retryOn === undefined ? "*" : retryOnKey(retryOn)}`
 
 /** The fused form of the stacks `make` builds, for `withResilience` to run them from its own fiber access. @internal */
 export const fusedStacks = new WeakMap<Policy.Stack, Fused>()

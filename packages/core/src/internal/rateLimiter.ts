@@ -299,22 +299,16 @@ export const make = (
   }
 
   // Under a flood, rejections are the hot path: the fields are ours and
-  // well-typed, so skip the constructor's Schema validation (~40 µs), and the
-  // JavaScript stack trace (~4 µs; it would only show the limiter's internals).
-  const rejection = (key: string | undefined, decision: RateLimiterStore.Decision): RateLimitedError => {
-    const stackTraceLimit = Error.stackTraceLimit
-    Error.stackTraceLimit = 0
-    try {
-      return new RateLimitedError({
-        key: errorKey(key),
-        retryAfter: Duration.millis(decision.retryAfterMillis),
-        limit: decision.limit,
-        remaining: decision.remaining
-      }, true)
-    } finally {
-      Error.stackTraceLimit = stackTraceLimit
-    }
-  }
+  // well-typed, so skip the constructor's Schema validation (~40 µs). The
+  // JavaScript stack trace stays (a few µs per rejection): skipping it would
+  // mean changing `Error.stackTraceLimit`, which is process-wide.
+  const rejection = (key: string | undefined, decision: RateLimiterStore.Decision): RateLimitedError =>
+    new RateLimitedError({
+      key: errorKey(key),
+      retryAfter: Duration.millis(decision.retryAfterMillis),
+      limit: decision.limit,
+      remaining: decision.remaining
+    }, true)
 
   const check = (key?: string | undefined, call?: RateLimiter.CallOptions | undefined) => {
     const cost = costOf(call)

@@ -60,6 +60,36 @@ export const delayFor = (params: DelayParameters, attempt: number, previousDelay
 const exponential = (base: number, factor: number, attempt: number, max: number): number =>
   Math.min(max, base * Math.pow(factor, attempt - 1))
 
+/** A `retryOn` list: tags and error classes. @internal */
+export type RetryOnList = ReadonlyArray<string | (abstract new(...args: ReadonlyArray<any>) => unknown)>
+
+/** @internal */
+export const isRetryOnList = (u: unknown): u is RetryOnList =>
+  Array.isArray(u) && u.every((item) => typeof item === "string" || typeof item === "function")
+
+/**
+ * The predicate of a `retryOn` list: an error's tag (`tagOf`) is listed, or
+ * it is an `instanceof` a listed class (so subclasses match).
+ *
+ * @internal
+ */
+export const matchAny = (list: RetryOnList): (error: unknown) => boolean => {
+  const tags = new Set<string>()
+  const classes: Array<abstract new(...args: ReadonlyArray<any>) => unknown> = []
+  for (const item of list) {
+    if (typeof item === "string") tags.add(item)
+    else classes.push(item)
+  }
+  if (classes.length === 0) return (error) => tags.has(tagOf(error))
+  return (error) => {
+    if (tags.has(tagOf(error))) return true
+    for (const c of classes) {
+      if (error instanceof c) return true
+    }
+    return false
+  }
+}
+
 /** Why a retry loop stopped retrying an error it could have retried. @internal */
 export type GiveUpReason = "exhausted" | "retryAfterBeyondMaxDelay" | "budgetExhausted"
 

