@@ -144,20 +144,17 @@ const makeOperation = (
     const timeout = spec.timeout === undefined
       ? undefined
       : yield* Timeout.make({ duration: spec.timeout, operation: `${provider}/${group}` })
-    // maxRetries 0 means no retry at all (core's Retry wants at least one).
-    const retry = spec.retry.maxRetries === 0
-      ? { execute: <A, E, R>(self: Effect.Effect<A, E, R>) => self }
-      : yield* Retry.exponential({
-        maxRetries: spec.retry.maxRetries,
-        baseDelay: spec.retry.baseDelay,
-        maxDelay: spec.retry.maxDelay,
-        factor: spec.retry.factor,
-        jitter: spec.retry.jitter,
-        retryOn: isTransient,
-        budget,
-        service: provider,
-        operation: group
-      })
+    const retry = yield* Retry.exponential({
+      maxRetries: spec.retry.maxRetries,
+      baseDelay: spec.retry.baseDelay,
+      maxDelay: spec.retry.maxDelay,
+      factor: spec.retry.factor,
+      jitter: spec.retry.jitter,
+      retryOn: isTransient,
+      budget,
+      service: provider,
+      operation: group
+    })
     const isolate: Guard = bulkhead === undefined ? identity : bulkhead.execute
     const withTimeout: Guard = timeout === undefined ? identity : timeout.execute
     const withBreaker: Guard = breaker === undefined ? identity : breaker.execute
