@@ -68,7 +68,7 @@ describe("dashboard in headless Chromium", () => {
             page.waitForSelector(`[data-breaker="${name}"][data-state="Closed"]`, { timeout: 15_000 })
           )
         }
-        yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 5_000 }))
+        yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 15_000 }))
         expect(yield* Effect.promise(() => page.locator("[data-breaker]").count())).toBe(3)
         // the server's load-shedding bulkhead and the three client bulkheads, all from /resilience/status
         expect(yield* Effect.promise(() => page.locator("[data-bulkhead]").count())).toBe(4)
@@ -83,7 +83,7 @@ describe("dashboard in headless Chromium", () => {
         yield* Effect.promise(() =>
           page.waitForSelector("[data-breaker=\"simulated/broker_api\"][data-state=\"Open\"]", { timeout: 15_000 })
         )
-        yield* Effect.promise(() => page.waitForSelector(".chip", { timeout: 5_000 }))
+        yield* Effect.promise(() => page.waitForSelector(".chip", { timeout: 15_000 }))
         expect(
           yield* Effect.promise(() => page.locator("[data-breaker=\"simulated/broker_api\"] .state").textContent())
         )

@@ -144,7 +144,8 @@ describe("gateway end to end (loopback)", () => {
 
   it.scopedLive("a broker outage trips the breaker (503 + Retry-After, shown on /resilience/status), and it recovers", () =>
     Effect.gen(function*() {
-      const url = yield* startGateway({ simulated: { resetTimeout: Duration.millis(800) } })
+      // a reset timeout of seconds: the checks while it is Open cannot outlast it
+      const url = yield* startGateway({ simulated: { resetTimeout: Duration.seconds(3) } })
       expect((yield* request(url, "/account")).status).toBe(200)
       expect(yield* breakerState(url, "simulated/broker_api")).toBe("Closed")
 
@@ -184,10 +185,12 @@ describe("gateway end to end (loopback)", () => {
 
   it.scopedLive("lost order replies never duplicate an order: lookups resolve them, the book has one order per id", () =>
     Effect.gen(function*() {
-      const url = yield* startGateway({ simulated: { timeout: Duration.millis(150) } })
+      // a lost reply hangs 10 s, the broker's timeout is 2 s: an answered call
+      // is never mistaken for a lost one, however busy the machine
+      const url = yield* startGateway({ simulated: { timeout: Duration.seconds(2) } })
       yield* request(url, "/admin/faults", {
         method: "POST",
-        body: { target: "broker", kind: "timeout-after-accept", rate: 0.5, millis: 2_000 }
+        body: { target: "broker", kind: "timeout-after-accept", rate: 0.5, millis: 10_000 }
       })
       const replies = yield* Effect.all(
         Array.from({ length: 6 }, (_, i) =>
@@ -209,11 +212,13 @@ describe("gateway end to end (loopback)", () => {
   it.scopedLive("sheds load beyond the server's capacity with 503 ServiceOverloaded", () =>
     Effect.gen(function*() {
       const url = yield* startGateway({
-        loadShedding: { maxInFlight: 2, maxQueued: 0 }
+        loadShedding: { maxInFlight: 2, maxQueued: 0 },
+        simulated: { timeout: Duration.seconds(20) }
       })
+      // seconds of latency: the six requests overlap however slowly they arrive
       yield* request(url, "/admin/faults", {
         method: "POST",
-        body: { target: "marketdata", kind: "latency", millis: 300 }
+        body: { target: "marketdata", kind: "latency", millis: 3_000 }
       })
       const replies = yield* Effect.all(
         Array.from({ length: 6 }, () => request(url, "/marketdata/quote/AAPL", { key: "load" })),
