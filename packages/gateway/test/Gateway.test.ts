@@ -179,8 +179,11 @@ describe("gateway end to end (loopback)", () => {
       expect(recovered.body.currency).toBe("USD")
       expect(yield* breakerState(url, "simulated/broker_api")).toBe("Closed")
       const state = yield* request(url, "/dashboard/state")
-      const history = state.body.state.history["simulated/broker_api"].map((t: { to: string }) => t.to)
-      expect(history).toEqual(["Open", "HalfOpen", "Closed"])
+      const transitions: Array<{ to: string; seq: number }> = state.body.state.history["simulated/broker_api"]
+      expect(transitions.map((t) => t.to)).toEqual(["Open", "HalfOpen", "Closed"])
+      // a sequence number orders them even within one millisecond
+      const seqs = transitions.map((t) => t.seq)
+      expect(seqs.every((seq, i) => Number.isInteger(seq) && (i === 0 || seq > seqs[i - 1]!))).toBe(true)
     }))
 
   it.scopedLive("lost order replies never duplicate an order: lookups resolve them, the book has one order per id", () =>
