@@ -21,9 +21,9 @@ const freshPrefix = () => `fail:${process.pid}:${counter++}:`
 const b = [{ key: "k", tokensPerSecond: 0.001, burstSize: 3 }]
 const request: RateLimiterStore.Request = { buckets: b, cost: 1, maxWaitMillis: 0 }
 
-// The decision budget. Generous, because CI machines are busy: a healthy call
-// that misses it would already count as a failure.
-const TIMEOUT_MILLIS = 150
+// The decision budget. Generous (a second), because CI machines are busy: a
+// healthy call that misses it would already count as a failure.
+const TIMEOUT_MILLIS = 1_000
 
 // What "no hang" means in these tests: a dead or paused Redis never answers,
 // so a caller left waiting on it waits forever. The wall-clock bounds below
@@ -106,13 +106,13 @@ describe("RedisRateLimiterStore when Redis fails", () => {
 
       // The local bucket starts full: 3 admitted, then rejected. Each decision is
       // bounded by the budget, and once degraded it does not wait at all: 60
-      // calls one after the other, had each waited the budget, would take 9 s;
+      // calls one after the other, had each waited the budget, would take 60 s;
       // a degraded store takes about one budget. The bound sits seconds from both.
       const calls = 60
       const [decisions, millis] = yield* timed(Effect.all(Array.from({ length: calls }, () => store.consume(request))))
       expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, ...Array(calls - 3).fill(false)])
       expect(decisions[3].retryAfterMillis).toBeGreaterThan(900_000)
-      expect(millis).toBeLessThan((calls * TIMEOUT_MILLIS) / 2)
+      expect(millis).toBeLessThan((calls * TIMEOUT_MILLIS) / 4)
       expect(yield* gauge(prefix)).toBe(1)
       expect(yield* errorCount(prefix, "connection")).toBeGreaterThanOrEqual(1)
 
@@ -216,11 +216,11 @@ describe("RedisRateLimiterStore when Redis fails", () => {
       expect(millis).toBeLessThan(NO_HANG_MILLIS)
       expect(yield* errorCount(prefix, "timeout")).toBeGreaterThanOrEqual(1)
       // Later calls do not wait for the hung server at all (degraded: one probe
-      // per interval): 60 calls one after the other would take 9 s if each
+      // per interval): 60 calls one after the other would take 60 s if each
       // waited the budget; the bound sits seconds from that and from ~0.
       const calls = 60
       const [, quick] = yield* timed(Effect.all(Array.from({ length: calls }, () => store.consume(request))))
-      expect(quick).toBeLessThan((calls * TIMEOUT_MILLIS) / 2)
+      expect(quick).toBeLessThan((calls * TIMEOUT_MILLIS) / 4)
       server.resume()
       // The timed-out commands may still run once the server wakes up (they
       // only take tokens: stricter, never laxer), so look at a fresh bucket:
