@@ -20,6 +20,22 @@ export interface GatewayProcess {
   readonly stop: () => Promise<void>
 }
 
+const live = new Set<ChildProcess>()
+// A test that times out leaves its `finally` unrun until later, and the
+// worker may exit first: no gateway outlives the test process.
+process.on("exit", () => {
+  for (const child of live) child.kill("SIGKILL")
+})
+
+/** Stop every gateway still running (for an `afterEach`). */
+export const stopAll = async (): Promise<void> => {
+  await Promise.all([...live].map((child) => {
+    const exited = new Promise((resolve) => child.once("exit", resolve))
+    child.kill("SIGKILL")
+    return exited
+  }))
+}
+
 /** Start the gateway with these environment variables (no demo traffic unless asked). */
 export const spawnGateway = (env: Record<string, string>): GatewayProcess => {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
@@ -27,6 +43,8 @@ export const spawnGateway = (env: Record<string, string>): GatewayProcess => {
     env: { ...process.env, DEMO_TRAFFIC: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
+  live.add(child)
+  child.once("exit", () => live.delete(child))
   let out = ""
   let err = ""
   child.stdout!.on("data", (chunk) => (out += chunk))
