@@ -1,5 +1,5 @@
 /**
- * `pnpm soak [--seconds N] [--only bars,slowloris,bodies,shutdown]`: hostile
+ * `pnpm soak [--seconds N] [--only bars,slowloris,bodies,shutdown] [--write]`: hostile
  * traffic against real gateway processes on loopback, measured, printed as a
  * table. Bounded: every phase lasts `--seconds` (default 10), every request
  * has a client-side timeout, every process it starts (gateways, a
@@ -16,13 +16,18 @@
  *   streams and requests in flight, in memory and Redis modes. Goal: within
  *   SHUTDOWN_TIMEOUT + 1 s; no request sent before the signal reset.
  *
- * Never a test (the figures depend on the machine): `pnpm test` has the
- * hostile-traffic test, which asserts outcomes only.
+ * `--write` also puts the table in BENCHMARKS.md (its own marked section,
+ * which `pnpm bench` keeps). Never a test (the figures depend on the
+ * machine): `pnpm test` has the hostile-traffic test, which asserts outcomes
+ * only.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { withSection } from "./lib/benchmarksSection.js"
 import { type GatewayProcess, startGateway } from "./lib/gatewayProcess.js"
 
 // --- options ----------------------------------------------------------------------------------
@@ -45,6 +50,7 @@ for (const name of only) {
     process.exit(2)
   }
 }
+const write = argv.includes("--write")
 const phaseMillis = seconds * 1000
 const SHUTDOWN_TIMEOUT_SECONDS = 3
 
@@ -379,6 +385,38 @@ const shutdownIn = async (mode: "memory" | "redis") => {
 
 // --- run ---------------------------------------------------------------------------------------
 
+const commit = () => {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()
+  } catch {
+    return "unknown"
+  }
+}
+
+const markdown = (load: ReadonlyArray<number>, missed: number) => {
+  const cell = (text: string) => text.replace(/\|/g, "\\|")
+  return [
+    "## Hostile traffic (`pnpm soak`)",
+    "",
+    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit()}, ${Os.cpus().length} cores, ` +
+    `load average ${load.map((n) => n.toFixed(1)).join(" / ")} at the start, ${seconds} s per phase. ` +
+    `Real gateway processes on loopback; goals as in issue 12. ${
+      missed === 0 ? "Every goal met." : `${missed} goal(s) missed.`
+    }`,
+    "",
+    "| scenario | measure | value | goal | |",
+    "|---|---|---|---|---|",
+    ...lines.map((l) =>
+      `| ${cell(l.scenario)} | ${cell(l.measure)} | ${cell(l.value)} | ${cell(l.goal)} | ${
+        l.ok === undefined ? "" : l.ok ? "ok" : "missed"
+      } |`
+    ),
+    ""
+  ].join("\n")
+}
+
+const startedLoad = Os.loadavg()
+
 const run = async () => {
   console.log(`soak: ${only.join(", ")} (${seconds} s per phase), loopback only\n`)
   const all: Record<string, () => Promise<void>> = {
@@ -419,6 +457,11 @@ const run = async () => {
   for (const line of lines) console.log(row(columns.map(([, f]) => f(line))))
   const missed = lines.filter((l) => l.ok === false).length
   console.log(`\n${missed === 0 ? "every goal met" : `${missed} goal(s) missed`}`)
+  if (write) {
+    const file = Path.resolve(import.meta.dirname, "../BENCHMARKS.md")
+    Fs.writeFileSync(file, withSection(file, "soak", markdown(startedLoad, missed)))
+    console.log(`wrote the soak section of ${Path.relative(process.cwd(), file)}`)
+  }
   process.exitCode = missed === 0 ? 0 : 1
 }
 
