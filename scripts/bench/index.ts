@@ -16,6 +16,7 @@
  */
 import { writeFileSync } from "node:fs"
 import * as path from "node:path"
+import { markedSections } from "../lib/benchmarksSection.js"
 import type { SectionResult, Settings } from "./harness.js"
 import { errorText, log, repoRoot, settingsFor, skipped } from "./harness.js"
 import { machine, render } from "./report.js"
@@ -65,7 +66,14 @@ const main = async () => {
   console.log(markdown)
   if (write) {
     const file = path.join(repoRoot, "BENCHMARKS.md")
-    writeFileSync(file, markdown)
+    // sections other scripts wrote (`pnpm soak --write`) stay
+    const kept = markedSections(file)
+    writeFileSync(
+      file,
+      kept.length === 0 ? markdown : `${markdown.trimEnd()}
+
+${kept.join("\n")}`
+    )
     log(`wrote ${file}`)
   }
   log(`total ${elapsed.toFixed(1)} s`)

@@ -69,9 +69,12 @@ export interface Counts {
 export interface Row {
   readonly second: number
   readonly phase: string
+  /** This run's requests that ended during this second. */
   readonly counts: Counts
   readonly breakers: Readonly<Record<string, string>>
+  /** The gateway's provider retries during this second (every client's, not only this run's). */
   readonly retries: number
+  /** The gateway's breaker, bulkhead and limiter rejections during this second. */
   readonly rejections: number
 }
 
@@ -291,31 +294,43 @@ export const run = async (options: Options): Promise<Report> => {
   log(header)
   log("-".repeat(header.length))
 
-  let lastRetries = 0
-  let lastRejections = 0
-  const started = Date.now()
-  const sampler = async (second: number) => {
-    const status = await json<StatusBody>(url, "/resilience/status")
+  // The gateway's retry and rejection counters are cumulative since it
+  // started (demo traffic, earlier runs): every row, the first included, shows
+  // what changed during its own second.
+  const providerTotals = async () => {
     const state = await json<StateBody>(url, "/dashboard/state")
-    const breakers: Record<string, string> = {}
-    for (const b of status?.breakers ?? []) breakers[b.name] = b.state
     let retries = 0
     let rejections = 0
     for (const p of state?.state.providerStats ?? []) {
       retries += p.retries
       rejections += p.breakerRejections + p.bulkheadRejections + p.limiterRejections
     }
+    return { retries, rejections }
+  }
+  let { rejections: lastRejections, retries: lastRetries } = await providerTotals()
+  const started = Date.now()
+  // the phase this second started in (a phase begins on a tick)
+  let rowPhase = phases[0]!.name
+  const sampler = async (second: number) => {
+    // this second's requests and phase, taken at the tick (the reads below take time)
+    const counts = window
+    window = zero()
+    const phase = rowPhase
+    rowPhase = phases[phaseIndex]!.name
+    const status = await json<StatusBody>(url, "/resilience/status")
+    const { rejections, retries } = await providerTotals()
+    const breakers: Record<string, string> = {}
+    for (const b of status?.breakers ?? []) breakers[b.name] = b.state
     const row: Row = {
       second,
-      phase: phases[phaseIndex]!.name,
-      counts: window,
+      phase,
+      counts,
       breakers,
       retries: retries - lastRetries,
       rejections: rejections - lastRejections
     }
     lastRetries = retries
     lastRejections = rejections
-    window = zero()
     timeline.push(row)
     const states = ["simulated/broker_api", "simulated/order_execution", "simulated/market_data"]
       .map((name) => padEnd(SHORT[breakers[name] ?? ""] ?? "-", 6)).join(" ")

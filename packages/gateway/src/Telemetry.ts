@@ -69,6 +69,12 @@ export interface RequestCounters {
  */
 export interface Transition {
   readonly at: number
+  /**
+   * The order in which the gateway saw its state changes (all breakers, from
+   * 0): a breaker can open and go half-open within one millisecond, so `at`
+   * alone cannot order them.
+   */
+  readonly seq: number
   readonly from: string
   readonly to: string
   readonly reason: string
@@ -287,6 +293,7 @@ export const make = Effect.gen(function*() {
   let draining = false
   let traffic = 0
   const history = new Map<string, Array<Transition>>()
+  let seq = 0
   const samples: Array<Sample> = []
 
   // Breaker history: every state change of every breaker of the registry.
@@ -298,7 +305,7 @@ export const make = Effect.gen(function*() {
         list = []
         history.set(change.breaker, list)
       }
-      list.push({ at: change.at, from: change.from, to: change.to, reason: change.reason })
+      list.push({ at: change.at, seq: seq++, from: change.from, to: change.to, reason: change.reason })
       if (list.length > MAX_HISTORY) list.shift()
     }))))
 

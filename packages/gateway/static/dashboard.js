@@ -4,10 +4,17 @@
 ;(function() {
   const COLORS = { Closed: "#22c55e", Open: "#ef4444", HalfOpen: "#f59e0b", Isolated: "#a855f7", Disabled: "#64748b" }
   const TIMELINE_MS = 5 * 60 * 1000
+  // A state shorter than this is still drawn this long (1% of the timeline), so
+  // a half-open probe that settles in milliseconds shows as an amber mark.
+  const MIN_SPAN_MS = 3000
+  // Breaker events in the order they happened: same-millisecond ones by sequence number.
+  const byTime = (a, b) => a.at - b.at || (a.seq ?? 0) - (b.seq ?? 0)
   const CHART_SECONDS = 120
   const $ = (id) => document.getElementById(id)
   const esc = (s) =>
     String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" })[c])
+  const fmtSpan = (ms) =>
+    ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`
   const fmt = (n, digits) => {
     if (!Number.isFinite(n)) return "–"
     if (Math.abs(n) >= 1000) return (n / 1000).toFixed(1) + "k"
@@ -100,7 +107,7 @@
   // --- breakers ---------------------------------------------------------------
   const timeline = (name, current, now, startedAt) => {
     const start = now - TIMELINE_MS
-    const events = ((last && last.history[name]) || []).slice().sort((a, b) => a.at - b.at)
+    const events = ((last && last.history[name]) || []).slice().sort(byTime)
     let state = current
     const before = events.filter((e) => e.at <= start)
     const inside = events.filter((e) => e.at > start)
@@ -118,12 +125,25 @@
     const w = 600, h = 30
     const x = (ms) => ((ms - start) / TIMELINE_MS) * w
     let rects = ""
-    for (const s of segs) {
-      const x0 = x(s.from), x1 = x(s.to)
-      if (x1 - x0 <= 0) continue
+    // Closed first, then the other states over it, longest first: a short Open
+    // or HalfOpen keeps at least MIN_SPAN_MS of width, drawn over its
+    // neighbours instead of vanishing under them.
+    const drawn = segs.filter((s) => s.state === "Closed").concat(
+      segs.filter((s) => s.state !== "Closed").sort((a, b) => (b.to - b.from) - (a.to - a.from))
+    )
+    for (const s of drawn) {
+      let from = s.from, to = s.to
+      if (s.state !== "Closed" && to - from < MIN_SPAN_MS) {
+        to = Math.min(now, from + MIN_SPAN_MS)
+        from = Math.max(start, to - MIN_SPAN_MS)
+      }
+      const x0 = x(from), x1 = x(to)
+      if (x1 - x0 <= 0 && s.state === "Closed") continue
       rects += `<rect x="${x0.toFixed(2)}" y="6" width="${Math.max(0.8, x1 - x0).toFixed(2)}" height="18" fill="${
         COLORS[s.state] || "#64748b"
-      }" opacity="${s.state === "Closed" ? 0.55 : 0.95}"><title>${esc(s.state)}</title></rect>`
+      }" opacity="${s.state === "Closed" ? 0.55 : 0.95}" data-seg="${esc(s.state)}"><title>${esc(s.state)} for ${
+        fmtSpan(s.to - s.from)
+      }</title></rect>`
     }
     let ticks = ""
     for (const e of inside) {
@@ -246,7 +266,7 @@
   const renderEvents = (state) => {
     const all = []
     for (const [name, list] of Object.entries(state.history)) for (const e of list) all.push({ name, ...e })
-    all.sort((a, b) => b.at - a.at)
+    all.sort((a, b) => byTime(b, a))
     $("events").innerHTML =
       all.slice(0, 40).map((e) =>
         `<li><time>${new Date(e.at).toLocaleTimeString([], { hour12: false })}</time><span>${esc(labelOf(e.name))}: ` +

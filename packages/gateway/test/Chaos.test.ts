@@ -8,13 +8,15 @@ describe("chaos run", () => {
     "normal → broker outage → recovery → quota storm: 503s and 429s where expected, no duplicate order",
     () =>
       Effect.gen(function*() {
+        // seconds of margin: a provider call is not timed out by a busy machine,
+        // and a phase lasts long enough for the breaker to open within it
         const url = yield* startGateway({
-          simulated: { resetTimeout: Duration.millis(700) },
+          simulated: { resetTimeout: Duration.millis(700), timeout: Duration.seconds(5) },
           rateLimit: { apiKeys: Chaos.apiKeys(6) }
         })
         const lines: Array<string> = []
         const report = yield* Effect.promise(() =>
-          Chaos.run({ url, clients: 6, phaseSeconds: 2, log: (line) => lines.push(line) })
+          Chaos.run({ url, clients: 6, phaseSeconds: 3, log: (line) => lines.push(line) })
         )
         const phase = (name: string) => report.phases.find((p) => p.name === name)!.counts
         expect(phase("normal").requests).toBeGreaterThan(20)
@@ -28,6 +30,6 @@ describe("chaos run", () => {
         expect(report.timeline.length).toBeGreaterThanOrEqual(6)
         expect(lines.join("\n")).toContain("duplicate orders 0")
       }),
-    40_000
+    60_000
   )
 })

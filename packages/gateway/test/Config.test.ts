@@ -75,10 +75,11 @@ describe("configuration", () => {
       cwd,
       env: { ...process.env, PORT: "not-a-port" },
       encoding: "utf8",
-      timeout: 30_000
+      // tsx compiles the gateway first: seconds on a busy machine, so minutes of margin
+      timeout: 110_000
     })
     expect(result.status).toBe(1)
     expect(result.stderr).toContain("Invalid gateway configuration")
     expect(result.stderr).toMatch(/PORT: .*integer/)
-  })
+  }, 120_000)
 })

@@ -4,7 +4,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { chromium } from "playwright-core"
-import { startGateway } from "./utils/gateway.js"
+import { request, startGateway } from "./utils/gateway.js"
 
 const executablePath = "/usr/bin/chromium"
 const outputDir = Path.resolve(import.meta.dirname, "../test-output")
@@ -68,7 +68,7 @@ describe("dashboard in headless Chromium", () => {
             page.waitForSelector(`[data-breaker="${name}"][data-state="Closed"]`, { timeout: 15_000 })
           )
         }
-        yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 5_000 }))
+        yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 15_000 }))
         expect(yield* Effect.promise(() => page.locator("[data-breaker]").count())).toBe(3)
         // the server's load-shedding bulkhead and the three client bulkheads, all from /resilience/status
         expect(yield* Effect.promise(() => page.locator("[data-bulkhead]").count())).toBe(4)
@@ -83,7 +83,7 @@ describe("dashboard in headless Chromium", () => {
         yield* Effect.promise(() =>
           page.waitForSelector("[data-breaker=\"simulated/broker_api\"][data-state=\"Open\"]", { timeout: 15_000 })
         )
-        yield* Effect.promise(() => page.waitForSelector(".chip", { timeout: 5_000 }))
+        yield* Effect.promise(() => page.waitForSelector(".chip", { timeout: 15_000 }))
         expect(
           yield* Effect.promise(() => page.locator("[data-breaker=\"simulated/broker_api\"] .state").textContent())
         )
@@ -104,5 +104,40 @@ describe("dashboard in headless Chromium", () => {
         expect(foreign).toEqual([])
       }),
     60_000
+  )
+
+  it.scopedLive(
+    "a half-open probe that settles in milliseconds still shows on the timeline, and the event list keeps its order",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* startGateway({ demoTraffic: 8, simulated: { resetTimeout: Duration.millis(500) } })
+        const { context } = yield* launch
+        const page = yield* Effect.promise(() => context.newPage())
+        yield* Effect.promise(() => page.goto(url + "/dashboard", { waitUntil: "load" }))
+        const broker = "[data-breaker=\"simulated/broker_api\"]"
+        yield* Effect.promise(() => page.waitForSelector(`${broker}[data-state="Closed"]`, { timeout: 30_000 }))
+        yield* request(url, "/admin/faults", { method: "POST", body: { target: "broker", kind: "outage" } })
+        yield* Effect.promise(() => page.waitForSelector(`${broker}[data-state="Open"]`, { timeout: 30_000 }))
+        yield* request(url, "/admin/faults", { method: "DELETE" })
+        // the probe succeeds and the breaker closes: HalfOpen lasted milliseconds,
+        // yet its mark is at least 1% of the 5-minute timeline (600 units wide)
+        yield* Effect.promise(() => page.waitForSelector(`${broker}[data-state="Closed"]`, { timeout: 30_000 }))
+        const halfOpen = yield* Effect.promise(() =>
+          page.waitForSelector(`${broker} rect[data-seg="HalfOpen"]`, { timeout: 30_000 })
+        )
+        const width = Number(yield* Effect.promise(() => halfOpen.getAttribute("width")))
+        expect(width).toBeGreaterThanOrEqual(5.9)
+        // newest first, in the order they happened: Closed, then HalfOpen, then Open
+        const events = yield* Effect.promise(() =>
+          page.locator("#events li").evaluateAll((items) => items.map((li) => li.textContent ?? ""))
+        )
+        const brokerEvents = events.filter((text) => text.includes("Broker · reads"))
+        expect(brokerEvents.slice(0, 3).map((text) => /→ (\w+)/.exec(text)?.[1])).toEqual([
+          "Closed",
+          "HalfOpen",
+          "Open"
+        ])
+      }),
+    90_000
   )
 })

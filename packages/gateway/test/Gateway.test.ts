@@ -148,7 +148,8 @@ describe("gateway end to end (loopback)", () => {
 
   it.scopedLive("a broker outage trips the breaker (503 + Retry-After, shown on /resilience/status), and it recovers", () =>
     Effect.gen(function*() {
-      const url = yield* startGateway({ simulated: { resetTimeout: Duration.millis(800) } })
+      // a reset timeout of seconds: the checks while it is Open cannot outlast it
+      const url = yield* startGateway({ simulated: { resetTimeout: Duration.seconds(3) } })
       expect((yield* request(url, "/account")).status).toBe(200)
       expect(yield* breakerState(url, "simulated/broker_api")).toBe("Closed")
 
@@ -182,16 +183,21 @@ describe("gateway end to end (loopback)", () => {
       expect(recovered.body.currency).toBe("USD")
       expect(yield* breakerState(url, "simulated/broker_api")).toBe("Closed")
       const state = yield* request(url, "/dashboard/state")
-      const history = state.body.state.history["simulated/broker_api"].map((t: { to: string }) => t.to)
-      expect(history).toEqual(["Open", "HalfOpen", "Closed"])
+      const transitions: Array<{ to: string; seq: number }> = state.body.state.history["simulated/broker_api"]
+      expect(transitions.map((t) => t.to)).toEqual(["Open", "HalfOpen", "Closed"])
+      // a sequence number orders them even within one millisecond
+      const seqs = transitions.map((t) => t.seq)
+      expect(seqs.every((seq, i) => Number.isInteger(seq) && (i === 0 || seq > seqs[i - 1]!))).toBe(true)
     }))
 
   it.scopedLive("lost order replies never duplicate an order: lookups resolve them, the book has one order per id", () =>
     Effect.gen(function*() {
-      const url = yield* startGateway({ simulated: { timeout: Duration.millis(150) } })
+      // a lost reply hangs 10 s, the broker's timeout is 2 s: an answered call
+      // is never mistaken for a lost one, however busy the machine
+      const url = yield* startGateway({ simulated: { timeout: Duration.seconds(2) } })
       yield* request(url, "/admin/faults", {
         method: "POST",
-        body: { target: "broker", kind: "timeout-after-accept", rate: 0.5, millis: 2_000 }
+        body: { target: "broker", kind: "timeout-after-accept", rate: 0.5, millis: 10_000 }
       })
       const replies = yield* Effect.all(
         Array.from({ length: 6 }, (_, i) =>
@@ -213,11 +219,13 @@ describe("gateway end to end (loopback)", () => {
   it.scopedLive("sheds load beyond the server's capacity with 503 ServiceOverloaded", () =>
     Effect.gen(function*() {
       const url = yield* startGateway({
-        loadShedding: { maxInFlight: 2, maxQueued: 0 }
+        loadShedding: { maxInFlight: 2, maxQueued: 0 },
+        simulated: { timeout: Duration.seconds(20) }
       })
+      // seconds of latency: the six requests overlap however slowly they arrive
       yield* request(url, "/admin/faults", {
         method: "POST",
-        body: { target: "marketdata", kind: "latency", millis: 300 }
+        body: { target: "marketdata", kind: "latency", millis: 3_000 }
       })
       const replies = yield* Effect.all(
         Array.from({ length: 6 }, () => request(url, "/marketdata/quote/AAPL", { key: "load" })),

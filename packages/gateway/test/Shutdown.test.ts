@@ -34,7 +34,12 @@ describe("graceful shutdown (in process)", () => {
       const released = yield* Deferred.make<void>()
       yield* Scope.addFinalizer(scope, Deferred.succeed(released, undefined))
       const context = yield* Layer.buildWithScope(
-        Gateway.layer(GatewayConfig.make({ port: 0, demoTraffic: 0, shutdownTimeout: Duration.seconds(5) })).pipe(
+        Gateway.layer(GatewayConfig.make({
+          port: 0,
+          demoTraffic: 0,
+          shutdownTimeout: Duration.seconds(25),
+          simulated: { timeout: Duration.seconds(20) }
+        })).pipe(
           Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
         ),
         scope
@@ -43,15 +48,17 @@ describe("graceful shutdown (in process)", () => {
       const port = Number(new URL(url).port)
       const agent = new Http.Agent({ keepAlive: true, maxSockets: 1 })
 
+      // Margins of seconds on every side (rule 4): the slow request takes 5 s, gets 1.5 s to reach the
+      // server, and the shutdown timeout is 25 s.
       yield* request(url, "/admin/faults", {
         method: "POST",
-        body: { target: "marketdata", kind: "slow-quotes", millis: 700 }
+        body: { target: "marketdata", kind: "slow-quotes", millis: 5_000 }
       })
       // an idle keep-alive connection, open before shutdown
       const warm = yield* Effect.promise(() => send(url, "/health", { agent }))
       expect(warm.status).toBe(200)
       const slow = yield* Effect.fork(request(url, "/marketdata/quote/AAPL"))
-      yield* Effect.sleep("150 millis")
+      yield* Effect.sleep("1500 millis")
 
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
       // the listener closes: a new connection is refused while the slow request is still running

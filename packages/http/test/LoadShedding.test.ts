@@ -61,34 +61,48 @@ const slowUpload = (url: string, body: string) => {
   }
 }
 
-const serve = (gate: Deferred.Deferred<void>, options: LoadShedding.Options) =>
+/** How many requests have reached the slow handler (were admitted), for waiting on them instead of sleeping. */
+type Entered = { count: number }
+
+const serve = (gate: Deferred.Deferred<void>, options: LoadShedding.Options, entered: Entered = { count: 0 }) =>
   serveApi(
     HttpApiBuilder.api(Api).pipe(
       Layer.provide(
         HttpApiBuilder.group(Api, "work", (h) =>
           h.handle("slow", () =>
-            Effect.as(Deferred.await(gate), "done")).handle("health", () =>
-              Effect.succeed("ok")))
+            Effect.suspend(() => {
+              entered.count++
+              return Effect.as(Deferred.await(gate), "done")
+            })).handle("health", () => Effect.succeed("ok")))
       )
     ),
     LoadShedding.layer(options).pipe(Layer.provide(StatusSources.layer))
   )
 
+/** Until `entered.count` reaches `n` (polled; the test's timeout is the only deadline). */
+const untilEntered = (entered: Entered, n: number) =>
+  Effect.sleep("5 millis").pipe(Effect.repeat({ until: () => entered.count >= n }))
+
 describe("LoadShedding", () => {
   it.scopedLive("returns 503 + Retry-After when saturated, and recovers", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
+      const entered: Entered = { count: 0 }
       const url = yield* serve(gate, {
         maxInFlight: 2,
         maxQueued: 1,
-        queueTimeout: "5 seconds",
+        queueTimeout: "20 seconds",
         retryAfter: "1500 millis",
         exempt: ["/health"]
-      })
+      }, entered)
       const running = yield* Effect.fork(
-        Effect.all([1, 2, 3].map(() => request(`${url}/slow`)), { concurrency: "unbounded" })
+        Effect.all([1, 2].map(() => request(`${url}/slow`)), { concurrency: "unbounded" })
       )
-      yield* Effect.sleep("100 millis") // let the three arrive: two run, one queues
+      yield* untilEntered(entered, 2) // two run…
+      const queued = yield* Effect.fork(request(`${url}/slow`))
+      // …and one queues: nothing to observe from outside, so give it seconds to arrive
+      yield* Effect.sleep("2 seconds")
+      expect(entered.count).toBe(2)
       const shed = yield* request(`${url}/slow`)
       expect(shed.status).toBe(503)
       expect(shed.headers["retry-after"]).toBe("2")
@@ -101,16 +115,17 @@ describe("LoadShedding", () => {
       }
       yield* Deferred.succeed(gate, undefined)
       const done = yield* Fiber.join(running)
-      expect(done.map((r) => r.status)).toEqual([200, 200, 200])
+      expect([...done, yield* Fiber.join(queued)].map((r) => r.status)).toEqual([200, 200, 200])
       expect((yield* request(`${url}/slow`)).status).toBe(200)
     }))
 
   it.scopedLive("sheds a request that waited longer than the queue timeout", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
-      const url = yield* serve(gate, { maxInFlight: 1, maxQueued: 5, queueTimeout: "100 millis" })
+      const entered: Entered = { count: 0 }
+      const url = yield* serve(gate, { maxInFlight: 1, maxQueued: 5, queueTimeout: "100 millis" }, entered)
       const running = yield* Effect.fork(request(`${url}/slow`))
-      yield* Effect.sleep("30 millis")
+      yield* untilEntered(entered, 1)
       const timedOut = yield* request(`${url}/slow`)
       expect(timedOut.status).toBe(503)
       expect(timedOut.headers["retry-after"]).toBe("1")

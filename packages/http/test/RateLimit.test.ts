@@ -41,8 +41,9 @@ const serve = (options: Omit<RateLimit.Options, "api">) =>
     )
   )
 
-// A slow refill (one token per 100 s) makes every number below exact, whatever the machine's speed.
-const slow = { tokensPerSecond: 0.01 }
+// A slow refill (one token per 1,000 s) makes every number below exact: a
+// test would have to stall for seconds to move one by a unit.
+const slow = { tokensPerSecond: 0.001 }
 
 describe("RateLimit", () => {
   it.scopedLive("a burst: exact RateLimit headers on every 200, then 429 + Retry-After + tagged JSON body", () =>
@@ -51,18 +52,18 @@ describe("RateLimit", () => {
       for (let n = 1; n <= 5; n++) {
         const r = yield* request(`${url}/hello`, { from: "127.0.0.2" })
         expect(r.status).toBe(200)
-        expect(r.headers["ratelimit-policy"]).toBe("\"client\";q=5;w=500")
-        expect(r.headers["ratelimit"]).toBe(`"client";r=${5 - n};t=${n * 100}`)
+        expect(r.headers["ratelimit-policy"]).toBe("\"client\";q=5;w=5000")
+        expect(r.headers["ratelimit"]).toBe(`"client";r=${5 - n};t=${n * 1000}`)
         expect(r.headers["retry-after"]).toBeUndefined()
       }
       const rejected = yield* request(`${url}/hello`, { from: "127.0.0.2" })
       expect(rejected.status).toBe(429)
-      expect(rejected.headers["retry-after"]).toBe("100")
-      expect(rejected.headers["ratelimit-policy"]).toBe("\"client\";q=5;w=500")
-      expect(rejected.headers["ratelimit"]).toBe("\"client\";r=0;t=500")
+      expect(rejected.headers["retry-after"]).toBe("1000")
+      expect(rejected.headers["ratelimit-policy"]).toBe("\"client\";q=5;w=5000")
+      expect(rejected.headers["ratelimit"]).toBe("\"client\";r=0;t=5000")
       expect(rejected.headers["content-type"]).toContain("application/json")
       expect(Schema.decodeUnknownSync(RateLimit.RateLimitExceeded)(rejected.json())).toEqual(
-        new RateLimit.RateLimitExceeded({ policy: "client", limit: 5, remaining: 0, retryAfter: 100 })
+        new RateLimit.RateLimitExceeded({ policy: "client", limit: 5, remaining: 0, retryAfter: 1000 })
       )
     }))
 
@@ -91,15 +92,15 @@ describe("RateLimit", () => {
 
   it.scopedLive("the global limit binds across clients and is named in the headers", () =>
     Effect.gen(function*() {
-      const url = yield* serve({ ...slow, burstSize: 10, global: { tokensPerSecond: 0.01, burstSize: 3 } })
+      const url = yield* serve({ ...slow, burstSize: 10, global: { tokensPerSecond: 0.001, burstSize: 3 } })
       const results = yield* Effect.forEach(["127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"], (from) =>
         request(`${url}/hello`, { from }))
       expect(results.map((r) =>
         r.status
       )).toEqual([200, 200, 200, 429])
-      expect(results[0].headers["ratelimit-policy"]).toBe("\"client\";q=10;w=1000, \"global\";q=3;w=300")
-      expect(results[0].headers["ratelimit"]).toBe("\"global\";r=2;t=100")
-      expect(results[3].headers["ratelimit"]).toBe("\"global\";r=0;t=300")
+      expect(results[0].headers["ratelimit-policy"]).toBe("\"client\";q=10;w=10000, \"global\";q=3;w=3000")
+      expect(results[0].headers["ratelimit"]).toBe("\"global\";r=2;t=1000")
+      expect(results[3].headers["ratelimit"]).toBe("\"global\";r=0;t=3000")
       expect(results[3].json()).toMatchObject({ _tag: "RateLimitExceeded", policy: "global", limit: 3 })
     }))
 
@@ -164,12 +165,12 @@ describe("RateLimit", () => {
       expect(health.status).toBe(200)
       expect(health.headers["ratelimit"]).toBeUndefined()
       const expensive = yield* request(`${url}/expensive?x=1`, { from: "127.0.0.13" })
-      expect(expensive.headers["ratelimit"]).toBe("\"client\";r=3;t=300")
+      expect(expensive.headers["ratelimit"]).toBe("\"client\";r=3;t=3000")
       const item = yield* request(`${url}/items/42`, { from: "127.0.0.13" })
-      expect(item.headers["ratelimit"]).toBe("\"client\";r=1;t=500")
+      expect(item.headers["ratelimit"]).toBe("\"client\";r=1;t=5000")
       const rejected = yield* request(`${url}/expensive`, { from: "127.0.0.13" })
       expect(rejected.status).toBe(429)
-      expect(rejected.headers["retry-after"]).toBe("200") // two more tokens, at 100 s each
+      expect(rejected.headers["retry-after"]).toBe("2000") // two more tokens, at 1,000 s each
     }))
 
   it.scopedLive("applied to chosen groups only", () =>
@@ -187,7 +188,7 @@ describe("RateLimit", () => {
           Layer.provide(RateLimiterStore.layerMemory())
         )
       )
-      expect((yield* request(`${url}/a`)).headers["ratelimit"]).toBe("\"client\";r=0;t=100")
+      expect((yield* request(`${url}/a`)).headers["ratelimit"]).toBe("\"client\";r=0;t=1000")
       expect((yield* request(`${url}/a`)).status).toBe(429)
       const open = yield* request(`${url}/b`)
       expect(open.status).toBe(200)
@@ -322,12 +323,12 @@ describe("RateLimit", () => {
       const allowed = yield* request(`${url}/hello`, { from: "127.0.0.2" })
       expect(allowed.status).toBe(200)
       expect(allowed.headers["x-tagged"]).toBe("yes")
-      expect(allowed.headers["ratelimit"]).toBe("\"client\";r=0;t=100")
+      expect(allowed.headers["ratelimit"]).toBe("\"client\";r=0;t=1000")
       const rejected = yield* request(`${url}/hello`, { from: "127.0.0.2" })
       expect(rejected.status).toBe(429)
       expect(rejected.headers["x-tagged"]).toBe("yes")
-      expect(rejected.headers["ratelimit-policy"]).toBe("\"client\";q=1;w=100")
-      expect(rejected.headers["ratelimit"]).toBe("\"client\";r=0;t=100")
-      expect(rejected.headers["retry-after"]).toBe("100")
+      expect(rejected.headers["ratelimit-policy"]).toBe("\"client\";q=1;w=1000")
+      expect(rejected.headers["ratelimit"]).toBe("\"client\";r=0;t=1000")
+      expect(rejected.headers["retry-after"]).toBe("1000")
     }))
 })

@@ -2,7 +2,7 @@ import { ResilientHttpClient, StatusSources } from "@effect-resilience/http"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Chunk, Effect, Exit, Fiber, TestClock } from "effect"
 import type * as Http from "node:http"
 import { serveRaw } from "./utils/harness.js"
 
@@ -30,7 +30,8 @@ const hang = () => {}
 const clientWith = (options: ResilientHttpClient.Options) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const resilient = yield* ResilientHttpClient.make({ baseDelay: "5 millis", timeout: "300 millis", ...options })
+    // a per-attempt timeout far above any loopback answer, however busy the machine
+    const resilient = yield* ResilientHttpClient.make({ baseDelay: "5 millis", timeout: "10 seconds", ...options })
     return resilient(client)
   }).pipe(Effect.provide(NodeHttpClient.layer))
 
@@ -52,15 +53,24 @@ describe("ResilientHttpClient", () => {
       expect(hits.length).toBe(3)
     }))
 
-  it.scopedLive("waits exactly the Retry-After of a 429 (delta-seconds and HTTP-date)", () =>
+  // On the TestClock (the upstream is real; only the wait is on Effect's
+  // Clock): the retry is not sent 1 ms before the Retry-After, and is sent at it.
+  it.scoped("waits exactly the Retry-After of a 429 (delta-seconds and HTTP-date)", () =>
     Effect.gen(function*() {
       const { hits, url } = yield* upstream([status(429, { "retry-after": "1" }), status(200)])
       const client = yield* clientWith({})
-      const start = Date.now()
-      expect((yield* client.get(url)).status).toBe(200)
-      const waited = Date.now() - start
-      expect(waited).toBeGreaterThanOrEqual(990)
-      expect(waited).toBeLessThan(1500)
+      const call = yield* Effect.fork(client.get(url))
+      const realSleep = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
+      // the first attempt is answered 429 and the client sleeps on the clock
+      // (the other sleep is the attempt's timeout, at 10 s)
+      const waitingForRetry = Effect.map(TestClock.sleeps(), (sleeps) => Chunk.some(sleeps, (at) => at < 10_000))
+      while (!(yield* waitingForRetry)) yield* realSleep(10)
+      yield* TestClock.adjust("999 millis")
+      // a retry sent early would reach the upstream within this (real) second
+      yield* realSleep(1000)
+      expect(hits.length).toBe(1)
+      yield* TestClock.adjust("1 millis")
+      expect((yield* Fiber.join(call)).status).toBe(200)
       expect(hits.length).toBe(2)
       expect(ResilientHttpClient.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", Date.UTC(2015, 9, 21, 7, 27, 58)))
         .toBe(2000)
@@ -90,12 +100,14 @@ describe("ResilientHttpClient", () => {
   it.scopedLive("times out each attempt of a hanging upstream, then fails with TimeoutError", () =>
     Effect.gen(function*() {
       const { hits, url } = yield* upstream([hang])
-      const client = yield* clientWith({ timeout: "50 millis", maxRetries: 2, breaker: false })
+      // seconds per attempt: every attempt reaches the upstream before it is timed out, however busy the machine
+      const client = yield* clientWith({ timeout: "2 seconds", maxRetries: 2, breaker: false })
       const start = Date.now()
       const error = yield* Effect.flip(client.get(url))
       expect(error._tag).toBe("TimeoutError")
       expect(hits.length).toBe(3)
-      expect(Date.now() - start).toBeLessThan(1000)
+      // each attempt waited its own timeout (never early; how late depends on the machine)
+      expect(Date.now() - start).toBeGreaterThanOrEqual(3 * 2000 - 3)
     }))
 
   it.scopedLive("opens the host's breaker: later calls fail fast without reaching the upstream", () =>
