@@ -218,6 +218,12 @@ const error = (e: HttpErrors.TransportError, status: number, headers?: Record<st
 // Answered before the body is read: the connection closes behind the answer (the unread body is discarded).
 const refuse = (e: HttpErrors.TransportError, status: number) => error(e, status, { connection: "close" })
 
+// A body refused as too large but declared at most this long is read and discarded (Node drains an unread
+// request body once the answer is written) instead of closing the connection under it: clients such as `fetch`
+// read the answer only once they have sent the whole body, and a connection closed mid-upload gives them EPIPE,
+// not the 413. Draining costs CPU, never memory, and stays under the request deadline; beyond this, close.
+const drainRefusedBytes = 8 * 1024 * 1024
+
 /**
  * Check and read the body of a request: `None` when it may go on (its body,
  * if any, read and cached), `Some(response)` when it is refused.
@@ -244,13 +250,11 @@ export const checkBody = (
   // Node has already rejected a malformed or repeated Content-Length.
   const length = Number(declared)
   if (length > limits.maxBodyBytes) {
-    return Effect.succeedSome(refuse(
-      new HttpErrors.PayloadTooLarge({
-        limitBytes: limits.maxBodyBytes,
-        message: `The body (${length} bytes) is larger than the limit of ${limits.maxBodyBytes} bytes`
-      }),
-      413
-    ))
+    const tooLarge = new HttpErrors.PayloadTooLarge({
+      limitBytes: limits.maxBodyBytes,
+      message: `The body (${length} bytes) is larger than the limit of ${limits.maxBodyBytes} bytes`
+    })
+    return Effect.succeedSome(length <= drainRefusedBytes ? error(tooLarge, 413) : refuse(tooLarge, 413))
   }
   if (length === 0) return Effect.succeedNone
   const contentType = headers["content-type"]
