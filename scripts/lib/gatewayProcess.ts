@@ -32,7 +32,7 @@ export const startGateway = async (
   env: Record<string, string> = {},
   startTimeoutMillis = 60_000
 ): Promise<GatewayProcess> => {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, ["--max-old-space-size=768", "--import", "tsx", "src/main.ts"], {
     cwd: Path.join(root, "packages/gateway"),
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"]

@@ -38,7 +38,7 @@ export const stopAll = async (): Promise<void> => {
 
 /** Start the gateway with these environment variables (no demo traffic unless asked). */
 export const spawnGateway = (env: Record<string, string>): GatewayProcess => {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, ["--max-old-space-size=768", "--import", "tsx", "src/main.ts"], {
     cwd: gatewayDir,
     env: { ...process.env, DEMO_TRAFFIC: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"]

@@ -25,7 +25,7 @@ export interface GatewayProcess {
 /** Start `src/main.ts` with `env` (PORT=0, DEMO_TRAFFIC=0 unless given); resolves once it prints its URL. */
 export const spawnGateway = (env: Record<string, string>, startupMillis = 60_000): Promise<GatewayProcess> =>
   new Promise((resolve, reject) => {
-    const child = ChildProcess.spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const child = ChildProcess.spawn(process.execPath, ["--max-old-space-size=768", "--import", "tsx", "src/main.ts"], {
       cwd,
       env: { ...process.env, PORT: "0", DEMO_TRAFFIC: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]
