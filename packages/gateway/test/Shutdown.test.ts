@@ -145,14 +145,21 @@ describe.each(["memory", "redis"] as const)("graceful shutdown of a gateway proc
         expect(await pollUntil(() => inFlight(url), (n) => n === 1, 15_000)).toBe(1)
       }
 
-      // 2. a half-sent order body and three open event streams
+      // 2. a half-sent order body and three open event streams. Every request here comes from
+      // 127.0.0.1 without a configured key, so all share one IP bucket (50/s, burst 20) that the
+      // load run has just drained: give it 2 s to refill (0.4 s needed; the gateway's clock, not
+      // the CPU, refills it), or a stream can be answered 429 instead of opening.
+      await new Promise((resolve) => setTimeout(resolve, 2000))
       const half = stalledRequest(port, ordersHead(200), "{\"symbol\":\"AA")
       await half.connected
       const streams = [0, 1, 2].map((i) =>
         stalledRequest(port, `GET /dashboard/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: sse-${i}\r\n\r\n`)
       )
       await pollUntil(async () => streams.every((s) => s.received().includes("event: init")), (ok) => ok, 20_000)
-      expect(streams.every((s) => s.received().includes("event: init"))).toBe(true)
+      expect(
+        streams.every((s) => s.received().includes("event: init")),
+        `the streams received: ${JSON.stringify(streams.map((s) => s.received().slice(0, 300)))}`
+      ).toBe(true)
 
       // 3. orders keep coming on keep-alive connections, before and after the signal
       const agent = new Http.Agent({ keepAlive: true, maxSockets: 8 })
