@@ -4,8 +4,11 @@
  *
  * Reach for it around calls to a dependency that fails transiently. Three
  * shapes: `Retry.exponential` (the default: exponential backoff with jitter),
- * `Retry.constant` and `Retry.fromSchedule` (any Effect `Schedule`). All of
- * them:
+ * `Retry.constant` and `Retry.fromSchedule` (any Effect `Schedule`). Each
+ * one is an Effect `Schedule` built from Schedule combinators (its
+ * `schedule`; `Retry.schedule(options)` for the exponential one), usable on
+ * its own with `Effect.retry`, and a policy that drives that schedule after a
+ * failure. All of them:
  *
  * - retry only the errors `retryOn` selects (a list of tags and error
  *   classes, or a predicate; a class matches its subclasses too).
@@ -33,15 +36,18 @@
  *
  * Delays are drawn from Effect's `Random` service and slept on its `Clock`,
  * so `TestRandom` / `Random.make(seed)` and `TestClock` make them
- * deterministic. The success path is a bare `Effect.catchAll`: no Schedule,
- * no random draw, no clock read (except one per call to count it in a budget).
+ * deterministic: `Effect.retry(self, retry.schedule)` and `retry.execute(self)`
+ * wait the same delays. The policy's success path is a bare
+ * `Effect.catchAll`: no Schedule stepped, no random draw, no clock read
+ * (except one per call to count it in a budget). The budget, the log lines
+ * and the metrics are the policy's alone.
  *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import * as internal from "./internal/retry.js"
 import type { RetryBudgetImpl } from "./internal/retryBudget.js"
 import * as validate from "./internal/validate.js"
@@ -194,6 +200,12 @@ export interface ConstantOptions extends CommonOptions {
 export interface Retry {
   readonly service: string
   readonly operation: string
+  /**
+   * The schedule this policy drives after a failure (its delays, `retryOn`
+   * and Retry-After rules; not the budget, logs or metrics), to use with
+   * `Effect.retry` directly.
+   */
+  readonly schedule: Schedule.Schedule<unknown, unknown>
   readonly execute: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
@@ -266,11 +278,43 @@ const common = (policy: string, options: CommonOptions) =>
     }
   })
 
-const build = (strategy: internal.Strategy, c: Effect.Effect.Success<ReturnType<typeof common>>): Retry => ({
-  service: c.service,
-  operation: c.operation,
-  execute: internal.makeExecute({ ...c, strategy })
-})
+type Common = Effect.Effect.Success<ReturnType<typeof common>>
+
+const build = (
+  c: Common,
+  delays: Schedule.Schedule<unknown, unknown>,
+  maxRetries: number | undefined
+): Retry => {
+  const schedule = internal.guard(delays, c.retryOn, c.maxDelayMillis)
+  return {
+    service: c.service,
+    operation: c.operation,
+    schedule,
+    execute: internal.makeExecute({ ...c, schedule, maxRetries })
+  }
+}
+
+const exponentialParts = (options: Options) =>
+  Effect.gen(function*() {
+    const policy = "Retry"
+    const c = yield* common(policy, options)
+    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
+    const baseDelay = yield* validate.duration(policy, "baseDelay", options.baseDelay, "1 second")
+    const baseDelayMillis = Duration.toMillis(baseDelay)
+    if (baseDelayMillis > c.maxDelayMillis) {
+      return yield* validate.fail(policy, "maxDelay", options.maxDelay ?? "60 seconds", "must be >= baseDelay")
+    }
+    const factor = options.factor ?? 2
+    if (!Number.isFinite(factor) || factor < 1) {
+      return yield* validate.fail(policy, "factor", factor, "must be a finite number >= 1")
+    }
+    const jitter = options.jitter ?? "full"
+    if (!jitters.includes(jitter)) {
+      return yield* validate.fail(policy, "jitter", jitter, `must be one of ${jitters.join(", ")}`)
+    }
+    const delays = internal.bounded({ baseDelayMillis, maxDelayMillis: c.maxDelayMillis, factor, jitter }, maxRetries)
+    return { c, delays, maxRetries }
+  })
 
 /**
  * Exponential backoff with jitter: retry `n` waits
@@ -295,29 +339,7 @@ const build = (strategy: internal.Strategy, c: Effect.Effect.Success<ReturnType<
  * @category constructors
  */
 export const exponential = (options: Options = {}): Effect.Effect<Retry, InvalidOptionsError> =>
-  Effect.gen(function*() {
-    const policy = "Retry"
-    const c = yield* common(policy, options)
-    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
-    const baseDelay = yield* validate.duration(policy, "baseDelay", options.baseDelay, "1 second")
-    const baseDelayMillis = Duration.toMillis(baseDelay)
-    if (baseDelayMillis > c.maxDelayMillis) {
-      return yield* validate.fail(policy, "maxDelay", options.maxDelay ?? "60 seconds", "must be >= baseDelay")
-    }
-    const factor = options.factor ?? 2
-    if (!Number.isFinite(factor) || factor < 1) {
-      return yield* validate.fail(policy, "factor", factor, "must be a finite number >= 1")
-    }
-    const jitter = options.jitter ?? "full"
-    if (!jitters.includes(jitter)) {
-      return yield* validate.fail(policy, "jitter", jitter, `must be one of ${jitters.join(", ")}`)
-    }
-    return build({
-      _tag: "Delays",
-      maxRetries,
-      params: { baseDelayMillis, maxDelayMillis: c.maxDelayMillis, factor, jitter }
-    }, c)
-  })
+  Effect.map(exponentialParts(options), ({ c, delays, maxRetries }) => build(c, delays, maxRetries))
 
 /**
  * `Retry.exponential`: the default retry policy.
@@ -326,6 +348,39 @@ export const exponential = (options: Options = {}): Effect.Effect<Retry, Invalid
  * @category constructors
  */
 export const make: (options?: Options) => Effect.Effect<Retry, InvalidOptionsError> = exponential
+
+/**
+ * The schedule `Retry.exponential(options)` drives, for `Effect.retry`,
+ * `Effect.repeat` or your own combinators: the same delays from the same
+ * draws of `Random`, at most `maxRetries` retries, and, through the
+ * schedule's input (the error), the same choices: it stops on an error
+ * `retryOn` does not select or whose `retryAfter` exceeds `maxDelay`, and
+ * waits at least the `retryAfter` an error carries.
+ *
+ * What only the policy adds: the `budget` (ignored here), the log lines and
+ * the metrics. Options are validated as `Retry.exponential`'s are.
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@effect-resilience/core"
+ * import { Data, Effect } from "effect"
+ *
+ * class ConnectionError extends Data.TaggedError("ConnectionError")<{}> {}
+ * declare const fetchQuote: Effect.Effect<number, ConnectionError>
+ *
+ * const program = Effect.gen(function*() {
+ *   const schedule = yield* Retry.schedule({ maxRetries: 5, baseDelay: "200 millis", jitter: "equal" })
+ *   return yield* Effect.retry(fetchQuote, schedule)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const schedule = (
+  options: Options = {}
+): Effect.Effect<Schedule.Schedule<unknown, unknown>, InvalidOptionsError> =>
+  Effect.map(exponentialParts(options), ({ c, delays }) => internal.guard(delays, c.retryOn, c.maxDelayMillis))
 
 /**
  * The same delay before every retry (no jitter). `delay` must be > 0 and
@@ -347,11 +402,8 @@ export const constant = (
     if (millis > c.maxDelayMillis) {
       return yield* validate.fail(policy, "delay", delay, "must be <= maxDelay")
     }
-    return build({
-      _tag: "Delays",
-      maxRetries,
-      params: { baseDelayMillis: millis, maxDelayMillis: millis, factor: 1, jitter: "none" }
-    }, c)
+    const spaced = Schedule.intersect(Schedule.spaced(Duration.millis(Math.ceil(millis))), Schedule.recurs(maxRetries))
+    return build(c, spaced, maxRetries)
   })
 
 /**
@@ -372,7 +424,7 @@ export const fromSchedule = <Out>(
   schedule: Schedule.Schedule<Out, unknown>,
   options: CommonOptions = {}
 ): Effect.Effect<Retry, InvalidOptionsError> =>
-  Effect.map(common("Retry", options), (c) => build({ _tag: "Schedule", schedule }, c))
+  Effect.map(common("Retry", options), (c) => build(c, schedule, undefined))
 
 /**
  * Runs an effect under a retry policy: `Retry.withRetry(effect, retry)` or
