@@ -21,7 +21,8 @@
  * - honour a `retryAfter` the error carries (`ResilienceError.retryAfterOf`:
  *   an HTTP `Retry-After`, a rate limiter's wait): the delay is
  *   `max(computed, retryAfter)`, never sooner than the server asked; when
- *   `retryAfter` exceeds `maxDelay` the original error is returned at once;
+ *   `retryAfter` exceeds `maxRetryAfter` (by default `maxDelay`) the original
+ *   error is returned at once;
  * - take each retry from a shared `RetryBudget` when one is given, and give
  *   up (original error) when the budget is spent;
  * - log one structured line per retry (`service`, `operation`, `attempt`,
@@ -129,10 +130,25 @@ export interface CommonOptions {
    */
   readonly maxDelay?: Duration.DurationInput | undefined
   /**
+   * The longest `retryAfter` waited for: an error asking for longer is
+   * returned at once (waiting less than the server asked is pointless).
+   * Set it above `maxDelay` when servers may ask for longer waits than your
+   * own backoff ever makes.
+   * @default maxDelay
+   */
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+  /**
    * The budget each retry is taken from (share one per service).
    * @default undefined (no budget)
    */
   readonly budget?: RetryBudget | undefined
+  /**
+   * Called before each retry's delay (once the budget allowed the retry),
+   * with the failed attempt's number (1-based), its error and the delay: for
+   * metrics or events of your own. The retry waits for it.
+   * @default undefined
+   */
+  readonly onRetry?: ((event: RetryEvent) => Effect.Effect<void>) | undefined
   /**
    * The service called, for logs and metrics.
    * @default "unknown"
@@ -143,6 +159,20 @@ export interface CommonOptions {
    * @default "unknown"
    */
   readonly operation?: string | undefined
+}
+
+/**
+ * A retry about to happen, as `onRetry` sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryEvent {
+  /** The failed attempt (1-based): the retry is attempt `attempt + 1`. */
+  readonly attempt: number
+  readonly error: unknown
+  /** How long the retry waits. */
+  readonly delay: Duration.Duration
 }
 
 /**
@@ -248,6 +278,7 @@ const jitters: ReadonlyArray<Jitter> = ["full", "equal", "decorrelated", "none"]
 const common = (policy: string, options: CommonOptions) =>
   Effect.gen(function*() {
     const maxDelay = yield* validate.duration(policy, "maxDelay", options.maxDelay, "60 seconds")
+    const maxRetryAfter = yield* validate.duration(policy, "maxRetryAfter", options.maxRetryAfter, maxDelay, true)
     const retryOn = options.retryOn
     let predicate: (error: unknown) => boolean = defaultRetryOn
     if (typeof retryOn === "function") {
@@ -262,6 +293,9 @@ const common = (policy: string, options: CommonOptions) =>
         "must be a list of error tags and error classes, or a predicate"
       )
     }
+    if (options.onRetry !== undefined && typeof options.onRetry !== "function") {
+      return yield* validate.fail(policy, "onRetry", options.onRetry, "must be a function")
+    }
     if (options.budget !== undefined && !isRetryBudget(options.budget)) {
       return yield* validate.fail(policy, "budget", "<not a RetryBudget>", "must be made by RetryBudget.make")
     }
@@ -271,6 +305,8 @@ const common = (policy: string, options: CommonOptions) =>
       : yield* validate.name(policy, "operation", options.operation)
     return {
       maxDelayMillis: Duration.toMillis(maxDelay),
+      maxRetryAfterMillis: Duration.toMillis(maxRetryAfter),
+      onRetry: options.onRetry,
       retryOn: predicate,
       budget: options.budget as RetryBudgetImpl | undefined,
       service,
@@ -285,7 +321,7 @@ const build = (
   delays: Schedule.Schedule<unknown, unknown>,
   maxRetries: number | undefined
 ): Retry => {
-  const schedule = internal.guard(delays, c.retryOn, c.maxDelayMillis)
+  const schedule = internal.guard(delays, c.retryOn, c.maxRetryAfterMillis)
   return {
     service: c.service,
     operation: c.operation,
@@ -354,11 +390,11 @@ export const make: (options?: Options) => Effect.Effect<Retry, InvalidOptionsErr
  * `Effect.repeat` or your own combinators: the same delays from the same
  * draws of `Random`, at most `maxRetries` retries, and, through the
  * schedule's input (the error), the same choices: it stops on an error
- * `retryOn` does not select or whose `retryAfter` exceeds `maxDelay`, and
+ * `retryOn` does not select or whose `retryAfter` exceeds `maxRetryAfter`, and
  * waits at least the `retryAfter` an error carries.
  *
- * What only the policy adds: the `budget` (ignored here), the log lines and
- * the metrics. Options are validated as `Retry.exponential`'s are.
+ * What only the policy adds: the `budget` and `onRetry` (ignored here), the
+ * log lines and the metrics. Options are validated as `Retry.exponential`'s are.
  *
  * @example
  * ```ts
@@ -380,7 +416,7 @@ export const make: (options?: Options) => Effect.Effect<Retry, InvalidOptionsErr
 export const schedule = (
   options: Options = {}
 ): Effect.Effect<Schedule.Schedule<unknown, unknown>, InvalidOptionsError> =>
-  Effect.map(exponentialParts(options), ({ c, delays }) => internal.guard(delays, c.retryOn, c.maxDelayMillis))
+  Effect.map(exponentialParts(options), ({ c, delays }) => internal.guard(delays, c.retryOn, c.maxRetryAfterMillis))
 
 /**
  * The same delay before every retry (no jitter). `delay` must be > 0 and
@@ -411,7 +447,7 @@ export const constant = (
  * many retries and how long each waits (so there is no `maxRetries` here:
  * bound it with `Schedule.intersect(Schedule.recurs(n))` or
  * `Schedule.upTo`). The schedule receives each error as its input.
- * `retryOn`, `budget`, `retryAfter` (against `maxDelay`) and the logs and
+ * `retryOn`, `budget`, `retryAfter` (against `maxRetryAfter`) and the logs and
  * metrics apply as for the other shapes.
  *
  * The schedule is stepped only after a failure: its state lives in the retry

@@ -453,6 +453,69 @@ describe("Retry", () => {
       ))
   })
 
+  describe("maxRetryAfter and onRetry", () => {
+    it.effect("maxRetryAfter: a retryAfter above maxDelay is waited for up to it, and beyond it given up", () =>
+      captureLogs((lines) =>
+        Effect.gen(function*() {
+          const retry = yield* Retry.exponential({
+            baseDelay: "100 millis",
+            maxDelay: "1 second",
+            maxRetryAfter: "30 seconds",
+            jitter: "none",
+            maxRetries: 2
+          })
+          const { effect, times } = flaky((n) =>
+            new ServerBusy({ retryAfter: n === 1 ? Duration.seconds(20) : Duration.seconds(31) })
+          )
+          const fiber = yield* Effect.fork(Effect.flip(retry.execute(effect)))
+          yield* TestClock.adjust("1 minute")
+          expect(yield* Fiber.join(fiber)).toBeInstanceOf(ServerBusy)
+          expect(times).toEqual([0, 20_000]) // the backoff stays capped at 1 s; the server's 20 s is honoured
+          expect(lines.at(-1)?.annotations).toMatchObject({
+            reason: "retryAfterBeyondMaxDelay",
+            retryAfterMillis: 31_000,
+            maxDelayMillis: 1000,
+            maxRetryAfterMillis: 30_000
+          })
+          // the same through the schedule
+          const schedule = yield* Retry.schedule({
+            baseDelay: "100 millis",
+            maxDelay: "1 second",
+            maxRetryAfter: "30 seconds"
+          })
+          const busy = flaky((n) => new ServerBusy({ retryAfter: Duration.seconds(n === 1 ? 20 : 31) }))
+          const viaSchedule = yield* Effect.fork(Effect.flip(Effect.retry(busy.effect, schedule)))
+          yield* TestClock.adjust("1 minute")
+          yield* Fiber.join(viaSchedule)
+          expect(busy.times.map((at) => at - busy.times[0])).toEqual([0, 20_000])
+        })
+      ))
+
+    it.effect("onRetry sees each retry (attempt, error, delay) before its wait, and not the give-up", () =>
+      Effect.gen(function*() {
+        const events: Array<[number, unknown, number, number]> = []
+        const retry = yield* Retry.exponential({
+          baseDelay: "100 millis",
+          jitter: "none",
+          maxRetries: 3,
+          onRetry: ({ attempt, delay, error }) =>
+            Effect.map(Clock.currentTimeMillis, (now) => {
+              events.push([attempt, (error as ConnectionError).attempt, Duration.toMillis(delay), now])
+            })
+        })
+        const { effect, times } = flaky((attempt) => new ConnectionError({ attempt }))
+        const fiber = yield* Effect.fork(Effect.flip(retry.execute(effect)))
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(fiber)
+        expect(times).toEqual([0, 100, 300, 700])
+        expect(events).toEqual([[1, 1, 100, 0], [2, 2, 200, 100], [3, 3, 400, 300]])
+        const invalid = yield* Effect.flip(Retry.exponential({ onRetry: "log" as unknown as Retry.Options["onRetry"] }))
+        expect(invalid.option).toBe("onRetry")
+        expect((yield* Effect.flip(Retry.exponential({ maxRetryAfter: "soon" as Duration.DurationInput }))).option)
+          .toBe("maxRetryAfter")
+      }))
+  })
+
   describe("logs and metrics", () => {
     it.effect("one structured line and one metric per retry, and one line when giving up", () =>
       captureLogs((lines) =>

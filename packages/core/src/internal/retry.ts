@@ -143,7 +143,7 @@ const retryAfterMillis = (error: unknown): number => {
 /**
  * What a Retry adds to a schedule of delays, through the schedule's input
  * (the error): it stops on an error `retryOn` does not select and on one
- * whose `retryAfter` exceeds `maxDelayMillis` (waiting at all is pointless
+ * whose `retryAfter` exceeds `maxRetryAfterMillis` (waiting at all is pointless
  * when the server asks for longer than we are willing to wait), and it
  * waits at least that `retryAfter` (never sooner than the server asked).
  * The output is the last error.
@@ -153,10 +153,10 @@ const retryAfterMillis = (error: unknown): number => {
 export const guard = <Out, R>(
   schedule: Schedule.Schedule<Out, unknown, R>,
   retryOn: (error: unknown) => boolean,
-  maxDelayMillis: number
+  maxRetryAfterMillis: number
 ): Schedule.Schedule<unknown, unknown, R> =>
   schedule.pipe(
-    Schedule.whileInput((error: unknown) => retryOn(error) && retryAfterMillis(error) <= maxDelayMillis),
+    Schedule.whileInput((error: unknown) => retryOn(error) && retryAfterMillis(error) <= maxRetryAfterMillis),
     Schedule.passthrough,
     Schedule.modifyDelay((error, delay) => {
       const millis = Math.ceil(Duration.toMillis(delay))
@@ -190,6 +190,10 @@ export interface Config {
   /** The retries `schedule` allows, when known (to name why it stopped). */
   readonly maxRetries: number | undefined
   readonly maxDelayMillis: number
+  readonly maxRetryAfterMillis: number
+  readonly onRetry:
+    | ((event: { attempt: number; error: unknown; delay: Duration.Duration }) => Effect.Effect<void>)
+    | undefined
   readonly retryOn: (error: unknown) => boolean
   readonly budget: RetryBudgetImpl | undefined
   readonly service: string
@@ -205,7 +209,7 @@ export interface Config {
  * @internal
  */
 export const makeExecute = (config: Config) => {
-  const { budget, maxDelayMillis, maxRetries, operation, schedule, service } = config
+  const { budget, maxDelayMillis, maxRetries, maxRetryAfterMillis, onRetry, operation, schedule, service } = config
   const attempts = Metric.tagged(Metric.tagged(retryAttempts, "service", service), "operation", operation)
   const giveUps = Metric.tagged(Metric.tagged(retryGiveUps, "service", service), "operation", operation)
   const delays = Metric.tagged(Metric.tagged(retryDelays, "service", service), "operation", operation)
@@ -220,12 +224,16 @@ export const makeExecute = (config: Config) => {
   }
 
   // The schedule said no to a selected error: out of retries, or a
-  // retryAfter beyond maxDelay (out of retries is named first, as it is
-  // the schedule's first check).
+  // retryAfter beyond maxRetryAfter (out of retries is named first, as it
+  // is the schedule's first check).
   const stopped = <E>(error: E, attempt: number) => {
     const retryAfter = retryAfterMillis(error)
-    return retryAfter > maxDelayMillis && (maxRetries === undefined || attempt <= maxRetries)
-      ? giveUp(error, attempt, "retryAfterBeyondMaxDelay", { retryAfterMillis: retryAfter, maxDelayMillis })
+    return retryAfter > maxRetryAfterMillis && (maxRetries === undefined || attempt <= maxRetries)
+      ? giveUp(error, attempt, "retryAfterBeyondMaxDelay", {
+        retryAfterMillis: retryAfter,
+        maxDelayMillis,
+        maxRetryAfterMillis
+      })
       : giveUp(error, attempt, "exhausted")
   }
 
@@ -251,6 +259,7 @@ export const makeExecute = (config: Config) => {
         )
         yield* Metric.increment(Metric.tagged(attempts, "errorTag", errorTag))
         yield* Metric.update(delays, delay)
+        if (onRetry !== undefined) yield* onRetry({ attempt, error, delay: Duration.millis(delay) })
         yield* Effect.sleep(Duration.millis(delay))
         const result = yield* Effect.either(self)
         if (Either.isRight(result)) return result.right
