@@ -116,7 +116,7 @@ export const delays = (params: DelayParameters): Schedule.Schedule<number> => {
   const millis = params.jitter === "decorrelated"
     ? Schedule.makeWithState(params.baseDelayMillis, (now, _: unknown, previous: number) =>
       Effect.map(draw, (u) => {
-        const delay = Math.ceil(delayFor(params, 1, previous, u))
+        const delay = Math.ceil(delayFor(params, 1, previous, u)) // (the attempt number plays no part here)
         return [delay, delay, ScheduleDecision.continueWith(ScheduleInterval.after(now))] as const
       }))
     : Schedule.mapEffect(
