@@ -299,6 +299,23 @@ describe("Retry", () => {
         expect(yield* attempts(byPredicate, (attempt) => new ConnectionError({ attempt }))).toBe(2)
       }))
 
+    it.effect("the policy steps its schedule only after a failure, once per failure", () =>
+      Effect.gen(function*() {
+        let steps = 0
+        const counting = Schedule.spaced("10 millis").pipe(
+          Schedule.intersect(Schedule.recurs(2)),
+          Schedule.tapInput(() => Effect.sync(() => steps++))
+        )
+        const retry = yield* Retry.fromSchedule(counting)
+        for (let i = 0; i < 100; i++) expect(yield* retry.execute(Effect.succeed(i))).toBe(i)
+        expect(steps).toBe(0)
+        const { effect } = flaky(() => new ConnectionError({}), 3)
+        const fiber = yield* Effect.fork(retry.execute(effect))
+        yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.join(fiber)).toBe(3)
+        expect(steps).toBe(2)
+      }))
+
     it.effect("Retry.schedule validates its options like Retry.exponential, and accepts maxRetries: 0", () =>
       Effect.gen(function*() {
         const cases: ReadonlyArray<[Retry.Options, string]> = [
