@@ -9,6 +9,8 @@
  * retry waits at least that long), then succeeds. A validation error is not
  * in the retryable list, so it fails at once. Each retry prints one
  * structured log line (service, operation, attempt, delayMillis, errorTag).
+ * Last, `Retry.schedule` gives the same strategy as a plain `Schedule` for
+ * `Effect.retry`.
  *
  * Run: `pnpm exec tsx packages/core/examples/retry.ts`
  */
@@ -73,6 +75,15 @@ const program = Effect.gen(function*() {
   const invalid = yield* Effect.flip(retry.execute(Effect.fail(new ValidationError({ message: "bad symbol" }))))
   yield* Console.log(`not retried: ${invalid._tag}`)
   yield* Console.log("budget:", yield* budget.snapshot)
+
+  // The same strategy as a plain Effect Schedule, for Effect.retry (no budget, logs or metrics):
+  // the same delays, the same retryOn, the same Retry-After rule.
+  const schedule = yield* Retry.schedule({ maxRetries: 5, baseDelay: "200 millis", retryOn: ["ConnectionError"] })
+  requests = 0
+  const again = yield* Effect.retry(quote("MSFT"), schedule).pipe(
+    Effect.catchTag("TooManyRequests", () => Effect.succeed("not retried: TooManyRequests is not in retryOn"))
+  )
+  yield* Console.log(`MSFT = ${again} after ${requests} requests`)
 })
 
 Effect.runPromise(program)

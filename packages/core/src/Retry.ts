@@ -4,8 +4,11 @@
  *
  * Reach for it around calls to a dependency that fails transiently. Three
  * shapes: `Retry.exponential` (the default: exponential backoff with jitter),
- * `Retry.constant` and `Retry.fromSchedule` (any Effect `Schedule`). All of
- * them:
+ * `Retry.constant` and `Retry.fromSchedule` (any Effect `Schedule`). Each
+ * one is an Effect `Schedule` built from Schedule combinators (its
+ * `schedule`; `Retry.schedule(options)` for the exponential one), usable on
+ * its own with `Effect.retry`, and a policy that drives that schedule after a
+ * failure. All of them:
  *
  * - retry only the errors `retryOn` selects (a list of tags and error
  *   classes, or a predicate; a class matches its subclasses too).
@@ -18,7 +21,8 @@
  * - honour a `retryAfter` the error carries (`ResilienceError.retryAfterOf`:
  *   an HTTP `Retry-After`, a rate limiter's wait): the delay is
  *   `max(computed, retryAfter)`, never sooner than the server asked; when
- *   `retryAfter` exceeds `maxDelay` the original error is returned at once;
+ *   `retryAfter` exceeds `maxRetryAfter` (by default `maxDelay`) the original
+ *   error is returned at once;
  * - take each retry from a shared `RetryBudget` when one is given, and give
  *   up (original error) when the budget is spent;
  * - log one structured line per retry (`service`, `operation`, `attempt`,
@@ -33,15 +37,18 @@
  *
  * Delays are drawn from Effect's `Random` service and slept on its `Clock`,
  * so `TestRandom` / `Random.make(seed)` and `TestClock` make them
- * deterministic. The success path is a bare `Effect.catchAll`: no Schedule,
- * no random draw, no clock read (except one per call to count it in a budget).
+ * deterministic: `Effect.retry(self, retry.schedule)` and `retry.execute(self)`
+ * wait the same delays. The policy's success path is a bare
+ * `Effect.catchAll`: no Schedule stepped, no random draw, no clock read
+ * (except one per call to count it in a budget). The budget, the log lines
+ * and the metrics are the policy's alone.
  *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import * as internal from "./internal/retry.js"
 import type { RetryBudgetImpl } from "./internal/retryBudget.js"
 import * as validate from "./internal/validate.js"
@@ -123,10 +130,25 @@ export interface CommonOptions {
    */
   readonly maxDelay?: Duration.DurationInput | undefined
   /**
+   * The longest `retryAfter` waited for: an error asking for longer is
+   * returned at once (waiting less than the server asked is pointless).
+   * Set it above `maxDelay` when servers may ask for longer waits than your
+   * own backoff ever makes.
+   * @default maxDelay
+   */
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+  /**
    * The budget each retry is taken from (share one per service).
    * @default undefined (no budget)
    */
   readonly budget?: RetryBudget | undefined
+  /**
+   * Called before each retry's delay (once the budget allowed the retry),
+   * with the failed attempt's number (1-based), its error and the delay: for
+   * metrics or events of your own. The retry waits for it.
+   * @default undefined
+   */
+  readonly onRetry?: ((event: RetryEvent) => Effect.Effect<void>) | undefined
   /**
    * The service called, for logs and metrics.
    * @default "unknown"
@@ -137,6 +159,20 @@ export interface CommonOptions {
    * @default "unknown"
    */
   readonly operation?: string | undefined
+}
+
+/**
+ * A retry about to happen, as `onRetry` sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryEvent {
+  /** The failed attempt (1-based): the retry is attempt `attempt + 1`. */
+  readonly attempt: number
+  readonly error: unknown
+  /** How long the retry waits. */
+  readonly delay: Duration.Duration
 }
 
 /**
@@ -194,6 +230,12 @@ export interface ConstantOptions extends CommonOptions {
 export interface Retry {
   readonly service: string
   readonly operation: string
+  /**
+   * The schedule this policy drives after a failure (its delays, `retryOn`
+   * and Retry-After rules; not the budget, logs or metrics), to use with
+   * `Effect.retry` directly.
+   */
+  readonly schedule: Schedule.Schedule<unknown, unknown>
   readonly execute: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
@@ -236,6 +278,7 @@ const jitters: ReadonlyArray<Jitter> = ["full", "equal", "decorrelated", "none"]
 const common = (policy: string, options: CommonOptions) =>
   Effect.gen(function*() {
     const maxDelay = yield* validate.duration(policy, "maxDelay", options.maxDelay, "60 seconds")
+    const maxRetryAfter = yield* validate.duration(policy, "maxRetryAfter", options.maxRetryAfter, maxDelay, true)
     const retryOn = options.retryOn
     let predicate: (error: unknown) => boolean = defaultRetryOn
     if (typeof retryOn === "function") {
@@ -250,6 +293,9 @@ const common = (policy: string, options: CommonOptions) =>
         "must be a list of error tags and error classes, or a predicate"
       )
     }
+    if (options.onRetry !== undefined && typeof options.onRetry !== "function") {
+      return yield* validate.fail(policy, "onRetry", options.onRetry, "must be a function")
+    }
     if (options.budget !== undefined && !isRetryBudget(options.budget)) {
       return yield* validate.fail(policy, "budget", "<not a RetryBudget>", "must be made by RetryBudget.make")
     }
@@ -259,6 +305,8 @@ const common = (policy: string, options: CommonOptions) =>
       : yield* validate.name(policy, "operation", options.operation)
     return {
       maxDelayMillis: Duration.toMillis(maxDelay),
+      maxRetryAfterMillis: Duration.toMillis(maxRetryAfter),
+      onRetry: options.onRetry,
       retryOn: predicate,
       budget: options.budget as RetryBudgetImpl | undefined,
       service,
@@ -266,11 +314,43 @@ const common = (policy: string, options: CommonOptions) =>
     }
   })
 
-const build = (strategy: internal.Strategy, c: Effect.Effect.Success<ReturnType<typeof common>>): Retry => ({
-  service: c.service,
-  operation: c.operation,
-  execute: internal.makeExecute({ ...c, strategy })
-})
+type Common = Effect.Effect.Success<ReturnType<typeof common>>
+
+const build = (
+  c: Common,
+  delays: Schedule.Schedule<unknown, unknown>,
+  maxRetries: number | undefined
+): Retry => {
+  const schedule = internal.guard(delays, c.retryOn, c.maxRetryAfterMillis)
+  return {
+    service: c.service,
+    operation: c.operation,
+    schedule,
+    execute: internal.makeExecute({ ...c, schedule, maxRetries })
+  }
+}
+
+const exponentialParts = (options: Options) =>
+  Effect.gen(function*() {
+    const policy = "Retry"
+    const c = yield* common(policy, options)
+    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
+    const baseDelay = yield* validate.duration(policy, "baseDelay", options.baseDelay, "1 second")
+    const baseDelayMillis = Duration.toMillis(baseDelay)
+    if (baseDelayMillis > c.maxDelayMillis) {
+      return yield* validate.fail(policy, "maxDelay", options.maxDelay ?? "60 seconds", "must be >= baseDelay")
+    }
+    const factor = options.factor ?? 2
+    if (!Number.isFinite(factor) || factor < 1) {
+      return yield* validate.fail(policy, "factor", factor, "must be a finite number >= 1")
+    }
+    const jitter = options.jitter ?? "full"
+    if (!jitters.includes(jitter)) {
+      return yield* validate.fail(policy, "jitter", jitter, `must be one of ${jitters.join(", ")}`)
+    }
+    const delays = internal.bounded({ baseDelayMillis, maxDelayMillis: c.maxDelayMillis, factor, jitter }, maxRetries)
+    return { c, delays, maxRetries }
+  })
 
 /**
  * Exponential backoff with jitter: retry `n` waits
@@ -295,29 +375,7 @@ const build = (strategy: internal.Strategy, c: Effect.Effect.Success<ReturnType<
  * @category constructors
  */
 export const exponential = (options: Options = {}): Effect.Effect<Retry, InvalidOptionsError> =>
-  Effect.gen(function*() {
-    const policy = "Retry"
-    const c = yield* common(policy, options)
-    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
-    const baseDelay = yield* validate.duration(policy, "baseDelay", options.baseDelay, "1 second")
-    const baseDelayMillis = Duration.toMillis(baseDelay)
-    if (baseDelayMillis > c.maxDelayMillis) {
-      return yield* validate.fail(policy, "maxDelay", options.maxDelay ?? "60 seconds", "must be >= baseDelay")
-    }
-    const factor = options.factor ?? 2
-    if (!Number.isFinite(factor) || factor < 1) {
-      return yield* validate.fail(policy, "factor", factor, "must be a finite number >= 1")
-    }
-    const jitter = options.jitter ?? "full"
-    if (!jitters.includes(jitter)) {
-      return yield* validate.fail(policy, "jitter", jitter, `must be one of ${jitters.join(", ")}`)
-    }
-    return build({
-      _tag: "Delays",
-      maxRetries,
-      params: { baseDelayMillis, maxDelayMillis: c.maxDelayMillis, factor, jitter }
-    }, c)
-  })
+  Effect.map(exponentialParts(options), ({ c, delays, maxRetries }) => build(c, delays, maxRetries))
 
 /**
  * `Retry.exponential`: the default retry policy.
@@ -326,6 +384,39 @@ export const exponential = (options: Options = {}): Effect.Effect<Retry, Invalid
  * @category constructors
  */
 export const make: (options?: Options) => Effect.Effect<Retry, InvalidOptionsError> = exponential
+
+/**
+ * The schedule `Retry.exponential(options)` drives, for `Effect.retry`,
+ * `Effect.repeat` or your own combinators: the same delays from the same
+ * draws of `Random`, at most `maxRetries` retries, and, through the
+ * schedule's input (the error), the same choices: it stops on an error
+ * `retryOn` does not select or whose `retryAfter` exceeds `maxRetryAfter`, and
+ * waits at least the `retryAfter` an error carries.
+ *
+ * What only the policy adds: the `budget` and `onRetry` (ignored here), the
+ * log lines and the metrics. Options are validated as `Retry.exponential`'s are.
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@effect-resilience/core"
+ * import { Data, Effect } from "effect"
+ *
+ * class ConnectionError extends Data.TaggedError("ConnectionError")<{}> {}
+ * declare const fetchQuote: Effect.Effect<number, ConnectionError>
+ *
+ * const program = Effect.gen(function*() {
+ *   const schedule = yield* Retry.schedule({ maxRetries: 5, baseDelay: "200 millis", jitter: "equal" })
+ *   return yield* Effect.retry(fetchQuote, schedule)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const schedule = (
+  options: Options = {}
+): Effect.Effect<Schedule.Schedule<unknown, unknown>, InvalidOptionsError> =>
+  Effect.map(exponentialParts(options), ({ c, delays }) => internal.guard(delays, c.retryOn, c.maxRetryAfterMillis))
 
 /**
  * The same delay before every retry (no jitter). `delay` must be > 0 and
@@ -347,11 +438,8 @@ export const constant = (
     if (millis > c.maxDelayMillis) {
       return yield* validate.fail(policy, "delay", delay, "must be <= maxDelay")
     }
-    return build({
-      _tag: "Delays",
-      maxRetries,
-      params: { baseDelayMillis: millis, maxDelayMillis: millis, factor: 1, jitter: "none" }
-    }, c)
+    const spaced = Schedule.intersect(Schedule.spaced(Duration.millis(Math.ceil(millis))), Schedule.recurs(maxRetries))
+    return build(c, spaced, maxRetries)
   })
 
 /**
@@ -359,7 +447,7 @@ export const constant = (
  * many retries and how long each waits (so there is no `maxRetries` here:
  * bound it with `Schedule.intersect(Schedule.recurs(n))` or
  * `Schedule.upTo`). The schedule receives each error as its input.
- * `retryOn`, `budget`, `retryAfter` (against `maxDelay`) and the logs and
+ * `retryOn`, `budget`, `retryAfter` (against `maxRetryAfter`) and the logs and
  * metrics apply as for the other shapes.
  *
  * The schedule is stepped only after a failure: its state lives in the retry
@@ -372,7 +460,7 @@ export const fromSchedule = <Out>(
   schedule: Schedule.Schedule<Out, unknown>,
   options: CommonOptions = {}
 ): Effect.Effect<Retry, InvalidOptionsError> =>
-  Effect.map(common("Retry", options), (c) => build({ _tag: "Schedule", schedule }, c))
+  Effect.map(common("Retry", options), (c) => build(c, schedule, undefined))
 
 /**
  * Runs an effect under a retry policy: `Retry.withRetry(effect, retry)` or

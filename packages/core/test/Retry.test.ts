@@ -179,6 +179,163 @@ describe("Retry", () => {
       }))
   })
 
+  describe("as a Schedule", () => {
+    /** When each attempt of `flaky` ran through `run`, from the first, once the clock has moved far enough for every retry. */
+    const timesOf = <E>(run: (self: Effect.Effect<number, E>) => Effect.Effect<number, E>, error: (n: number) => E) =>
+      Effect.gen(function*() {
+        const { effect, times } = flaky(error)
+        const fiber = yield* Effect.fork(Effect.exit(run(effect)))
+        yield* TestClock.adjust("1 hour")
+        yield* Fiber.join(fiber)
+        return times.map((at) => at - times[0])
+      })
+
+    it.effect.prop(
+      "Effect.retry with Retry.schedule waits the same delays as the policy: delayFor of the same draws",
+      {
+        seed: fc.integer(),
+        jitter: fc.constantFrom(...jitters),
+        maxRetries: fc.integer({ min: 0, max: 8 }),
+        base: fc.integer({ min: 1, max: 2_000 }),
+        extra: fc.integer({ min: 0, max: 20_000 }),
+        factor: fc.double({ min: 1, max: 4, noNaN: true })
+      },
+      ({ base, extra, factor, jitter, maxRetries, seed }) =>
+        Effect.gen(function*() {
+          const options: Retry.Options = {
+            maxRetries,
+            baseDelay: Duration.millis(base),
+            maxDelay: Duration.millis(base + extra),
+            factor,
+            jitter
+          }
+          const schedule = yield* Retry.schedule(options)
+          const retry = yield* Retry.exponential(options)
+          const error = () => new ConnectionError({})
+          // a fresh generator with the same seed for each run: the same draws
+          const viaSchedule = yield* timesOf((self) => Effect.retry(self, schedule), error).pipe(
+            Effect.withRandom(Random.make(seed))
+          )
+          const viaPolicy = yield* timesOf(retry.execute, error).pipe(Effect.withRandom(Random.make(seed)))
+          const viaField = yield* timesOf((self) => Effect.retry(self, retry.schedule), error).pipe(
+            Effect.withRandom(Random.make(seed))
+          )
+          expect(viaSchedule).toHaveLength(maxRetries + 1)
+          expect(viaPolicy).toEqual(viaSchedule)
+          expect(viaField).toEqual(viaSchedule)
+          // and the delays are the documented formula over those draws
+          const draws = Random.make(seed)
+          const params = { baseDelayMillis: base, maxDelayMillis: base + extra, factor, jitter }
+          let previous = base
+          for (let n = 1; n <= maxRetries; n++) {
+            const u = jitter === "none" ? 0 : yield* draws.next
+            const delay = Math.ceil(Retry.delayFor(params, n, previous, u))
+            expect(viaSchedule[n] - viaSchedule[n - 1]).toBe(delay)
+            previous = delay
+          }
+        }),
+      { fastCheck: { numRuns: 40 } }
+    )
+
+    it.effect("Retry.constant's and Retry.fromSchedule's schedules wait what their policies wait", () =>
+      Effect.gen(function*() {
+        const constant = yield* Retry.constant("250 millis", { maxRetries: 2 })
+        const error = () => new ConnectionError({})
+        expect(yield* timesOf((self) => Effect.retry(self, constant.schedule), error)).toEqual([0, 250, 500])
+        expect(yield* timesOf(constant.execute, error)).toEqual([0, 250, 500])
+        const custom = yield* Retry.fromSchedule(
+          Schedule.exponential("10 millis").pipe(Schedule.intersect(Schedule.recurs(3)))
+        )
+        expect(yield* timesOf((self) => Effect.retry(self, custom.schedule), error)).toEqual([0, 10, 30, 70])
+        expect(yield* timesOf(custom.execute, error)).toEqual([0, 10, 30, 70])
+      }))
+
+    it.effect("the schedule honours retryAfter through its input: at least that long, never beyond maxDelay", () =>
+      Effect.gen(function*() {
+        const schedule = yield* Retry.schedule({
+          baseDelay: "100 millis",
+          maxDelay: "10 seconds",
+          jitter: "none",
+          maxRetries: 3
+        })
+        const busy = (retryAfters: ReadonlyArray<Duration.DurationInput>) => (n: number) =>
+          new ServerBusy({ retryAfter: Duration.decode(retryAfters[n - 1] ?? 0) })
+        // 5 s > 100 ms computed: 5 s; then 10 ms < 200 ms: 200 ms; then 400 ms computed
+        expect(yield* timesOf((self) => Effect.retry(self, schedule), busy(["5 seconds", "10 millis"]))).toEqual([
+          0,
+          5000,
+          5200,
+          5600
+        ])
+        // a retryAfter beyond maxDelay stops the schedule at once, as it stops the policy
+        expect(yield* timesOf((self) => Effect.retry(self, schedule), busy(["11 seconds"]))).toEqual([0])
+        // ... and mid-way too
+        expect(yield* timesOf((self) => Effect.retry(self, schedule), busy([0, "1 minute"]))).toEqual([0, 100])
+        // rate-limit rejections and open breakers carry one too
+        const limited = () =>
+          new ResilienceError.RateLimitedError({ key: "k", retryAfter: Duration.seconds(3), limit: 1, remaining: 0 })
+        expect(yield* timesOf((self) => Effect.retry(self, schedule), limited)).toEqual([0, 3000, 6000, 9000])
+      }))
+
+    it.effect("the schedule stops on an error retryOn does not select (tags, classes and subclasses, predicates)", () =>
+      Effect.gen(function*() {
+        class NetworkError extends Error {}
+        class ResetError extends NetworkError {}
+        const byList = yield* Retry.schedule({ maxRetries: 2, jitter: "none", retryOn: [NetworkError, "TypeError"] })
+        const byDefault = yield* Retry.schedule({ maxRetries: 2, jitter: "none" })
+        const byPredicate = yield* Retry.schedule({
+          maxRetries: 5,
+          jitter: "none",
+          retryOn: (e) => e instanceof ConnectionError && (e.attempt ?? 0) < 2
+        })
+        const attempts = (schedule: Schedule.Schedule<unknown, unknown>, error: (n: number) => unknown) =>
+          Effect.map(timesOf((self) => Effect.retry(self, schedule), error), (times) => times.length)
+        expect(yield* attempts(byList, () => new ResetError())).toBe(3) // a subclass counts
+        expect(yield* attempts(byList, () => new TypeError())).toBe(3) // by tag
+        expect(yield* attempts(byList, () => new ConnectionError({}))).toBe(1)
+        expect(yield* attempts(byDefault, () => new ConnectionError({}))).toBe(3)
+        const open = new ResilienceError.CircuitOpenError({ breaker: "b", state: "Open", retryAfter: Duration.zero })
+        expect(yield* attempts(byDefault, () => open)).toBe(1)
+        expect(yield* attempts(byPredicate, (attempt) => new ConnectionError({ attempt }))).toBe(2)
+      }))
+
+    it.effect("the policy steps its schedule only after a failure, once per failure", () =>
+      Effect.gen(function*() {
+        let steps = 0
+        const counting = Schedule.spaced("10 millis").pipe(
+          Schedule.intersect(Schedule.recurs(2)),
+          Schedule.tapInput(() => Effect.sync(() => steps++))
+        )
+        const retry = yield* Retry.fromSchedule(counting)
+        for (let i = 0; i < 100; i++) expect(yield* retry.execute(Effect.succeed(i))).toBe(i)
+        expect(steps).toBe(0)
+        const { effect } = flaky(() => new ConnectionError({}), 3)
+        const fiber = yield* Effect.fork(retry.execute(effect))
+        yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.join(fiber)).toBe(3)
+        expect(steps).toBe(2)
+      }))
+
+    it.effect("Retry.schedule validates its options like Retry.exponential, and accepts maxRetries: 0", () =>
+      Effect.gen(function*() {
+        const cases: ReadonlyArray<[Retry.Options, string]> = [
+          [{ maxRetries: -1 }, "maxRetries"],
+          [{ baseDelay: Number.NaN }, "baseDelay"],
+          [{ baseDelay: "2 seconds", maxDelay: "1 second" }, "maxDelay"],
+          [{ factor: 0.5 }, "factor"],
+          [{ jitter: "random" as Retry.Jitter }, "jitter"],
+          [{ retryOn: 42 as unknown as Retry.RetryOn }, "retryOn"]
+        ]
+        for (const [options, option] of cases) {
+          const error = yield* Effect.flip(Retry.schedule(options))
+          expect(error).toBeInstanceOf(ResilienceError.InvalidOptionsError)
+          expect(error.option).toBe(option)
+        }
+        const once = yield* Retry.schedule({ maxRetries: 0 })
+        expect(yield* timesOf((self) => Effect.retry(self, once), () => new ConnectionError({}))).toEqual([0])
+      }))
+  })
+
   describe("which errors", () => {
     it.effect("a success is returned as is, with no retry and no log", () =>
       captureLogs((lines) =>
@@ -311,6 +468,69 @@ describe("Retry", () => {
           })
         })
       ))
+  })
+
+  describe("maxRetryAfter and onRetry", () => {
+    it.effect("maxRetryAfter: a retryAfter above maxDelay is waited for up to it, and beyond it given up", () =>
+      captureLogs((lines) =>
+        Effect.gen(function*() {
+          const retry = yield* Retry.exponential({
+            baseDelay: "100 millis",
+            maxDelay: "1 second",
+            maxRetryAfter: "30 seconds",
+            jitter: "none",
+            maxRetries: 2
+          })
+          const { effect, times } = flaky((n) =>
+            new ServerBusy({ retryAfter: n === 1 ? Duration.seconds(20) : Duration.seconds(31) })
+          )
+          const fiber = yield* Effect.fork(Effect.flip(retry.execute(effect)))
+          yield* TestClock.adjust("1 minute")
+          expect(yield* Fiber.join(fiber)).toBeInstanceOf(ServerBusy)
+          expect(times).toEqual([0, 20_000]) // the backoff stays capped at 1 s; the server's 20 s is honoured
+          expect(lines.at(-1)?.annotations).toMatchObject({
+            reason: "retryAfterBeyondMaxDelay",
+            retryAfterMillis: 31_000,
+            maxDelayMillis: 1000,
+            maxRetryAfterMillis: 30_000
+          })
+          // the same through the schedule
+          const schedule = yield* Retry.schedule({
+            baseDelay: "100 millis",
+            maxDelay: "1 second",
+            maxRetryAfter: "30 seconds"
+          })
+          const busy = flaky((n) => new ServerBusy({ retryAfter: Duration.seconds(n === 1 ? 20 : 31) }))
+          const viaSchedule = yield* Effect.fork(Effect.flip(Effect.retry(busy.effect, schedule)))
+          yield* TestClock.adjust("1 minute")
+          yield* Fiber.join(viaSchedule)
+          expect(busy.times.map((at) => at - busy.times[0])).toEqual([0, 20_000])
+        })
+      ))
+
+    it.effect("onRetry sees each retry (attempt, error, delay) before its wait, and not the give-up", () =>
+      Effect.gen(function*() {
+        const events: Array<[number, unknown, number, number]> = []
+        const retry = yield* Retry.exponential({
+          baseDelay: "100 millis",
+          jitter: "none",
+          maxRetries: 3,
+          onRetry: ({ attempt, delay, error }) =>
+            Effect.map(Clock.currentTimeMillis, (now) => {
+              events.push([attempt, (error as ConnectionError).attempt, Duration.toMillis(delay), now])
+            })
+        })
+        const { effect, times } = flaky((attempt) => new ConnectionError({ attempt }))
+        const fiber = yield* Effect.fork(Effect.flip(retry.execute(effect)))
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(fiber)
+        expect(times).toEqual([0, 100, 300, 700])
+        expect(events).toEqual([[1, 1, 100, 0], [2, 2, 200, 100], [3, 3, 400, 300]])
+        const invalid = yield* Effect.flip(Retry.exponential({ onRetry: "log" as unknown as Retry.Options["onRetry"] }))
+        expect(invalid.option).toBe("onRetry")
+        expect((yield* Effect.flip(Retry.exponential({ maxRetryAfter: "soon" as Duration.DurationInput }))).option)
+          .toBe("maxRetryAfter")
+      }))
   })
 
   describe("logs and metrics", () => {

@@ -5,15 +5,18 @@
  * - a timeout per attempt (until the response headers arrive; the attempt is
  *   aborted when it fires),
  * - retries on transport errors, timeouts and the statuses 408, 429, 500,
- *   502, 503 and 504, with exponential backoff and jitter, or exactly the
- *   server's `Retry-After` (delta-seconds or HTTP-date) when it sends one,
+ *   502, 503 and 504, through core's `Retry`: exponential backoff with
+ *   "equal" jitter, and never sooner than the server's `Retry-After`
+ *   (delta-seconds or HTTP-date, read by `RetryAfter`) when it sends one,
  * - a circuit breaker per host (`host:port`), so a dead upstream is failed
  *   fast with `CircuitOpenError` instead of being hammered,
  * - and never a retry of a non-idempotent method (POST, PATCH) unless the
  *   request carries an idempotency key header: a retried order must not
  *   become two orders.
  *
- * Order: `retry(breaker(timeout(attempt)))`. The breaker sees every attempt
+ * Order: `retry(breaker(timeout(attempt)))`, with core's `Retry` and
+ * `CircuitBreaker`: the same backoff, Retry-After rule, log lines and
+ * metrics as every other retry of the project. The breaker sees every attempt
  * (each one is evidence about the host), and an open breaker ends the retry
  * loop at once. 5xx responses, transport errors and timeouts count as breaker
  * failures; 408 and 429 are retried but do not trip it (the host is alive).
@@ -33,20 +36,21 @@
  */
 import * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
-import { CircuitOpenError, TimeoutError } from "@effect-resilience/core/ResilienceError"
+import { CircuitOpenError, tagOf, TimeoutError } from "@effect-resilience/core/ResilienceError"
+import * as Retry from "@effect-resilience/core/Retry"
 import * as Timeout from "@effect-resilience/core/Timeout"
 import * as validate from "@effect-resilience/core/Validate"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as Random from "effect/Random"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as RetryAfter from "./RetryAfter.js"
 import * as StatusSources from "./StatusSources.js"
 
 export {
@@ -100,7 +104,8 @@ export interface Options {
    */
   readonly maxRetries?: number | undefined
   /**
-   * First backoff delay (doubled each retry, "equal" jitter: half fixed, half random).
+   * First backoff delay (doubled each retry, "equal" jitter: half fixed, half
+   * random). A `baseDelay` above `maxDelay` is `maxDelay`.
    *
    * @default "200 millis"
    */
@@ -112,8 +117,8 @@ export interface Options {
    */
   readonly maxDelay?: Duration.DurationInput | undefined
   /**
-   * The longest `Retry-After` honoured; a longer one ends the retries and the
-   * response is returned.
+   * The longest `Retry-After` honoured (core `Retry`'s `maxRetryAfter`); a
+   * longer one ends the retries and the response is returned.
    *
    * @default "30 seconds"
    */
@@ -139,13 +144,31 @@ export interface Options {
 }
 
 /**
- * A retryable status as a failure inside the retry loop (never escapes: it
- * turns back into its response when retries end).
+ * A retryable outcome of one attempt (a status in `retryOn`, a transport
+ * error, a timeout) as a failure for core's `Retry`, which retries exactly
+ * these. It carries what the retry needs (`retryAfter`, read by `Retry` as
+ * on any error; the host and reason for `retriesTotal`) and turns back into
+ * what it wraps when retries end: the response, or the original error.
  */
-class RetryableStatus {
-  readonly _tag = "RetryableStatus"
-  constructor(readonly response: HttpClientResponse.HttpClientResponse) {}
+class Retryable {
+  /** The label of core's retry logs and metrics: the original error's tag, or `RetryableStatus`. */
+  readonly _tag: string
+  constructor(
+    readonly outcome:
+      | { readonly _tag: "Response"; readonly response: HttpClientResponse.HttpClientResponse }
+      | { readonly _tag: "Error"; readonly error: unknown },
+    readonly host: string,
+    readonly reason: string,
+    readonly retryAfter: Duration.Duration | undefined
+  ) {
+    this._tag = outcome._tag === "Response" ? "RetryableStatus" : tagOf(outcome.error)
+  }
 }
+
+const unwrap = (retryable: Retryable) =>
+  retryable.outcome._tag === "Response"
+    ? Effect.succeed(retryable.outcome.response)
+    : Effect.fail(retryable.outcome.error)
 
 /**
  * Retries made, tagged `host` and `reason` (a status code, `Transport` or
@@ -160,24 +183,6 @@ export const retriesTotal: Metric.Metric.Counter<number> = Metric.counter(
 )
 
 const idempotentMethods = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
-
-/**
- * Parse a `Retry-After` value: delta-seconds (`"120"`) or an HTTP-date,
- * relative to `now` (epoch millis). `undefined` when absent or malformed;
- * a date in the past is 0.
- *
- * @since 0.1.0
- * @category parsing
- */
-export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
-  if (value === undefined) return undefined
-  const s = value.trim()
-  if (s.length === 0 || s.length > 64) return undefined
-  if (/^\d+$/.test(s)) return Number(s) * 1000
-  if (!/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$|^[A-Za-z]/.test(s)) return undefined
-  const at = Date.parse(s)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
-}
 
 /** `host:port` of an absolute URL, without allocating a URL object. */
 const hostOf = (url: string): string => {
@@ -220,11 +225,9 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
     const P = "ResilientHttpClient"
     const timeout = yield* Timeout.make({ duration: options.timeout ?? "10 seconds" })
     const maxRetries = yield* validate.nonNegativeInt(P, "maxRetries", options.maxRetries, 3)
-    const baseDelay = Duration.toMillis(yield* validate.duration(P, "baseDelay", options.baseDelay, "200 millis"))
-    const maxDelay = Duration.toMillis(yield* validate.duration(P, "maxDelay", options.maxDelay, "10 seconds"))
-    const maxRetryAfter = Duration.toMillis(
-      yield* validate.duration(P, "maxRetryAfter", options.maxRetryAfter, "30 seconds", true)
-    )
+    const baseDelay = yield* validate.duration(P, "baseDelay", options.baseDelay, "200 millis")
+    const maxDelay = yield* validate.duration(P, "maxDelay", options.maxDelay, "10 seconds")
+    const maxRetryAfter = yield* validate.duration(P, "maxRetryAfter", options.maxRetryAfter, "30 seconds", true)
     const retryOn = new Set<number>()
     for (const status of options.retryOn ?? [408, 429, 500, 502, 503, 504]) {
       if (!Number.isInteger(status) || status < 100 || status > 599) {
@@ -241,16 +244,32 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
     const breakerOptions = options.breaker === false ? undefined : options.breaker ?? {}
     const service = breakerOptions?.service ?? "http-client"
     const userIsFailure = breakerOptions?.isFailure
-    const isFailure = (error: unknown): boolean =>
-      error instanceof RetryableStatus
-        ? error.response.status >= 500
-        : userIsFailure === undefined
-        ? true
-        : userIsFailure(error)
+    const isFailure = (error: unknown): boolean => {
+      if (error instanceof Retryable) {
+        if (error.outcome._tag === "Response") return error.outcome.response.status >= 500
+        error = error.outcome.error
+      }
+      return userIsFailure === undefined ? true : userIsFailure(error)
+    }
     if (breakerOptions !== undefined) {
       // validate the breaker options once, not on the first request
       yield* CircuitBreaker.make({ ...breakerOptions, service, resource: "validation", isFailure })
     }
+    const retry = yield* Retry.exponential({
+      maxRetries,
+      baseDelay: Duration.min(baseDelay, maxDelay),
+      maxDelay,
+      maxRetryAfter,
+      factor: 2,
+      jitter: "equal",
+      retryOn: (error) => error instanceof Retryable,
+      onRetry: ({ error }) => {
+        const { host, reason } = error as Retryable
+        return Metric.increment(Metric.tagged(Metric.tagged(retriesTotal, "host", host), "reason", reason))
+      },
+      service,
+      operation: "request"
+    })
     const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
     const sources = yield* Effect.serviceOption(StatusSources.StatusSources)
     const scope = yield* Effect.scope
@@ -271,22 +290,8 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
       )
     }
 
-    const delayFor = (error: unknown, retry: number, now: number): number => {
-      const response = error instanceof RetryableStatus
-        ? error.response
-        : error instanceof HttpClientError.ResponseError
-        ? error.response
-        : undefined
-      if (response !== undefined) {
-        const retryAfter = parseRetryAfter(response.headers["retry-after"], now)
-        if (retryAfter !== undefined) return retryAfter > maxRetryAfter ? -1 : retryAfter
-      }
-      const exp = Math.min(maxDelay, baseDelay * 2 ** retry)
-      return exp / 2
-    }
-
+    /** Why an error is worth a retry (the `reason` of `retriesTotal`), or `undefined`. */
     const reasonOf = (error: unknown): string | undefined => {
-      if (error instanceof RetryableStatus) return String(error.response.status)
       if (error instanceof TimeoutError) return "TimeoutError"
       if (error instanceof HttpClientError.RequestError) return error.reason === "Transport" ? "Transport" : undefined
       if (error instanceof HttpClientError.ResponseError) {
@@ -297,54 +302,51 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
       return undefined
     }
 
+    const retryAfterOf = (response: HttpClientResponse.HttpClientResponse) =>
+      Effect.clockWith((clock) =>
+        Effect.succeed(Option.getOrUndefined(RetryAfter.fromHeaders(response.headers, clock.unsafeCurrentTimeMillis())))
+      )
+
     const transform = <E, R>(
       client: HttpClient.HttpClient.With<E, R>
     ): HttpClient.HttpClient.With<E | TimeoutError | CircuitOpenError, R> =>
       HttpClient.transform(client, (effect, request: HttpClientRequest.HttpClientRequest) => {
-        const attempt = Effect.flatMap(
-          timeout.execute(effect),
-          (response) =>
-            retryOn.has(response.status) ? Effect.fail(new RetryableStatus(response)) : Effect.succeed(response)
-        )
         const host = hostOf(request.url)
+        const attempt = timeout.execute(effect).pipe(
+          Effect.matchEffect({
+            onSuccess: (response) =>
+              retryOn.has(response.status)
+                ? Effect.flatMap(retryAfterOf(response), (after) =>
+                  Effect.fail(
+                    new Retryable({ _tag: "Response", response }, host, String(response.status), after)
+                  ))
+                : Effect.succeed(response),
+            onFailure: (error): Effect.Effect<never, E | TimeoutError | Retryable> => {
+              const reason = reasonOf(error)
+              if (reason === undefined) return Effect.fail(error)
+              if (error instanceof HttpClientError.ResponseError) {
+                return Effect.flatMap(
+                  retryAfterOf(error.response),
+                  (after) => Effect.fail(new Retryable({ _tag: "Error", error }, host, reason, after))
+                )
+              }
+              return Effect.fail(new Retryable({ _tag: "Error", error }, host, reason, undefined))
+            }
+          })
+        )
         const guarded = breakerOptions === undefined
           ? attempt
           : Effect.flatMap(breakerFor(host), (breaker) => breaker.execute(attempt))
-        const canRetry = maxRetries > 0 &&
-          (idempotentMethods.has(request.method) || request.headers[idempotencyKeyHeader] !== undefined)
-        const finish = (error: unknown) =>
-          error instanceof RetryableStatus ? Effect.succeed(error.response) : Effect.fail(error)
-        const run = (retry: number): Effect.Effect<HttpClientResponse.HttpClientResponse, unknown, R> =>
-          Effect.catchAll(guarded, (error) => {
-            const reason = canRetry && retry < maxRetries ? reasonOf(error) : undefined
-            if (reason === undefined) return finish(error)
-            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              const delay = delayFor(error, retry, now)
-              if (delay < 0) return finish(error)
-              return Effect.flatMap(Random.next, (r) => {
-                // a server-given Retry-After is exact; our own backoff gets equal jitter
-                const wait = hasRetryAfter(error) ? delay : delay + r * delay
-                return Metric.increment(Metric.tagged(Metric.tagged(retriesTotal, "host", host), "reason", reason))
-                  .pipe(
-                    Effect.zipRight(Effect.sleep(Duration.millis(wait))),
-                    Effect.zipRight(run(retry + 1))
-                  )
-              })
-            })
-          })
-        return run(0) as Effect.Effect<HttpClientResponse.HttpClientResponse, E | TimeoutError | CircuitOpenError, R>
+        const canRetry = idempotentMethods.has(request.method) || request.headers[idempotencyKeyHeader] !== undefined
+        const retried = canRetry ? retry.execute(guarded) : guarded
+        return Effect.catchIf(retried, (e): e is Retryable => e instanceof Retryable, unwrap) as Effect.Effect<
+          HttpClientResponse.HttpClientResponse,
+          E | TimeoutError | CircuitOpenError,
+          R
+        >
       })
     return transform as ResilientHttpClient
   })
-
-const hasRetryAfter = (error: unknown): boolean => {
-  const response = error instanceof RetryableStatus
-    ? error.response
-    : error instanceof HttpClientError.ResponseError
-    ? error.response
-    : undefined
-  return response !== undefined && response.headers["retry-after"] !== undefined
-}
 
 /**
  * Replace the `HttpClient` service with its resilient version. `TimeoutError`

@@ -43,6 +43,13 @@ export * as StatusSources from "./StatusSources.js"
 export * as ResilientHttpClient from "./ResilientHttpClient.js"
 
 /**
+ * The `Retry-After` header read into a Duration: delta-seconds or HTTP-date.
+ *
+ * @since 0.1.0
+ */
+export * as RetryAfter from "./RetryAfter.js"
+
+/**
  * The `RateLimit` HttpApiMiddleware: per-client and global token buckets,
  * 429 + Retry-After, IETF RateLimit / RateLimit-Policy headers.
  *

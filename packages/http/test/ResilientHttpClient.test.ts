@@ -1,8 +1,9 @@
+import { Retry } from "@effect-resilience/core"
 import { ResilientHttpClient, StatusSources } from "@effect-resilience/http"
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, TestClock } from "effect"
+import { Chunk, Clock, Effect, Exit, FastCheck as fc, Fiber, Metric, Random, TestClock } from "effect"
 import type * as Http from "node:http"
 import { serveRaw } from "./utils/harness.js"
 
@@ -55,7 +56,7 @@ describe("ResilientHttpClient", () => {
 
   // On the TestClock (the upstream is real; only the wait is on Effect's
   // Clock): the retry is not sent 1 ms before the Retry-After, and is sent at it.
-  it.scoped("waits exactly the Retry-After of a 429 (delta-seconds and HTTP-date)", () =>
+  it.scoped("waits the Retry-After of a 429, not 1 ms less (it is longer than the backoff)", () =>
     Effect.gen(function*() {
       const { hits, url } = yield* upstream([status(429, { "retry-after": "1" }), status(200)])
       const client = yield* clientWith({})
@@ -72,11 +73,7 @@ describe("ResilientHttpClient", () => {
       yield* TestClock.adjust("1 millis")
       expect((yield* Fiber.join(call)).status).toBe(200)
       expect(hits.length).toBe(2)
-      expect(ResilientHttpClient.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", Date.UTC(2015, 9, 21, 7, 27, 58)))
-        .toBe(2000)
-      expect(ResilientHttpClient.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", Date.UTC(2016, 0, 1))).toBe(0)
-      expect(ResilientHttpClient.parseRetryAfter("soon", 0)).toBeUndefined()
-      expect(ResilientHttpClient.parseRetryAfter("-5", 0)).toBeUndefined()
+      // the HTTP-date form and malformed values: RetryAfter.test.ts (the parser is http's `RetryAfter`)
     }))
 
   it.scopedLive("does not wait for a Retry-After beyond the cap: the response is returned at once", () =>
@@ -143,6 +140,108 @@ describe("ResilientHttpClient", () => {
       expect(error._tag).toBe("RequestError")
       expect(resets.hits.length).toBe(1)
     }))
+
+  describe("on core's Retry (an in-memory upstream, on the TestClock)", () => {
+    /** An HttpClient whose upstream answers the nth request with `script[n]` (the last repeats), recording when each came. */
+    const scripted = (script: ReadonlyArray<readonly [number, Record<string, string>?]>) => {
+      const times: Array<number> = []
+      const client = HttpClient.make((request) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const [code, headers] = script[Math.min(times.length, script.length - 1)]
+          times.push(now)
+          return HttpClientResponse.fromWeb(
+            request,
+            new Response(String(code), { status: code, headers: headers ?? {} })
+          )
+        })
+      )
+      return { client, times }
+    }
+
+    /** The status of a GET through the client made with `options`, once the clock has moved far enough for every retry. */
+    const get = (client: HttpClient.HttpClient, options: ResilientHttpClient.Options) =>
+      Effect.gen(function*() {
+        const resilient = (yield* ResilientHttpClient.make({ breaker: false, ...options }))(client)
+        const fiber = yield* Effect.fork(Effect.map(resilient.get("http://upstream.test/quote"), (r) => r.status))
+        yield* TestClock.adjust("1 hour")
+        return yield* Fiber.join(fiber)
+      }).pipe(Effect.scoped)
+
+    it.effect.prop(
+      "the retries wait what Retry.schedule waits for the same options (equal jitter, doubling, capped)",
+      {
+        seed: fc.integer(),
+        maxRetries: fc.integer({ min: 0, max: 5 }),
+        base: fc.integer({ min: 1, max: 500 }),
+        extra: fc.integer({ min: 0, max: 3000 })
+      },
+      ({ base, extra, maxRetries, seed }) =>
+        Effect.gen(function*() {
+          const upstream = scripted([[503]])
+          const options = { maxRetries, baseDelay: base, maxDelay: base + extra }
+          const status = yield* get(upstream.client, options).pipe(Effect.withRandom(Random.make(seed)))
+          expect(status).toBe(503) // the last retryable response, as is
+          expect(upstream.times).toHaveLength(maxRetries + 1)
+          // the same schedule on a plain failing effect, from the same draws
+          const schedule = yield* Retry.schedule({ ...options, factor: 2, jitter: "equal" })
+          const times: Array<number> = []
+          const failing = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            times.push(now)
+            return Effect.fail("503")
+          })
+          const fiber = yield* Effect.fork(Effect.exit(Effect.retry(failing, schedule))).pipe(
+            Effect.withRandom(Random.make(seed))
+          )
+          yield* TestClock.adjust("1 hour")
+          yield* Fiber.join(fiber)
+          const gaps = (at: ReadonlyArray<number>) => at.slice(1).map((t, i) => t - at[i])
+          expect(gaps(upstream.times)).toEqual(gaps(times))
+        }),
+      { fastCheck: { numRuns: 15 } }
+    )
+
+    it.effect("a Retry-After is waited for (never less), up to maxRetryAfter even above maxDelay; in both forms", () =>
+      Effect.gen(function*() {
+        // 3 s > the 1 s backoff cap, <= maxRetryAfter
+        const seconds = scripted([[429, { "retry-after": "3" }], [200]])
+        expect(yield* get(seconds.client, { baseDelay: "5 millis", maxDelay: "1 second", maxRetryAfter: "5 seconds" }))
+          .toBe(200)
+        expect(seconds.times.map((t) => t - seconds.times[0])).toEqual([0, 3000])
+        // an HTTP-date, against the clock: 2 s from the first answer
+        const start = yield* Clock.currentTimeMillis
+        const date = new Date(Math.floor(start / 1000) * 1000 + 2000).toUTCString()
+        const dated = scripted([[503, { "retry-after": date }], [200]])
+        expect(yield* get(dated.client, { baseDelay: "5 millis" })).toBe(200)
+        expect(dated.times[1] - dated.times[0]).toBeGreaterThanOrEqual(1000)
+        expect(dated.times[1]).toBe(Math.floor(start / 1000) * 1000 + 2000)
+        // a Retry-After shorter than the backoff: the backoff (never sooner than either)
+        const short = scripted([[503, { "retry-after": "0" }], [200]])
+        expect(yield* get(short.client, { baseDelay: "2 seconds", maxRetries: 1 })).toBe(200)
+        const gap = short.times[1] - short.times[0]
+        expect(gap).toBeGreaterThanOrEqual(1000) // equal jitter: at least half of 2 s
+        expect(gap).toBeLessThanOrEqual(2000)
+      }))
+
+    it.effect("counts each retry in retriesTotal by host and reason", () =>
+      Effect.gen(function*() {
+        const count = (reason: string) =>
+          Effect.map(
+            Metric.value(
+              Metric.tagged(Metric.tagged(ResilientHttpClient.retriesTotal, "host", "upstream.test"), "reason", reason)
+            ),
+            (state) => state.count
+          )
+        // the counters are process-wide: compare with before
+        const before = [yield* count("503"), yield* count("502"), yield* count("200")]
+        const upstream = scripted([[503], [502], [200]])
+        expect(yield* get(upstream.client, { baseDelay: "5 millis" })).toBe(200)
+        expect([yield* count("503"), yield* count("502"), yield* count("200")]).toEqual([
+          before[0] + 1,
+          before[1] + 1,
+          before[2]
+        ])
+      }))
+  })
 
   it.effect("rejects invalid options naming the option", () =>
     Effect.gen(function*() {

@@ -1,10 +1,12 @@
 /** @internal */
+import * as RetryAfter from "@effect-resilience/http/RetryAfter"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import {
@@ -90,23 +92,16 @@ export const parseLenient = (text: string): unknown => {
 }
 
 /**
- * `Retry-After`: delta-seconds or an HTTP date; `fallback` when absent or
- * unreadable.
+ * `Retry-After` (http's `RetryAfter`: delta-seconds or an HTTP-date);
+ * `fallback` when absent or unreadable.
  *
  * @internal
  */
 export const retryAfter = (
   headers: Readonly<Record<string, string>>,
   fallback: Duration.Duration
-): Effect.Effect<Duration.Duration> => {
-  const value = headers["retry-after"]
-  if (value === undefined) return Effect.succeed(fallback)
-  const trimmed = value.trim()
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Effect.succeed(Duration.seconds(Number(trimmed)))
-  const at = Date.parse(trimmed)
-  if (Number.isNaN(at)) return Effect.succeed(fallback)
-  return Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, at - now)))
-}
+): Effect.Effect<Duration.Duration> =>
+  Effect.map(Clock.currentTimeMillis, (now) => Option.getOrElse(RetryAfter.fromHeaders(headers, now), () => fallback))
 
 /**
  * The mapping every provider shares: 401 → authentication, 429 → rate

@@ -1,8 +1,11 @@
 /**
- * Retry implementation. The success path is a bare `Effect.catchAll` (plus
- * one counter increment when a budget is attached): the delay loop, the
- * random draws, the logs and the Schedule state exist only once a call has
- * failed.
+ * Retry implementation: the strategies as Schedules (`delays`, `bounded`),
+ * what a Retry adds to any schedule through its input (`guard`: which
+ * errors, Retry-After), and the policy that drives such a schedule.
+ *
+ * The policy's success path is a bare `Effect.catchAll` (plus one counter
+ * increment when a budget is attached): the schedule's state, the random
+ * draws and the logs exist only once a call has failed.
  *
  * @internal
  */
@@ -14,8 +17,9 @@ import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleInterval from "effect/ScheduleInterval"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import { retryAfterOf, tagOf } from "../ResilienceError.js"
 import type { RetryBudgetImpl } from "./retryBudget.js"
@@ -93,6 +97,78 @@ export const matchAny = (list: RetryOnList): (error: unknown) => boolean => {
 /** Why a retry loop stopped retrying an error it could have retried. @internal */
 export type GiveUpReason = "exhausted" | "retryAfterBeyondMaxDelay" | "budgetExhausted"
 
+// ---------------------------------------------------------------------------
+// the schedules
+// ---------------------------------------------------------------------------
+
+/**
+ * The strategies' delays as a Schedule whose output is the delay in whole
+ * milliseconds (rounded up: timers have no finer grain), recurring forever:
+ * `delayFor` of a fresh draw from `Random` for each retry. Decorrelated
+ * jitter needs the previous delay, so it keeps it as its state (the one
+ * strategy that needs a step of its own); the others map `Schedule.forever`'s
+ * recurrence count.
+ *
+ * @internal
+ */
+export const delays = (params: DelayParameters): Schedule.Schedule<number> => {
+  const draw = params.jitter === "none" ? Effect.succeed(0) : Random.next
+  const millis = params.jitter === "decorrelated"
+    ? Schedule.makeWithState(params.baseDelayMillis, (now, _: unknown, previous: number) =>
+      Effect.map(draw, (u) => {
+        const delay = Math.ceil(delayFor(params, 1, previous, u)) // (the attempt number plays no part here)
+        return [delay, delay, ScheduleDecision.continueWith(ScheduleInterval.after(now))] as const
+      }))
+    : Schedule.mapEffect(
+      Schedule.forever,
+      (n) => Effect.map(draw, (u) => Math.ceil(delayFor(params, n + 1, params.baseDelayMillis, u)))
+    )
+  return Schedule.addDelay(millis, Duration.millis)
+}
+
+/**
+ * `delays` for at most `maxRetries` retries.
+ *
+ * @internal
+ */
+export const bounded = (params: DelayParameters, maxRetries: number): Schedule.Schedule<number> =>
+  Schedule.map(Schedule.intersect(delays(params), Schedule.recurs(maxRetries)), ([delay]) => delay)
+
+/** The `retryAfter` an error carries, in milliseconds; -1 when none. */
+const retryAfterMillis = (error: unknown): number => {
+  const retryAfter = retryAfterOf(error)
+  return Option.isSome(retryAfter) ? Duration.toMillis(retryAfter.value) : -1
+}
+
+/**
+ * What a Retry adds to a schedule of delays, through the schedule's input
+ * (the error): it stops on an error `retryOn` does not select and on one
+ * whose `retryAfter` exceeds `maxRetryAfterMillis` (waiting at all is pointless
+ * when the server asks for longer than we are willing to wait), and it
+ * waits at least that `retryAfter` (never sooner than the server asked).
+ * The output is the last error.
+ *
+ * @internal
+ */
+export const guard = <Out, R>(
+  schedule: Schedule.Schedule<Out, unknown, R>,
+  retryOn: (error: unknown) => boolean,
+  maxRetryAfterMillis: number
+): Schedule.Schedule<unknown, unknown, R> =>
+  schedule.pipe(
+    Schedule.whileInput((error: unknown) => retryOn(error) && retryAfterMillis(error) <= maxRetryAfterMillis),
+    Schedule.passthrough,
+    Schedule.modifyDelay((error, delay) => {
+      const millis = Math.ceil(Duration.toMillis(delay))
+      const after = retryAfterMillis(error)
+      return Duration.millis(after > millis ? after : millis)
+    })
+  )
+
+// ---------------------------------------------------------------------------
+// the policy
+// ---------------------------------------------------------------------------
+
 const retryAttempts = Metric.counter("resilience_retry_attempts_total", {
   description: "Retries scheduled after a failed attempt",
   incremental: true
@@ -108,23 +184,32 @@ const retryDelays = Metric.histogram(
 )
 
 /** @internal */
-export type Strategy =
-  | { readonly _tag: "Delays"; readonly maxRetries: number; readonly params: DelayParameters }
-  | { readonly _tag: "Schedule"; readonly schedule: Schedule.Schedule<unknown, unknown> }
-
-/** @internal */
 export interface Config {
-  readonly strategy: Strategy
+  /** `guard`ed: it decides every retry and its delay. */
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  /** The retries `schedule` allows, when known (to name why it stopped). */
+  readonly maxRetries: number | undefined
   readonly maxDelayMillis: number
+  readonly maxRetryAfterMillis: number
+  readonly onRetry:
+    | ((event: { attempt: number; error: unknown; delay: Duration.Duration }) => Effect.Effect<void>)
+    | undefined
   readonly retryOn: (error: unknown) => boolean
   readonly budget: RetryBudgetImpl | undefined
   readonly service: string
   readonly operation: string
 }
 
-/** @internal */
+/**
+ * The policy's `execute`: `Effect.catchAll` on the success path; after a
+ * failure, the loop `Effect.retry` would run with `config.schedule` (step
+ * it with the error, sleep until the decision's start, try again), plus
+ * what the policy adds: the budget, a log line and metrics per retry.
+ *
+ * @internal
+ */
 export const makeExecute = (config: Config) => {
-  const { budget, operation, service } = config
+  const { budget, maxDelayMillis, maxRetries, maxRetryAfterMillis, onRetry, operation, schedule, service } = config
   const attempts = Metric.tagged(Metric.tagged(retryAttempts, "service", service), "operation", operation)
   const giveUps = Metric.tagged(Metric.tagged(retryGiveUps, "service", service), "operation", operation)
   const delays = Metric.tagged(Metric.tagged(retryDelays, "service", service), "operation", operation)
@@ -138,46 +223,35 @@ export const makeExecute = (config: Config) => {
     )
   }
 
+  // The schedule said no to a selected error: out of retries, or a
+  // retryAfter beyond maxRetryAfter (out of retries is named first, as it
+  // is the schedule's first check).
+  const stopped = <E>(error: E, attempt: number) => {
+    const retryAfter = retryAfterMillis(error)
+    return retryAfter > maxRetryAfterMillis && (maxRetries === undefined || attempt <= maxRetries)
+      ? giveUp(error, attempt, "retryAfterBeyondMaxDelay", {
+        retryAfterMillis: retryAfter,
+        maxDelayMillis,
+        maxRetryAfterMillis
+      })
+      : giveUp(error, attempt, "exhausted")
+  }
+
   const retryLoop = <A, E, R>(self: Effect.Effect<A, E, R>, firstError: E): Effect.Effect<A, E, R> =>
     Effect.gen(function*() {
       let error = firstError
       let attempt = 1 // attempts made so far, all failed
-      let previousDelay = config.strategy._tag === "Delays" ? config.strategy.params.baseDelayMillis : 0
-      let scheduleState: unknown = config.strategy._tag === "Schedule" ? config.strategy.schedule.initial : undefined
+      let state = schedule.initial
       while (true) {
+        // not selected: the caller's error, as is, without a word
         if (!config.retryOn(error)) return yield* Effect.fail(error)
-        let delay: number
-        if (config.strategy._tag === "Delays") {
-          const { maxRetries, params } = config.strategy
-          if (attempt > maxRetries) return yield* giveUp(error, attempt, "exhausted")
-          const u = params.jitter === "none" ? 0 : yield* Random.next
-          delay = Math.ceil(delayFor(params, attempt, previousDelay, u))
-          previousDelay = delay
-        } else {
-          const now = yield* Clock.currentTimeMillis
-          const [state, , decision] = yield* config.strategy.schedule.step(now, error, scheduleState)
-          scheduleState = state
-          if (ScheduleDecision.isDone(decision)) return yield* giveUp(error, attempt, "exhausted")
-          delay = Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
-        }
-        // Whole milliseconds, rounded up (timers have no finer grain).
-        delay = Math.ceil(delay)
-        const retryAfter = retryAfterOf(error)
-        if (Option.isSome(retryAfter)) {
-          const retryAfterMillis = Duration.toMillis(retryAfter.value)
-          // Never sooner than the server asked; and when it asks for more than
-          // we are willing to wait, waiting at all is pointless.
-          if (retryAfterMillis > config.maxDelayMillis) {
-            return yield* giveUp(error, attempt, "retryAfterBeyondMaxDelay", {
-              retryAfterMillis,
-              maxDelayMillis: config.maxDelayMillis
-            })
-          }
-          if (retryAfterMillis > delay) delay = retryAfterMillis
-        }
-        if (budget !== undefined) {
-          const now = yield* Clock.currentTimeMillis
-          if (!budget.unsafeTryAcquire(now)) return yield* giveUp(error, attempt, "budgetExhausted")
+        const now = yield* Clock.currentTimeMillis
+        const [next, , decision] = yield* schedule.step(now, error, state)
+        state = next
+        if (ScheduleDecision.isDone(decision)) return yield* stopped(error, attempt)
+        const delay = ScheduleIntervals.start(decision.intervals) - now
+        if (budget !== undefined && !budget.unsafeTryAcquire(now)) {
+          return yield* giveUp(error, attempt, "budgetExhausted")
         }
         const errorTag = tagOf(error)
         yield* Effect.logWarning("Retry: retrying after failure").pipe(
@@ -185,6 +259,7 @@ export const makeExecute = (config: Config) => {
         )
         yield* Metric.increment(Metric.tagged(attempts, "errorTag", errorTag))
         yield* Metric.update(delays, delay)
+        if (onRetry !== undefined) yield* onRetry({ attempt, error, delay: Duration.millis(delay) })
         yield* Effect.sleep(Duration.millis(delay))
         const result = yield* Effect.either(self)
         if (Either.isRight(result)) return result.right
