@@ -48,6 +48,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as KeyHash from "./internal/keyHash.js"
 import * as internal from "./internal/rateLimiterStore.js"
 import type { InvalidOptionsError } from "./ResilienceError.js"
 
@@ -273,3 +274,49 @@ export const makeMemory: (options?: MemoryOptions | undefined) => Effect.Effect<
  */
 export const layerMemory = (options?: MemoryOptions | undefined): Layer.Layer<RateLimiterStore, InvalidOptionsError> =>
   Layer.effect(RateLimiterStore, internal.makeMemory(options))
+
+/**
+ * The project's one key hash, for stores and integrations that must turn an
+ * arbitrary string into a short, safe key: `#`, 16 hex digits of a 64-bit
+ * hash of the UTF-16 code units, `.`, the length in base 36 (at most 24
+ * characters, only `[0-9a-z#.]`). `RateLimiter.clientKey` uses it for client
+ * keys it does not keep verbatim, `storeKey` for bucket keys. Stable across
+ * versions and processes (no seed), so every instance of a fleet agrees. Not
+ * cryptographic: accidental collisions need ~4 billion distinct hashed keys,
+ * but someone able to choose arbitrary long keys could craft one on purpose.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiterStore } from "@effect-resilience/core"
+ *
+ * assert.strictEqual(RateLimiterStore.hashKey("10.0.0.1"), "#227162a26562185b.8")
+ * assert.strictEqual(RateLimiterStore.hashKey("x".repeat(100_000)).length, 22)
+ * ```
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const hashKey: (key: string) => string = KeyHash.hashKey
+
+/**
+ * The form a store keeps a bucket key in, for stores of your own (the Redis
+ * store uses it): the key itself when it has 1 to 512 characters of the
+ * `Bucket.key` alphabet (`[A-Za-z0-9_.:@/+=#|*-]`, which every key
+ * `RateLimiter` builds satisfies), else `~` + `hashKey(key)`. So a key used
+ * directly, hostile or not (empty, huge, braces that would break a Redis hash
+ * tag, spaces, control characters, unicode), becomes at most 25 printable
+ * characters; `~` is outside the alphabet, so a hashed key never equals a
+ * verbatim one.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiterStore } from "@effect-resilience/core"
+ *
+ * assert.strictEqual(RateLimiterStore.storeKey("api|10.0.0.1"), "api|10.0.0.1")
+ * assert.ok(RateLimiterStore.storeKey("{tag} with space").startsWith("~#"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const storeKey: (key: string) => string = KeyHash.storeKey

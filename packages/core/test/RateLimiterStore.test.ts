@@ -316,9 +316,9 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         for (const { advance, cost, key, maxWaitMillis } of ops) {
           if (advance > 0) yield* TestClock.adjust(advance)
           const split = { namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 3 }
-          const decision = yield* Effect.clockWith((clock) =>
+          const decision = yield* Effect.withFiberRuntime((fiber) =>
             Effect.sync(() =>
-              unsafeConsume({ buckets: [split], cost, maxWaitMillis }, clock, hashIfSafe("ns|", split.key, everySafe))
+              unsafeConsume({ buckets: [split], cost, maxWaitMillis }, fiber, hashIfSafe("ns|", split.key, everySafe))
             )
           )
           const expected = yield* reference.consume(request([bucket(`ns|k${key}`, 5, 3)], cost, maxWaitMillis))
@@ -372,7 +372,7 @@ describe("RateLimiterStore.layerMemory against a model", () => {
           const decision = peek
             ? yield* fast.peek(req)
             : split && cost > 0
-            ? yield* Effect.clockWith((clock) =>
+            ? yield* Effect.withFiberRuntime((fiber) =>
               Effect.sync(() =>
                 unsafeConsume(
                   {
@@ -384,7 +384,7 @@ describe("RateLimiterStore.layerMemory against a model", () => {
                       burstSize: 3
                     }]
                   },
-                  clock,
+                  fiber,
                   Number.NaN
                 )
               )
@@ -427,11 +427,11 @@ describe("RateLimiterStore.layerMemory against a model", () => {
           if (advance > 0) yield* TestClock.adjust(advance)
           const req = request([bucket(`ns|k${key}`, 5, 2)])
           const decision = split
-            ? yield* Effect.clockWith((clock) =>
+            ? yield* Effect.withFiberRuntime((fiber) =>
               Effect.sync(() =>
                 fast(
                   { ...req, buckets: [{ namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 2 }] },
-                  clock,
+                  fiber,
                   // the hash from the one-pass check half the time
                   key % 2 === 0 ? hashIfSafe("ns|", `k${key}`, everySafe) : Number.NaN
                 )
@@ -444,6 +444,37 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         expect(yield* colliding.stats).toEqual(yield* seeded.stats)
       }),
     { fastCheck: { numRuns: 5 } }
+  )
+
+  it.effect.prop(
+    "the key count never exceeds maxKeys, whatever the requests (several buckets, waits, refunds, peeks)",
+    {
+      maxKeys: fc.integer({ min: 1, max: 8 }),
+      ops: fc.array(
+        fc.record({
+          keys: fc.array(fc.nat({ max: 19 }), { minLength: 1, maxLength: 3 }),
+          op: fc.constantFrom("consume", "consume", "wait", "peek", "refund"),
+          advance: fc.constantFrom(0, 0, 0, 50, 2000)
+        }),
+        { minLength: 1, maxLength: 150 }
+      )
+    },
+    ({ maxKeys, ops }) =>
+      Effect.gen(function*() {
+        const store = yield* memory(maxKeys)
+        for (const { advance, keys, op } of ops) {
+          if (advance > 0) yield* TestClock.adjust(advance)
+          const req = request(keys.map((k) => bucket(`ns|k${k}`, 10, 2)), 1, op === "peek" ? 0 : 500)
+          if (op === "peek") yield* store.peek(req)
+          else {
+            const decision = yield* store.consume(op === "consume" ? { ...req, maxWaitMillis: 0 } : req)
+            if (op === "refund") yield* store.refund(req, decision)
+          }
+          expect(StoreInternal.unsafeKeyCountOf(store)).toBeLessThanOrEqual(maxKeys)
+        }
+        expect(Option.getOrThrow((yield* store.stats).keys)).toBeLessThanOrEqual(maxKeys)
+      }),
+    { fastCheck: { numRuns: 60 } }
   )
 
   it.effect.prop(
