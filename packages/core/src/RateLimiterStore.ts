@@ -58,7 +58,9 @@ import type { InvalidOptionsError } from "./ResilienceError.js"
  * `key` is already safe: `RateLimiter` builds it from a bounded set of
  * printable ASCII characters (`[A-Za-z0-9_.:@/+=#|*-]`, never `{` or `}`, at
  * most a few hundred characters), so a store may use it verbatim inside its
- * own key (a Redis store may wrap a hash tag around it). The same key always
+ * own key (a Redis store may wrap a hash tag around it). A store used
+ * directly may get any string: both built-in stores keep a key through
+ * `storeKey`, so a hostile one is held as its short hash. The same key always
  * comes with the same rate and burst, unless the application is reconfigured.
  *
  * @since 0.1.0

@@ -240,6 +240,32 @@ describe("RateLimiterStore.layerMemory", () => {
       expect((yield* store.stats).keys).toEqual(Option.some(10_000))
     }))
 
+  it.effect("hostile keys used directly are safe and stay distinct; rejections name the key as given", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const hostile = [
+        "}{",
+        "{tag}",
+        "with space",
+        "new\nline\r\n*1\r\n$4\r\nPING",
+        "\u0000nul",
+        "é✓🚀",
+        "x".repeat(100_000),
+        "x".repeat(100_001),
+        "",
+        RateLimiterStore.storeKey("{tag}") // a key shaped like another's stored form is still its own
+      ]
+      for (const key of hostile) {
+        const b = [bucket(key, 0.001, 1)]
+        expect((yield* store.consume(request(b))).allowed).toBe(true)
+        const again = yield* store.consume(request(b))
+        expect(again).toMatchObject({ allowed: false, rejectedBy: key })
+        expect((yield* store.consume(request([bucket(key, 0.001, 1), bucket("g", 1000, 1000)]))).rejectedBy).toBe(key)
+      }
+      // one bucket per key ("g" was never charged: every call with it was rejected)
+      expect((yield* store.stats).keys).toEqual(Option.some(hostile.length))
+    }))
+
   it.effect("maxKeys must be an integer >= 1", () =>
     Effect.gen(function*() {
       for (const maxKeys of [0, -1, 1.5, Number.NaN]) {
@@ -371,7 +397,8 @@ describe("RateLimiterStore.layerMemory against a model", () => {
           const bar = key.indexOf("|")
           const decision = peek
             ? yield* fast.peek(req)
-            : split && cost > 0
+            // RateLimiter splits only keys that are store keys already ("" is not: a plain one is hashed)
+            : split && cost > 0 && RateLimiterStore.storeKey(key) === key
             ? yield* Effect.withFiberRuntime((fiber) =>
               Effect.sync(() =>
                 unsafeConsume(

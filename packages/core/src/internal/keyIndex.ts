@@ -16,7 +16,8 @@
  * of slot + 1 per cell, not a `Map`: with many keys a `Map` lookup is two
  * dependent cache misses (its bucket, then its entry), a probe here usually
  * one (the cell; the slot's own arrays are read anyway): ~90 ns less per
- * decision with 100,000 keys cycled, when measured against a `Map`. The hash
+ * decision with 100,000 keys cycled, measured against a `Map` when the table
+ * was introduced. The hash
  * is seeded per index at random, so no one can precompute colliding keys, and
  * probes are capped at `MAX_PROBES`: a key that finds no free cell that close
  * to its home cell goes to an overflow `Map`, so keys made to collide cost at
@@ -61,7 +62,9 @@ export class KeyIndex {
   private readonly freed: Array<number> = []
   private readonly seed = (Math.random() * 0x100000000) | 0
   // The FNV state after the namespace hashed last: one limiter's decisions
-  // mostly follow each other, so its name is hashed once, not per decision.
+  // mostly follow each other, so its name is hashed once, not per decision
+  // (100,000 keys cycled through RateLimiter's synchronous path: ~235 -> ~280
+  // CPU ns per decision without it, `limiterCpu.mjs`, medians of 3 runs).
   private hashedNamespace = ""
   private namespaceState: number
 
@@ -104,7 +107,7 @@ export class KeyIndex {
    */
   hashIfSafe(namespace: string, key: string, safe: Uint8Array): number {
     const h = KeyHash.fnv1aIfSafe(this.stateAfter(namespace), key, safe)
-    if (h !== h) return h // NaN (the only value not equal to itself): a character is not safe
+    if (Number.isNaN(h)) return h // a character is not safe
     return this.hasher !== undefined ? this.hasher(this.seed, namespace, key) : KeyHash.fmix32(h ^ key.length)
   }
 
