@@ -183,6 +183,7 @@ export const unsafeMakeMemory = (
   // 100 -> 116 ns without it.
   let lastSafeSlot = NONE
   let lastSafeTable: Uint8Array | undefined = undefined
+  // the table of the `hashIfSafe` call just made: its hash goes to `decideOne` next
   let checkedTable: Uint8Array | undefined = undefined
 
   const grow = (): void => {
@@ -224,13 +225,12 @@ export const unsafeMakeMemory = (
   }
 
   const hashIfSafe: HashIfSafe = (namespace, key, safe) => {
+    checkedTable = safe
     const slot = lastSafeSlot
     if (slot !== NONE && safe === lastSafeTable && keys[slot] === key && namespaces[slot] === namespace) {
       return index.hashes[slot]
     }
-    const hash = index.hashIfSafe(namespace, key, safe)
-    checkedTable = safe
-    return hash
+    return index.hashIfSafe(namespace, key, safe)
   }
 
   const lookup = (bucket: RateLimiterStore.Bucket): number => {
