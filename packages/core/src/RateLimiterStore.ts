@@ -48,6 +48,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as KeyHash from "./internal/keyHash.js"
 import * as internal from "./internal/rateLimiterStore.js"
 import type { InvalidOptionsError } from "./ResilienceError.js"
 
@@ -57,7 +58,9 @@ import type { InvalidOptionsError } from "./ResilienceError.js"
  * `key` is already safe: `RateLimiter` builds it from a bounded set of
  * printable ASCII characters (`[A-Za-z0-9_.:@/+=#|*-]`, never `{` or `}`, at
  * most a few hundred characters), so a store may use it verbatim inside its
- * own key (a Redis store may wrap a hash tag around it). The same key always
+ * own key (a Redis store may wrap a hash tag around it). A store used
+ * directly may get any string: both built-in stores keep a key through
+ * `storeKey`, so a hostile one is held as its short hash. The same key always
  * comes with the same rate and burst, unless the application is reconfigured.
  *
  * @since 0.1.0
@@ -273,3 +276,49 @@ export const makeMemory: (options?: MemoryOptions | undefined) => Effect.Effect<
  */
 export const layerMemory = (options?: MemoryOptions | undefined): Layer.Layer<RateLimiterStore, InvalidOptionsError> =>
   Layer.effect(RateLimiterStore, internal.makeMemory(options))
+
+/**
+ * The project's one key hash, for stores and integrations that must turn an
+ * arbitrary string into a short, safe key: `#`, 16 hex digits of a 64-bit
+ * hash of the UTF-16 code units, `.`, the length in base 36 (at most 24
+ * characters, only `[0-9a-z#.]`). `RateLimiter.clientKey` uses it for client
+ * keys it does not keep verbatim, `storeKey` for bucket keys. Stable across
+ * versions and processes (no seed), so every instance of a fleet agrees. Not
+ * cryptographic: accidental collisions need ~4 billion distinct hashed keys,
+ * but someone able to choose arbitrary long keys could craft one on purpose.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiterStore } from "@effect-resilience/core"
+ *
+ * assert.strictEqual(RateLimiterStore.hashKey("10.0.0.1"), "#227162a26562185b.8")
+ * assert.strictEqual(RateLimiterStore.hashKey("x".repeat(100_000)).length, 22)
+ * ```
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const hashKey: (key: string) => string = KeyHash.hashKey
+
+/**
+ * The form a store keeps a bucket key in, for stores of your own (the Redis
+ * store uses it): the key itself when it has 1 to 512 characters of the
+ * `Bucket.key` alphabet (`[A-Za-z0-9_.:@/+=#|*-]`, which every key
+ * `RateLimiter` builds satisfies), else `~` + `hashKey(key)`. So a key used
+ * directly, hostile or not (empty, huge, braces that would break a Redis hash
+ * tag, spaces, control characters, unicode), becomes at most 25 printable
+ * characters; `~` is outside the alphabet, so a hashed key never equals a
+ * verbatim one.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiterStore } from "@effect-resilience/core"
+ *
+ * assert.strictEqual(RateLimiterStore.storeKey("api|10.0.0.1"), "api|10.0.0.1")
+ * assert.ok(RateLimiterStore.storeKey("{tag} with space").startsWith("~#"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const storeKey: (key: string) => string = KeyHash.storeKey

@@ -240,6 +240,32 @@ describe("RateLimiterStore.layerMemory", () => {
       expect((yield* store.stats).keys).toEqual(Option.some(10_000))
     }))
 
+  it.effect("hostile keys used directly are safe and stay distinct; rejections name the key as given", () =>
+    Effect.gen(function*() {
+      const store = yield* memory()
+      const hostile = [
+        "}{",
+        "{tag}",
+        "with space",
+        "new\nline\r\n*1\r\n$4\r\nPING",
+        "\u0000nul",
+        "é✓🚀",
+        "x".repeat(100_000),
+        "x".repeat(100_001),
+        "",
+        RateLimiterStore.storeKey("{tag}") // a key shaped like another's stored form is still its own
+      ]
+      for (const key of hostile) {
+        const b = [bucket(key, 0.001, 1)]
+        expect((yield* store.consume(request(b))).allowed).toBe(true)
+        const again = yield* store.consume(request(b))
+        expect(again).toMatchObject({ allowed: false, rejectedBy: key })
+        expect((yield* store.consume(request([bucket(key, 0.001, 1), bucket("g", 1000, 1000)]))).rejectedBy).toBe(key)
+      }
+      // one bucket per key ("g" was never charged: every call with it was rejected)
+      expect((yield* store.stats).keys).toEqual(Option.some(hostile.length))
+    }))
+
   it.effect("maxKeys must be an integer >= 1", () =>
     Effect.gen(function*() {
       for (const maxKeys of [0, -1, 1.5, Number.NaN]) {
@@ -316,9 +342,9 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         for (const { advance, cost, key, maxWaitMillis } of ops) {
           if (advance > 0) yield* TestClock.adjust(advance)
           const split = { namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 3 }
-          const decision = yield* Effect.clockWith((clock) =>
+          const decision = yield* Effect.withFiberRuntime((fiber) =>
             Effect.sync(() =>
-              unsafeConsume({ buckets: [split], cost, maxWaitMillis }, clock, hashIfSafe("ns|", split.key, everySafe))
+              unsafeConsume({ buckets: [split], cost, maxWaitMillis }, fiber, hashIfSafe("ns|", split.key, everySafe))
             )
           )
           const expected = yield* reference.consume(request([bucket(`ns|k${key}`, 5, 3)], cost, maxWaitMillis))
@@ -371,8 +397,9 @@ describe("RateLimiterStore.layerMemory against a model", () => {
           const bar = key.indexOf("|")
           const decision = peek
             ? yield* fast.peek(req)
-            : split && cost > 0
-            ? yield* Effect.clockWith((clock) =>
+            // RateLimiter splits only keys that are store keys already ("" is not: a plain one is hashed)
+            : split && cost > 0 && RateLimiterStore.storeKey(key) === key
+            ? yield* Effect.withFiberRuntime((fiber) =>
               Effect.sync(() =>
                 unsafeConsume(
                   {
@@ -384,7 +411,7 @@ describe("RateLimiterStore.layerMemory against a model", () => {
                       burstSize: 3
                     }]
                   },
-                  clock,
+                  fiber,
                   Number.NaN
                 )
               )
@@ -427,11 +454,11 @@ describe("RateLimiterStore.layerMemory against a model", () => {
           if (advance > 0) yield* TestClock.adjust(advance)
           const req = request([bucket(`ns|k${key}`, 5, 2)])
           const decision = split
-            ? yield* Effect.clockWith((clock) =>
+            ? yield* Effect.withFiberRuntime((fiber) =>
               Effect.sync(() =>
                 fast(
                   { ...req, buckets: [{ namespace: "ns|", key: `k${key}`, tokensPerSecond: 5, burstSize: 2 }] },
-                  clock,
+                  fiber,
                   // the hash from the one-pass check half the time
                   key % 2 === 0 ? hashIfSafe("ns|", `k${key}`, everySafe) : Number.NaN
                 )
@@ -444,6 +471,37 @@ describe("RateLimiterStore.layerMemory against a model", () => {
         expect(yield* colliding.stats).toEqual(yield* seeded.stats)
       }),
     { fastCheck: { numRuns: 5 } }
+  )
+
+  it.effect.prop(
+    "the key count never exceeds maxKeys, whatever the requests (several buckets, waits, refunds, peeks)",
+    {
+      maxKeys: fc.integer({ min: 1, max: 8 }),
+      ops: fc.array(
+        fc.record({
+          keys: fc.array(fc.nat({ max: 19 }), { minLength: 1, maxLength: 3 }),
+          op: fc.constantFrom("consume", "consume", "wait", "peek", "refund"),
+          advance: fc.constantFrom(0, 0, 0, 50, 2000)
+        }),
+        { minLength: 1, maxLength: 150 }
+      )
+    },
+    ({ maxKeys, ops }) =>
+      Effect.gen(function*() {
+        const store = yield* memory(maxKeys)
+        for (const { advance, keys, op } of ops) {
+          if (advance > 0) yield* TestClock.adjust(advance)
+          const req = request(keys.map((k) => bucket(`ns|k${k}`, 10, 2)), 1, op === "peek" ? 0 : 500)
+          if (op === "peek") yield* store.peek(req)
+          else {
+            const decision = yield* store.consume(op === "consume" ? { ...req, maxWaitMillis: 0 } : req)
+            if (op === "refund") yield* store.refund(req, decision)
+          }
+          expect(StoreInternal.unsafeKeyCountOf(store)).toBeLessThanOrEqual(maxKeys)
+        }
+        expect(Option.getOrThrow((yield* store.stats).keys)).toBeLessThanOrEqual(maxKeys)
+      }),
+    { fastCheck: { numRuns: 60 } }
   )
 
   it.effect.prop(

@@ -106,8 +106,7 @@ const globalKeySuffix = "*"
 const emptyClientKey = KeyHash.hashKey("")
 
 // `KeyHash.isVerbatim`'s characters, as a table for the store's one-pass hash.
-const SAFE = new Uint8Array(128)
-for (let c = 0; c < 128; c++) SAFE[c] = KeyHash.isVerbatim(String.fromCharCode(c)) ? 1 : 0
+const SAFE = KeyHash.SAFE
 
 /** The store key of a client key, within the limiter's namespace. @internal */
 export const clientKey = (key: string): string => key.length === 0 ? emptyClientKey : KeyHash.safeKey(key)
@@ -202,7 +201,7 @@ export const make = (
     ) scratchBucket.key = key
     else scratchBucket.key = clientKey(key)
     scratch.cost = cost
-    const decision = consume(scratch, StoreInternal.clockOf(fiber), hash)
+    const decision = consume(scratch, fiber, hash)
     count(fiber, decision)
     return decision
   }

@@ -1,18 +1,22 @@
 /**
- * The in-memory `RateLimiterStore`: GCRA token buckets, one number per key
- * (the time the bucket is full again), in typed arrays indexed by an
- * open-addressing hash table of key to slot, plus a doubly linked list of
- * slots in least-recently-used order (O(1) touch and eviction).
+ * The in-memory `RateLimiterStore`, put together from three parts, each
+ * readable alone:
  *
- * Idle keys (refilled to full) read the same as absent ones, so they are
- * dropped lazily: every `SWEEP_EVERY` decisions, up to `SWEEP_SIZE` of the
- * least recently used keys, once they have been full for `IDLE_GRACE_MILLIS`.
- * The grace is a trade: without it, a key that many clients' round-robin
- * brings back at a high rate is full again, hence dropped, before its next
- * call, and one decision in eight paid a `Map` delete plus a re-insert (100,000
- * keys cycled: ~20% of the decision's CPU); with it, an idle key lingers up to
- * a second longer. Memory stays bounded by `maxKeys` either way, and `stats`
- * drops every full key first, so it still reports exactly the live ones.
+ * - `keyIndex.ts`: which slot holds a key (a bounded open-addressing table);
+ * - `lru.ts`: slots in least-recently-used order, and when to sweep idle keys;
+ * - `tokenBucket.ts`: the GCRA arithmetic, pure.
+ *
+ * A plain bucket key is held as `KeyHash.storeKey` makes it, as the Redis
+ * store does: RateLimiter's keys as they are, a hostile one (huge, braces,
+ * control characters, unicode) as its short hash, so a store used directly
+ * keeps at most ~25 characters per such key. A split bucket (RateLimiter's
+ * fast path) already has a store key and is held as it comes.
+ *
+ * This module holds each slot's bucket state (`tats`: the time the bucket is
+ * full again, one number per key), makes decisions with the arithmetic, and
+ * keeps the index and the order in step: a key is added with room made first
+ * (evicting the least recently used past `maxKeys`), touched when used,
+ * dropped when idle.
  *
  * @internal
  */
@@ -23,23 +27,24 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as RateLimiterStore from "../RateLimiterStore.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
+import * as KeyHash from "./keyHash.js"
+import { KeyIndex, NONE } from "./keyIndex.js"
+import type { Hasher } from "./keyIndex.js"
+import { IDLE_GRACE_MILLIS, Lru, SWEEP_SIZE } from "./lru.js"
 import * as TokenBucket from "./tokenBucket.js"
 import * as validate from "./validate.js"
 
 const POLICY = "RateLimiterStore"
 
-const ClockTag = Clock.Clock
+/** @internal */
+export { IDLE_GRACE_MILLIS } from "./lru.js"
 
-/** Every this many decisions, look at the oldest keys and drop the idle ones. @internal */
-const SWEEP_EVERY = 32
-/** How many of the oldest keys one sweep looks at, at most. @internal */
-const SWEEP_SIZE = 4
-/** The lazy sweep drops a key only once it has been full for this long. @internal */
-export const IDLE_GRACE_MILLIS = 1000
+/** A key's index hash, replaceable in tests. @internal */
+export type KeyHasher = Hasher
 
 /**
- * The memory store's synchronous decision, for `RateLimiter`'s fast path: with
- * the Clock in hand, one decision needs no Effect of its own.
+ * The memory store's synchronous decision, for `RateLimiter`'s fast path:
+ * inside a fiber's step, one decision needs no Effect of its own.
  *
  * @internal
  */
@@ -63,18 +68,22 @@ export interface SplitRequest extends RateLimiterStore.Request {
 }
 
 /**
- * `hash`: for a one-bucket request, its bucket's index hash when the caller
- * already has it (from `HashIfSafe`), else NaN.
+ * `fiber`: the fiber whose step is running (its Clock decides). `hash`: for
+ * a one-bucket request, its bucket's index hash when the caller already has
+ * it (from `HashIfSafe`), else NaN.
  *
  * @internal
  */
-export type UnsafeConsume = (request: SplitRequest, clock: Clock.Clock, hash: number) => RateLimiterStore.Decision
+export type UnsafeConsume = (
+  request: SplitRequest,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  hash: number
+) => RateLimiterStore.Decision
 
 /**
  * The memory store's index hash of a split key, computed while checking that
  * every character of the key is marked in `safe` (ASCII only): NaN when one
- * is not. `RateLimiter` keeps a client key verbatim when its characters are
- * all safe, so one pass over the key both decides that and hashes it.
+ * is not (see `KeyIndex.hashIfSafe`).
  *
  * @internal
  */
@@ -87,25 +96,6 @@ export type HashIfSafe = (namespace: string, key: string, safe: Uint8Array) => n
 export const hashIfSafeOf = (store: RateLimiterStore.Service): HashIfSafe | undefined =>
   (store as { readonly [HashIfSafe]?: HashIfSafe })[HashIfSafe]
 
-// The Clock of the fiber's default services, remembered for the last
-// services seen (they change only when a fiber provides another Clock, such
-// as a TestClock): a `Context` lookup per decision shows in profiles.
-let lastServices: Context.Context<never> | undefined = undefined
-let lastClock: Clock.Clock | undefined = undefined
-
-/** The fiber's Clock (a TestClock in tests). @internal */
-export const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Clock => {
-  const services = fiber.currentDefaultServices
-  if (services !== lastServices || lastClock === undefined) {
-    lastClock = Context.get(services, ClockTag)
-    lastServices = services
-  }
-  return lastClock
-}
-
-/** The fiber running the current sync op (`Effect.sync` runs inside one). @internal */
-export const currentFiber = (): Fiber.RuntimeFiber<unknown, unknown> => Option.getOrThrow(Fiber.getCurrentFiber())
-
 /** @internal */
 export const unsafeConsumeOf = (store: RateLimiterStore.Service): UnsafeConsume | undefined =>
   (store as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
@@ -116,6 +106,9 @@ export const KeyCount: unique symbol = Symbol.for("@effect-resilience/core/RateL
 /** The key count of a memory store, without a sweep; undefined for any other store. @internal */
 export const unsafeKeyCountOf = (store: RateLimiterStore.Service): number | undefined =>
   (store as { readonly [KeyCount]?: () => number })[KeyCount]?.()
+
+/** The fiber running the current sync op (`Effect.sync` runs inside one). @internal */
+export const currentFiber = (): Fiber.RuntimeFiber<unknown, unknown> => Option.getOrThrow(Fiber.getCurrentFiber())
 
 /** @internal */
 export const makeMemory = (
@@ -128,36 +121,31 @@ export const makeMemory = (
 
 // Slot arrays start this small and double up to `maxKeys`.
 const INITIAL_CAPACITY = 64
-const NONE = -1
-// A lookup probes at most this many index cells; a key that finds no free
-// cell that close to its hash's cell goes to an overflow `Map`, so keys made
-// to collide cost at most this many probes each, not a scan of the table.
-const MAX_PROBES = 128
 
-// The smallest power of two at least twice `capacity` (the index stays at
-// most half full: short probe runs).
-const tableSizeFor = (capacity: number): number => {
-  let size = 16
-  while (size < 2 * capacity) size *= 2
-  return size
-}
+/**
+ * A store's clock: the fiber's Clock (a TestClock in tests), read in
+ * milliseconds since the store's first reading. Epoch milliseconds (~1.7e12)
+ * would leave only ~0.2 µs of double precision for fractional tokens.
+ */
+class StoreClock {
+  private origin: number | undefined = undefined
+  // The Clock of the default services seen last: they change only when a
+  // fiber provides another Clock (a TestClock), and a `Context` lookup per
+  // decision costs ~20 ns of RateLimiter's 100 ns synchronous decision
+  // (`limiterCpu.mjs`, this cache turned off: 100 -> 124 ns, 1 key).
+  private services: Context.Context<never> | undefined = undefined
+  private clock: Clock.Clock | undefined = undefined
 
-/** A key's hash, mixed with the store's random seed. @internal */
-export type KeyHasher = (seed: number, namespace: string, key: string) => number
-
-// FNV-1a over the UTF-16 code units, from a random seed, then a MurmurHash3
-// finalizer (the index uses the low bits).
-const fnv = (h: number, text: string): number => {
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
-  return h
-}
-
-const fmix = (h: number): number => {
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  return h ^ (h >>> 16)
+  now(fiber: Fiber.RuntimeFiber<unknown, unknown>): number {
+    const services = fiber.currentDefaultServices
+    if (services !== this.services || this.clock === undefined) {
+      this.clock = Context.get(services, Clock.Clock)
+      this.services = services
+    }
+    const t = this.clock.unsafeCurrentTimeMillis()
+    if (this.origin === undefined) this.origin = t
+    return t - this.origin
+  }
 }
 
 /**
@@ -172,307 +160,84 @@ export const unsafeMakeMemory = (
   hasher?: KeyHasher | undefined,
   singleBucketPath = true
 ): RateLimiterStore.Service => {
-  // Times are kept relative to the first clock reading: epoch milliseconds
-  // (~1.7e12) leave only ~0.2 µs of double precision for fractional tokens.
-  let origin = Number.NaN
-  // Struct of arrays: a key lives in a slot (a small integer); the slot's
-  // `tat`, hash and neighbours in least-recently-used order live in typed
-  // arrays, its namespace and key in two plain arrays. A doubly linked list
-  // rather than `Map` re-insertion: touching a key is a few integer writes,
-  // and eviction reads the head in O(1).
-  //
-  // Keys are (namespace, key) pairs, the namespace being a key's text up to
-  // its first `|` (a limiter's name): `RateLimiter` passes the client key as
-  // it got it, so a decision concatenates no fresh string, and the store keeps
-  // the caller's string, not a longer copy.
-  //
-  // The index is an open-addressing table (linear probing, at most half full)
-  // of slot + 1 per cell, not a `Map`: with many keys, a `Map` lookup is two
-  // dependent cache misses (its bucket, then its entry), a probe here usually
-  // one (the cell; the slot's own arrays are read anyway). 100,000 keys
-  // cycled: ~90 ns less per decision. Its hash is seeded per store at random
-  // (no one can precompute colliding keys), and probes are capped.
-  const seed = (Math.random() * 0x100000000) | 0
-  let size = 0
+  const clock = new StoreClock()
   let capacity = Math.min(maxKeys, INITIAL_CAPACITY)
-  const keys: Array<string> = new Array(capacity).fill("")
-  const namespaces: Array<string | undefined> = new Array(capacity).fill(undefined) // undefined: a free slot
-  let tats = new Float64Array(capacity)
-  let hashes = new Int32Array(capacity)
-  let prev = new Int32Array(capacity)
-  let next = new Int32Array(capacity)
-  let cells = new Int32Array(tableSizeFor(capacity)) // slot + 1, or 0 when empty
-  let mask = cells.length - 1
-  // keys that found no cell within MAX_PROBES, by namespace + key (unique: a
-  // namespace is "" or ends at its only `|`)
-  const overflow = new Map<string, number>()
-  let used = 0 // slots [0, used) have been handed out at least once
-  let free = NONE // freed slots, chained through `next`
-  let head = NONE // least recently used
-  let tail = NONE // most recently used
-  let sinceSweep = 0
-  // the slot `decideOne` decided last (NONE once removed), and the plain key
-  // it was decided by (undefined when by a split bucket)
+  const index = new KeyIndex(capacity, hasher)
+  const lru = new Lru(capacity)
+  let tats = new Float64Array(capacity) // per slot: the time its bucket is full again
+  const { keys, namespaces } = index
+
+  // Two "last seen" caches: one busy client's decisions follow each other.
+  // Measured by turning each off (`node scripts/bench/dist/limiterCpu.mjs 7`,
+  // CPU ns per decision, medians of 3 alternated runs, 1 key); at 100,000
+  // keys they miss and cost a comparison or two, within the noise.
+  //
+  // The slot `decideOne` decided last (NONE once removed) and the plain key
+  // it found it by (undefined: by a split bucket): for a repeat, no hash and
+  // no probe. A plain `store.consume`: 240 -> 343 ns without it (the whole
+  // key hashed and compared); RateLimiter's path: ~5 ns.
   let lastSlot = NONE
   let lastWhole: string | undefined = undefined
-  // the slot last decided by a hash from `hashIfSafe` (its key passed that table)
+  // The slot last decided with a hash from `hashIfSafe`, and the table its
+  // key passed then: for a repeat, no scan of the key. RateLimiter's path:
+  // 100 -> 116 ns without it.
   let lastSafeSlot = NONE
   let lastSafeTable: Uint8Array | undefined = undefined
-
-  const now = (clock: Clock.Clock): number => {
-    const t = clock.unsafeCurrentTimeMillis()
-    if (origin !== origin) origin = t
-    return t - origin
-  }
-
-  // The hash state after the namespace, for the namespace hashed last: one
-  // limiter's decisions mostly follow each other.
-  let hashedNamespace = ""
-  let namespaceState = fnv(seed, "")
-  const hashOf = hasher !== undefined
-    ? (namespace: string, key: string): number => hasher(seed, namespace, key)
-    : (namespace: string, key: string): number => {
-      if (namespace !== hashedNamespace) {
-        hashedNamespace = namespace
-        namespaceState = fnv(seed, namespace)
-      }
-      return fmix(fnv(namespaceState, key) ^ key.length)
-    }
-
-  // `hashOf` of a plain key's two parts, in one pass over it, without
-  // slicing it: FNV-1a is sequential, so hashing the whole text from the seed
-  // goes through the namespace's state on the way.
-  const hashOfWhole = hasher !== undefined
-    ? (whole: string): number => {
-      const bar = whole.indexOf("|")
-      return hasher(seed, whole.slice(0, bar + 1), whole.slice(bar + 1))
-    }
-    : (whole: string): number => {
-      let h = seed
-      let bar = -1
-      for (let i = 0; i < whole.length; i++) {
-        const c = whole.charCodeAt(i)
-        if (c === 124 && bar === -1) bar = i
-        h = Math.imul(h ^ c, 0x01000193)
-      }
-      return fmix(h ^ (whole.length - bar - 1))
-    }
-
-  // `find` for a plain key, unsplit: a stored namespace is "" (its key then
-  // holds no `|`) or ends at its only `|`, so the one pair whose namespace is
-  // a prefix of the whole key and whose key is the rest is its split.
-  const findWhole = (whole: string, hash: number): number => {
-    for (let i = hash & mask, probes = 0; probes < MAX_PROBES; i = (i + 1) & mask, probes++) {
-      const cell = cells[i]
-      if (cell === 0) break
-      const slot = cell - 1
-      if (hashes[slot] !== hash) continue
-      const namespace = namespaces[slot]!
-      const key = keys[slot]
-      if (
-        namespace.length + key.length === whole.length && whole.startsWith(namespace) && whole.endsWith(key)
-      ) return slot
-    }
-    if (overflow.size === 0) return NONE
-    const slot = overflow.get(whole)
-    return slot === undefined ? NONE : slot
-  }
-
-  const hashIfSafe: HashIfSafe = (namespace, key, safe) => {
-    // the key `decideOne` last decided by a hash from here (one busy client): no scan
-    const slot = lastSafeSlot
-    if (slot !== NONE && safe === lastSafeTable && keys[slot] === key && namespaces[slot] === namespace) {
-      return hashes[slot]
-    }
-    lastSafeTable = safe
-    if (namespace !== hashedNamespace) {
-      hashedNamespace = namespace
-      namespaceState = fnv(seed, namespace)
-    }
-    let h = namespaceState
-    for (let i = 0; i < key.length; i++) {
-      const c = key.charCodeAt(i)
-      if (c >= 128 || safe[c] === 0) return Number.NaN
-      h = Math.imul(h ^ c, 0x01000193)
-    }
-    return hasher !== undefined ? hasher(seed, namespace, key) : fmix(h ^ key.length)
-  }
-
-  const find = (namespace: string, key: string, hash: number): number => {
-    for (let i = hash & mask, probes = 0; probes < MAX_PROBES; i = (i + 1) & mask, probes++) {
-      const cell = cells[i]
-      if (cell === 0) break
-      const slot = cell - 1
-      if (hashes[slot] === hash && keys[slot] === key && namespaces[slot] === namespace) return slot
-    }
-    if (overflow.size === 0) return NONE
-    const slot = overflow.get(namespace + key)
-    return slot === undefined ? NONE : slot
-  }
-
-  const place = (slot: number): void => {
-    for (let i = hashes[slot] & mask, probes = 0; probes < MAX_PROBES; i = (i + 1) & mask, probes++) {
-      if (cells[i] === 0) {
-        cells[i] = slot + 1
-        return
-      }
-    }
-    overflow.set(namespaces[slot]! + keys[slot], slot)
-  }
-
-  const unplace = (slot: number): void => {
-    let i = hashes[slot] & mask
-    for (let probes = 0;; i = (i + 1) & mask, probes++) {
-      if (probes === MAX_PROBES || cells[i] === 0) {
-        overflow.delete(namespaces[slot]! + keys[slot])
-        return
-      }
-      if (cells[i] === slot + 1) break
-    }
-    // Backward-shift deletion: move up every later cell of the run that may
-    // sit at i (its home cell is not in (i, j]), so no lookup stops early at
-    // the hole, and no probe sequence gets longer.
-    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
-      const cell = cells[j]
-      if (cell === 0) break
-      const home = hashes[cell - 1] & mask
-      if (i <= j ? i < home && home <= j : i < home || home <= j) continue
-      cells[i] = cell
-      i = j
-    }
-    cells[i] = 0
-  }
+  // the table of the `hashIfSafe` call just made: its hash goes to `decideOne` next
+  let checkedTable: Uint8Array | undefined = undefined
 
   const grow = (): void => {
-    const size = Math.min(maxKeys, capacity * 2)
-    const grownTats = new Float64Array(size)
-    grownTats.set(tats)
-    tats = grownTats
-    const grownHashes = new Int32Array(size)
-    grownHashes.set(hashes)
-    hashes = grownHashes
-    const grownPrev = new Int32Array(size)
-    grownPrev.set(prev)
-    prev = grownPrev
-    const grownNext = new Int32Array(size)
-    grownNext.set(next)
-    next = grownNext
-    for (let i = capacity; i < size; i++) {
-      keys.push("")
-      namespaces.push(undefined)
-    }
-    capacity = size
-    const tableSize = tableSizeFor(capacity)
-    if (tableSize !== cells.length) {
-      cells = new Int32Array(tableSize)
-      mask = tableSize - 1
-      overflow.clear()
-      for (let slot = 0; slot < used; slot++) if (namespaces[slot] !== undefined) place(slot)
-    }
-  }
-
-  const unlink = (slot: number): void => {
-    const p = prev[slot]
-    const n = next[slot]
-    if (p === NONE) head = n
-    else next[p] = n
-    if (n === NONE) tail = p
-    else prev[n] = p
-  }
-
-  const append = (slot: number): void => {
-    prev[slot] = tail
-    next[slot] = NONE
-    if (tail === NONE) head = slot
-    else next[tail] = slot
-    tail = slot
-  }
-
-  const touch = (slot: number): void => {
-    if (slot !== tail) {
-      unlink(slot)
-      append(slot)
-    }
+    capacity = Math.min(maxKeys, capacity * 2)
+    index.grow(capacity)
+    lru.grow(capacity)
+    const grown = new Float64Array(capacity)
+    grown.set(tats)
+    tats = grown
   }
 
   const remove = (slot: number): void => {
     if (slot === lastSlot) lastSlot = NONE
     if (slot === lastSafeSlot) lastSafeSlot = NONE
-    unlink(slot)
-    unplace(slot)
-    size--
-    keys[slot] = ""
-    namespaces[slot] = undefined
-    next[slot] = free
-    free = slot
+    lru.unlink(slot)
+    index.remove(slot)
   }
 
   const insert = (namespace: string, key: string, hash: number, tat: number): number => {
     // evict first, so the arrays never need more than maxKeys slots
-    if (size >= maxKeys) remove(head)
-    let slot = free
-    if (slot !== NONE) free = next[slot]
-    else {
-      if (used === capacity) grow()
-      slot = used++
-    }
-    keys[slot] = key
-    namespaces[slot] = namespace
+    if (index.size >= maxKeys) remove(lru.head)
+    if (!index.hasRoom()) grow()
+    const slot = index.add(namespace, key, hash)
     tats[slot] = tat
-    hashes[slot] = hash
-    place(slot)
-    size++
-    append(slot)
+    lru.append(slot)
     return slot
   }
 
-  // Idle keys are equivalent to absent ones: drop a few of the least recently
-  // used now and then, so the key count follows the live clients, no timer
-  // (once full for the grace: see the module comment).
-  const sweep = (at: number, limit: number): void => {
-    const idleSince = at - IDLE_GRACE_MILLIS
-    for (let i = 0; i < limit && head !== NONE && tats[head] <= idleSince; i++) remove(head)
-  }
-  // Every SWEEP_EVERY committed decisions, one sweep of a few oldest keys.
-  const sweepNowAndThen = (at: number): void => {
-    if (++sinceSweep >= SWEEP_EVERY) {
-      sinceSweep = 0
-      sweep(at, SWEEP_SIZE)
-    }
+  const insertWhole = (whole: string, hash: number, tat: number): number => {
+    const bar = whole.indexOf("|")
+    return insert(whole.slice(0, bar + 1), whole.slice(bar + 1), hash, tat)
   }
 
-  // A plain bucket's key, split where `SplitBucket` says, into this scratch
-  // pair (decisions are synchronous).
-  let splitNamespace = ""
-  let splitKey = ""
-  let lastKey = ""
-  let lastNamespace = ""
-  let lastName = ""
-  const split = (bucket: RateLimiterStore.Bucket): void => {
-    const namespace = (bucket as Partial<SplitBucket>).namespace
-    if (namespace !== undefined) {
-      splitNamespace = namespace
-      splitKey = bucket.key
-      return
+  // Drop a few of the least recently used keys once idle (see lru.ts).
+  const sweepNowAndThen = (at: number): void => {
+    if (!lru.sweepDue()) return
+    const idleSince = at - IDLE_GRACE_MILLIS
+    for (let i = 0; i < SWEEP_SIZE && lru.head !== NONE && tats[lru.head] <= idleSince; i++) remove(lru.head)
+  }
+
+  const hashIfSafe: HashIfSafe = (namespace, key, safe) => {
+    checkedTable = safe
+    const slot = lastSafeSlot
+    if (slot !== NONE && safe === lastSafeTable && keys[slot] === key && namespaces[slot] === namespace) {
+      return index.hashes[slot]
     }
-    const key = bucket.key
-    // the same key string as last time (a caller reusing its buckets): no new slices to hash
-    if (key === lastKey) {
-      splitNamespace = lastNamespace
-      splitKey = lastName
-      return
-    }
-    const bar = key.indexOf("|")
-    splitNamespace = bar === -1 ? "" : key.slice(0, bar + 1)
-    splitKey = bar === -1 ? key : key.slice(bar + 1)
-    lastKey = key
-    lastNamespace = splitNamespace
-    lastName = splitKey
+    return index.hashIfSafe(namespace, key, safe)
   }
 
   const lookup = (bucket: RateLimiterStore.Bucket): number => {
-    split(bucket)
-    return find(splitNamespace, splitKey, hashOf(splitNamespace, splitKey))
+    const namespace = (bucket as Partial<SplitBucket>).namespace
+    if (namespace !== undefined) return index.find(namespace, bucket.key, index.hash(namespace, bucket.key))
+    const stored = KeyHash.storeKey(bucket.key)
+    return index.findWhole(stored, index.hashWhole(stored))
   }
 
   const fullKey = (bucket: RateLimiterStore.Bucket): string => {
@@ -495,25 +260,23 @@ export const unsafeMakeMemory = (
       const bucket = buckets[i]
       const slot = lookup(bucket)
       found[i] = slot
-      const stored = slot === NONE ? at : tats[slot]
-      const tat = stored < at ? at : stored
-      const allowAt = tat + (cost - bucket.burstSize) * (1000 / bucket.tokensPerSecond)
+      const tat = TokenBucket.current(slot === NONE ? at : tats[slot], at)
+      const allowAt = TokenBucket.allowAt(tat, cost, 1000 / bucket.tokensPerSecond, bucket.burstSize)
       if (allowAt > actAt) {
         actAt = allowAt
         worst = i
       }
     }
     const wait = actAt - at
-    if (wait > request.maxWaitMillis + TokenBucket.EPSILON && wait > TokenBucket.EPSILON) {
+    if (!TokenBucket.admits(wait, request.maxWaitMillis)) {
       // A rejected client is an active one: keep it from being evicted (an
       // evicted bucket would come back full).
       if (commit) {
-        for (let i = 0; i < n; i++) if (found[i] !== NONE) touch(found[i])
+        for (let i = 0; i < n; i++) if (found[i] !== NONE) lru.touch(found[i])
       }
       const bucket = buckets[worst]
       const slot = found[worst]
-      const stored = slot === NONE ? at : tats[slot]
-      const debt = stored < at ? 0 : stored - at
+      const debt = TokenBucket.current(slot === NONE ? at : tats[slot], at) - at
       return {
         allowed: false,
         waitMillis: 0,
@@ -540,14 +303,13 @@ export const unsafeMakeMemory = (
       const bucket = buckets[i]
       const interval = 1000 / bucket.tokensPerSecond
       const slot = found[i]
-      const stored = slot === NONE ? at : tats[slot]
-      const before = stored < at ? at : stored
-      const tat = (before > actAt ? before : actAt) + cost * interval
+      const before = TokenBucket.current(slot === NONE ? at : tats[slot], at)
+      const tat = TokenBucket.charge(before, actAt, cost, interval)
       if (commit && cost > 0) {
         if (slot === NONE) inserts++
         else {
           tats[slot] = tat
-          touch(slot)
+          lru.touch(slot)
         }
       }
       if (reservation !== undefined) {
@@ -565,13 +327,12 @@ export const unsafeMakeMemory = (
       for (let i = 0; i < n; i++) {
         if (found[i] !== NONE) continue
         const bucket = buckets[i]
-        split(bucket)
-        insert(
-          splitNamespace,
-          splitKey,
-          hashOf(splitNamespace, splitKey),
-          actAt + cost * (1000 / bucket.tokensPerSecond)
-        )
+        const namespace = (bucket as Partial<SplitBucket>).namespace
+        const tat = TokenBucket.charge(at, actAt, cost, 1000 / bucket.tokensPerSecond)
+        if (namespace === undefined) {
+          const stored = KeyHash.storeKey(bucket.key)
+          insertWhole(stored, index.hashWhole(stored), tat)
+        } else insert(namespace, bucket.key, index.hash(namespace, bucket.key), tat)
       }
     }
     if (commit) sweepNowAndThen(at)
@@ -590,9 +351,9 @@ export const unsafeMakeMemory = (
 
   // `decide` for one bucket: `RateLimiter`'s fast path without a global
   // bucket, and a plain one-bucket `consume` or `peek`. The same arithmetic,
-  // without the scratch slots and the second pass; a split bucket's key needs
-  // no split, a plain one's is hashed whole (one pass) and split only when it
-  // is inserted (~15% of a 1-key decision).
+  // without the scratch slots and the second pass; a plain key is hashed
+  // whole (one pass) and split only when it is inserted (~15% of a 1-key
+  // decision).
   const decideOne = (
     bucket: RateLimiterStore.Bucket,
     cost: number,
@@ -603,26 +364,27 @@ export const unsafeMakeMemory = (
   ): RateLimiterStore.Decision => {
     const namespace = (bucket as Partial<SplitBucket>).namespace
     const key = bucket.key
+    const known = !Number.isNaN(knownHash)
     let slot = lastSlot
     let hash = 0
+    let stored = key
     if (namespace !== undefined) {
-      // the key decided last again (one busy client): no hash, no probe
       if (slot === NONE || keys[slot] !== key || namespaces[slot] !== namespace) {
-        hash = knownHash === knownHash ? knownHash : hashOf(namespace, key)
-        slot = find(namespace, key, hash)
+        hash = known ? knownHash : index.hash(namespace, key)
+        slot = index.find(namespace, key, hash)
       }
     } else if (slot === NONE || key !== lastWhole) {
-      hash = hashOfWhole(key)
-      slot = findWhole(key, hash)
+      stored = KeyHash.storeKey(key)
+      hash = index.hashWhole(stored)
+      slot = index.findWhole(stored, hash)
     }
     const interval = 1000 / bucket.tokensPerSecond
     const burstSize = bucket.burstSize
-    const stored = slot === NONE ? at : tats[slot]
-    const before = stored < at ? at : stored
-    const allowAt = before + (cost - burstSize) * interval
+    const before = TokenBucket.current(slot === NONE ? at : tats[slot], at)
+    const allowAt = TokenBucket.allowAt(before, cost, interval, burstSize)
     const wait = allowAt - at
-    if (wait > maxWaitMillis + TokenBucket.EPSILON && wait > TokenBucket.EPSILON) {
-      if (slot !== NONE && commit) touch(slot)
+    if (!TokenBucket.admits(wait, maxWaitMillis)) {
+      if (slot !== NONE && commit) lru.touch(slot)
       return {
         allowed: false,
         waitMillis: 0,
@@ -637,25 +399,23 @@ export const unsafeMakeMemory = (
     }
     const actAt = wait > TokenBucket.EPSILON ? allowAt : at
     const waitMillis = TokenBucket.ceilMillis(actAt - at)
-    const tat = (before > actAt ? before : actAt) + cost * interval
-    if (commit) {
-      if (cost > 0) {
-        if (slot !== NONE) {
-          tats[slot] = tat
-          touch(slot)
-        } else if (namespace !== undefined) slot = insert(namespace, key, hash, tat)
-        else {
-          const bar = key.indexOf("|")
-          slot = insert(key.slice(0, bar + 1), key.slice(bar + 1), hash, tat)
-        }
-      }
+    const tat = TokenBucket.charge(before, actAt, cost, interval)
+    if (commit && cost > 0) {
+      if (slot !== NONE) {
+        tats[slot] = tat
+        lru.touch(slot)
+      } else if (namespace !== undefined) slot = insert(namespace, key, hash, tat)
+      else slot = insertWhole(stored, hash, tat)
     }
     // remembered before the sweep: a sweep that drops it forgets it
     if (slot !== NONE && (slot !== lastSlot || namespace === undefined)) {
       lastSlot = slot
       lastWhole = namespace === undefined ? key : undefined
     }
-    if (knownHash === knownHash) lastSafeSlot = slot
+    if (known) {
+      lastSafeSlot = slot
+      lastSafeTable = checkedTable
+    }
     if (commit) sweepNowAndThen(at)
     return {
       allowed: true,
@@ -670,11 +430,7 @@ export const unsafeMakeMemory = (
     }
   }
 
-  const refund = (
-    request: RateLimiterStore.Request,
-    decision: RateLimiterStore.Decision,
-    at: number
-  ): void => {
+  const refund = (request: RateLimiterStore.Request, decision: RateLimiterStore.Decision, at: number): void => {
     const reservation = decision.reservation
     if (reservation === undefined) return
     const buckets = request.buckets
@@ -689,25 +445,21 @@ export const unsafeMakeMemory = (
     }
   }
 
-  // One fiber-runtime step each, the Clock read from the fiber's services (a
-  // TestClock drives it), rather than `clockWith` + `succeed` (two steps). A
-  // one-bucket decision is a single sync op reading the fiber that runs it.
-  // consume (commit) and peek: the same decision as one Effect, the fiber's
-  // Clock read when it runs.
+  const decideNow = (
+    request: RateLimiterStore.Request,
+    at: number,
+    commit: boolean,
+    knownHash: number
+  ): RateLimiterStore.Decision =>
+    request.buckets.length === 1 && singleBucketPath
+      ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, at, commit, knownHash)
+      : decide(request, at, commit)
+
+  // consume (commit) and peek: one run-loop step each, a sync op reading the
+  // fiber that runs it (for its Clock), rather than `clockWith` + `succeed`.
   const decideEffect =
     (commit: boolean) => (request: RateLimiterStore.Request): Effect.Effect<RateLimiterStore.Decision> =>
-      request.buckets.length === 1 && singleBucketPath
-        ? Effect.sync(() =>
-          decideOne(
-            request.buckets[0],
-            request.cost,
-            request.maxWaitMillis,
-            now(clockOf(currentFiber())),
-            commit,
-            Number.NaN
-          )
-        )
-        : Effect.withFiberRuntime((fiber) => Effect.succeed(decide(request, now(clockOf(fiber)), commit)))
+      Effect.sync(() => decideNow(request, clock.now(currentFiber()), commit, Number.NaN))
 
   const service: RateLimiterStore.Service & {
     readonly [UnsafeConsume]: UnsafeConsume
@@ -715,26 +467,20 @@ export const unsafeMakeMemory = (
     readonly [HashIfSafe]: HashIfSafe
   } = {
     [HashIfSafe]: hashIfSafe,
-    [UnsafeConsume]: (request, clock, hash) =>
-      request.buckets.length === 1 && singleBucketPath
-        ? decideOne(request.buckets[0], request.cost, request.maxWaitMillis, now(clock), true, hash)
-        : decide(request, now(clock), true),
-    [KeyCount]: () => size,
+    [UnsafeConsume]: (request, fiber, hash) => decideNow(request, clock.now(fiber), true, hash),
+    [KeyCount]: () => index.size,
     consume: decideEffect(true),
     peek: decideEffect(false),
-    refund: (request, decision) =>
-      Effect.withFiberRuntime((fiber) => {
-        refund(request, decision, now(clockOf(fiber)))
-        return Effect.void
-      }),
-    stats: Effect.withFiberRuntime((fiber) => {
-      const at = now(clockOf(fiber))
-      for (let slot = head; slot !== NONE;) {
-        const following = next[slot]
+    refund: (request, decision) => Effect.sync(() => refund(request, decision, clock.now(currentFiber()))),
+    stats: Effect.sync(() => {
+      // every full key goes first, so the count is exactly the live ones
+      const at = clock.now(currentFiber())
+      for (let slot = lru.head; slot !== NONE;) {
+        const following = lru.next[slot]
         if (tats[slot] <= at) remove(slot)
         slot = following
       }
-      return Effect.succeed({ keys: Option.some(size), maxKeys: Option.some(maxKeys) })
+      return { keys: Option.some(index.size), maxKeys: Option.some(maxKeys) }
     })
   }
   return service

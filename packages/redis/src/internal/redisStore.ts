@@ -14,7 +14,6 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { createHash } from "node:crypto"
 import type * as Api from "../RedisRateLimiterStore.js"
 import * as Connection from "./connection.js"
 
@@ -34,16 +33,15 @@ const PRINTABLE_WITHOUT_BRACES = /^[^{}\p{Cc}]*$/u
 const FAILURE_MODES: ReadonlyArray<Api.FailureMode> = ["fail-open", "fail-closed", "fallback-memory", "fail"]
 
 /**
- * Keys RateLimiter produces already match this; anything else (a store used
- * directly with a hostile key: braces, spaces, control bytes, megabytes) is
- * hashed, so it can neither break the hash tag nor bloat Redis. `~` is outside
- * the safe set, so a hashed key never equals a verbatim one.
+ * A bucket key as it goes into a Redis key: core's one scheme
+ * (`RateLimiterStore.storeKey`). Keys `RateLimiter` produces are kept as they
+ * are; anything else (a store used directly with a hostile key: braces,
+ * spaces, control bytes, megabytes) is hashed, so it can neither break the
+ * hash tag nor bloat Redis.
+ *
+ * @internal
  */
-const SAFE_KEY = /^[A-Za-z0-9_.:@/+=#|*-]{1,512}$/
-
-/** @internal */
-export const safeKey = (key: string): string =>
-  SAFE_KEY.test(key) ? key : "~" + createHash("sha256").update(key, "utf8").digest("base64url")
+export const safeKey = RateLimiterStore.storeKey
 
 /**
  * Redis keys of one decision. Multi-key Lua on Redis Cluster needs every key
