@@ -41,9 +41,11 @@ describe("clients in StatusSources", () => {
       expect(listed.get("simulated/broker_api")).toEqual({
         name: "simulated/broker_api",
         active: 0,
+        available: 3,
         waiting: 0,
         maxConcurrent: 3,
-        maxWaiting: 7
+        maxWaiting: 7,
+        rejected: { full: 0, timeout: 0 }
       })
       expect(listed.get("simulated/order_execution")).toMatchObject({ maxConcurrent: 5, maxWaiting: 10 })
 

@@ -5,9 +5,9 @@
  * must bound: order execution, a market-data fan-out, a connection pool.
  *
  * - At most `maxConcurrent` calls hold a permit at a time.
- * - Up to `maxWaiting` more wait in a strict FIFO queue: a released permit
- *   goes straight to the oldest waiter (no thundering herd), and a new
- *   arrival never overtakes the queue.
+ * - Up to `maxWaiting` more wait in a strict FIFO queue: released permits go
+ *   straight to the oldest waiter (no thundering herd), and a new arrival
+ *   never overtakes the queue.
  * - Beyond that a call fails at once with
  *   `BulkheadRejectedError { reason: "full" }`; a call that waited longer than
  *   `acquireTimeout` fails with `reason: "timeout"`.
@@ -15,12 +15,36 @@
  *   the queue, and a running call returns its permit however it ends
  *   (success, failure, defect or interruption).
  *
+ * ## A bulkhead is an `Effect.Semaphore`
+ *
+ * The value `make` returns implements Effect's `Semaphore` interface itself
+ * (not through an accessor): pass it to any code written for one, and that
+ * code shares the bulkhead's permits and FIFO queue. `withPermits(n)`,
+ * `withPermitsIfAvailable(n)`, `take(n)`, `release(n)`, `releaseAll` and
+ * `resize(n)` behave as Effect's do, with three differences a bulkhead needs:
+ *
+ * - Strict FIFO: a waiter is never overtaken, not even by one asking for fewer
+ *   permits, and `withPermitsIfAvailable` runs nothing while someone waits.
+ * - `releaseAll` returns every permit now held, and the holders' own later
+ *   releases of those permits are absorbed: the count never exceeds the size
+ *   (Effect's can). Releasing more than was taken stops at zero.
+ * - A permit count that is not an integer >= 0 is a defect (an
+ *   `InvalidOptionsError`): the interface has no error channel for it.
+ *
+ * The Semaphore methods never reject (their types cannot say so): they wait
+ * as long as needed, with no acquire timeout. They do count as waiting, so
+ * `execute` rejects with `reason: "full"` once `maxWaiting` calls of any kind
+ * are queued. `resize` changes `maxConcurrent`.
+ *
+ * ## Cost
+ *
  * The success path when a permit is free is a synchronous check-and-take and
- * one exit handler: no semaphore, no fiber, no timer (about 0.4 µs added per
- * call, against about 2 µs for `Semaphore.withPermits(1)`). The acquire
- * timeout concerns queued calls only: one timer fiber per bulkhead, running
- * while timed calls wait, sleeps on the `Clock` of the caller that started it
- * (so `TestClock` drives it in tests) until the oldest waiter's deadline.
+ * one exit handler, installed under `Effect.uninterruptibleMask` so no
+ * interrupt can fall between the take and the handler: no fiber, no timer.
+ * The acquire timeout concerns queued calls only: one timer fiber per
+ * bulkhead, running while timed calls wait, sleeps on the `Clock` of the
+ * caller that started it (so `TestClock` drives it in tests) until the
+ * oldest waiter's deadline. BENCHMARKS.md has the figures.
  *
  * Metrics (tagged `bulkhead`): the gauges `effect_resilience_bulkhead_active`
  * and `effect_resilience_bulkhead_waiting`, and the counter
@@ -33,9 +57,16 @@
  * import { Bulkhead } from "@effect-resilience/core"
  * import { Effect } from "effect"
  *
+ * // Code written for any Effect Semaphore...
+ * const twoAtATime = (semaphore: Effect.Semaphore) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+ *   semaphore.withPermits(2)(self)
+ *
  * const program = Effect.gen(function*() {
  *   const bulkhead = yield* Bulkhead.make({ name: "order-execution", maxConcurrent: 10, maxWaiting: 5 })
- *   return yield* Effect.succeed("filled").pipe(Bulkhead.withPermit(bulkhead))
+ *   // ...takes a bulkhead as it is: both share the same 10 permits.
+ *   const report = yield* Effect.succeed("report").pipe(twoAtATime(bulkhead))
+ *   const order = yield* Effect.succeed("filled").pipe(Bulkhead.withPermit(bulkhead))
+ *   return [report, order]
  * })
  * ```
  *
@@ -108,22 +139,33 @@ export interface Options {
  */
 export interface Stats {
   readonly name: string
-  /** Calls holding a permit (including a waiter just handed one). */
+  /** Permits held: one per call through `execute`, plus those of Semaphore users (including a waiter just handed its). */
   readonly active: number
-  /** Calls queued for a permit. */
+  /** Permits free now: `maxConcurrent - active`, never below 0. */
+  readonly available: number
+  /** Callers queued for permits. */
   readonly waiting: number
+  /** The current limit: the option, or the last `resize`. */
   readonly maxConcurrent: number
   readonly maxWaiting: number
+  /** Calls rejected since `make`, by reason. */
+  readonly rejected: {
+    readonly full: number
+    readonly timeout: number
+  }
 }
 
 /**
  * A bulkhead instance. Share one instance between every call it must bound.
+ * It is an `Effect.Semaphore` with `maxConcurrent` permits (see the module
+ * docs for how its Semaphore methods differ from Effect's own).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Bulkhead {
+export interface Bulkhead extends Effect.Semaphore {
   readonly name: string
+  /** The current limit: the option given to `make`, or the last `resize`. */
   readonly maxConcurrent: number
   readonly maxWaiting: number
   /** `None` when a queued call waits as long as needed. */

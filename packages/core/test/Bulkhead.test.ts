@@ -43,8 +43,16 @@ describe("Bulkhead", () => {
     Effect.gen(function*() {
       const bulkhead = yield* Bulkhead.make({ name: "hot", maxConcurrent: 2 })
       const seen = yield* bulkhead.execute(bulkhead.stats)
-      expect(seen).toEqual({ name: "hot", active: 1, waiting: 0, maxConcurrent: 2, maxWaiting: 2 })
-      expect(yield* bulkhead.stats).toEqual({ ...seen, active: 0 })
+      expect(seen).toEqual({
+        name: "hot",
+        active: 1,
+        available: 1,
+        waiting: 0,
+        maxConcurrent: 2,
+        maxWaiting: 2,
+        rejected: { full: 0, timeout: 0 }
+      })
+      expect(yield* bulkhead.stats).toEqual({ ...seen, active: 0, available: 2 })
       // No suspension on the success path: runSync would throw on an async boundary.
       expect(Effect.runSync(bulkhead.execute(Effect.succeed(42)))).toBe(42)
       expect(bulkhead.unsafeStats().active).toBe(0)
@@ -90,6 +98,7 @@ describe("Bulkhead", () => {
       expect(
         yield* counterValue("effect_resilience_bulkhead_rejections_total", { bulkhead: "full", reason: "full" })
       ).toBe(before + 1)
+      expect(bulkhead.unsafeStats().rejected).toEqual({ full: 1, timeout: 0 })
       yield* Deferred.succeed(gate, void 0)
       yield* Effect.forEach(holders, Fiber.join)
       expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, waiting: 0 })
@@ -150,7 +159,7 @@ describe("Bulkhead", () => {
       yield* TestClock.adjust("1 millis")
       const exit = yield* Fiber.await(waiter)
       expect(isRejected(exit, "timeout")).toBe(true)
-      expect(bulkhead.unsafeStats()).toMatchObject({ active: 1, waiting: 0 })
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 1, waiting: 0, rejected: { full: 0, timeout: 1 } })
       // The holder was never timed out: the timeout applies to waiting only.
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.poll(holder)).toEqual(Option.none())
@@ -549,5 +558,361 @@ describe("Bulkhead", () => {
       }),
     // No shrinking: 2,000-call cases shrink slowly, and the failed case is reported as is.
     { fastCheck: { numRuns: 4, endOnFailure: true } }
+  )
+})
+
+describe("Bulkhead as an Effect.Semaphore", () => {
+  // Code written for any Effect Semaphore: it knows nothing of bulkheads, and
+  // reports what it saw. Run against a bulkhead and `Effect.makeSemaphore`, it
+  // must see the same things.
+  const useSemaphore = (semaphore: Effect.Semaphore) =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      const hold = (label: string, permits: number) =>
+        Effect.fork(
+          semaphore.withPermits(permits)(Effect.zipRight(Effect.sync(() => log.push(label)), Deferred.await(gate)))
+        )
+      // two holders of 2 permits fill a 4-permit semaphore
+      const a = yield* hold("a", 2)
+      const b = yield* hold("b", 2)
+      yield* Effect.yieldNow()
+      const whileFull = yield* semaphore.withPermitsIfAvailable(1)(Effect.sync(() => log.push("never")))
+      const c = yield* Effect.fork(semaphore.withPermits(1)(Effect.sync(() => log.push("c"))))
+      yield* Effect.yieldNow()
+      log.push("c waits")
+      yield* Deferred.succeed(gate, void 0)
+      yield* Fiber.join(a)
+      yield* Fiber.join(b)
+      yield* Fiber.join(c)
+      // take / release by hand
+      const took = yield* semaphore.take(3)
+      const oneLeft = yield* semaphore.withPermitsIfAvailable(1)(Effect.succeed("one left"))
+      const twoLeft = yield* semaphore.withPermitsIfAvailable(2)(Effect.succeed("never"))
+      const afterRelease = yield* semaphore.release(3)
+      // failures, defects and interruptions give their permits back
+      const failed = yield* Effect.exit(semaphore.withPermits(4)(Effect.fail("boom")))
+      const died = yield* Effect.exit(semaphore.withPermits(4)(Effect.die("defect")))
+      const never = yield* Effect.fork(semaphore.withPermits(4)(Effect.never))
+      yield* Effect.yieldNow()
+      const waiter = yield* Effect.fork(semaphore.withPermits(1)(Effect.void))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(waiter)
+      yield* Fiber.interrupt(never)
+      const allFree = yield* semaphore.withPermitsIfAvailable(4)(Effect.succeed("all four"))
+      // resize: down to 1 admits one at a time, up to 3 admits three
+      yield* semaphore.resize(1)
+      const afterShrink = yield* semaphore.withPermitsIfAvailable(2)(Effect.succeed("never"))
+      yield* semaphore.resize(3)
+      const afterGrow = yield* semaphore.withPermitsIfAvailable(3)(Effect.succeed("three"))
+      yield* semaphore.resize(4)
+      return { log, whileFull, took, oneLeft, twoLeft, afterRelease, failed, died, allFree, afterShrink, afterGrow }
+    })
+
+  it.effect("code written for Effect.Semaphore sees the same results with a bulkhead and Effect.makeSemaphore", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "as-semaphore", maxConcurrent: 4 })
+      const withBulkhead = yield* useSemaphore(bulkhead)
+      const withEffect = yield* useSemaphore(yield* Effect.makeSemaphore(4))
+      expect(withBulkhead).toEqual(withEffect)
+      expect(withBulkhead).toEqual({
+        log: ["a", "b", "c waits", "c"],
+        whileFull: Option.none(),
+        took: 3,
+        oneLeft: Option.some("one left"),
+        twoLeft: Option.none(),
+        afterRelease: 4,
+        failed: Exit.fail("boom"),
+        died: Exit.die("defect"),
+        allFree: Option.some("all four"),
+        afterShrink: Option.none(),
+        afterGrow: Option.some("three")
+      })
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, available: 4, waiting: 0, maxConcurrent: 4 })
+    }))
+
+  it.effect("Semaphore users and execute share one pool of permits", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "shared", maxConcurrent: 3, maxWaiting: 0 })
+      yield* bulkhead.take(2)
+      expect(yield* bulkhead.execute(Effect.succeed("third permit"))).toBe("third permit")
+      const gate = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(bulkhead.execute(holdUntil(gate)))
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 3, available: 0 })
+      expect(isRejected(yield* Effect.exit(bulkhead.execute(Effect.void)), "full")).toBe(true)
+      expect(yield* bulkhead.withPermitsIfAvailable(1)(Effect.void)).toEqual(Option.none())
+      yield* bulkhead.release(2)
+      expect(yield* bulkhead.withPermitsIfAvailable(2)(Effect.succeed("two"))).toEqual(Option.some("two"))
+      yield* Deferred.succeed(gate, void 0)
+      yield* Fiber.join(holder)
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, available: 3 })
+    }))
+
+  it.effect("strict FIFO across permit counts: a waiter for fewer permits does not overtake", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "fifo-n", maxConcurrent: 3 })
+      const order: Array<string> = []
+      yield* bulkhead.take(2)
+      const big = yield* Effect.fork(bulkhead.withPermits(3)(Effect.sync(() => order.push("three"))))
+      yield* Effect.yieldNow()
+      // one permit is free, but the waiter ahead needs three
+      const small = yield* Effect.fork(bulkhead.withPermits(1)(Effect.sync(() => order.push("one"))))
+      yield* Effect.yieldNow()
+      expect(order).toEqual([])
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 2, available: 1, waiting: 2 })
+      expect(yield* bulkhead.withPermitsIfAvailable(1)(Effect.void)).toEqual(Option.none())
+      yield* bulkhead.release(2)
+      yield* Effect.forEach([big, small], Fiber.join)
+      expect(order).toEqual(["three", "one"])
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, waiting: 0 })
+    }))
+
+  it.effect("an interrupted waiter for many permits lets the ones behind it through", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "unblock", maxConcurrent: 2 })
+      yield* bulkhead.take(1)
+      const big = yield* Effect.fork(bulkhead.withPermits(2)(Effect.void))
+      yield* Effect.yieldNow()
+      const small = yield* Effect.fork(bulkhead.withPermits(1)(Effect.succeed("small")))
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 1, waiting: 2 })
+      yield* Fiber.interrupt(big)
+      expect(yield* Fiber.join(small)).toBe("small")
+      yield* bulkhead.release(1)
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, waiting: 0 })
+    }))
+
+  it.effect("resize up admits waiters at once; resize down admits none until enough permits return", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "resize", maxConcurrent: 1, maxWaiting: 5 })
+      const gate = yield* Deferred.make<void>()
+      const started: Array<number> = []
+      const call = (i: number) =>
+        Effect.fork(bulkhead.execute(Effect.zipRight(Effect.sync(() => started.push(i)), holdUntil(gate))))
+      const fibers = yield* Effect.forEach([0, 1, 2], call)
+      yield* Effect.yieldNow()
+      expect(started).toEqual([0])
+      yield* bulkhead.resize(3)
+      yield* Effect.yieldNow()
+      expect(started).toEqual([0, 1, 2])
+      expect(bulkhead.maxConcurrent).toBe(3)
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 3, available: 0, maxConcurrent: 3 })
+
+      // down to 1 while 3 run: nobody else gets in until only 0 are left running
+      yield* bulkhead.resize(1)
+      const late = yield* call(3)
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 3, available: 0, waiting: 1, maxConcurrent: 1 })
+      yield* Deferred.succeed(gate, void 0)
+      yield* Effect.forEach([...fibers, late], Fiber.join)
+      expect(started).toEqual([0, 1, 2, 3])
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, available: 1, waiting: 0 })
+
+      // resize(0) pauses: calls queue (up to maxWaiting), and run once it grows again
+      yield* bulkhead.resize(0)
+      const paused = yield* Effect.fork(bulkhead.execute(Effect.succeed("resumed")))
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, waiting: 1 })
+      yield* bulkhead.resize(1)
+      expect(yield* Fiber.join(paused)).toBe("resumed")
+    }))
+
+  it.effect("withPermitsIfAvailable runs only when the permits are free and nobody waits", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "if-available", maxConcurrent: 2 })
+      const inside = yield* bulkhead.withPermitsIfAvailable(2)(bulkhead.stats)
+      expect(Option.map(inside, (s) => s.active)).toEqual(Option.some(2))
+      expect(bulkhead.unsafeStats().active).toBe(0)
+      expect(yield* Effect.exit(bulkhead.withPermitsIfAvailable(1)(Effect.fail("boom")))).toEqual(Exit.fail("boom"))
+      expect(bulkhead.unsafeStats().active).toBe(0)
+      expect(yield* bulkhead.withPermitsIfAvailable(3)(Effect.succeed("too many"))).toEqual(Option.none())
+      // a permit is free, but a waiter for two is queued: no overtaking
+      yield* bulkhead.take(1)
+      const waiter = yield* Effect.fork(bulkhead.withPermits(2)(Effect.void))
+      yield* Effect.yieldNow()
+      expect(yield* bulkhead.withPermitsIfAvailable(1)(Effect.succeed("barged"))).toEqual(Option.none())
+      yield* bulkhead.release(1)
+      yield* Fiber.join(waiter)
+      expect(yield* bulkhead.withPermitsIfAvailable(1)(Effect.succeed("free"))).toEqual(Option.some("free"))
+    }))
+
+  it.effect("releaseAll frees every permit held, and the holders' own releases later do not count twice", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ name: "release-all", maxConcurrent: 2, maxWaiting: 5 })
+      const oldGate = yield* Deferred.make<void>()
+      const newGate = yield* Deferred.make<void>()
+      const old = yield* Effect.forEach([1, 2], () => Effect.fork(bulkhead.execute(holdUntil(oldGate))))
+      const queued = yield* Effect.fork(bulkhead.execute(holdUntil(newGate)))
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 2, waiting: 1 })
+      // Frees both permits: the queued call gets one, one is free.
+      expect(yield* bulkhead.releaseAll).toBe(1)
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 1, available: 1, waiting: 0 })
+      const fresh = yield* Effect.fork(bulkhead.execute(holdUntil(newGate)))
+      yield* Effect.yieldNow()
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 2, available: 0 })
+      // The old holders end: their releases are absorbed, the two new calls still count.
+      yield* Deferred.succeed(oldGate, void 0)
+      yield* Effect.forEach(old, Fiber.join)
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 2, available: 0 })
+      expect(yield* bulkhead.withPermitsIfAvailable(1)(Effect.void)).toEqual(Option.none())
+      yield* Deferred.succeed(newGate, void 0)
+      yield* Effect.forEach([queued, fresh], Fiber.join)
+      expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, available: 2 })
+      // Releasing what was never taken cannot raise the limit.
+      expect(yield* bulkhead.release(5)).toBe(2)
+      expect(yield* bulkhead.withPermitsIfAvailable(3)(Effect.void)).toEqual(Option.none())
+    }))
+
+  it.effect("Semaphore waiters count toward maxWaiting for execute, and wait with no acquire timeout", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({
+        name: "mixed-queue",
+        maxConcurrent: 1,
+        maxWaiting: 2,
+        acquireTimeout: "100 millis"
+      })
+      const gate = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(bulkhead.execute(holdUntil(gate)))
+      yield* Effect.yieldNow()
+      const semaphoreWaiter = yield* Effect.fork(bulkhead.withPermits(1)(Effect.succeed("patient")))
+      yield* Effect.yieldNow()
+      // a timed call queued behind an untimed one still times out on time
+      const timed = yield* Effect.fork(bulkhead.execute(Effect.succeed("timed")))
+      yield* Effect.yieldNow()
+      expect(isRejected(yield* Effect.exit(bulkhead.execute(Effect.void)), "full")).toBe(true)
+      yield* TestClock.adjust("100 millis")
+      expect(isRejected(yield* Fiber.await(timed), "timeout")).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.poll(semaphoreWaiter)).toEqual(Option.none())
+      expect(bulkhead.unsafeStats()).toMatchObject({ waiting: 1, rejected: { full: 1, timeout: 1 } })
+      yield* Deferred.succeed(gate, void 0)
+      yield* Fiber.join(holder)
+      expect(yield* Fiber.join(semaphoreWaiter)).toBe("patient")
+    }))
+
+  describe("a permit count that is not an integer >= 0 is a defect carrying InvalidOptionsError", () => {
+    const isInvalid = (exit: Exit.Exit<unknown, unknown>, option: string) =>
+      Exit.isFailure(exit) &&
+      Cause.isDie(exit.cause) &&
+      Option.exists(
+        Cause.dieOption(exit.cause),
+        (d) => d instanceof Bulkhead.InvalidOptionsError && d.policy === "Bulkhead" && d.option === option
+      )
+    it.effect.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])("%s", (n) =>
+      Effect.gen(function*() {
+        const bulkhead = yield* Bulkhead.make({ name: "bad-count", maxConcurrent: 2 })
+        expect(isInvalid(yield* Effect.exit(bulkhead.withPermits(n)(Effect.void)), "permits")).toBe(true)
+        expect(isInvalid(yield* Effect.exit(bulkhead.withPermitsIfAvailable(n)(Effect.void)), "permits")).toBe(true)
+        expect(isInvalid(yield* Effect.exit(bulkhead.take(n)), "permits")).toBe(true)
+        expect(isInvalid(yield* Effect.exit(bulkhead.release(n)), "permits")).toBe(true)
+        expect(isInvalid(yield* Effect.exit(bulkhead.resize(n)), "resize")).toBe(true)
+        expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, available: 2, maxConcurrent: 2 })
+      }))
+  })
+
+  // Random Semaphore traffic with random interruption, driven in ticks as the
+  // property above: every permit taken comes back.
+  const semaphoreCall = fc.record({
+    arrive: fc.integer({ min: 0, max: 30 }),
+    duration: fc.integer({ min: 1, max: 8 }),
+    permits: fc.integer({ min: 1, max: 2 }),
+    kind: fc.constantFrom("withPermits", "take/release", "withPermitsIfAvailable", "execute"),
+    interruptAfter: fc.option(fc.integer({ min: 0, max: 12 }), { freq: 3 })
+  })
+
+  it.effect.prop(
+    "1,000 fibers on withPermits, take/release, withPermitsIfAvailable, execute and resize, randomly interrupted: the permits return to the limit",
+    {
+      limit: fc.integer({ min: 2, max: 6 }),
+      calls: fc.array(semaphoreCall, { minLength: 1000, maxLength: 1000 }),
+      resizes: fc.array(fc.record({ at: fc.integer({ min: 0, max: 30 }), to: fc.integer({ min: 2, max: 8 }) }), {
+        maxLength: 6
+      })
+    },
+    ({ calls, limit, resizes }) =>
+      Effect.gen(function*() {
+        const bulkhead = yield* Bulkhead.make({ name: "semaphore-property", maxConcurrent: limit, maxWaiting: 50 })
+        const semaphore: Effect.Semaphore = bulkhead
+        let running = 0 // permits held by calls that are running their work
+        let mostEverAllowed = limit
+        const violations: Array<string> = []
+        const check = (where: string) => {
+          const s = bulkhead.unsafeStats()
+          if (running > s.active) violations.push(`${where}: ${running} permits in use, ${s.active} taken`)
+          if (s.active > mostEverAllowed) violations.push(`${where}: ${s.active} taken, limit ${mostEverAllowed}`)
+        }
+        let now = 0
+        const gates = new Map<number, Deferred.Deferred<void>>()
+        const gateAt = (tick: number) => {
+          let gate = gates.get(tick)
+          if (gate === undefined) {
+            gate = Deferred.unsafeMake<void>(FiberId.none)
+            gates.set(tick, gate)
+          }
+          return gate
+        }
+        const work = (spec: typeof calls[number]) =>
+          Effect.suspend(() => {
+            running += spec.permits
+            check("work")
+            return Deferred.await(gateAt(now + spec.duration)).pipe(
+              Effect.ensuring(Effect.sync(() => running -= spec.permits))
+            )
+          })
+        const run = (spec: typeof calls[number]): Effect.Effect<unknown, unknown> =>
+          spec.kind === "withPermits"
+            ? semaphore.withPermits(spec.permits)(work(spec))
+            : spec.kind === "withPermitsIfAvailable"
+            ? semaphore.withPermitsIfAvailable(spec.permits)(work(spec))
+            : spec.kind === "execute"
+            ? bulkhead.execute(work({ ...spec, permits: 1 }))
+            // the pattern for taking by hand: the take and the release's installation under one mask
+            : Effect.uninterruptibleMask((restore) =>
+              Effect.flatMap(
+                restore(semaphore.take(spec.permits)),
+                (n) => Effect.ensuring(restore(work(spec)), semaphore.release(n))
+              )
+            )
+        const byTick = new Map<number, Array<number>>()
+        calls.forEach((c, id) => byTick.set(c.arrive, [...(byTick.get(c.arrive) ?? []), id]))
+        const interrupts = new Map<number, Array<Fiber.RuntimeFiber<unknown, unknown>>>()
+        const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+        const allDone = () => fibers.length === calls.length && fibers.every((f) => f.unsafePoll() !== null)
+        // a resize below 2 never happens, and no call asks for more than 2: every waiter is served eventually
+        for (; now <= 2000 && !allDone(); now++) {
+          for (const r of resizes) {
+            if (r.at !== now) continue
+            mostEverAllowed = Math.max(mostEverAllowed, r.to)
+            yield* semaphore.resize(r.to)
+          }
+          for (const id of byTick.get(now) ?? []) {
+            const spec = calls[id]!
+            const fiber = yield* Effect.fork(run(spec))
+            fibers.push(fiber)
+            if (spec.interruptAfter !== null) {
+              const at = now + spec.interruptAfter
+              interrupts.set(at, [...(interrupts.get(at) ?? []), fiber])
+            }
+          }
+          yield* Effect.yieldNow()
+          check(`t=${now} arrivals`)
+          yield* Deferred.succeed(gateAt(now), void 0)
+          yield* Effect.yieldNow()
+          check(`t=${now} releases`)
+          yield* Fiber.interruptAll(interrupts.get(now) ?? [])
+          check(`t=${now} interruptions`)
+        }
+        expect(allDone()).toBe(true)
+        expect(violations).toEqual([])
+        yield* semaphore.resize(limit)
+        expect(bulkhead.unsafeStats()).toMatchObject({ active: 0, available: limit, waiting: 0 })
+        // every permit is free at once: runSync throws on suspension
+        expect(Effect.runSync(semaphore.withPermitsIfAvailable(limit)(Effect.succeed("all")))).toEqual(
+          Option.some("all")
+        )
+      }),
+    { fastCheck: { numRuns: 6, endOnFailure: true } }
   )
 })

@@ -1,15 +1,17 @@
 /**
- * The bulkhead's permit accounting: a counter of active calls and a FIFO
- * queue of waiters (a doubly linked list, so a cancelled waiter leaves it in
- * O(1)). A released permit is handed straight to the head waiter, so the
- * count of active calls never drops while someone waits and no new arrival
- * can overtake the queue.
+ * The bulkhead's permit accounting: a count of permits taken out of a limit
+ * (`maxConcurrent`, changed by `resize`) and a FIFO queue of waiters, each
+ * asking for some permits. Released permits go straight to the waiters at
+ * the head of the queue, in order, as long as they fit: nobody overtakes the
+ * queue, and no waiter is woken only to find its permits gone.
  *
- * Acquire timeouts: the timeout is the same for every waiter, so deadlines
- * grow along the FIFO queue and only the head's matters. One "reaper" fiber
- * per bulkhead, started when a timed waiter queues and gone when the queue
- * is empty, sleeps on the Clock until the head's deadline and expires every
- * waiter that is due: no fiber or timer per waiting call.
+ * The queue is a doubly linked list, so a cancelled waiter leaves it in
+ * O(1). Waiters that came through `execute` with an acquire timeout are also
+ * on a second list, in deadline order (every one has the same timeout and
+ * they arrive in order), so only its head's deadline matters: one "reaper"
+ * fiber per bulkhead, started when a timed waiter queues and gone when none
+ * is left, sleeps on the Clock until that deadline and expires every timed
+ * waiter that is due. No fiber or timer per waiting call.
  *
  * @internal
  */
@@ -48,90 +50,223 @@ export const rejections = Metric.counter("effect_resilience_bulkhead_rejections_
 
 const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
 
+// A count of permits handed to the Semaphore surface. Its types have no error
+// channel, so a bad count is a defect (a bug in the caller), never a throw.
+const badCount = (option: string, n: number): InvalidOptionsError | undefined =>
+  Number.isSafeInteger(n) && n >= 0 ? undefined : validate.invalid(POLICY, option, n, "must be an integer >= 0")
+
+// ---------------------------------------------------------------------------
+// waiters
+// ---------------------------------------------------------------------------
+
 const WAITING = 0
 const GRANTED = 1
-const DONE = 2 // cancelled, timed out, or its permit already returned
+const DONE = 2 // cancelled, timed out, or its permits already its caller's
 
 type Resume = (effect: Effect.Effect<void, BulkheadRejectedError>) => void
 
 class Waiter {
   state: number = WAITING
   resume: Resume | undefined = undefined
-  prev: Waiter | undefined = undefined
-  next: Waiter | undefined = undefined
-  constructor(readonly deadline: number) {}
+  readonly inQueue: Link = new Link(this)
+  inTimed: Link | undefined = undefined
+  constructor(readonly permits: number, readonly deadline: number) {}
+}
+
+class Link {
+  prev: Link | undefined = undefined
+  next: Link | undefined = undefined
+  constructor(readonly waiter: Waiter) {}
+}
+
+/** A doubly linked list of waiters: append at the tail, leave from anywhere. */
+class WaiterList {
+  head: Link | undefined = undefined
+  tail: Link | undefined = undefined
+  size = 0
+
+  push(link: Link): void {
+    link.prev = this.tail
+    if (this.tail === undefined) this.head = link
+    else this.tail.next = link
+    this.tail = link
+    this.size++
+  }
+
+  remove(link: Link): void {
+    if (link.prev === undefined) this.head = link.next
+    else link.prev.next = link.next
+    if (link.next === undefined) this.tail = link.prev
+    else link.next.prev = link.prev
+    link.prev = undefined
+    link.next = undefined
+    this.size--
+  }
 }
 
 type Restore = <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
 
+interface ReleaseOnExit {
+  readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<never, any>
+  readonly onSuccess: (a: any) => Effect.Effect<any>
+}
+
+// ---------------------------------------------------------------------------
+// the bulkhead
+// ---------------------------------------------------------------------------
+
 /** @internal */
 export class BulkheadImpl implements Bulkhead.Bulkhead {
-  active = 0
-  waiting = 0
-  head: Waiter | undefined = undefined
-  tail: Waiter | undefined = undefined
+  /** The limit: `maxConcurrent` from `make`, then whatever `resize` set. */
+  permits: number
+  /** Permits held (by running calls, `take`rs, and waiters just granted theirs). */
+  taken = 0
+  /**
+   * Permits `releaseAll` gave back on behalf of holders who still hold them:
+   * their own releases, later, are absorbed here instead of freeing permits a
+   * second time (Effect's Semaphore lets the count exceed its size instead).
+   */
+  debt = 0
+  readonly queue = new WaiterList()
+  readonly timed = new WaiterList()
   reaping = false
+  rejectedFull = 0
+  rejectedTimeout = 0
 
   readonly acquireTimeout: Option.Option<Duration.Duration>
   readonly timeoutMillis: number | undefined
   readonly activeGauge: Metric.Metric.Gauge<number>
   readonly waitingGauge: Metric.Metric.Gauge<number>
-  readonly rejectedFull: Metric.Metric.Counter<number>
-  readonly rejectedTimeout: Metric.Metric.Counter<number>
+  readonly rejectedFullCounter: Metric.Metric.Counter<number>
+  readonly rejectedTimeoutCounter: Metric.Metric.Counter<number>
   readonly stats: Effect.Effect<Bulkhead.Stats>
+  readonly releaseAll: Effect.Effect<number>
 
-  // Shared by every call: release the permit whatever the exit, then pass the exit on.
-  readonly releaseOnExit: {
-    readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<never, any>
-    readonly onSuccess: (a: any) => Effect.Effect<any>
-  }
+  /** Shared by every one-permit call: release the permit whatever the exit, then pass the exit on. */
+  readonly releaseOnExit: ReleaseOnExit
+
   constructor(
     readonly name: string,
-    readonly maxConcurrent: number,
+    maxConcurrent: number,
     readonly maxWaiting: number,
     acquireTimeout: Duration.Duration | undefined
   ) {
+    this.permits = maxConcurrent
     this.acquireTimeout = Option.fromNullable(acquireTimeout)
     this.timeoutMillis = acquireTimeout === undefined ? undefined : Duration.toMillis(acquireTimeout)
     this.activeGauge = Metric.fromMetricKey(MetricKey.tagged(activeKey, "bulkhead", name))
     this.waitingGauge = Metric.fromMetricKey(MetricKey.tagged(waitingKey, "bulkhead", name))
     const counter = Metric.tagged(rejections, "bulkhead", name)
-    this.rejectedFull = Metric.tagged(counter, "reason", "full")
-    this.rejectedTimeout = Metric.tagged(counter, "reason", "timeout")
+    this.rejectedFullCounter = Metric.tagged(counter, "reason", "full")
+    this.rejectedTimeoutCounter = Metric.tagged(counter, "reason", "timeout")
     this.stats = Effect.sync(() => this.unsafeStats())
-    this.releaseOnExit = {
-      onFailure: (cause) => {
-        this.release()
-        return Effect.failCause(cause)
-      },
-      onSuccess: (a) => {
-        this.release()
-        return Effect.succeed(a)
-      }
-    }
+    this.releaseOnExit = this.releaseOnExitOf(1)
+    this.releaseAll = Effect.sync(() => {
+      this.debt += this.taken
+      this.taken = 0
+      this.serve()
+      this.activeGauge.unsafeUpdate(this.taken, noTags)
+      return this.permits - this.taken
+    })
+  }
+
+  get maxConcurrent(): number {
+    return this.permits
   }
 
   readonly unsafeStats = (): Bulkhead.Stats => ({
     name: this.name,
-    active: this.active,
-    waiting: this.waiting,
-    maxConcurrent: this.maxConcurrent,
-    maxWaiting: this.maxWaiting
+    active: this.taken,
+    available: Math.max(0, this.permits - this.taken),
+    waiting: this.queue.size,
+    maxConcurrent: this.permits,
+    maxWaiting: this.maxWaiting,
+    rejected: { full: this.rejectedFull, timeout: this.rejectedTimeout }
   })
+
+  // -------------------------------------------------------------------------
+  // the bulkhead's own entry point: one permit, bounded queue, typed rejection
+  // -------------------------------------------------------------------------
 
   readonly execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BulkheadRejectedError, R> =>
     Effect.uninterruptibleMask((restore) => {
       // Hot path: a free permit and nobody queued. Taking it and installing
       // the handler that returns it happen inside the mask, so no interrupt
       // can fall between them; `self` runs with the caller's interruptibility.
-      if (this.active < this.maxConcurrent && this.waiting === 0) {
-        this.take()
-        return Effect.matchCauseEffect(restore(self), this.releaseOnExit)
-      }
+      if (this.tryTake()) return Effect.matchCauseEffect(restore(self), this.releaseOnExit)
       return this.timeoutMillis === undefined
-        ? this.enqueue(self, restore, undefined)
-        : Effect.clockWith((clock) => this.enqueue(self, restore, clock))
+        ? this.enqueue(self, 1, restore, true, undefined)
+        : Effect.clockWith((clock) => this.enqueue(self, 1, restore, true, clock))
     })
+
+  // -------------------------------------------------------------------------
+  // Effect.Semaphore: the same permits and queue, without the bounds (its
+  // types have no error channel to reject with)
+  // -------------------------------------------------------------------------
+
+  readonly withPermits = (permits: number) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const bad = badCount("permits", permits)
+    if (bad !== undefined) return Effect.die(bad)
+    return Effect.uninterruptibleMask((restore) =>
+      this.tryTakeN(permits)
+        ? Effect.matchCauseEffect(restore(self), this.releaseOnExitOf(permits))
+        // unbounded, so never rejected: its only failures are `self`'s and interruption
+        : this.enqueue(self, permits, restore, false, undefined) as Effect.Effect<A, E, R>
+    )
+  }
+
+  readonly withPermitsIfAvailable =
+    (permits: number) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<Option.Option<A>, E, R> => {
+      const bad = badCount("permits", permits)
+      if (bad !== undefined) return Effect.die(bad)
+      return Effect.uninterruptibleMask((restore) =>
+        this.tryTakeN(permits)
+          ? Effect.matchCauseEffect(restore(Effect.asSome(self)), this.releaseOnExitOf(permits))
+          : Effect.succeedNone
+      )
+    }
+
+  readonly take = (permits: number): Effect.Effect<number> => {
+    const bad = badCount("permits", permits)
+    if (bad !== undefined) return Effect.die(bad)
+    return Effect.uninterruptibleMask((restore) => {
+      if (this.tryTakeN(permits)) return Effect.succeed(permits)
+      const waiter = this.link(permits, Infinity)
+      // An untimed waiter is never rejected: its only failure is an interruption.
+      return Effect.matchCauseEffect(restore(this.await(waiter)), {
+        onFailure: (cause) => {
+          this.abandon(waiter)
+          return Effect.failCause(cause)
+        },
+        onSuccess: () => {
+          waiter.state = DONE
+          return Effect.succeed(permits)
+        }
+      }) as Effect.Effect<number>
+    })
+  }
+
+  readonly release = (permits: number): Effect.Effect<number> => {
+    const bad = badCount("permits", permits)
+    if (bad !== undefined) return Effect.die(bad)
+    return Effect.sync(() => {
+      this.unsafeRelease(permits)
+      return this.permits - this.taken
+    })
+  }
+
+  readonly resize = (permits: number): Effect.Effect<void> => {
+    const bad = badCount("resize", permits)
+    if (bad !== undefined) return Effect.die(bad)
+    return Effect.sync(() => {
+      this.permits = permits
+      this.serve()
+    })
+  }
+
+  // -------------------------------------------------------------------------
+  // accounting
+  // -------------------------------------------------------------------------
 
   /**
    * Takes a permit at once if one is free and nobody is queued. Only for a
@@ -139,60 +274,99 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
    * the synchronous callback it runs in returns (`Policy`'s fused stack).
    */
   tryTake(): boolean {
-    if (this.active < this.maxConcurrent && this.waiting === 0) {
-      this.take()
+    if (this.taken < this.permits && this.queue.head === undefined) {
+      this.taken++
+      this.activeGauge.unsafeUpdate(this.taken, noTags)
       return true
     }
     return false
   }
 
-  take(): void {
-    this.active++
-    this.activeGauge.unsafeUpdate(this.active, noTags)
-  }
-
-  release(): void {
-    const next = this.head
-    if (next === undefined) {
-      this.active--
-      this.activeGauge.unsafeUpdate(this.active, noTags)
-      return
+  tryTakeN(permits: number): boolean {
+    if (this.taken + permits <= this.permits && this.queue.head === undefined) {
+      this.taken += permits
+      this.activeGauge.unsafeUpdate(this.taken, noTags)
+      return true
     }
-    // Hand the permit over: `active` is unchanged, the waiter now owns it.
-    this.unlink(next)
-    next.state = GRANTED
-    if (next.resume !== undefined) next.resume(Effect.void)
+    return false
   }
 
+  /** Gives `permits` back and hands what is free to the head of the queue. */
+  unsafeRelease(permits: number): void {
+    if (this.debt > 0) {
+      const absorbed = Math.min(this.debt, permits)
+      this.debt -= absorbed
+      permits -= absorbed
+    }
+    // Never below zero: releasing more than was taken cannot raise the limit.
+    this.taken = this.taken > permits ? this.taken - permits : 0
+    if (this.queue.head !== undefined) this.serve()
+    this.activeGauge.unsafeUpdate(this.taken, noTags)
+  }
+
+  /** Grants permits to the waiters at the head of the queue, in order, while they fit. */
+  serve(): void {
+    let head = this.queue.head
+    while (head !== undefined && this.taken + head.waiter.permits <= this.permits) {
+      const waiter = head.waiter
+      this.unlink(waiter)
+      this.taken += waiter.permits
+      waiter.state = GRANTED
+      if (waiter.resume !== undefined) waiter.resume(Effect.void)
+      head = this.queue.head
+    }
+  }
+
+  releaseOnExitOf(permits: number): ReleaseOnExit {
+    return {
+      onFailure: (cause) => {
+        this.unsafeRelease(permits)
+        return Effect.failCause(cause)
+      },
+      onSuccess: (a) => {
+        this.unsafeRelease(permits)
+        return Effect.succeed(a)
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // waiting
+  // -------------------------------------------------------------------------
+
+  /** Queues `self` for `permits`: bounded (`execute`: maxWaiting, acquire timeout, typed rejection) or not. */
   enqueue<A, E, R>(
     self: Effect.Effect<A, E, R>,
+    permits: number,
     restore: Restore,
+    bounded: boolean,
     clock: Clock.Clock | undefined
   ): Effect.Effect<A, E | BulkheadRejectedError, R> {
     // Re-checked here: with a timeout we got here through `clockWith`.
-    if (this.active < this.maxConcurrent && this.waiting === 0) {
-      this.take()
-      return Effect.matchCauseEffect(restore(self), this.releaseOnExit)
+    if (this.tryTakeN(permits)) return Effect.matchCauseEffect(restore(self), this.releaseOnExitOf(permits))
+    if (bounded && this.queue.size >= this.maxWaiting) return this.reject("full")
+    const timed = clock !== undefined
+    const waiter = this.link(permits, timed ? clock.unsafeCurrentTimeMillis() + this.timeoutMillis! : Infinity)
+    if (timed) {
+      waiter.inTimed = new Link(waiter)
+      this.timed.push(waiter.inTimed)
     }
-    if (this.waiting >= this.maxWaiting) return this.reject("full")
-    const waiter = new Waiter(clock === undefined ? Infinity : clock.unsafeCurrentTimeMillis() + this.timeoutMillis!)
-    this.link(waiter)
     const run = Effect.matchCauseEffect(restore(this.await(waiter)), {
       // Interrupted, timed out, or (defensively) anything else: give back
-      // whatever this waiter holds, even a permit handed over in the same tick.
+      // whatever this waiter holds, even permits handed over in the same tick.
       onFailure: (cause: Cause.Cause<BulkheadRejectedError>) => {
         this.abandon(waiter)
         return Effect.failCause(cause)
       },
       onSuccess: () => {
         waiter.state = DONE
-        return Effect.matchCauseEffect(restore(self), this.releaseOnExit)
+        return Effect.matchCauseEffect(restore(self), this.releaseOnExitOf(permits))
       }
     })
-    if (clock === undefined || this.reaping) return run
+    if (!timed || this.reaping) return run
     this.reaping = true
     // Forked inside the mask, so uninterruptible: nobody holds its handle, and
-    // it ends by itself once the queue is empty.
+    // it ends by itself once no timed waiter is left.
     return Effect.zipRight(Effect.forkDaemon(this.reap(clock)), run)
   }
 
@@ -209,61 +383,66 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
   reap(clock: Clock.Clock): Effect.Effect<void> {
     return Effect.suspend(() => {
       const now = clock.unsafeCurrentTimeMillis()
-      let head = this.head
-      while (head !== undefined && head.deadline <= now) {
-        this.unlink(head)
-        head.state = DONE
-        if (head.resume !== undefined) head.resume(this.reject("timeout"))
-        head = this.head
+      let head = this.timed.head
+      let expired = false
+      while (head !== undefined && head.waiter.deadline <= now) {
+        const waiter = head.waiter
+        this.unlink(waiter)
+        waiter.state = DONE
+        expired = true
+        if (waiter.resume !== undefined) waiter.resume(this.reject("timeout"))
+        head = this.timed.head
       }
+      // A waiter asking for more permits than are free may have been all that
+      // held back the ones behind it.
+      if (expired) this.serve()
       if (head === undefined) {
         this.reaping = false
         return Effect.void
       }
-      return Effect.flatMap(clock.sleep(Duration.millis(head.deadline - now)), () => this.reap(clock))
+      return Effect.flatMap(clock.sleep(Duration.millis(head.waiter.deadline - now)), () => this.reap(clock))
     })
   }
 
   abandon(waiter: Waiter): void {
     if (waiter.state === WAITING) {
       this.unlink(waiter)
+      this.serve()
     } else if (waiter.state === GRANTED) {
-      this.release()
+      this.unsafeRelease(waiter.permits)
     }
     waiter.state = DONE
   }
 
-  link(waiter: Waiter): void {
-    waiter.prev = this.tail
-    if (this.tail === undefined) this.head = waiter
-    else this.tail.next = waiter
-    this.tail = waiter
-    this.waiting++
-    this.waitingGauge.unsafeUpdate(this.waiting, noTags)
+  link(permits: number, deadline: number): Waiter {
+    const waiter = new Waiter(permits, deadline)
+    this.queue.push(waiter.inQueue)
+    this.waitingGauge.unsafeUpdate(this.queue.size, noTags)
+    return waiter
   }
 
   unlink(waiter: Waiter): void {
-    if (waiter.prev === undefined) this.head = waiter.next
-    else waiter.prev.next = waiter.next
-    if (waiter.next === undefined) this.tail = waiter.prev
-    else waiter.next.prev = waiter.prev
-    waiter.prev = undefined
-    waiter.next = undefined
-    this.waiting--
-    this.waitingGauge.unsafeUpdate(this.waiting, noTags)
+    this.queue.remove(waiter.inQueue)
+    if (waiter.inTimed !== undefined) {
+      this.timed.remove(waiter.inTimed)
+      waiter.inTimed = undefined
+    }
+    this.waitingGauge.unsafeUpdate(this.queue.size, noTags)
   }
 
   reject(reason: "full" | "timeout"): Effect.Effect<never, BulkheadRejectedError> {
+    if (reason === "full") this.rejectedFull++
+    else this.rejectedTimeout++
     const error = new BulkheadRejectedError({ bulkhead: this.name, reason })
     return Effect.zipRight(
-      Metric.increment(reason === "full" ? this.rejectedFull : this.rejectedTimeout),
+      Metric.increment(reason === "full" ? this.rejectedFullCounter : this.rejectedTimeoutCounter),
       Effect.zipRight(
         Effect.annotateLogs(Effect.logDebug("bulkhead rejected a call"), {
           bulkhead: this.name,
           reason,
-          active: this.active,
-          waiting: this.waiting,
-          maxConcurrent: this.maxConcurrent,
+          active: this.taken,
+          waiting: this.queue.size,
+          maxConcurrent: this.permits,
           maxWaiting: this.maxWaiting
         }),
         Effect.fail(error)

@@ -138,13 +138,13 @@ export const fuse = (parts: {
       }
       child = timeoutInternal.startChild(parent, flags, self)
     } catch (defect) {
-      bulkhead.release()
+      bulkhead.unsafeRelease(1)
       throw defect
     }
     const exit = child.unsafePoll()
     if (exit !== null && exit._tag === "Success") {
       const out = handlers.onSuccess(exit.value)
-      bulkhead.release()
+      bulkhead.unsafeRelease(1)
       return out
     }
     // A failure (to the retry loop) or a suspended inner (awaited under the
@@ -162,7 +162,7 @@ export const fuse = (parts: {
     const guard = () => {
       if (entered) return
       entered = true
-      bulkhead.release()
+      bulkhead.unsafeRelease(1)
       if (exit === null) child.unsafeInterruptAsFork(parent.id())
     }
     parent.addObserver(guard)
