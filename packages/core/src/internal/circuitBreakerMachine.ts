@@ -87,7 +87,8 @@ export const rates = (options: api.RatesOptions): api.TripRule<window.Window> =>
         call._tag === "Failure",
         slowCallMillis !== undefined && call.durationMillis > slowCallMillis
       ),
-    check: (w, now) => {
+    // with no threshold the rule only keeps the window for snapshots
+    check: failureRate === undefined && slowCallRate === undefined ? () => undefined : (w, now) => {
       const v = window.view(w, now)
       if (v.calls < minimumCalls) return undefined
       if (failureRate !== undefined && v.failures >= failureRate * v.calls) return "failure-rate"
