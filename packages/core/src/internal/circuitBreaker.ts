@@ -235,8 +235,10 @@ export class Breaker implements api.CircuitBreaker {
   readonly resource: string
   private readonly machine: Machine.Config
 
-  // the machine's state: replaced only by `apply`
+  // the machine's state: replaced only by `apply` (and `recordUntimed`, which runs the same transition)
   private current: Machine.State
+  // a Closed state an untimed success of its own epoch left unchanged (see `makeClosedHandlers`)
+  private steady: Machine.State | undefined = undefined
 
   // lifetime totals (not part of the machine: they never decide anything)
   private successes = 0
@@ -377,6 +379,10 @@ export class Breaker implements api.CircuitBreaker {
     return this.closedHandlers = {
       onSuccess: (a) => {
         this.count(SUCCESS)
+        // A success that left this very state unchanged will again: the transition is a pure function of the state
+        // (and of an event and a time it does not read here). Skipping it on a healthy breaker: 266 -> 213 ns added
+        // per call, where the breaker before the machine took 207 (same-process A/B, bundled, Node 20).
+        if (this.current === this.steady) return Effect.succeed(a)
         return this.recordUntimed(success, Effect.succeed(a))
       },
       onFailure: (cause) => {
@@ -388,8 +394,11 @@ export class Breaker implements api.CircuitBreaker {
   }
 
   private recordUntimed<A, E, R>(event: Machine.Event, exit: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    const next = Machine.transition(this.current, event, 0, this.machine)
+    const state = this.current
+    const next = Machine.transition(state, event, 0, this.machine)
     if (next.announcements.length === 0) {
+      // only a success of the current epoch may mark the state steady (an older epoch's changes nothing anywhere)
+      if (next.state === state && event._tag === "Success" && event.epoch === state.epoch) this.steady = state
       this.current = next.state
       return exit
     }

@@ -185,21 +185,21 @@ const closed = (config: api.Config, epoch: number): api.Closed => ({
 const recordClosed = (config: api.Config, state: api.Closed, call: api.Call, now: number): api.Transition => {
   const rules = config.rules
   let next: Array<unknown> | undefined
+  let reason: api.Reason | undefined
+  // one pass: a rule's verdict depends only on its own state, and every rule records the call even after one fired
+  // (the windows of an Open breaker show the call that tripped it)
   for (let i = 0; i < rules.length; i++) {
     const before = state.rules[i]
     const after = rules[i].record(before, call, now)
     if (after !== before) (next ??= state.rules.slice())[i] = after
+    if (reason === undefined) reason = rules[i].check(after, now)
   }
   const failures = call._tag === "Failure" ? state.consecutiveFailures + 1 : 0
   // the steady success path: nothing changed, the same state comes back and nothing is allocated for it
   const recorded: api.Closed = next === undefined && failures === state.consecutiveFailures
     ? state
     : { _tag: "Closed", epoch: state.epoch, consecutiveFailures: failures, trips: 0, rules: next ?? state.rules }
-  for (let i = 0; i < rules.length; i++) {
-    const reason = rules[i].check(recorded.rules[i], now)
-    if (reason !== undefined) return open(config, recorded, now, reason, failures)
-  }
-  return stay(recorded)
+  return reason === undefined ? stay(recorded) : open(config, recorded, now, reason, failures)
 }
 
 const halfOpen = (from: api.Open, epoch: number): api.HalfOpen => ({
