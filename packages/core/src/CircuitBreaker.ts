@@ -37,12 +37,24 @@
  * - `Disabled` (forced by `disable`): everything passes and nothing is
  *   recorded until `reset` or `isolate`.
  *
- * Open → HalfOpen is lazy: no timer fiber runs. The first observation after
- * `nextAttemptAt` — a call, `state` or `snapshot` — performs the transition
- * and publishes its `StateChange` (with `at` = the time of that observation).
- * So `state` reports `"HalfOpen"` as soon as the reset timeout has passed, and
- * a `StateChange` to `HalfOpen` has always been published by the time anyone
- * can see that state.
+ * The state machine is `CircuitBreakerMachine`: an immutable state union and
+ * one pure transition function, with trip rules as values (`rules`; the flat
+ * options `failureThreshold` … `minimumCalls` describe the default rules).
+ * A breaker holds the current state and runs each call's admission and
+ * outcome through that function; what it announces becomes the events, the
+ * hook, the log line and the metrics below.
+ *
+ * Open → HalfOpen is lazy by default: no timer fiber runs. The first
+ * observation after `nextAttemptAt` — a call, `state`, `snapshot` or
+ * `awaitState` — performs the transition and publishes its `StateChange`
+ * (with `at` = the time of that observation). So `state` reports `"HalfOpen"`
+ * as soon as the reset timeout has passed, and a `StateChange` to `HalfOpen`
+ * has always been published by the time anyone can see that state. For
+ * alerting on an idle service, `makeScoped` with `liveHalfOpen: true` runs a
+ * fiber in the scope that performs the step at the reset time itself.
+ *
+ * Waiting: `awaitState(state)` and `awaitClosed` suspend until the breaker is
+ * in that state, for callers who prefer to wait out an open circuit.
  *
  * Which outcomes count:
  * - a typed failure counts as a failure when `isFailure(error)` holds (every
@@ -67,8 +79,8 @@
  * failing one is logged and otherwise ignored.
  *
  * Cost: a call in `Closed` state with the default (count) window and no
- * slow-call rule reads no clock, allocates no fiber, and records its outcome
- * with a few synchronous field updates. An idle breaker holds under 1 KB of
+ * slow-call rule reads no clock and allocates no fiber; a healthy breaker's
+ * success, which leaves the machine's state as it was, skips the transition. An idle breaker holds under 1 KB of
  * heap: its `PubSub`, metric labels and window buffer are made when first
  * needed.
  *
@@ -458,7 +470,7 @@ export const transitionsTotal: Metric.Metric.Counter<number> = internal.transiti
 
 /**
  * Gauge of the current state, labelled `breaker` and `service`:
- * 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled. A breaker's series
+ * 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled (`CircuitBreakerMachine.gaugeValue`). A breaker's series
  * appears at its first call, rejection or transition (an idle breaker keeps no
  * metric state, so a registry of thousands stays small).
  *
