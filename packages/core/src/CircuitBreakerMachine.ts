@@ -458,7 +458,10 @@ export const config = (options: ConfigOptions): Either.Either<Config, InvalidOpt
     }
     for (let i = 0; i < rules.length; i++) {
       const rule: TripRule | undefined = rules[i]
-      const invalid = typeof rule !== "object" || rule === null ? "must be a TripRule" : rule.invalid
+      const invalid = typeof rule !== "object" || rule === null || typeof rule.record !== "function" ||
+          typeof rule.check !== "function"
+        ? "must be a TripRule"
+        : rule.invalid
       if (invalid !== undefined) {
         return yield* Either.left(
           new InvalidOptionsError({ policy: POLICY, option: `rules[${i}]`, value: String(rule?.name), rule: invalid })

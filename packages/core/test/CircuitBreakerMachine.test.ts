@@ -392,6 +392,15 @@ describe("CircuitBreakerMachine", () => {
       const result = Machine.config({ rules: [Machine.consecutiveFailures(3), rule] })
       expect(Either.isLeft(result) && result.left.option).toBe("rules[1]")
     }
+    const garbage = [
+      Machine.rates({ window: 5 as unknown as Machine.WindowSize }),
+      Machine.rates(null as unknown as Machine.RatesOptions),
+      { name: "half a rule" } as unknown as Machine.TripRule
+    ]
+    for (const rule of garbage) {
+      const result = Machine.config({ rules: [rule] })
+      expect(Either.isLeft(result) && result.left.option).toBe("rules[0]")
+    }
     const other = Machine.config({ halfOpenMaxProbes: 0 })
     expect(Either.isLeft(other) && other.left.option).toBe("halfOpenMaxProbes")
     expect(Either.isRight(Machine.config({}))).toBe(true)

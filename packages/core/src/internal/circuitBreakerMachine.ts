@@ -34,7 +34,9 @@ const MAX_TIME_WINDOW = 86_400
 
 // Why a rate rule's options are invalid, if they are.
 const invalidRates = (options: api.RatesOptions): string | undefined => {
+  if (typeof options !== "object" || options === null) return "options must be an object"
   const spec = options.window ?? { calls: 100 }
+  if (typeof spec !== "object" || spec === null) return "window must be { calls } or { seconds }"
   const isCount = "calls" in spec
   const size = isCount ? spec.calls : spec.seconds
   if (!isPositiveInt(size)) return `window size must be an integer >= 1, got ${size}`
@@ -64,14 +66,16 @@ const invalidRates = (options: api.RatesOptions): string | undefined => {
 }
 
 /** @internal */
-export const rates = (options: api.RatesOptions): api.TripRule<window.Window> => {
-  const invalid = invalidRates(options)
-  const spec = invalid === undefined ? options.window ?? { calls: 100 } : { calls: 1 }
+export const rates = (input: api.RatesOptions): api.TripRule<window.Window> => {
+  const invalid = invalidRates(input)
+  // an invalid rule is never run (`config` refuses it): it only needs to be built without a throw
+  const options: api.RatesOptions = invalid === undefined ? input : { window: { calls: 1 } }
+  const spec = options.window ?? { calls: 100 }
   const isCount = "calls" in spec
   const size = isCount ? spec.calls : spec.seconds
   const minimumCalls = options.minimumCalls ?? (isCount ? Math.min(10, size) : 10)
   const { failureRate, slowCallRate } = options
-  const slowCallMillis = slowCallRate === undefined || invalid !== undefined
+  const slowCallMillis = slowCallRate === undefined
     ? undefined
     : Duration.toMillis(Duration.decode(options.slowerThan ?? "60 seconds"))
   return {
