@@ -37,12 +37,24 @@
  * - `Disabled` (forced by `disable`): everything passes and nothing is
  *   recorded until `reset` or `isolate`.
  *
- * Open → HalfOpen is lazy: no timer fiber runs. The first observation after
- * `nextAttemptAt` — a call, `state` or `snapshot` — performs the transition
- * and publishes its `StateChange` (with `at` = the time of that observation).
- * So `state` reports `"HalfOpen"` as soon as the reset timeout has passed, and
- * a `StateChange` to `HalfOpen` has always been published by the time anyone
- * can see that state.
+ * The state machine is `CircuitBreakerMachine`: an immutable state union and
+ * one pure transition function, with trip rules as values (`rules`; the flat
+ * options `failureThreshold` … `minimumCalls` describe the default rules).
+ * A breaker holds the current state and runs each call's admission and
+ * outcome through that function; what it announces becomes the events, the
+ * hook, the log line and the metrics below.
+ *
+ * Open → HalfOpen is lazy by default: no timer fiber runs. The first
+ * observation after `nextAttemptAt` — a call, `state`, `snapshot` or
+ * `awaitState` — performs the transition and publishes its `StateChange`
+ * (with `at` = the time of that observation). So `state` reports `"HalfOpen"`
+ * as soon as the reset timeout has passed, and a `StateChange` to `HalfOpen`
+ * has always been published by the time anyone can see that state. For
+ * alerting on an idle service, `makeScoped` with `liveHalfOpen: true` runs a
+ * fiber in the scope that performs the step at the reset time itself.
+ *
+ * Waiting: `awaitState(state)` and `awaitClosed` suspend until the breaker is
+ * in that state, for callers who prefer to wait out an open circuit.
  *
  * Which outcomes count:
  * - a typed failure counts as a failure when `isFailure(error)` holds (every
@@ -67,8 +79,8 @@
  * failing one is logged and otherwise ignored.
  *
  * Cost: a call in `Closed` state with the default (count) window and no
- * slow-call rule reads no clock, allocates no fiber, and records its outcome
- * with a few synchronous field updates. An idle breaker holds under 1 KB of
+ * slow-call rule reads no clock and allocates no fiber; a healthy breaker's
+ * success, which leaves the machine's state as it was, skips the transition. An idle breaker holds under 1 KB of
  * heap: its `PubSub`, metric labels and window buffer are made when first
  * needed.
  *
@@ -82,6 +94,7 @@ import type * as Option from "effect/Option"
 import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as Machine from "./CircuitBreakerMachine.js"
 import * as internal from "./internal/circuitBreaker.js"
 import type { CircuitOpenError, InvalidOptionsError } from "./ResilienceError.js"
 
@@ -106,28 +119,12 @@ export {
 export type State = "Closed" | "Open" | "HalfOpen" | "Isolated" | "Disabled"
 
 /**
- * Why a breaker changed state.
- *
- * - `"consecutive-failures"`, `"failure-rate"`, `"slow-call-rate"`: a trip rule fired (Closed → Open)
- * - `"reset-timeout-elapsed"`: Open → HalfOpen
- * - `"probe-failed"`, `"probe-slow"`: HalfOpen → Open
- * - `"probe-succeeded"`: HalfOpen → Closed (after `successThreshold` successes)
- * - `"isolated"`, `"reset"`, `"disabled"`: manual
+ * Why a breaker changed state (see `CircuitBreakerMachine.Reason`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Reason =
-  | "consecutive-failures"
-  | "failure-rate"
-  | "slow-call-rate"
-  | "reset-timeout-elapsed"
-  | "probe-failed"
-  | "probe-slow"
-  | "probe-succeeded"
-  | "isolated"
-  | "reset"
-  | "disabled"
+export type Reason = Machine.Reason
 
 /**
  * One transition of one breaker. `at` is the Clock's time in epoch
@@ -203,6 +200,16 @@ export interface Options {
   readonly service: string
   /** The dependency this breaker guards, e.g. `"broker_api"`. */
   readonly resource: string
+  /**
+   * The trip rules, checked in order after each call while Closed (see
+   * `CircuitBreakerMachine`: `consecutiveFailures`, `failureRate`,
+   * `slowCallRate`, `rates`, or your own). Replaces the flat rule options
+   * below (`failureThreshold` … `minimumCalls`), which cannot be combined with
+   * it.
+   *
+   * @default the rules the flat options describe
+   */
+  readonly rules?: ReadonlyArray<Machine.TripRule> | undefined
   /**
    * Trip after this many consecutive failures. `Infinity` turns the rule off
    * (to trip on rates only).
@@ -306,6 +313,24 @@ export interface Options {
 }
 
 /**
+ * Options of `makeScoped`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ScopedOptions extends Options {
+  /**
+   * Perform Open → HalfOpen at the reset time even with no traffic (a fiber
+   * in the scope sleeps until then), so `onStateChange`, `events`, the log
+   * line and the state gauge report it on time on an idle service. Without
+   * it the step happens at the first observation after the reset time.
+   *
+   * @default false
+   */
+  readonly liveHalfOpen?: boolean | undefined
+}
+
+/**
  * A circuit breaker instance. Share one instance between every caller of the
  * same dependency (the `CircuitBreakerRegistry` does that by name).
  *
@@ -337,6 +362,17 @@ export interface CircuitBreaker {
   readonly events: Stream.Stream<StateChange>
   /** Subscribe now: every state change from this moment on, until the scope closes. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<StateChange>, never, Scope.Scope>
+  /**
+   * Wait until the breaker is in `state` (at once if it is). Waiting for
+   * `"HalfOpen"` on an Open breaker ends at the reset time. Interruptible.
+   */
+  readonly awaitState: (state: State) => Effect.Effect<void>
+  /**
+   * Wait until the breaker is Closed: for callers who prefer to wait out an
+   * open circuit rather than fail. Closing takes a successful probe, so pair
+   * it with a timeout when nothing else calls the dependency.
+   */
+  readonly awaitClosed: Effect.Effect<void>
 }
 
 /**
@@ -347,6 +383,32 @@ export interface CircuitBreaker {
  * @category constructors
  */
 export const make: (options: Options) => Effect.Effect<CircuitBreaker, InvalidOptionsError> = internal.make
+
+/**
+ * Make a circuit breaker whose live parts (`liveHalfOpen`) run in the
+ * current scope and stop when it closes.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const breaker = yield* CircuitBreaker.makeScoped({
+ *     service: "broker",
+ *     resource: "orders",
+ *     liveHalfOpen: true,
+ *     onStateChange: (change) => Effect.logWarning(`${change.breaker}: ${change.from} -> ${change.to}`)
+ *   })
+ *   return yield* Effect.succeed("filled").pipe(CircuitBreaker.withCircuitBreaker(breaker))
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeScoped: (options: ScopedOptions) => Effect.Effect<CircuitBreaker, InvalidOptionsError, Scope.Scope> =
+  internal.makeScoped
 
 /**
  * Run an effect through a circuit breaker (data-first or pipeable).
@@ -408,7 +470,7 @@ export const transitionsTotal: Metric.Metric.Counter<number> = internal.transiti
 
 /**
  * Gauge of the current state, labelled `breaker` and `service`:
- * 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled. A breaker's series
+ * 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled (`CircuitBreakerMachine.gaugeValue`). A breaker's series
  * appears at its first call, rejection or transition (an idle breaker keeps no
  * metric state, so a registry of thousands stays small).
  *

@@ -6,7 +6,9 @@
  *
  * Reach for it instead of `CircuitBreaker.make` whenever breakers are created
  * in more than one place: provide `CircuitBreakerRegistry.layer` once and call
- * `get` where the breaker is needed.
+ * `get` where the breaker is needed. `makeScoped({ liveHalfOpen: true })`
+ * makes every breaker announce Open → HalfOpen at its reset time even when
+ * idle, for alerting on `events`.
  *
  * ```ts
  * import { CircuitBreakerRegistry } from "@effect-resilience/core"
@@ -76,44 +78,85 @@ export class CircuitBreakerRegistry extends Context.Tag("@effect-resilience/core
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Registry> = Effect.map(PubSub.unbounded<CircuitBreaker.StateChange>(), (pubsub) => {
-  // keyed by the pair (names cannot hold control characters, so "\n" cannot collide)
-  const byKey = new Map<string, internal.Breaker>()
-  const sink = (change: CircuitBreaker.StateChange) => {
-    pubsub.unsafeOffer(change)
-  }
-  const get = (options: CircuitBreaker.Options): Effect.Effect<CircuitBreaker.CircuitBreaker, InvalidOptionsError> =>
-    Effect.suspend(() => {
-      const key = keyOf(options)
-      const existing = byKey.get(key)
-      if (existing !== undefined) return Effect.succeed(existing)
-      return Effect.map(internal.makeWith(options, sink), (made) => {
-        // another fiber may have made it while this one was making its own: the first one wins
-        const winner = byKey.get(key)
-        if (winner !== undefined) return winner
-        byKey.set(key, made)
-        return made
+export const make: Effect.Effect<Registry> = Effect.suspend(() => makeWith(undefined))
+
+// `scope`: where each breaker's live half-open fiber runs, when the registry has them
+const makeWith = (scope: Scope.Scope | undefined): Effect.Effect<Registry> =>
+  Effect.map(PubSub.unbounded<CircuitBreaker.StateChange>(), (pubsub) => {
+    // keyed by the pair (names cannot hold control characters, so "\n" cannot collide)
+    const byKey = new Map<string, internal.Breaker>()
+    const sink = (change: CircuitBreaker.StateChange) => {
+      pubsub.unsafeOffer(change)
+    }
+    const get = (options: CircuitBreaker.Options): Effect.Effect<CircuitBreaker.CircuitBreaker, InvalidOptionsError> =>
+      Effect.suspend(() => {
+        const key = keyOf(options)
+        const existing = byKey.get(key)
+        if (existing !== undefined) return Effect.succeed(existing)
+        return Effect.flatMap(internal.makeWith(options, sink), (made) => {
+          // another fiber may have made it while this one was making its own: the first one wins
+          const winner = byKey.get(key)
+          if (winner !== undefined) return Effect.succeed(winner)
+          byKey.set(key, made)
+          return scope === undefined ? Effect.succeed(made) : Effect.as(Effect.forkIn(made.liveHalfOpen, scope), made)
+        })
       })
+    const breakers = Effect.sync((): ReadonlyArray<CircuitBreaker.CircuitBreaker> => Array.from(byKey.values()))
+    return CircuitBreakerRegistry.of({
+      get,
+      breakers,
+      snapshot: Effect.suspend(() => Effect.all(Array.from(byKey.values(), (breaker) => breaker.snapshot))),
+      failureCounts: Effect.sync(() => {
+        const counts = new Map<string, number>()
+        for (const breaker of byKey.values()) {
+          counts.set(breaker.service, (counts.get(breaker.service) ?? 0) + breaker.failureCount)
+        }
+        return counts
+      }),
+      events: Stream.fromPubSub(pubsub),
+      subscribe: PubSub.subscribe(pubsub)
     })
-  const breakers = Effect.sync((): ReadonlyArray<CircuitBreaker.CircuitBreaker> => Array.from(byKey.values()))
-  return CircuitBreakerRegistry.of({
-    get,
-    breakers,
-    snapshot: Effect.suspend(() => Effect.all(Array.from(byKey.values(), (breaker) => breaker.snapshot))),
-    failureCounts: Effect.sync(() => {
-      const counts = new Map<string, number>()
-      for (const breaker of byKey.values()) {
-        counts.set(breaker.service, (counts.get(breaker.service) ?? 0) + breaker.failureCount)
-      }
-      return counts
-    }),
-    events: Stream.fromPubSub(pubsub),
-    subscribe: PubSub.subscribe(pubsub)
   })
-})
 
 const keyOf = (options: CircuitBreaker.Options): string =>
   typeof options === "object" && options !== null ? `${options.service}\n${options.resource}` : ""
+
+/**
+ * Options of `makeScoped`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ScopedOptions {
+  /**
+   * Every breaker of the registry performs Open → HalfOpen at its reset time
+   * with no traffic (see `CircuitBreaker.ScopedOptions`), so alerting on the
+   * registry's `events` fires on time; the fibers stop with the scope.
+   *
+   * @default false
+   */
+  readonly liveHalfOpen?: boolean | undefined
+}
+
+/**
+ * Make an empty registry whose live parts run in the current scope.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerRegistry } from "@effect-resilience/core"
+ * import { Effect, Layer } from "effect"
+ *
+ * const layer = Layer.scoped(
+ *   CircuitBreakerRegistry.CircuitBreakerRegistry,
+ *   CircuitBreakerRegistry.makeScoped({ liveHalfOpen: true })
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeScoped = (options: ScopedOptions = {}): Effect.Effect<Registry, never, Scope.Scope> =>
+  options.liveHalfOpen === true ? Effect.flatMap(Effect.scope, makeWith) : make
 
 /**
  * A layer providing an empty registry.

@@ -22,6 +22,15 @@ export * as ResilienceError from "./ResilienceError.js"
 export * as CircuitBreaker from "./CircuitBreaker.js"
 
 /**
+ * The circuit breaker's state machine: an immutable state union, pluggable
+ * trip rules and one pure transition function, free of Effect and I/O (shared
+ * by the in-process breaker and the fleet-wide one).
+ *
+ * @since 0.2.0
+ */
+export * as CircuitBreakerMachine from "./CircuitBreakerMachine.js"
+
+/**
  * Get-or-create circuit breakers by `service/resource`, with a snapshot of
  * every breaker, failure counts per service and one merged event stream.
  *

@@ -1,5 +1,5 @@
 import type { ResilienceError } from "@effect-resilience/core"
-import { CircuitBreaker } from "@effect-resilience/core"
+import { CircuitBreaker, CircuitBreakerMachine } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
@@ -17,6 +17,7 @@ import {
   Metric,
   Option,
   Queue,
+  Scope,
   Stream,
   TestClock
 } from "effect"
@@ -751,6 +752,139 @@ describe("CircuitBreaker", () => {
         expect(yield* breaker.snapshot).toMatchObject({ state: "Closed", windowCalls: 100, failureRate: 0.8 })
         yield* trip(breaker)
         expect((yield* breaker.snapshot).nextAttemptAt).toEqual(Option.some(30_000))
+      }))
+  })
+
+  describe("waiting for a state, and the live half-open step", () => {
+    it.scoped("liveHalfOpen: Open -> HalfOpen is announced at the reset time with no call at all, again after backoff", () =>
+      Effect.gen(function*() {
+        const seen: Array<CircuitBreaker.StateChange> = []
+        const halfOpens = yield* Queue.unbounded<CircuitBreaker.StateChange>()
+        const breaker = yield* CircuitBreaker.makeScoped({
+          service: "test",
+          resource: "live",
+          failureThreshold: 2,
+          resetTimeout: "30 seconds",
+          resetBackoffFactor: 2,
+          liveHalfOpen: true,
+          onStateChange: (change) =>
+            Effect.suspend(() => {
+              seen.push(change)
+              return change.to === "HalfOpen" ? Queue.offer(halfOpens, change) : Effect.void
+            })
+        })
+        const events = yield* breaker.subscribe
+        yield* trip(breaker, 2) // Open at 0, until 30 s
+        yield* TestClock.adjust("29999 millis")
+        expect(yield* Queue.size(halfOpens)).toBe(0)
+        yield* TestClock.adjust("1 millis")
+        // the hook ran with no call and no read of the breaker
+        expect(yield* Queue.take(halfOpens)).toMatchObject({ from: "Open", to: "HalfOpen", at: 30_000 })
+        yield* failWith(breaker) // the probe fails at 30 s: Open until 30 + 60 s (backoff)
+        yield* TestClock.adjust("60 seconds")
+        expect(yield* Queue.take(halfOpens)).toMatchObject({ from: "Open", to: "HalfOpen", at: 90_000 })
+        expect(seen.map((c) => [c.from, c.to, c.at])).toEqual([
+          ["Closed", "Open", 0],
+          ["Open", "HalfOpen", 30_000],
+          ["HalfOpen", "Open", 30_000],
+          ["Open", "HalfOpen", 90_000]
+        ])
+        expect(Chunk.toReadonlyArray(yield* Queue.takeAll(events))).toEqual(seen)
+        // the gauge followed too, with nobody calling
+        const gauge = yield* Metric.value(
+          Metric.tagged(Metric.tagged(CircuitBreaker.stateGauge, "breaker", "test/live"), "service", "test")
+        )
+        expect(gauge.value).toBe(1)
+      }))
+
+    it.scoped("without liveHalfOpen, an idle breaker announces HalfOpen only when observed", () =>
+      Effect.gen(function*() {
+        const breaker = yield* make("lazy", { failureThreshold: 1, resetTimeout: "10 seconds" })
+        const events = yield* breaker.subscribe
+        yield* failWith(breaker)
+        yield* TestClock.adjust("1 minute")
+        expect(Chunk.toReadonlyArray(yield* Queue.takeAll(events)).map((c) => c.to)).toEqual(["Open"])
+        expect(yield* breaker.state).toBe("HalfOpen")
+        expect(yield* Queue.take(events)).toMatchObject({ to: "HalfOpen", at: 60_000 })
+      }))
+
+    it.scoped("the live timer stops with its scope", () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const breaker = yield* CircuitBreaker.makeScoped({
+          service: "test",
+          resource: "live-scope",
+          failureThreshold: 1,
+          resetTimeout: "10 seconds",
+          liveHalfOpen: true
+        }).pipe(Scope.extend(scope))
+        const events = yield* breaker.subscribe
+        yield* failWith(breaker)
+        yield* Scope.close(scope, Exit.void)
+        yield* TestClock.adjust("1 minute")
+        expect(Chunk.toReadonlyArray(yield* Queue.takeAll(events)).map((c) => c.to)).toEqual(["Open"])
+      }))
+
+    it.effect("awaitState(\"HalfOpen\") on an idle Open breaker ends at the reset time", () =>
+      Effect.gen(function*() {
+        const breaker = yield* make("await-half-open", { failureThreshold: 1, resetTimeout: "10 seconds" })
+        yield* failWith(breaker)
+        const waiter = yield* Effect.fork(breaker.awaitState("HalfOpen"))
+        yield* TestClock.adjust("9 seconds")
+        expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+        yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.await(waiter)).toEqual(Exit.void)
+        expect((yield* breaker.snapshot).state).toBe("HalfOpen")
+      }))
+
+    it.effect("awaitClosed returns at once when Closed, and otherwise when a probe closes the breaker", () =>
+      Effect.gen(function*() {
+        const breaker = yield* make("await-closed", { failureThreshold: 1, resetTimeout: "10 seconds" })
+        yield* breaker.awaitClosed
+        yield* failWith(breaker)
+        const waiters = yield* Effect.forkAll([breaker.awaitClosed, breaker.awaitClosed])
+        yield* TestClock.adjust("1 minute")
+        // HalfOpen now, not Closed: still waiting
+        expect(Option.isNone(yield* Fiber.poll(waiters))).toBe(true)
+        expect(yield* succeed(breaker)).toEqual(Exit.succeed("ok"))
+        yield* Fiber.join(waiters)
+        expect(yield* breaker.state).toBe("Closed")
+      }))
+
+    it.effect("a caller waiting out an open circuit can be interrupted, and awaitClosed composes with a timeout", () =>
+      Effect.gen(function*() {
+        const breaker = yield* make("await-interrupt", { failureThreshold: 1 })
+        yield* failWith(breaker)
+        const waiter = yield* Effect.fork(breaker.awaitClosed)
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(waiter)
+        expect(Exit.isInterrupted(yield* Fiber.await(waiter))).toBe(true)
+        const timedOut = yield* Effect.fork(Effect.timeoutOption(breaker.awaitClosed, "5 seconds"))
+        yield* TestClock.adjust("5 seconds")
+        expect(yield* Fiber.join(timedOut)).toEqual(Option.none())
+      }))
+  })
+
+  describe("rules as values", () => {
+    it.effect("make accepts trip rules; they cannot be mixed with the flat rule options", () =>
+      Effect.gen(function*() {
+        const breaker = yield* make("rules", {
+          rules: [
+            CircuitBreakerMachine.consecutiveFailures(Infinity),
+            CircuitBreakerMachine.failureRate({ threshold: 0.5, window: { calls: 4 }, minimumCalls: 4 })
+          ]
+        })
+        yield* succeed(breaker)
+        yield* succeed(breaker)
+        yield* failWith(breaker)
+        expect(yield* breaker.state).toBe("Closed")
+        yield* failWith(breaker)
+        expect(yield* breaker.snapshot).toMatchObject({ state: "Open", failureRate: 0.5, windowCalls: 4 })
+
+        const mixed = yield* Effect.flip(make("mixed", { rules: [], failureThreshold: 3 }))
+        expect(mixed).toMatchObject({ _tag: "InvalidOptionsError", option: "rules" })
+        const bad = yield* Effect.flip(make("bad-rule", { rules: [CircuitBreakerMachine.consecutiveFailures(-1)] }))
+        expect(bad).toMatchObject({ _tag: "InvalidOptionsError", option: "rules[0]" })
       }))
   })
 

@@ -26,6 +26,40 @@ describe("CircuitBreakerRegistry", () => {
       expect(yield* registry.breakers).toEqual([first, other, ab, bc])
     }).pipe(Effect.provide(CircuitBreakerRegistry.layer)))
 
+  it.scoped("makeScoped({ liveHalfOpen }): every breaker announces HalfOpen at its reset time with no call", () =>
+    Effect.gen(function*() {
+      const registry = yield* CircuitBreakerRegistry.makeScoped({ liveHalfOpen: true })
+      const events = yield* registry.subscribe
+      const broker = yield* registry.get({
+        service: "gw",
+        resource: "broker",
+        failureThreshold: 1,
+        resetTimeout: 10_000
+      })
+      const quotes = yield* registry.get({
+        service: "gw",
+        resource: "quotes",
+        failureThreshold: 1,
+        resetTimeout: 20_000
+      })
+      yield* Effect.exit(broker.execute(fail))
+      yield* Effect.exit(quotes.execute(fail))
+      yield* TestClock.adjust("10 seconds")
+      yield* TestClock.adjust("10 seconds")
+      const seen = [
+        yield* Queue.take(events),
+        yield* Queue.take(events),
+        yield* Queue.take(events),
+        yield* Queue.take(events)
+      ]
+      expect(seen.map((c) => [c.breaker, c.to, c.at])).toEqual([
+        ["gw/broker", "Open", 0],
+        ["gw/quotes", "Open", 0],
+        ["gw/broker", "HalfOpen", 10_000],
+        ["gw/quotes", "HalfOpen", 20_000]
+      ])
+    }))
+
   it.effect("1,000 concurrent gets of one name make one breaker", () =>
     Effect.gen(function*() {
       const registry = yield* CircuitBreakerRegistry.make

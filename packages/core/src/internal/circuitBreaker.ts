@@ -1,26 +1,33 @@
 /**
- * The circuit breaker's state machine: plain mutable fields in one object,
- * read and written only inside synchronous callbacks (`Effect.suspend`,
- * `Effect.clockWith`, match handlers), which is atomic on a single-threaded
- * runtime. No Ref, no STM, no timer fiber.
+ * The in-process circuit breaker: runs calls through the pure state machine of
+ * `CircuitBreakerMachine` and tells the world about its transitions (events,
+ * hook, log lines, metrics).
+ *
+ * The machine's state is one immutable value in one cell (`this.current`),
+ * replaced only by `apply`, which runs `Machine.transition` inside a
+ * synchronous callback (atomic on a single-threaded runtime). It is not an
+ * Effect `Ref`: `Ref`'s public API has no synchronous read, and the fused
+ * policy stack decides admission within one synchronous step of the caller.
+ * Fibers that wait for a state (`awaitState`, the live half-open timer)
+ * subscribe to the transitions' `PubSub`.
  *
  * @internal
  */
 import * as Cause from "effect/Cause"
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import type * as Queue from "effect/Queue"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as api from "../CircuitBreaker.js"
+import * as Machine from "../CircuitBreakerMachine.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import { CircuitOpenError } from "../ResilienceError.js"
-import { CountWindow, TimeWindow, type Window } from "./circuitBreakerWindow.js"
 import * as validate from "./validate.js"
 
 const POLICY = "CircuitBreaker"
@@ -61,18 +68,7 @@ export interface Config {
   readonly name: string
   readonly service: string
   readonly resource: string
-  readonly failureThreshold: number
-  readonly failureRateThreshold: number | undefined
-  readonly slowCallRateThreshold: number | undefined
-  readonly slowCallMillis: number
-  readonly windowType: "count" | "time"
-  readonly windowSize: number
-  readonly minimumCalls: number
-  readonly resetMillis: number
-  readonly backoffFactor: number
-  readonly maxResetMillis: number
-  readonly halfOpenMaxProbes: number
-  readonly successThreshold: number
+  readonly machine: Machine.Config
   readonly isFailure: ((error: unknown) => boolean) | undefined
   readonly onStateChange: ((change: api.StateChange) => Effect.Effect<void, unknown>) | undefined
 }
@@ -88,29 +84,29 @@ const optionalFunction = <F>(option: string, value: F | undefined): Effect.Effec
     ? Effect.succeed(value)
     : validate.fail(POLICY, option, value, "must be a function")
 
-/** @internal */
-export const resolve = (options: api.Options): Effect.Effect<Config, InvalidOptionsError> =>
-  Effect.gen(function*() {
-    if (typeof options !== "object" || options === null) {
-      return yield* validate.fail(POLICY, "options", options, "must be an object")
-    }
-    const service = yield* validate.name(POLICY, "service", options.service)
-    const resource = yield* validate.name(POLICY, "resource", options.resource)
+const ruleOptions = [
+  "failureThreshold",
+  "failureRateThreshold",
+  "slowCallRateThreshold",
+  "slowCallDuration",
+  "windowType",
+  "windowSize",
+  "minimumCalls"
+] as const
 
+// The trip rules the flat options describe: consecutive failures, then the rate rules over one shared window (kept
+// even with no rate threshold: snapshots report its failure rate).
+const rulesOf = (options: api.Options): Effect.Effect<ReadonlyArray<Machine.TripRule>, InvalidOptionsError> =>
+  Effect.gen(function*() {
     const failureThreshold = options.failureThreshold ?? 5
     if (
       !(failureThreshold === Number.POSITIVE_INFINITY || (Number.isInteger(failureThreshold) && failureThreshold >= 1))
     ) {
       return yield* validate.fail(POLICY, "failureThreshold", failureThreshold, "must be an integer >= 1 or Infinity")
     }
-    const failureRateThreshold = yield* optionalRatio("failureRateThreshold", options.failureRateThreshold)
-    const slowCallRateThreshold = yield* optionalRatio("slowCallRateThreshold", options.slowCallRateThreshold)
-    const slowCallDuration = yield* validate.duration(
-      POLICY,
-      "slowCallDuration",
-      options.slowCallDuration,
-      "60 seconds"
-    )
+    const failureRate = yield* optionalRatio("failureRateThreshold", options.failureRateThreshold)
+    const slowCallRate = yield* optionalRatio("slowCallRateThreshold", options.slowCallRateThreshold)
+    const slowerThan = yield* validate.duration(POLICY, "slowCallDuration", options.slowCallDuration, "60 seconds")
 
     const windowType = options.windowType ?? "count"
     if (windowType !== "count" && windowType !== "time") {
@@ -136,63 +132,52 @@ export const resolve = (options: api.Options): Effect.Effect<Config, InvalidOpti
     if (isCount && minimumCalls > windowSize) {
       return yield* validate.fail(POLICY, "minimumCalls", minimumCalls, "must be <= windowSize for a count window")
     }
+    return [
+      Machine.consecutiveFailures(failureThreshold),
+      Machine.rates({
+        window: isCount ? { calls: windowSize } : { seconds: windowSize },
+        minimumCalls,
+        failureRate,
+        slowCallRate,
+        slowerThan
+      })
+    ]
+  })
 
-    const resetTimeout = yield* validate.duration(POLICY, "resetTimeout", options.resetTimeout, "30 seconds")
-    const resetMillis = Duration.toMillis(resetTimeout)
-    const backoffFactor = options.resetBackoffFactor ?? 1
-    if (!(Number.isFinite(backoffFactor) && backoffFactor >= 1)) {
-      return yield* validate.fail(POLICY, "resetBackoffFactor", backoffFactor, "must be a finite number >= 1")
+/** @internal */
+export const resolve = (options: api.Options): Effect.Effect<Config, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    if (typeof options !== "object" || options === null) {
+      return yield* validate.fail(POLICY, "options", options, "must be an object")
     }
-    const maxResetTimeout = yield* validate.duration(
-      POLICY,
-      "maxResetTimeout",
-      options.maxResetTimeout,
-      Duration.millis(Math.max(resetMillis, 5 * 60_000))
-    )
-    const maxResetMillis = Duration.toMillis(maxResetTimeout)
-    if (maxResetMillis < resetMillis) {
-      return yield* validate.fail(POLICY, "maxResetTimeout", options.maxResetTimeout, "must be >= resetTimeout")
+    const service = yield* validate.name(POLICY, "service", options.service)
+    const resource = yield* validate.name(POLICY, "resource", options.resource)
+    let rules: ReadonlyArray<Machine.TripRule>
+    if (options.rules === undefined) {
+      rules = yield* rulesOf(options)
+    } else {
+      const mixed = ruleOptions.find((option) => options[option] !== undefined)
+      if (mixed !== undefined) {
+        return yield* validate.fail(POLICY, "rules", mixed, `cannot be combined with ${mixed}: put that rule in rules`)
+      }
+      rules = options.rules
     }
-
-    const halfOpenMaxProbes = yield* validate.positiveInt(POLICY, "halfOpenMaxProbes", options.halfOpenMaxProbes, 1)
-    const successThreshold = yield* validate.positiveInt(POLICY, "successThreshold", options.successThreshold, 1)
+    const machine = yield* Machine.config({
+      rules,
+      resetTimeout: options.resetTimeout,
+      resetBackoffFactor: options.resetBackoffFactor,
+      maxResetTimeout: options.maxResetTimeout,
+      halfOpenMaxProbes: options.halfOpenMaxProbes,
+      successThreshold: options.successThreshold
+    })
     const isFailure = yield* optionalFunction("isFailure", options.isFailure)
     const onStateChange = yield* optionalFunction("onStateChange", options.onStateChange)
-
-    return {
-      name: `${service}/${resource}`,
-      service,
-      resource,
-      failureThreshold,
-      failureRateThreshold,
-      slowCallRateThreshold,
-      slowCallMillis: Duration.toMillis(slowCallDuration),
-      windowType,
-      windowSize,
-      minimumCalls,
-      resetMillis,
-      backoffFactor,
-      maxResetMillis,
-      halfOpenMaxProbes,
-      successThreshold,
-      isFailure,
-      onStateChange
-    }
+    return { name: `${service}/${resource}`, service, resource, machine, isFailure, onStateChange }
   })
 
 // ---------------------------------------------------------------------------
-// the state machine
+// the breaker
 // ---------------------------------------------------------------------------
-
-const CLOSED = 0
-const OPEN = 1
-const HALF_OPEN = 2
-const ISOLATED = 3
-const DISABLED = 4
-type StateCode = 0 | 1 | 2 | 3 | 4
-
-const stateNames: ReadonlyArray<api.State> = ["Closed", "Open", "HalfOpen", "Isolated", "Disabled"]
-const gaugeValues: ReadonlyArray<number> = [0, 2, 1, 3, 4]
 
 // outcome of one finished call
 const SUCCESS = 0
@@ -213,7 +198,7 @@ class Labels {
     undefined,
     undefined
   ]
-  private rejections: Array<ReadonlyArray<MetricLabel.MetricLabel> | undefined> | undefined = undefined
+  private rejections: Map<string, ReadonlyArray<MetricLabel.MetricLabel>> | undefined = undefined
 
   constructor(name: string, service: string) {
     this.breaker = [MetricLabel.make("breaker", name), MetricLabel.make("service", service)]
@@ -223,9 +208,14 @@ class Labels {
     return this.outcomes[outcome] ??= [...this.breaker, MetricLabel.make("outcome", outcomeNames[outcome])]
   }
 
-  rejection(state: StateCode): ReadonlyArray<MetricLabel.MetricLabel> {
-    const rejections = this.rejections ??= [undefined, undefined, undefined, undefined, undefined]
-    return rejections[state] ??= [...this.breaker, MetricLabel.make("state", stateNames[state])]
+  rejection(state: string): ReadonlyArray<MetricLabel.MetricLabel> {
+    const rejections = this.rejections ??= new Map()
+    let labels = rejections.get(state)
+    if (labels === undefined) {
+      labels = [...this.breaker, MetricLabel.make("state", state)]
+      rejections.set(state, labels)
+    }
+    return labels
   }
 }
 
@@ -235,23 +225,22 @@ export type Handlers = {
   readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<any, any, any>
 }
 
+const admitEvent: Machine.Event = { _tag: "Admit" }
+const tickEvent: Machine.Event = { _tag: "Tick" }
+
 /** @internal */
 export class Breaker implements api.CircuitBreaker {
   readonly name: string
   readonly service: string
   readonly resource: string
+  private readonly machine: Machine.Config
 
-  private current: StateCode = CLOSED
-  // bumped on every transition: a call remembers the generation that admitted it, and its outcome only moves the
-  // state machine when no transition happened meanwhile
-  private gen = 0
-  private consecutiveFailures = 0
-  private consecutiveTrips = 0
-  private openedAt: number | undefined = undefined
-  private nextAttemptAt = 0
-  private probes = 0
-  private probeSuccesses = 0
+  // the machine's state: replaced only by `apply` (and `recordUntimed`, which runs the same transition)
+  private current: Machine.State
+  // a Closed state an untimed success of its own epoch left unchanged (see `makeClosedHandlers`)
+  private steady: Machine.State | undefined = undefined
 
+  // lifetime totals (not part of the machine: they never decide anything)
   private successes = 0
   private failures = 0
   private ignored = 0
@@ -259,10 +248,7 @@ export class Breaker implements api.CircuitBreaker {
   private rejections = 0
   private trips = 0
 
-  private readonly window: Window
-  private readonly needsClock: boolean
-  private readonly rateRules: boolean
-  // the Closed state's outcome handlers for the current generation, made at the first call after it began
+  // the Closed state's outcome handlers for the current epoch, made at the first call after it began
   private closedHandlers: Handlers | undefined = undefined
 
   // transitions whose log line and hook have not run yet, drained in order by one daemon fiber at a time
@@ -283,9 +269,8 @@ export class Breaker implements api.CircuitBreaker {
     this.name = config.name
     this.service = config.service
     this.resource = config.resource
-    this.window = config.windowType === "count" ? new CountWindow(config.windowSize) : new TimeWindow(config.windowSize)
-    this.needsClock = config.windowType === "time" || config.slowCallRateThreshold !== undefined
-    this.rateRules = config.failureRateThreshold !== undefined || config.slowCallRateThreshold !== undefined
+    this.machine = config.machine
+    this.current = Machine.initial(config.machine)
     // bound here rather than written as an arrow-function field: a bound function is a small fixed-size object, and
     // callers take `breaker.execute` detached (Policy.compose)
     this.execute = this.run.bind(this)
@@ -309,8 +294,43 @@ export class Breaker implements api.CircuitBreaker {
     if (this.labels !== undefined) return this.labels
     const labels = new Labels(this.config.name, this.config.service)
     this.labels = labels
-    stateGauge.unsafeUpdate(gaugeValues[this.current], labels.breaker)
+    stateGauge.unsafeUpdate(Machine.gaugeValue(this.current._tag), labels.breaker)
     return labels
+  }
+
+  // -- the one place the state changes ----------------------------------------
+
+  private apply(event: Machine.Event, now: number): Machine.Transition {
+    const transition = Machine.transition(this.current, event, now, this.machine)
+    this.current = transition.state
+    for (const announcement of transition.announcements) this.publish(announcement)
+    return transition
+  }
+
+  private publish(announcement: Machine.Announcement): void {
+    const { at, from, reason, to } = announcement
+    this.closedHandlers = undefined
+    if (to === "Open") this.trips++
+    const labels = this.metricLabels()
+    stateGauge.unsafeUpdate(Machine.gaugeValue(to), labels.breaker)
+    transitionsTotal.unsafeUpdate(1, [
+      ...labels.breaker,
+      MetricLabel.make("from", from),
+      MetricLabel.make("to", to)
+    ])
+    const change: api.StateChange = {
+      breaker: this.name,
+      service: this.service,
+      resource: this.resource,
+      from,
+      to,
+      at,
+      reason
+    }
+    // published synchronously, so subscribers see transitions in the order they happened
+    if (this.hub !== undefined) this.hub.unsafeOffer(change)
+    if (this.sink !== undefined) this.sink(change)
+    this.pending.push(change)
   }
 
   // -- the call path --------------------------------------------------------
@@ -319,13 +339,15 @@ export class Breaker implements api.CircuitBreaker {
 
   private run<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> {
     return Effect.suspend(() => {
-      switch (this.current) {
-        case CLOSED: {
-          if (!this.needsClock) return Effect.matchCauseEffect(self, this.closedHandlers ?? this.makeClosedHandlers())
-          const gen = this.gen
-          return Effect.clockWith((clock) => this.runClosedTimed(self, gen, clock))
+      switch (this.current._tag) {
+        case "Closed": {
+          if (!this.machine.usesClock && this.machine.slowCallMillis === undefined) {
+            return Effect.matchCauseEffect(self, this.closedHandlers ?? this.makeClosedHandlers())
+          }
+          const epoch = this.current.epoch
+          return Effect.clockWith((clock) => this.runClosedTimed(self, epoch, clock))
         }
-        case DISABLED:
+        case "Disabled":
           return self
         default:
           return this.guarded(self)
@@ -338,54 +360,95 @@ export class Breaker implements api.CircuitBreaker {
    * call is being started (inside the caller's own synchronous step, never
    * ahead of time): when the breaker is Closed and times nothing (no time
    * window, no slow-call rule), the outcome handlers of the current
-   * generation; the caller runs `Effect.matchCauseEffect(effect, handlers)`
+   * epoch; the caller runs `Effect.matchCauseEffect(effect, handlers)`
    * itself, which is exactly what `execute` would run, minus its suspend step.
    * `undefined`: use `execute` (Disabled, or a state or rule that needs it).
    */
   unsafeClosedHandlers(): Handlers | undefined {
-    return this.current === CLOSED && !this.needsClock ? this.closedHandlers ?? this.makeClosedHandlers() : undefined
+    return this.current._tag === "Closed" && !this.machine.usesClock && this.machine.slowCallMillis === undefined
+      ? this.closedHandlers ?? this.makeClosedHandlers()
+      : undefined
   }
 
+  // Closed, nothing timed: the rules do not read the clock, so the machine runs at time 0; only when that says the
+  // breaker trips is the event applied again at the Clock's time (the transition is pure: same verdict, right time).
   private makeClosedHandlers(): Handlers {
-    const gen = this.gen
+    const epoch = this.current.epoch
+    const success: Machine.Event = { _tag: "Success", epoch, durationMillis: 0 }
+    const failure: Machine.Event = { _tag: "Failure", epoch, durationMillis: 0 }
     return this.closedHandlers = {
       onSuccess: (a) => {
-        const trip = this.recordClosed(gen, SUCCESS, false, 0)
-        return trip === undefined ? Effect.succeed(a) : this.tripThen(gen, trip, Effect.succeed(a))
+        this.count(SUCCESS)
+        // A success that left this very state unchanged will again: the transition is a pure function of the state
+        // (and of an event and a time it does not read here). Skipping it on a healthy breaker: 266 -> 213 ns added
+        // per call, where the breaker before the machine took 207 (same-process A/B, bundled, Node 20).
+        if (this.current === this.steady) return Effect.succeed(a)
+        return this.recordUntimed(success, Effect.succeed(a))
       },
       onFailure: (cause) => {
-        const trip = this.recordClosed(gen, this.classify(cause), false, 0)
-        return trip === undefined ? Effect.failCause(cause) : this.tripThen(gen, trip, Effect.failCause(cause))
+        const outcome = this.classify(cause)
+        this.count(outcome)
+        return outcome === FAILURE ? this.recordUntimed(failure, Effect.failCause(cause)) : Effect.failCause(cause)
       }
     }
   }
 
+  private recordUntimed<A, E, R>(event: Machine.Event, exit: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    const state = this.current
+    const next = Machine.transition(state, event, 0, this.machine)
+    if (next.announcements.length === 0) {
+      // only a success of the current epoch may mark the state steady (an older epoch's changes nothing anywhere)
+      if (next.state === state && event._tag === "Success" && event.epoch === state.epoch) this.steady = state
+      this.current = next.state
+      return exit
+    }
+    return Effect.clockWith((clock) => {
+      this.apply(event, clock.unsafeCurrentTimeMillis())
+      return this.announceThen(exit)
+    })
+  }
+
   // Closed with a time window or the slow-call rule: the call is timed with the fiber's Clock.
-  private runClosedTimed<A, E, R>(self: Effect.Effect<A, E, R>, gen: number, clock: Clock.Clock) {
+  private runClosedTimed<A, E, R>(self: Effect.Effect<A, E, R>, epoch: number, clock: Clock.Clock) {
     // a time window alone needs only the end time
-    const start = this.config.slowCallRateThreshold === undefined ? 0 : clock.unsafeCurrentTimeMillis()
+    const start = this.machine.slowCallMillis === undefined ? 0 : clock.unsafeCurrentTimeMillis()
     return Effect.matchCauseEffect(self, {
-      onSuccess: this.timedSuccess<A>(gen, clock, start),
-      onFailure: this.timedFailure<E>(gen, clock, start)
+      onSuccess: this.timedSuccess<A>(epoch, clock, start),
+      onFailure: this.timedFailure<E>(epoch, clock, start)
     })
   }
 
   // The per-call handlers are returned by methods, never written inline in an object literal: a bundler that keeps
   // function names (tsx, esbuild's keepNames) would otherwise rename each new closure on every call.
-  private timedSuccess<A>(gen: number, clock: Clock.Clock, start: number) {
-    return (a: A): Effect.Effect<A> => {
-      const now = clock.unsafeCurrentTimeMillis()
-      const trip = this.recordClosed(gen, SUCCESS, this.isSlow(start, now), now)
-      return trip === undefined ? Effect.succeed(a) : this.tripAt(gen, trip, now, Effect.succeed(a))
-    }
+  private timedSuccess<A>(epoch: number, clock: Clock.Clock, start: number) {
+    return (a: A): Effect.Effect<A> => this.settle(epoch, clock, start, SUCCESS, Effect.succeed(a))
   }
 
-  private timedFailure<E>(gen: number, clock: Clock.Clock, start: number) {
-    return (cause: Cause.Cause<E>): Effect.Effect<never, E> => {
-      const now = clock.unsafeCurrentTimeMillis()
-      const trip = this.recordClosed(gen, this.classify(cause), this.isSlow(start, now), now)
-      return trip === undefined ? Effect.failCause(cause) : this.tripAt(gen, trip, now, Effect.failCause(cause))
-    }
+  private timedFailure<E>(epoch: number, clock: Clock.Clock, start: number) {
+    return (cause: Cause.Cause<E>): Effect.Effect<never, E> =>
+      this.settle(epoch, clock, start, this.classify(cause), Effect.failCause(cause))
+  }
+
+  // A timed call or a probe ended: count it and tell the machine.
+  private settle<A, E>(
+    epoch: number,
+    clock: Clock.Clock,
+    start: number,
+    outcome: Outcome,
+    exit: Effect.Effect<A, E>
+  ): Effect.Effect<A, E> {
+    const now = clock.unsafeCurrentTimeMillis()
+    this.count(outcome)
+    const durationMillis = now - start
+    this.apply(
+      outcome === SUCCESS
+        ? { _tag: "Success", epoch, durationMillis }
+        : outcome === FAILURE
+        ? { _tag: "Failure", epoch, durationMillis }
+        : { _tag: "Ignored", epoch },
+      now
+    )
+    return this.announceThen(exit)
   }
 
   // Every state but Closed and Disabled: the admission decision and the probe slot it may take are made inside an
@@ -394,69 +457,38 @@ export class Breaker implements api.CircuitBreaker {
   private guarded<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> {
     return Effect.uninterruptibleMask((restore) =>
       Effect.clockWith((clock): Effect.Effect<A, E | CircuitOpenError, R> => {
-        const now = clock.unsafeCurrentTimeMillis()
-        switch (this.current) {
-          case CLOSED:
-            // changed while we were getting here
-            return this.needsClock
-              ? this.runClosedTimed(restore(self), this.gen, clock)
-              : Effect.matchCauseEffect(restore(self), this.closedHandlers ?? this.makeClosedHandlers())
-          case DISABLED:
-            return restore(self)
-          case ISOLATED:
-            return this.reject(ISOLATED, Duration.infinity)
-          case OPEN: {
-            if (now < this.nextAttemptAt) return this.reject(OPEN, Duration.millis(this.nextAttemptAt - now))
-            this.transition(HALF_OPEN, now, "reset-timeout-elapsed")
-            return this.probe(restore(self), clock, now)
-          }
-          case HALF_OPEN:
-            return this.probe(restore(self), clock, now)
+        const state = this.current._tag
+        // changed while we were getting here
+        if (state === "Disabled") return restore(self)
+        if (state === "Closed") {
+          return this.machine.usesClock || this.machine.slowCallMillis !== undefined
+            ? this.runClosedTimed(restore(self), this.current.epoch, clock)
+            : Effect.matchCauseEffect(restore(self), this.closedHandlers ?? this.makeClosedHandlers())
         }
+        const now = clock.unsafeCurrentTimeMillis()
+        const admission = this.apply(admitEvent, now).admission!
+        if (admission._tag === "Rejected") return this.reject(admission)
+        const epoch = admission.epoch
+        const probe = Effect.matchCauseEffect(restore(self), {
+          onSuccess: this.timedSuccess<A>(epoch, clock, now),
+          onFailure: this.timedFailure<E>(epoch, clock, now)
+        })
+        return this.announceThen(probe)
       })
     )
   }
 
-  private probe<A, E, R>(self: Effect.Effect<A, E, R>, clock: Clock.Clock, start: number) {
-    if (this.probes >= this.config.halfOpenMaxProbes) return this.reject(HALF_OPEN, Duration.zero)
-    this.probes++
-    const gen = this.gen
-    const run = Effect.matchCauseEffect(self, {
-      onSuccess: this.probeSuccess<A>(gen, clock, start),
-      onFailure: this.probeFailure<E>(gen, clock, start)
-    })
-    return this.announceThen(run)
-  }
-
-  private probeSuccess<A>(gen: number, clock: Clock.Clock, start: number) {
-    return (a: A): Effect.Effect<A> => {
-      const now = clock.unsafeCurrentTimeMillis()
-      this.recordProbe(gen, SUCCESS, this.isSlow(start, now), now)
-      return this.announceThen(Effect.succeed(a))
-    }
-  }
-
-  private probeFailure<E>(gen: number, clock: Clock.Clock, start: number) {
-    return (cause: Cause.Cause<E>): Effect.Effect<never, E> => {
-      const now = clock.unsafeCurrentTimeMillis()
-      this.recordProbe(gen, this.classify(cause), this.isSlow(start, now), now)
-      return this.announceThen(Effect.failCause(cause))
-    }
-  }
-
-  private reject(state: StateCode, retryAfter: Duration.Duration) {
+  private reject(admission: Machine.Admission & { readonly _tag: "Rejected" }) {
     this.rejections++
-    rejectionsTotal.unsafeUpdate(1, this.metricLabels().rejection(state))
+    rejectionsTotal.unsafeUpdate(1, this.metricLabels().rejection(admission.state))
     const error = new CircuitOpenError({
       breaker: this.name,
-      state: stateNames[state] as "Open" | "HalfOpen" | "Isolated",
-      retryAfter
+      state: admission.state,
+      retryAfter: admission.retryAfterMillis === Number.POSITIVE_INFINITY
+        ? Duration.infinity
+        : Duration.millis(admission.retryAfterMillis)
     })
     return this.announceThen(Effect.fail(error))
-  }
-
-  private isSlow(start: number, now: number): boolean {
-    return this.config.slowCallRateThreshold !== undefined && now - start > this.config.slowCallMillis
   }
 
   private classify(cause: Cause.Cause<unknown>): Outcome {
@@ -493,120 +525,6 @@ export class Breaker implements api.CircuitBreaker {
         break
     }
     callsTotal.unsafeUpdate(1, (this.labels ?? this.metricLabels()).outcome(outcome))
-  }
-
-  // Record a call admitted while Closed; returns the reason to trip, if a rule fired.
-  private recordClosed(gen: number, outcome: Outcome, slow: boolean, now: number): api.Reason | undefined {
-    this.count(outcome)
-    if (gen !== this.gen) return undefined
-    if (outcome === SUCCESS) {
-      this.consecutiveFailures = 0
-      this.window.record(now, false, slow)
-    } else if (outcome === FAILURE) {
-      this.consecutiveFailures++
-      this.window.record(now, true, slow)
-      if (this.consecutiveFailures >= this.config.failureThreshold) return "consecutive-failures"
-    } else {
-      return undefined
-    }
-    return this.rateRules ? this.checkRates() : undefined
-  }
-
-  private checkRates(): api.Reason | undefined {
-    const w = this.window
-    if (w.calls < this.config.minimumCalls) return undefined
-    const { failureRateThreshold, slowCallRateThreshold } = this.config
-    if (failureRateThreshold !== undefined && w.failures >= failureRateThreshold * w.calls) return "failure-rate"
-    if (slowCallRateThreshold !== undefined && w.slow >= slowCallRateThreshold * w.calls) return "slow-call-rate"
-    return undefined
-  }
-
-  private recordProbe(gen: number, outcome: Outcome, slow: boolean, now: number): void {
-    this.count(outcome)
-    // a transition meanwhile (reset, isolate, another probe's verdict) already dropped every probe slot
-    if (gen !== this.gen) return
-    this.probes--
-    if (outcome === FAILURE) {
-      this.consecutiveFailures++
-      this.open(now, "probe-failed")
-    } else if (outcome === SUCCESS) {
-      if (slow) return this.open(now, "probe-slow")
-      this.consecutiveFailures = 0
-      if (++this.probeSuccesses >= this.config.successThreshold) this.close(now, "probe-succeeded")
-    }
-  }
-
-  private tripThen<A, E, R>(gen: number, reason: api.Reason, exit: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.clockWith((clock) => this.tripAt(gen, reason, clock.unsafeCurrentTimeMillis(), exit))
-  }
-
-  private tripAt<A, E, R>(
-    gen: number,
-    reason: api.Reason,
-    now: number,
-    exit: Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E, R> {
-    if (gen === this.gen && this.current === CLOSED) this.open(now, reason)
-    return this.announceThen(exit)
-  }
-
-  // -- transitions ----------------------------------------------------------
-
-  private open(now: number, reason: api.Reason): void {
-    this.trips++
-    this.consecutiveTrips++
-    const { backoffFactor, maxResetMillis, resetMillis } = this.config
-    const duration = Math.min(resetMillis * Math.pow(backoffFactor, this.consecutiveTrips - 1), maxResetMillis)
-    this.openedAt = now
-    this.nextAttemptAt = now + duration
-    this.transition(OPEN, now, reason)
-  }
-
-  private close(now: number, reason: api.Reason): void {
-    this.clearCounters()
-    this.transition(CLOSED, now, reason)
-  }
-
-  private clearCounters(): void {
-    this.consecutiveFailures = 0
-    this.consecutiveTrips = 0
-    this.openedAt = undefined
-    this.nextAttemptAt = 0
-    this.window.clear()
-  }
-
-  private transition(to: StateCode, now: number, reason: api.Reason): void {
-    const from = this.current
-    this.current = to
-    this.gen++
-    this.probes = 0
-    this.probeSuccesses = 0
-    this.closedHandlers = undefined
-    const labels = this.metricLabels()
-    stateGauge.unsafeUpdate(gaugeValues[to], labels.breaker)
-    transitionsTotal.unsafeUpdate(1, [
-      ...labels.breaker,
-      MetricLabel.make("from", stateNames[from]),
-      MetricLabel.make("to", stateNames[to])
-    ])
-    const change: api.StateChange = {
-      breaker: this.name,
-      service: this.service,
-      resource: this.resource,
-      from: stateNames[from],
-      to: stateNames[to],
-      at: now,
-      reason
-    }
-    // published synchronously, so subscribers see transitions in the order they happened
-    if (this.hub !== undefined) this.hub.unsafeOffer(change)
-    if (this.sink !== undefined) this.sink(change)
-    this.pending.push(change)
-  }
-
-  // Open → HalfOpen once the reset timeout has passed, on any observation.
-  private observe(now: number): void {
-    if (this.current === OPEN && now >= this.nextAttemptAt) this.transition(HALF_OPEN, now, "reset-timeout-elapsed")
   }
 
   // -- announcing transitions (log line + hook) -------------------------------
@@ -653,78 +571,100 @@ export class Breaker implements api.CircuitBreaker {
 
   // -- observation and manual control --------------------------------------
 
+  // Apply an event at the Clock's time and announce what it changed.
+  private command(event: Machine.Event): Effect.Effect<void> {
+    return Effect.clockWith((clock) => {
+      this.apply(event, clock.unsafeCurrentTimeMillis())
+      return this.announceThen(Effect.void)
+    })
+  }
+
   get state(): Effect.Effect<api.State> {
     return Effect.suspend(() =>
-      this.current === OPEN
-        ? Effect.clockWith((clock) => {
-          this.observe(clock.unsafeCurrentTimeMillis())
-          return this.announceThen(Effect.succeed(stateNames[this.current]))
-        })
-        : Effect.succeed(stateNames[this.current])
+      this.current._tag === "Open"
+        ? Effect.zipRight(this.command(tickEvent), Effect.sync(() => this.current._tag))
+        : Effect.succeed(this.current._tag)
     )
   }
 
   get snapshot(): Effect.Effect<api.Snapshot> {
-    return Effect.clockWith((clock) => this.snapshotAt(clock.unsafeCurrentTimeMillis()))
-  }
-
-  private snapshotAt(now: number): Effect.Effect<api.Snapshot> {
-    this.observe(now)
-    const w = this.window
-    w.refresh(now)
-    const state = this.current
-    const hasOpened = state === OPEN || state === HALF_OPEN || state === ISOLATED
-    const snapshot: api.Snapshot = {
-      name: this.name,
-      service: this.service,
-      resource: this.resource,
-      state: stateNames[state],
-      calls: this.successes + this.failures + this.ignored + this.interrupted,
-      successes: this.successes,
-      failures: this.failures,
-      ignored: this.ignored,
-      interrupted: this.interrupted,
-      rejections: this.rejections,
-      consecutiveFailures: this.consecutiveFailures,
-      windowCalls: w.calls,
-      failureRate: w.calls === 0 ? 0 : w.failures / w.calls,
-      slowCallRate: w.calls === 0 ? 0 : w.slow / w.calls,
-      openedAt: hasOpened && this.openedAt !== undefined ? Option.some(this.openedAt) : Option.none(),
-      nextAttemptAt: state === OPEN ? Option.some(this.nextAttemptAt) : Option.none(),
-      trips: this.trips
-    }
-    return this.announceThen(Effect.succeed(snapshot))
+    return Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      // Open → HalfOpen when due, as for any observation
+      this.apply(tickEvent, now)
+      const state = this.current
+      const w = Machine.windowView(this.machine, state, now)
+      const snapshot: api.Snapshot = {
+        name: this.name,
+        service: this.service,
+        resource: this.resource,
+        state: state._tag,
+        calls: this.successes + this.failures + this.ignored + this.interrupted,
+        successes: this.successes,
+        failures: this.failures,
+        ignored: this.ignored,
+        interrupted: this.interrupted,
+        rejections: this.rejections,
+        consecutiveFailures: state.consecutiveFailures,
+        windowCalls: w.calls,
+        failureRate: w.calls === 0 ? 0 : w.failures / w.calls,
+        slowCallRate: w.calls === 0 ? 0 : w.slow / w.calls,
+        openedAt: "openedAt" in state ? Option.some(state.openedAt) : Option.none(),
+        nextAttemptAt: state._tag === "Open" ? Option.some(state.until) : Option.none(),
+        trips: this.trips
+      }
+      return this.announceThen(Effect.succeed(snapshot))
+    })
   }
 
   get isolate(): Effect.Effect<void> {
-    return Effect.clockWith((clock) => {
-      if (this.current !== ISOLATED) {
-        const now = clock.unsafeCurrentTimeMillis()
-        this.openedAt = now
-        this.nextAttemptAt = Number.POSITIVE_INFINITY
-        this.transition(ISOLATED, now, "isolated")
-      }
-      return this.announceThen(Effect.void)
-    })
+    return this.command({ _tag: "Isolate" })
   }
 
   get reset(): Effect.Effect<void> {
-    return Effect.clockWith((clock) => {
-      this.clearCounters()
-      if (this.current !== CLOSED) this.transition(CLOSED, clock.unsafeCurrentTimeMillis(), "reset")
-      return this.announceThen(Effect.void)
-    })
+    return this.command({ _tag: "Reset" })
   }
 
   get disable(): Effect.Effect<void> {
-    return Effect.clockWith((clock) => {
-      if (this.current !== DISABLED) {
-        this.openedAt = undefined
-        this.nextAttemptAt = 0
-        this.transition(DISABLED, clock.unsafeCurrentTimeMillis(), "disabled")
+    return this.command({ _tag: "Disable" })
+  }
+
+  // -- waiting for a state ------------------------------------------------------
+
+  // Wait until `done` holds for the state. Subscribed before the first look, so no change slips between a look and
+  // the wait; while Open, the wait also ends at the reset time, where looking performs the Open → HalfOpen step.
+  private waitFor(done: (state: Machine.State) => boolean, tick: boolean): Effect.Effect<void> {
+    return Effect.scoped(Effect.gen(this, function*() {
+      const changes = yield* this.subscribe
+      while (true) {
+        if (tick) yield* this.command(tickEvent)
+        yield* Queue.takeAll(changes)
+        const state = this.current
+        if (done(state)) return
+        if (state._tag === "Open") {
+          const now = yield* Clock.currentTimeMillis
+          yield* Effect.raceFirst(Effect.sleep(Math.max(0, state.until - now)), Queue.take(changes))
+        } else {
+          yield* Queue.take(changes)
+        }
       }
-      return this.announceThen(Effect.void)
-    })
+    }))
+  }
+
+  awaitState(state: api.State): Effect.Effect<void> {
+    return this.waitFor((current) => current._tag === state, true)
+  }
+
+  get awaitClosed(): Effect.Effect<void> {
+    return this.awaitState("Closed")
+  }
+
+  /**
+   * The live Open → HalfOpen step: waits for each reset time and performs the
+   * transition then, with no call needed (runs until interrupted).
+   */
+  get liveHalfOpen(): Effect.Effect<never> {
+    return Effect.andThen(this.waitFor(() => false, true), Effect.never)
   }
 
   /** Lifetime failures, read synchronously by the registry. */
@@ -745,3 +685,12 @@ export const makeWith = (
 
 /** @internal */
 export const make = (options: api.Options): Effect.Effect<api.CircuitBreaker, InvalidOptionsError> => makeWith(options)
+
+/** @internal */
+export const makeScoped = (
+  options: api.ScopedOptions
+): Effect.Effect<api.CircuitBreaker, InvalidOptionsError, Scope.Scope> =>
+  Effect.tap(
+    makeWith(options),
+    (breaker) => options.liveHalfOpen === true ? Effect.forkScoped(breaker.liveHalfOpen) : Effect.void
+  )

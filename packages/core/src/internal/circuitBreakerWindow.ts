@@ -1,152 +1,197 @@
 /**
- * The sliding windows of the circuit breaker's rate rules. Both keep running
- * totals, so recording a call and reading a rate are O(1) (a time window's
- * refresh is O(seconds elapsed), at most O(windowSize)).
+ * The sliding windows of the circuit breaker's rate rules, as immutable
+ * values: recording a call returns a new window (or the same one when nothing
+ * changed), so the breaker's state machine stays a pure function.
+ *
+ * Both windows keep running totals, so recording a call and reading a rate
+ * are O(1) amortized. They store only what can slide out and change a total:
+ * a count window remembers the failed or slow calls (a healthy window is three
+ * numbers, whatever its size), a time window one bucket per second that saw a
+ * call.
  *
  * @internal
  */
+
+import type { WindowView } from "../CircuitBreakerMachine.js"
+
+// -- a persistent FIFO queue ----------------------------------------------------
+// Two immutable linked lists (Okasaki's banker's queue): push conses onto `back`, pop takes from `front`, which is
+// refilled by reversing `back` when it runs out. O(1) amortized when each version is used once, as a breaker does.
+
+type List<A> = { readonly head: A; readonly tail: List<A> } | undefined
+
+interface Queue<A> {
+  // empty only when the whole queue is
+  readonly front: List<A>
+  readonly back: List<A>
+}
+
+const emptyQueue: Queue<never> = { front: undefined, back: undefined }
+
+const reverse = <A>(list: List<A>): List<A> => {
+  let out: List<A> = undefined
+  for (let node = list; node !== undefined; node = node.tail) out = { head: node.head, tail: out }
+  return out
+}
+
+const push = <A>(queue: Queue<A>, a: A): Queue<A> =>
+  queue.front === undefined
+    ? { front: { head: a, tail: undefined }, back: undefined }
+    : { front: queue.front, back: { head: a, tail: queue.back } }
+
+const pop = <A>(queue: Queue<A>): Queue<A> => {
+  const rest = queue.front!.tail
+  return rest !== undefined ? { front: rest, back: queue.back } : { front: reverse(queue.back), back: undefined }
+}
+
+// -- count window -----------------------------------------------------------
+
+interface Mark {
+  // the call's sequence number
+  readonly seq: number
+  readonly failed: boolean
+  readonly slow: boolean
+}
+
+/**
+ * The last `size` calls.
+ *
+ * @internal
+ */
+export interface CountWindow extends WindowView {
+  readonly _tag: "CountWindow"
+  readonly size: number
+  // the next call's sequence number; it only advances while `marks` is not empty (with no mark, nothing refers to
+  // it), which is what lets a full, healthy window return itself on a success
+  readonly seq: number
+  readonly marks: Queue<Mark>
+}
 
 /** @internal */
-export interface Window {
-  /** Calls in the window (after the last `refresh` or `record`). */
-  readonly calls: number
-  readonly failures: number
-  readonly slow: number
-  record(now: number, failure: boolean, slow: boolean): void
-  /** Drop what has slid out of the window by `now`. */
-  refresh(now: number): void
-  clear(): void
+export const countWindow = (size: number): CountWindow => ({
+  _tag: "CountWindow",
+  size,
+  calls: 0,
+  failures: 0,
+  slow: 0,
+  seq: 0,
+  marks: emptyQueue
+})
+
+const recordCount = (w: CountWindow, failed: boolean, slow: boolean): CountWindow => {
+  let { calls, failures, marks, seq } = w
+  let slowCalls = w.slow
+  if (calls === w.size) {
+    // full: the call `size` calls ago slides out, if it was marked
+    const oldest = marks.front
+    if (oldest !== undefined && oldest.head.seq === seq - w.size) {
+      if (oldest.head.failed) failures--
+      if (oldest.head.slow) slowCalls--
+      marks = pop(marks)
+    }
+    if (!failed && !slow && marks === w.marks && marks.front === undefined) return w
+  } else {
+    calls++
+  }
+  if (failed || slow) {
+    marks = push(marks, { seq, failed, slow })
+    if (failed) failures++
+    if (slow) slowCalls++
+  }
+  if (marks.front !== undefined) seq++
+  return { _tag: "CountWindow", size: w.size, calls, failures, slow: slowCalls, seq, marks }
 }
 
-const empty = new Float64Array(0)
+// -- time window --------------------------------------------------------------
 
-const FAILED = 1
-const SLOW = 2
-
-/**
- * The last `size` calls: a ring of one byte per call, allocated at the first
- * failed or slow call (until then every entry would be 0, so the counters
- * alone describe the window: an idle or healthy breaker carries no ring).
- *
- * @internal
- */
-export class CountWindow implements Window {
-  calls = 0
-  failures = 0
-  slow = 0
-  private ring: Uint8Array | undefined = undefined
-  private head = 0
-
-  constructor(private readonly size: number) {}
-
-  record(_now: number, failure: boolean, slow: boolean): void {
-    const head = this.head
-    let ring = this.ring
-    if (this.calls === this.size) {
-      // full: the oldest call (at head) slides out
-      if (ring !== undefined) {
-        const old = ring[head]
-        if (old & FAILED) this.failures--
-        if (old & SLOW) this.slow--
-      }
-    } else {
-      this.calls++
-    }
-    const flags = (failure ? FAILED : 0) | (slow ? SLOW : 0)
-    if (ring === undefined && flags !== 0) ring = this.ring = new Uint8Array(this.size)
-    if (ring !== undefined) ring[head] = flags
-    if (failure) this.failures++
-    if (slow) this.slow++
-    this.head = head + 1 === this.size ? 0 : head + 1
-  }
-
-  refresh(_now: number): void {}
-
-  clear(): void {
-    // entries past `calls` are never read before being overwritten
-    this.calls = 0
-    this.failures = 0
-    this.slow = 0
-    this.head = 0
-  }
+interface Bucket extends WindowView {
+  readonly second: number
 }
 
 /**
- * The calls of the current second and the `size - 1` seconds before it: one
- * bucket per second, indexed by epoch second modulo `size`.
+ * The calls of the current second and the `size - 1` seconds before it.
  *
  * @internal
  */
-export class TimeWindow implements Window {
-  calls = 0
-  failures = 0
-  slow = 0
-  // allocated at the first recorded call (an idle breaker carries none); empty buckets have nothing to slide out
-  private bucketCalls: Float64Array | undefined = undefined
-  private bucketFailures: Float64Array = empty
-  private bucketSlow: Float64Array = empty
-  // the newest second the buckets describe
-  private second = Number.NEGATIVE_INFINITY
+export interface TimeWindow extends WindowView {
+  readonly _tag: "TimeWindow"
+  readonly size: number
+  // the newest bucket (undefined until the first call), then the older ones, oldest first
+  readonly current: Bucket | undefined
+  readonly older: Queue<Bucket>
+}
 
-  constructor(private readonly size: number) {}
+/** @internal */
+export const timeWindow = (size: number): TimeWindow => ({
+  _tag: "TimeWindow",
+  size,
+  calls: 0,
+  failures: 0,
+  slow: 0,
+  current: undefined,
+  older: emptyQueue
+})
 
-  refresh(now: number): void {
-    const second = Math.floor(now / 1000)
-    // a clock that steps back keeps recording into the newest bucket
-    if (second <= this.second) return
-    if (this.bucketCalls === undefined) {
-      this.second = second
-      return
-    }
-    if (second - this.second >= this.size) {
-      this.clear()
-    } else {
-      const bucketCalls = this.bucketCalls
-      for (let s = this.second + 1; s <= second; s++) {
-        const i = this.index(s)
-        this.calls -= bucketCalls[i]
-        this.failures -= this.bucketFailures[i]
-        this.slow -= this.bucketSlow[i]
-        bucketCalls[i] = 0
-        this.bucketFailures[i] = 0
-        this.bucketSlow[i] = 0
-      }
-    }
-    this.second = second
+const secondOf = (now: number) => Math.floor(now / 1000)
+
+// The window as of `now`: buckets older than `size` seconds dropped.
+const slideTime = (w: TimeWindow, now: number): TimeWindow => {
+  const current = w.current
+  if (current === undefined) return w
+  const oldest = secondOf(now) - w.size + 1
+  if (current.second < oldest) return timeWindow(w.size)
+  let { calls, failures, older, slow } = w
+  for (let node = older.front; node !== undefined && node.head.second < oldest; node = older.front) {
+    calls -= node.head.calls
+    failures -= node.head.failures
+    slow -= node.head.slow
+    older = pop(older)
   }
+  return older === w.older ? w : { _tag: "TimeWindow", size: w.size, calls, failures, slow, current, older }
+}
 
-  record(now: number, failure: boolean, slow: boolean): void {
-    this.refresh(now)
-    let bucketCalls = this.bucketCalls
-    if (bucketCalls === undefined) {
-      bucketCalls = this.bucketCalls = new Float64Array(this.size)
-      this.bucketFailures = new Float64Array(this.size)
-      this.bucketSlow = new Float64Array(this.size)
+const recordTime = (window: TimeWindow, now: number, failed: boolean, slow: boolean): TimeWindow => {
+  const w = slideTime(window, now)
+  const f = failed ? 1 : 0
+  const s = slow ? 1 : 0
+  const second = secondOf(now)
+  const current = w.current
+  let older = w.older
+  let bucket: Bucket
+  // a clock that steps back keeps recording into the newest bucket
+  if (current !== undefined && current.second >= second) {
+    bucket = {
+      second: current.second,
+      calls: current.calls + 1,
+      failures: current.failures + f,
+      slow: current.slow + s
     }
-    const i = this.index(this.second)
-    bucketCalls[i]++
-    this.calls++
-    if (failure) {
-      this.bucketFailures[i]++
-      this.failures++
-    }
-    if (slow) {
-      this.bucketSlow[i]++
-      this.slow++
-    }
+  } else {
+    if (current !== undefined) older = push(older, current)
+    bucket = { second, calls: 1, failures: f, slow: s }
   }
-
-  clear(): void {
-    if (this.bucketCalls !== undefined) this.bucketCalls.fill(0)
-    this.bucketFailures.fill(0)
-    this.bucketSlow.fill(0)
-    this.calls = 0
-    this.failures = 0
-    this.slow = 0
-  }
-
-  private index(second: number): number {
-    const i = second % this.size
-    return i < 0 ? i + this.size : i
+  return {
+    _tag: "TimeWindow",
+    size: w.size,
+    calls: w.calls + 1,
+    failures: w.failures + f,
+    slow: w.slow + s,
+    current: bucket,
+    older
   }
 }
+
+// -- either -------------------------------------------------------------------
+
+/** @internal */
+export type Window = CountWindow | TimeWindow
+
+/** Record one call. @internal */
+export const record = (w: Window, now: number, failed: boolean, slow: boolean): Window =>
+  w._tag === "CountWindow" ? recordCount(w, failed, slow) : recordTime(w, now, failed, slow)
+
+/** The window's totals as of `now` (a time window drops what has slid out). @internal */
+export const view = (w: Window, now: number): WindowView => w._tag === "CountWindow" ? w : slideTime(w, now)
+
+/** The same kind of window, empty. @internal */
+export const clear = (w: Window): Window => w._tag === "CountWindow" ? countWindow(w.size) : timeWindow(w.size)
