@@ -70,6 +70,9 @@ export const duration = (
   allowZero = false
 ): Effect.Effect<Duration.Duration, InvalidOptionsError> => {
   const input = value ?? fallback
+  // Duration.decode turns a negative input (-1, "-5 seconds", [-1, 0]) into zero: refuse it first,
+  // or an option that allows zero would take a typo as "no wait" silently.
+  if (isNegative(input)) return fail(policy, option, input, allowZero ? "must be >= 0" : "must be > 0")
   const decoded = Duration.decodeUnknown(input)
   if (Option.isNone(decoded)) return fail(policy, option, input, "must be a Duration (e.g. \"5 seconds\" or millis)")
   const d = decoded.value
@@ -80,6 +83,12 @@ export const duration = (
   }
   return Effect.succeed(d)
 }
+
+const isNegative = (input: unknown): boolean =>
+  (typeof input === "number" && input < 0) ||
+  (typeof input === "bigint" && input < BigInt(0)) ||
+  (typeof input === "string" && input.trimStart().startsWith("-")) ||
+  (Array.isArray(input) && input.some((part) => typeof part === "number" && part < 0))
 
 /** A non-empty string without control characters. @internal */
 export const name = (
