@@ -16,7 +16,6 @@ import * as CircuitBreakerRegistry from "../CircuitBreakerRegistry.js"
 import type * as Policy from "../Policy.js"
 import * as ResilienceConfig from "../ResilienceConfig.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
-import { tagOf } from "../ResilienceError.js"
 import * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
 import * as Timeout from "../Timeout.js"
@@ -27,20 +26,14 @@ import * as timeoutInternal from "./timeout.js"
 import * as validate from "./validate.js"
 
 /**
- * The policies' own rejections. Never retried: an open breaker or a full
- * bulkhead means "not now", and retrying at once is the hot loop they exist
- * to prevent. Invalid options never get better by retrying either.
+ * The policies' own rejections (`CircuitOpenError`, `BulkheadRejectedError`,
+ * `InvalidOptionsError`): what `Retry.defaultRetryOn` refuses, one list for
+ * both. Never retried: an open breaker or a full bulkhead means "not now", and
+ * retrying at once is the hot loop they exist to prevent.
  *
  * @internal
  */
-export const ownRejections: ReadonlySet<string> = new Set([
-  "CircuitOpenError",
-  "BulkheadRejectedError",
-  "InvalidOptionsError"
-])
-
-/** @internal */
-export const isOwnRejection = (error: unknown): boolean => ownRejections.has(tagOf(error))
+export const isOwnRejection = (error: unknown): boolean => !Retry.defaultRetryOn(error)
 
 /** @internal */
 export const retryPredicate = (retryOn: Retry.RetryOn | undefined): (error: unknown) => boolean => {
