@@ -165,3 +165,26 @@ export const makeScoped = (options: ScopedOptions = {}): Effect.Effect<Registry,
  * @category layers
  */
 export const layer: Layer.Layer<CircuitBreakerRegistry> = Layer.effect(CircuitBreakerRegistry, make)
+
+/**
+ * A layer providing an empty registry whose live parts run for the layer's
+ * lifetime: with `liveHalfOpen`, every breaker it makes announces Open →
+ * HalfOpen at its reset time with no traffic, and the timers stop when the
+ * layer is released.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerRegistry } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
+ *   return registry
+ * }).pipe(Effect.provide(CircuitBreakerRegistry.layerScoped({ liveHalfOpen: true })))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerScoped = (options: ScopedOptions = {}): Layer.Layer<CircuitBreakerRegistry> =>
+  Layer.scoped(CircuitBreakerRegistry, makeScoped(options))

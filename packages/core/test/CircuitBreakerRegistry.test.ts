@@ -60,6 +60,30 @@ describe("CircuitBreakerRegistry", () => {
       ])
     }))
 
+  it.effect("layerScoped({ liveHalfOpen }): HalfOpen is announced with no call while the layer lives", () =>
+    Effect.gen(function*() {
+      const seen = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
+          const events = yield* registry.subscribe
+          const broker = yield* registry.get({
+            service: "gw",
+            resource: "broker",
+            failureThreshold: 1,
+            resetTimeout: 10_000
+          })
+          yield* Effect.exit(broker.execute(fail))
+          yield* TestClock.adjust("10 seconds")
+          return [yield* Queue.take(events), yield* Queue.take(events)]
+        }).pipe(Effect.provide(CircuitBreakerRegistry.layerScoped({ liveHalfOpen: true })))
+      )
+      expect(seen.map((c) => [c.breaker, c.to, c.at])).toEqual([["gw/broker", "Open", 0], [
+        "gw/broker",
+        "HalfOpen",
+        10_000
+      ]])
+    }))
+
   it.effect("1,000 concurrent gets of one name make one breaker", () =>
     Effect.gen(function*() {
       const registry = yield* CircuitBreakerRegistry.make

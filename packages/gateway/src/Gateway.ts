@@ -86,7 +86,9 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
 
     // Below everything: registries, the limiter store, the resilience profiles.
     const infra = Layer.mergeAll(
-      CircuitBreakerRegistry.layer,
+      // Live half-open: a breaker's Open → HalfOpen is announced (dashboard, logs, gauge) at its
+      // reset time even when no traffic reaches it.
+      CircuitBreakerRegistry.layerScoped({ liveHalfOpen: true }),
       StatusSources.layer,
       ResilienceConfig.layerConfig,
       storeLayer(config)
