@@ -36,6 +36,12 @@
  * `execute` rejects with `reason: "full"` once `maxWaiting` calls of any kind
  * are queued. `resize` changes `maxConcurrent`.
  *
+ * Prefer `withPermits` to a bare `take`/`release` pair: an interruption that
+ * lands between a successful `take` and the code that would `release` loses
+ * those permits (Effect's own semaphore has the same gap). When you need the
+ * pair, close the gap as `withPermits` does:
+ * `Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(bulkhead.take(1)), restore(work).pipe(Effect.ensuring(bulkhead.release(1)))))`.
+ *
  * ## Cost
  *
  * The success path when a permit is free is a synchronous check-and-take and
