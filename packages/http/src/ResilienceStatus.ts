@@ -1,7 +1,7 @@
 /**
  * A status API for the resilience policies of a server: `GET
  * /resilience/status` returns a JSON snapshot of every circuit breaker
- * (state, counts, next attempt), bulkhead (active, waiting) and rate limiter
+ * (state, counts, next attempt), bulkhead (active, available, waiting, rejections) and rate limiter
  * (keys, global remaining), with a `Snapshot` Schema so clients, dashboards
  * and tests can decode it.
  *
@@ -75,9 +75,13 @@ export type BreakerStatus = typeof BreakerStatus.Type
 export const BulkheadStatus = Schema.Struct({
   name: Schema.String,
   active: Schema.Number,
+  /** Permits free now. */
+  available: Schema.Number,
   waiting: Schema.Number,
   maxConcurrent: Schema.Number,
-  maxWaiting: Schema.Number
+  maxWaiting: Schema.Number,
+  /** Calls rejected since the bulkhead was made, by reason. */
+  rejected: Schema.Struct({ full: Schema.Number, timeout: Schema.Number })
 })
 
 /**
@@ -185,9 +189,11 @@ const makeSnapshot = (
     const bulkheads = sources === undefined ? [] : (yield* sources.bulkheads).map((b) => ({
       name: b.name,
       active: b.active,
+      available: b.available,
       waiting: b.waiting,
       maxConcurrent: b.maxConcurrent,
-      maxWaiting: b.maxWaiting
+      maxWaiting: b.maxWaiting,
+      rejected: { full: b.rejected.full, timeout: b.rejected.timeout }
     }))
     const limiters = sources === undefined ? [] : (yield* sources.limiters).map((l) => ({
       name: l.name,

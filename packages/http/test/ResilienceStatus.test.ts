@@ -59,7 +59,16 @@ describe("ResilienceStatus", () => {
       expect(orders).toMatchObject({ name: "broker/orders", state: "Open", failures: 1, trips: 1 })
       expect(orders.nextAttemptAt).not.toBeNull()
       expect(orders.nextAttemptAt! - orders.openedAt!).toBe(30_000)
-      expect(status.bulkheads).toEqual([{ name: "server", active: 1, waiting: 0, maxConcurrent: 7, maxWaiting: 3 }])
+      // the status request itself holds one permit
+      expect(status.bulkheads).toEqual([{
+        name: "server",
+        active: 1,
+        available: 6,
+        waiting: 0,
+        maxConcurrent: 7,
+        maxWaiting: 3,
+        rejected: { full: 0, timeout: 0 }
+      }])
       expect(status.limiters).toEqual([
         {
           name: "api",
