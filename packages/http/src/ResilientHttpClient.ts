@@ -184,7 +184,7 @@ export const retriesTotal: Metric.Metric.Counter<number> = Metric.counter(
 
 const idempotentMethods = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 
-/** `host:port` of an absolute URL, without allocating a URL object. */
+/** `host:port` of an absolute URL (or "unknown"), without allocating a URL object. */
 const hostOf = (url: string): string => {
   const scheme = url.indexOf("://")
   if (scheme === -1) return "unknown"
@@ -199,7 +199,17 @@ const hostOf = (url: string): string => {
   }
   const authority = url.slice(start, end)
   const at = authority.lastIndexOf("@")
-  return at === -1 ? authority : authority.slice(at + 1)
+  const host = at === -1 ? authority : authority.slice(at + 1)
+  // The host names a breaker: one that cannot (empty, longer than a DNS name, spaces or control
+  // characters) shares the breaker "unknown" instead of failing the request with a defect.
+  return host.length === 0 || host.length > 255 || hasSpaceOrControl(host) ? "unknown" : host
+}
+
+const hasSpaceOrControl = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) <= 0x20) return true
+  }
+  return false
 }
 
 /**

@@ -3,7 +3,7 @@ import { ResilientHttpClient, StatusSources } from "@effect-resilience/http"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Effect, Exit, FastCheck as fc, Fiber, Metric, Random, TestClock } from "effect"
+import { Cause, Chunk, Clock, Effect, Exit, FastCheck as fc, Fiber, Metric, Random, TestClock } from "effect"
 import type * as Http from "node:http"
 import { serveRaw } from "./utils/harness.js"
 
@@ -221,6 +221,16 @@ describe("ResilientHttpClient", () => {
         expect(gap).toBeGreaterThanOrEqual(1000) // equal jitter: at least half of 2 s
         expect(gap).toBeLessThanOrEqual(2000)
       }))
+
+    it.effect("a URL whose host cannot name a breaker (empty, huge) is a typed failure or an answer, never a defect", () =>
+      Effect.gen(function*() {
+        const upstream = scripted([[200]])
+        const resilient = (yield* ResilientHttpClient.make({ baseDelay: "5 millis" }))(upstream.client)
+        for (const url of ["http:///quote", `http://${"a".repeat(300)}.test/quote`]) {
+          const exit = yield* Effect.exit(Effect.map(resilient.get(url), (r) => r.status))
+          expect(Exit.isFailure(exit) && Cause.isDie(exit.cause), url).toBe(false)
+        }
+      }).pipe(Effect.scoped))
 
     it.effect("counts each retry in retriesTotal by host and reason", () =>
       Effect.gen(function*() {
