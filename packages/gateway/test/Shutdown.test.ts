@@ -190,7 +190,8 @@ describe.each(["memory", "redis"] as const)("graceful shutdown of a gateway proc
       await Promise.all(clients)
       agent.destroy()
 
-      expect(exit, `still running long after SIGTERM:\n${gateway.output().slice(-3000)}`).toBeDefined()
+      expect(exit === undefined ? "still running" : "exited", `long after SIGTERM:\n${gateway.output().slice(-3000)}`)
+        .toBe("exited")
       const seconds = (exit!.at - signalledAt) / 1000
       console.log(`${mode}: exited ${seconds.toFixed(2)} s after SIGTERM (SHUTDOWN_TIMEOUT ${SHUTDOWN_SECONDS} s)`)
       expect(exit!.signal).toBeNull()

@@ -288,6 +288,14 @@ const recordProbe = (
   }
 }
 
+// What a forced state (Isolated, Disabled) keeps of the one it replaces, in the next epoch.
+const carriedOver = (state: api.State) => ({
+  epoch: state.epoch + 1,
+  consecutiveFailures: state.consecutiveFailures,
+  trips: state.trips,
+  rules: state.rules
+})
+
 /** @internal */
 export const transition = (state: api.State, event: api.Event, now: number, config: api.Config): api.Transition => {
   switch (event._tag) {
@@ -308,32 +316,13 @@ export const transition = (state: api.State, event: api.Event, now: number, conf
         ? announce(state, halfOpen(state, state.epoch + 1), "reset-timeout-elapsed", now)
         : stay(state)
     case "Isolate":
-      return state._tag === "Isolated" ? stay(state) : announce(
-        state,
-        {
-          _tag: "Isolated",
-          epoch: state.epoch + 1,
-          consecutiveFailures: state.consecutiveFailures,
-          trips: state.trips,
-          rules: state.rules,
-          openedAt: now
-        },
-        "isolated",
-        now
-      )
+      return state._tag === "Isolated"
+        ? stay(state)
+        : announce(state, { _tag: "Isolated", ...carriedOver(state), openedAt: now }, "isolated", now)
     case "Disable":
-      return state._tag === "Disabled" ? stay(state) : announce(
-        state,
-        {
-          _tag: "Disabled",
-          epoch: state.epoch + 1,
-          consecutiveFailures: state.consecutiveFailures,
-          trips: state.trips,
-          rules: state.rules
-        },
-        "disabled",
-        now
-      )
+      return state._tag === "Disabled"
+        ? stay(state)
+        : announce(state, { _tag: "Disabled", ...carriedOver(state) }, "disabled", now)
     case "Reset":
       // resetting a Closed breaker clears its counters without a transition (calls under way still count)
       return state._tag === "Closed"

@@ -300,7 +300,7 @@ export const make = (
   // Under a flood, rejections are the hot path: the fields are ours and
   // well-typed, so skip the constructor's Schema validation (~40 µs). The
   // JavaScript stack trace stays (a few µs per rejection): skipping it would
-  // mean changing `Error.stackTraceLimit`, which is process-wide.
+  // mean changing the process-wide stack trace limit (DESIGN.md rule 1).
   const rejection = (key: string | undefined, decision: RateLimiterStore.Decision): RateLimitedError =>
     new RateLimitedError({
       key: errorKey(key),
