@@ -82,7 +82,9 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
 import * as internal from "./internal/bulkhead.js"
+import * as schemas from "./internal/options.js"
 import type { BulkheadRejectedError, InvalidOptionsError } from "./ResilienceError.js"
 
 export {
@@ -190,6 +192,20 @@ export interface Bulkhead extends Effect.Semaphore {
    */
   readonly unsafeStats: () => Stats
 }
+
+/**
+ * The data rules of `Options`, the single source of `make`'s validation and
+ * of `ResilienceConfig`'s bulkhead settings: `name` of at most 256 printable
+ * characters, `maxConcurrent` an integer >= 1, `maxWaiting` an integer >= 0,
+ * `acquireTimeout` a duration > 0 (`Duration.DurationInput`: bare numbers are
+ * millis; infinite means none). `make` reports the first issue as an
+ * `InvalidOptionsError` naming the option.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OptionsSchema: Schema.Schema<Schema.Schema.Type<typeof schemas.BulkheadOptions>, Options> =
+  schemas.BulkheadOptions
 
 /**
  * Builds a bulkhead. Fails with `InvalidOptionsError` naming the option when

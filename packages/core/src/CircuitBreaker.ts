@@ -92,10 +92,12 @@ import { dual } from "effect/Function"
 import type * as Metric from "effect/Metric"
 import type * as Option from "effect/Option"
 import type * as Queue from "effect/Queue"
+import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Machine from "./CircuitBreakerMachine.js"
 import * as internal from "./internal/circuitBreaker.js"
+import * as schemas from "./internal/options.js"
 import type { CircuitOpenError, InvalidOptionsError } from "./ResilienceError.js"
 
 export {
@@ -374,6 +376,32 @@ export interface CircuitBreaker {
    */
   readonly awaitClosed: Effect.Effect<void>
 }
+
+/**
+ * The data rules of `Options`, the single source of `make`'s validation and
+ * of `ResilienceConfig`'s breaker settings: names of at most 256 printable
+ * characters, counts integers >= 1 (`failureThreshold` may be `Infinity`),
+ * rates in (0, 1], `resetBackoffFactor` >= 1, durations finite and > 0
+ * (`Duration.DurationInput`: bare numbers are millis), a window within its
+ * bound and no smaller than `minimumCalls`, `maxResetTimeout` >= `resetTimeout`.
+ * `rules` and the hooks are typed by TypeScript. `make` reports the first
+ * issue as an `InvalidOptionsError` naming the option.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.is(Schema.typeSchema(CircuitBreaker.OptionsSchema))({ service: "gw", resource: "broker", windowSize: 0 }) // false
+ * ```
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OptionsSchema: Schema.Schema<
+  Schema.Schema.Type<typeof schemas.CircuitBreakerOptions>,
+  Omit<Options, "rules" | "isFailure" | "onStateChange">
+> = schemas.CircuitBreakerOptions
 
 /**
  * Make a circuit breaker. Fails with `InvalidOptionsError` naming the first

@@ -42,6 +42,8 @@ import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import type * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
+import * as schemas from "./internal/options.js"
 import * as internal from "./internal/rateLimiter.js"
 import * as RateLimiterStore from "./RateLimiterStore.js"
 import type { InvalidOptionsError, RateLimitedError } from "./ResilienceError.js"
@@ -283,6 +285,22 @@ export class RateLimiterService extends Context.Tag("@effect-resilience/core/Rat
  * @category metrics
  */
 export const decisionsTotal: Metric.Metric.Counter<number> = internal.decisionsTotal
+
+/**
+ * The data rules of `Options`, the single source of `make`'s validation and
+ * of `ResilienceConfig`'s rate-limit settings: `name` of at most 256
+ * printable characters, `tokensPerSecond` and `cost` finite numbers > 0,
+ * `burstSize` an integer >= 1 (the same for `global`), `mode` `"fail"` or
+ * `"wait"`, `maxWait` a finite duration > 0 (`Duration.DurationInput`: bare
+ * numbers are millis), `cost` at most the smallest burst size. `make` reports
+ * the first issue as an `InvalidOptionsError` naming the option
+ * (`global.burstSize` for a nested one).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OptionsSchema: Schema.Schema<Schema.Schema.Type<typeof schemas.RateLimiterOptions>, Options> =
+  schemas.RateLimiterOptions
 
 /**
  * Validate options (an `InvalidOptionsError` naming the option: zero,

@@ -49,8 +49,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Schedule from "effect/Schedule"
+import type * as Schema from "effect/Schema"
 import * as internal from "./internal/retry.js"
 import type { RetryBudgetImpl } from "./internal/retryBudget.js"
+import * as schemas from "./internal/options.js"
 import * as validate from "./internal/validate.js"
 import type { InvalidOptionsError } from "./ResilienceError.js"
 import { tagOf } from "./ResilienceError.js"
@@ -251,6 +253,37 @@ export const defaultRetryOn = (error: unknown): boolean => !neverRetried.has(tag
 const neverRetried = new Set(["CircuitOpenError", "BulkheadRejectedError", "InvalidOptionsError"])
 
 /**
+ * The data rules of `Options` (`Retry.exponential`, `Retry.make`,
+ * `Retry.schedule`), the single source of their validation and of
+ * `ResilienceConfig`'s retry settings: `maxRetries` an integer >= 0, `factor`
+ * a finite number >= 1, `jitter` one of the four, `baseDelay` / `maxDelay`
+ * finite durations > 0 with `maxDelay` >= `baseDelay`, `maxRetryAfter` a
+ * finite duration >= 0 (`Duration.DurationInput`: bare numbers are millis),
+ * `service` / `operation` names of at most 256 printable characters.
+ * `retryOn`, `budget` and `onRetry` are typed by TypeScript. The first issue
+ * is reported as an `InvalidOptionsError` naming the option.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OptionsSchema: Schema.Schema<
+  Schema.Schema.Type<typeof schemas.RetryOptions>,
+  Omit<Options, "retryOn" | "budget" | "onRetry">
+> = schemas.RetryOptions
+
+/**
+ * The data rules of `ConstantOptions` (`Retry.constant`; `Retry.fromSchedule`
+ * uses them without `maxRetries`): those of `OptionsSchema` that apply.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ConstantOptionsSchema: Schema.Schema<
+  Schema.Schema.Type<typeof schemas.RetryConstantOptions>,
+  Omit<ConstantOptions, "retryOn" | "budget" | "onRetry">
+> = schemas.RetryConstantOptions
+
+/**
  * The delay in milliseconds before retry number `attempt` (1-based) of an
  * exponential policy, given the previous delay (`baseDelayMillis` for the
  * first retry; decorrelated jitter uses it) and a uniform draw `random` in
@@ -273,12 +306,18 @@ export const delayFor: (
   random: number
 ) => number = internal.delayFor
 
-const jitters: ReadonlyArray<Jitter> = ["full", "equal", "decorrelated", "none"]
+const decodeOptions = schemas.decoder("Retry", OptionsSchema)
+const decodeConstantOptions = schemas.decoder("Retry", ConstantOptionsSchema)
 
-const common = (policy: string, options: CommonOptions) =>
+// What the options schema leaves to TypeScript, checked for JavaScript callers; then the decoded data with defaults.
+const common = (
+  policy: string,
+  options: CommonOptions,
+  decoded: Schema.Schema.Type<typeof schemas.RetryConstantOptions>
+) =>
   Effect.gen(function*() {
-    const maxDelay = yield* validate.duration(policy, "maxDelay", options.maxDelay, "60 seconds")
-    const maxRetryAfter = yield* validate.duration(policy, "maxRetryAfter", options.maxRetryAfter, maxDelay, true)
+    const maxDelay = decoded.maxDelay ?? Duration.seconds(60)
+    const maxRetryAfter = decoded.maxRetryAfter ?? maxDelay
     const retryOn = options.retryOn
     let predicate: (error: unknown) => boolean = defaultRetryOn
     if (typeof retryOn === "function") {
@@ -299,18 +338,14 @@ const common = (policy: string, options: CommonOptions) =>
     if (options.budget !== undefined && !isRetryBudget(options.budget)) {
       return yield* validate.fail(policy, "budget", "<not a RetryBudget>", "must be made by RetryBudget.make")
     }
-    const service = options.service === undefined ? "unknown" : yield* validate.name(policy, "service", options.service)
-    const operation = options.operation === undefined
-      ? "unknown"
-      : yield* validate.name(policy, "operation", options.operation)
     return {
       maxDelayMillis: Duration.toMillis(maxDelay),
       maxRetryAfterMillis: Duration.toMillis(maxRetryAfter),
       onRetry: options.onRetry,
       retryOn: predicate,
       budget: options.budget as RetryBudgetImpl | undefined,
-      service,
-      operation
+      service: decoded.service ?? "unknown",
+      operation: decoded.operation ?? "unknown"
     }
   })
 
@@ -332,22 +367,12 @@ const build = (
 
 const exponentialParts = (options: Options) =>
   Effect.gen(function*() {
-    const policy = "Retry"
-    const c = yield* common(policy, options)
-    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
-    const baseDelay = yield* validate.duration(policy, "baseDelay", options.baseDelay, "1 second")
-    const baseDelayMillis = Duration.toMillis(baseDelay)
-    if (baseDelayMillis > c.maxDelayMillis) {
-      return yield* validate.fail(policy, "maxDelay", options.maxDelay ?? "60 seconds", "must be >= baseDelay")
-    }
-    const factor = options.factor ?? 2
-    if (!Number.isFinite(factor) || factor < 1) {
-      return yield* validate.fail(policy, "factor", factor, "must be a finite number >= 1")
-    }
-    const jitter = options.jitter ?? "full"
-    if (!jitters.includes(jitter)) {
-      return yield* validate.fail(policy, "jitter", jitter, `must be one of ${jitters.join(", ")}`)
-    }
+    const decoded = yield* decodeOptions(options)
+    const c = yield* common("Retry", options, decoded)
+    const maxRetries = decoded.maxRetries ?? 3
+    const baseDelayMillis = Duration.toMillis(decoded.baseDelay ?? Duration.seconds(1))
+    const factor = decoded.factor ?? 2
+    const jitter = decoded.jitter ?? "full"
     const delays = internal.bounded({ baseDelayMillis, maxDelayMillis: c.maxDelayMillis, factor, jitter }, maxRetries)
     return { c, delays, maxRetries }
   })
@@ -431,8 +456,9 @@ export const constant = (
 ): Effect.Effect<Retry, InvalidOptionsError> =>
   Effect.gen(function*() {
     const policy = "Retry"
-    const c = yield* common(policy, options)
-    const maxRetries = yield* validate.nonNegativeInt(policy, "maxRetries", options.maxRetries, 3)
+    const decoded = yield* decodeConstantOptions(options)
+    const c = yield* common(policy, options, decoded)
+    const maxRetries = decoded.maxRetries ?? 3
     const d = yield* validate.duration(policy, "delay", delay, delay)
     const millis = Duration.toMillis(d)
     if (millis > c.maxDelayMillis) {
@@ -460,7 +486,10 @@ export const fromSchedule = <Out>(
   schedule: Schedule.Schedule<Out, unknown>,
   options: CommonOptions = {}
 ): Effect.Effect<Retry, InvalidOptionsError> =>
-  Effect.map(common("Retry", options), (c) => build(c, schedule, undefined))
+  Effect.map(
+    Effect.flatMap(decodeConstantOptions(options), (decoded) => common("Retry", options, decoded)),
+    (c) => build(c, schedule, undefined)
+  )
 
 /**
  * Runs an effect under a retry policy: `Retry.withRetry(effect, retry)` or

@@ -18,8 +18,9 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
+import type * as Schema from "effect/Schema"
 import * as internal from "./internal/retryBudget.js"
-import * as validate from "./internal/validate.js"
+import * as schemas from "./internal/options.js"
 import type { InvalidOptionsError } from "./ResilienceError.js"
 
 export {
@@ -112,6 +113,27 @@ export interface RetryBudget {
 export const isRetryBudget = (u: unknown): u is RetryBudget => Predicate.hasProperty(u, TypeId)
 
 /**
+ * The data rules of `Options`, the single source of `make`'s validation:
+ * `ratio` in (0, 1], `minRetriesPerSecond` a finite number >= 0, `window` a
+ * finite duration of at least one second (a `Duration.DurationInput`: bare
+ * numbers are millis). `make` reports its first issue as an
+ * `InvalidOptionsError` naming the option.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OptionsSchema: Schema.Schema<
+  {
+    readonly ratio?: number | undefined
+    readonly minRetriesPerSecond?: number | undefined
+    readonly window?: Duration.Duration | undefined
+  },
+  Options
+> = schemas.RetryBudgetOptions
+
+const decodeOptions = schemas.decoder("RetryBudget", OptionsSchema)
+
+/**
  * Builds a retry budget. Fails with `InvalidOptionsError` naming the option
  * when `ratio` is outside (0, 1], `minRetriesPerSecond` is negative or not
  * finite, or `window` is not a finite duration of at least one second.
@@ -134,21 +156,11 @@ export const isRetryBudget = (u: unknown): u is RetryBudget => Predicate.hasProp
  */
 export const make = (options: Options = {}): Effect.Effect<RetryBudget, InvalidOptionsError> =>
   Effect.gen(function*() {
-    const ratio = yield* validate.ratio("RetryBudget", "ratio", options.ratio, 0.2)
-    const minRetriesPerSecond = options.minRetriesPerSecond ?? 10
-    if (!Number.isFinite(minRetriesPerSecond) || minRetriesPerSecond < 0) {
-      return yield* validate.fail(
-        "RetryBudget",
-        "minRetriesPerSecond",
-        minRetriesPerSecond,
-        "must be a finite number >= 0"
-      )
-    }
-    const window = yield* validate.duration("RetryBudget", "window", options.window, "10 seconds")
+    const decoded = yield* decodeOptions(options)
+    const ratio = decoded.ratio ?? 0.2
+    const minRetriesPerSecond = decoded.minRetriesPerSecond ?? 10
+    const window = decoded.window ?? Duration.seconds(10)
     const windowMillis = Duration.toMillis(window)
-    if (windowMillis < 1000) {
-      return yield* validate.fail("RetryBudget", "window", options.window, "must be at least 1 second")
-    }
     const budget: RetryBudget = new internal.RetryBudgetImpl(ratio, minRetriesPerSecond, window, windowMillis)
     return budget
   })

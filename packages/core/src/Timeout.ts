@@ -36,8 +36,9 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
+import type * as Schema from "effect/Schema"
 import * as internal from "./internal/timeout.js"
-import * as validate from "./internal/validate.js"
+import * as schemas from "./internal/options.js"
 import type { InvalidOptionsError, TimeoutError } from "./ResilienceError.js"
 
 export {
@@ -89,6 +90,21 @@ export interface Timeout {
 }
 
 /**
+ * The data rules of `Options`, the single source of `make`'s validation and
+ * of `ResilienceConfig`'s `timeout` setting: `duration` a finite duration > 0
+ * (`Duration.DurationInput`: bare numbers are millis), `operation` a name of
+ * at most 256 printable characters. `make` reports the first issue as an
+ * `InvalidOptionsError` naming the option.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OptionsSchema: Schema.Schema<Schema.Schema.Type<typeof schemas.TimeoutOptions>, Options> =
+  schemas.TimeoutOptions
+
+const decodeOptions = schemas.decoder("Timeout", OptionsSchema)
+
+/**
  * Builds a timeout policy. Fails with `InvalidOptionsError` naming the option
  * when `duration` is not a finite duration > 0 or `operation` is not a
  * printable name.
@@ -113,10 +129,7 @@ export interface Timeout {
  */
 export const make = (options: Options): Effect.Effect<Timeout, InvalidOptionsError> =>
   Effect.gen(function*() {
-    const duration = yield* validate.duration("Timeout", "duration", options.duration, options.duration)
-    const operation = options.operation === undefined
-      ? undefined
-      : yield* validate.name("Timeout", "operation", options.operation)
+    const { duration, operation } = yield* decodeOptions(options)
     const millis = Duration.toMillis(duration)
     const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | TimeoutError, R> =>
       internal.timeout(self, duration, millis, operation)

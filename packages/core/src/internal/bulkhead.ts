@@ -26,6 +26,7 @@ import * as Option from "effect/Option"
 import type * as Bulkhead from "../Bulkhead.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import { BulkheadRejectedError } from "../ResilienceError.js"
+import * as options from "./options.js"
 import * as validate from "./validate.js"
 
 const POLICY = "Bulkhead"
@@ -451,24 +452,15 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
   }
 }
 
+const decodeOptions = options.decoder(POLICY, options.BulkheadOptions)
+
 /** @internal */
-export const make = (options: Bulkhead.Options): Effect.Effect<Bulkhead.Bulkhead, InvalidOptionsError> =>
-  Effect.gen(function*() {
-    const name = yield* validate.name(POLICY, "name", options.name)
-    const maxConcurrent = yield* validate.positiveInt(
-      POLICY,
-      "maxConcurrent",
-      options.maxConcurrent,
-      defaultMaxConcurrent
-    )
-    const maxWaiting = yield* validate.nonNegativeInt(POLICY, "maxWaiting", options.maxWaiting, maxConcurrent)
-    let acquireTimeout: Duration.Duration | undefined = undefined
-    if (options.acquireTimeout !== undefined) {
-      // An infinite timeout is the same as none: wait as long as needed.
-      const decoded = Duration.decodeUnknown(options.acquireTimeout)
-      if (Option.isNone(decoded) || Duration.isFinite(decoded.value)) {
-        acquireTimeout = yield* validate.duration(POLICY, "acquireTimeout", options.acquireTimeout, 0)
-      }
-    }
-    return new BulkheadImpl(name, maxConcurrent, maxWaiting, acquireTimeout)
+export const make = (input: Bulkhead.Options): Effect.Effect<Bulkhead.Bulkhead, InvalidOptionsError> =>
+  Effect.map(decodeOptions(input), (decoded) => {
+    const maxConcurrent = decoded.maxConcurrent ?? defaultMaxConcurrent
+    // An infinite timeout is the same as none: wait as long as needed.
+    const acquireTimeout = decoded.acquireTimeout !== undefined && Duration.isFinite(decoded.acquireTimeout)
+      ? decoded.acquireTimeout
+      : undefined
+    return new BulkheadImpl(decoded.name, maxConcurrent, decoded.maxWaiting ?? maxConcurrent, acquireTimeout)
   })

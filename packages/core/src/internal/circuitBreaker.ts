@@ -22,12 +22,14 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as api from "../CircuitBreaker.js"
 import * as Machine from "../CircuitBreakerMachine.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import { CircuitOpenError } from "../ResilienceError.js"
+import * as schemas from "./options.js"
 import * as validate from "./validate.js"
 
 const POLICY = "CircuitBreaker"
@@ -73,11 +75,7 @@ export interface Config {
   readonly onStateChange: ((change: api.StateChange) => Effect.Effect<void, unknown>) | undefined
 }
 
-const MAX_COUNT_WINDOW = 1_000_000
-const MAX_TIME_WINDOW = 86_400
-
-const optionalRatio = (option: string, value: number | undefined) =>
-  value === undefined ? Effect.succeed(undefined) : validate.ratio(POLICY, option, value, 1)
+const decodeOptions = schemas.decoder(POLICY, schemas.CircuitBreakerOptions)
 
 const optionalFunction = <F>(option: string, value: F | undefined): Effect.Effect<F | undefined, InvalidOptionsError> =>
   value === undefined || typeof value === "function"
@@ -94,55 +92,24 @@ const ruleOptions = [
   "minimumCalls"
 ] as const
 
-// The trip rules the flat options describe: consecutive failures, then the rate rules over one shared window (kept
-// even with no rate threshold: snapshots report its failure rate).
-const rulesOf = (options: api.Options): Effect.Effect<ReadonlyArray<Machine.TripRule>, InvalidOptionsError> =>
-  Effect.gen(function*() {
-    const failureThreshold = options.failureThreshold ?? 5
-    if (
-      !(failureThreshold === Number.POSITIVE_INFINITY || (Number.isInteger(failureThreshold) && failureThreshold >= 1))
-    ) {
-      return yield* validate.fail(POLICY, "failureThreshold", failureThreshold, "must be an integer >= 1 or Infinity")
-    }
-    const failureRate = yield* optionalRatio("failureRateThreshold", options.failureRateThreshold)
-    const slowCallRate = yield* optionalRatio("slowCallRateThreshold", options.slowCallRateThreshold)
-    const slowerThan = yield* validate.duration(POLICY, "slowCallDuration", options.slowCallDuration, "60 seconds")
+type Decoded = Schema.Schema.Type<typeof schemas.CircuitBreakerOptions>
 
-    const windowType = options.windowType ?? "count"
-    if (windowType !== "count" && windowType !== "time") {
-      return yield* validate.fail(POLICY, "windowType", windowType, "must be \"count\" or \"time\"")
-    }
-    const isCount = windowType === "count"
-    const windowSize = yield* validate.positiveInt(POLICY, "windowSize", options.windowSize, isCount ? 100 : 60)
-    const maxWindow = isCount ? MAX_COUNT_WINDOW : MAX_TIME_WINDOW
-    if (windowSize > maxWindow) {
-      return yield* validate.fail(
-        POLICY,
-        "windowSize",
-        windowSize,
-        `must be at most ${maxWindow} ${isCount ? "calls" : "seconds"}`
-      )
-    }
-    const minimumCalls = yield* validate.positiveInt(
-      POLICY,
-      "minimumCalls",
-      options.minimumCalls,
-      isCount ? Math.min(10, windowSize) : 10
-    )
-    if (isCount && minimumCalls > windowSize) {
-      return yield* validate.fail(POLICY, "minimumCalls", minimumCalls, "must be <= windowSize for a count window")
-    }
-    return [
-      Machine.consecutiveFailures(failureThreshold),
-      Machine.rates({
-        window: isCount ? { calls: windowSize } : { seconds: windowSize },
-        minimumCalls,
-        failureRate,
-        slowCallRate,
-        slowerThan
-      })
-    ]
-  })
+// The trip rules the flat options describe (validated by the options schema): consecutive failures, then the rate
+// rules over one shared window (kept even with no rate threshold: snapshots report its failure rate).
+const rulesOf = (options: Decoded): ReadonlyArray<Machine.TripRule> => {
+  const isCount = (options.windowType ?? "count") === "count"
+  const windowSize = options.windowSize ?? (isCount ? 100 : 60)
+  return [
+    Machine.consecutiveFailures(options.failureThreshold ?? 5),
+    Machine.rates({
+      window: isCount ? { calls: windowSize } : { seconds: windowSize },
+      minimumCalls: options.minimumCalls ?? (isCount ? Math.min(10, windowSize) : 10),
+      failureRate: options.failureRateThreshold,
+      slowCallRate: options.slowCallRateThreshold,
+      slowerThan: options.slowCallDuration ?? "60 seconds"
+    })
+  ]
+}
 
 /** @internal */
 export const resolve = (options: api.Options): Effect.Effect<Config, InvalidOptionsError> =>
@@ -150,28 +117,23 @@ export const resolve = (options: api.Options): Effect.Effect<Config, InvalidOpti
     if (typeof options !== "object" || options === null) {
       return yield* validate.fail(POLICY, "options", options, "must be an object")
     }
-    const service = yield* validate.name(POLICY, "service", options.service)
-    const resource = yield* validate.name(POLICY, "resource", options.resource)
-    let rules: ReadonlyArray<Machine.TripRule>
-    if (options.rules === undefined) {
-      rules = yield* rulesOf(options)
-    } else {
-      const mixed = ruleOptions.find((option) => options[option] !== undefined)
-      if (mixed !== undefined) {
-        return yield* validate.fail(POLICY, "rules", mixed, `cannot be combined with ${mixed}: put that rule in rules`)
-      }
-      rules = options.rules
+    const mixed = options.rules === undefined ? undefined : ruleOptions.find((option) => options[option] !== undefined)
+    if (mixed !== undefined) {
+      return yield* validate.fail(POLICY, "rules", mixed, `cannot be combined with ${mixed}: put that rule in rules`)
     }
+    const decoded = yield* decodeOptions(options)
+    const rules = options.rules ?? rulesOf(decoded)
     const machine = yield* Machine.config({
       rules,
-      resetTimeout: options.resetTimeout,
-      resetBackoffFactor: options.resetBackoffFactor,
-      maxResetTimeout: options.maxResetTimeout,
-      halfOpenMaxProbes: options.halfOpenMaxProbes,
-      successThreshold: options.successThreshold
+      resetTimeout: decoded.resetTimeout,
+      resetBackoffFactor: decoded.resetBackoffFactor,
+      maxResetTimeout: decoded.maxResetTimeout,
+      halfOpenMaxProbes: decoded.halfOpenMaxProbes,
+      successThreshold: decoded.successThreshold
     })
     const isFailure = yield* optionalFunction("isFailure", options.isFailure)
     const onStateChange = yield* optionalFunction("onStateChange", options.onStateChange)
+    const { resource, service } = decoded
     return { name: `${service}/${resource}`, service, resource, machine, isFailure, onStateChange }
   })
 

@@ -19,6 +19,7 @@ import type { InvalidOptionsError } from "../ResilienceError.js"
 import { RateLimitedError } from "../ResilienceError.js"
 import * as KeyHash from "./keyHash.js"
 import * as StoreInternal from "./rateLimiterStore.js"
+import * as schemas from "./options.js"
 import * as validate from "./validate.js"
 
 const POLICY = "RateLimiter"
@@ -37,54 +38,26 @@ export const decisionsTotal = Metric.fromMetricKey(decisionsKey)
 const outcomeCounter = (limiter: string, outcome: string): Metric.Metric.Counter<number> =>
   Metric.fromMetricKey(MetricKey.tagged(MetricKey.tagged(decisionsKey, "limiter", limiter), "outcome", outcome))
 
+const decodeOptions = schemas.decoder(POLICY, schemas.RateLimiterOptions)
+
 /** @internal */
 export const resolveOptions = (
   options: RateLimiter.Options
 ): Effect.Effect<RateLimiter.ResolvedOptions, InvalidOptionsError> =>
   Effect.gen(function*() {
-    const name = yield* validate.name(POLICY, "name", options.name)
-    const tokensPerSecond = yield* validate.positiveNumber(POLICY, "tokensPerSecond", options.tokensPerSecond, NaN)
-    const burstSize = yield* validate.positiveInt(
-      POLICY,
-      "burstSize",
-      options.burstSize,
-      Math.max(1, Math.ceil(tokensPerSecond))
-    )
-    let global: RateLimiter.ResolvedOptions["global"] = Option.none()
-    if (options.global !== undefined) {
-      const rate = yield* validate.positiveNumber(
-        POLICY,
-        "global.tokensPerSecond",
-        options.global.tokensPerSecond,
-        NaN
-      )
-      const burst = yield* validate.positiveInt(
-        POLICY,
-        "global.burstSize",
-        options.global.burstSize,
-        Math.max(1, Math.ceil(rate))
-      )
-      global = Option.some({ tokensPerSecond: rate, burstSize: burst })
-    }
-    const maxCost = Option.isSome(global) ? Math.min(burstSize, global.value.burstSize) : burstSize
-    const cost = yield* validate.positiveNumber(POLICY, "cost", options.cost, 1)
-    if (cost > maxCost) {
-      return yield* validate.fail(
-        POLICY,
-        "cost",
-        cost,
-        `must be <= burstSize (${maxCost}), or no call is ever admitted`
-      )
-    }
-    const mode = options.mode ?? "fail"
-    if (mode !== "fail" && mode !== "wait") {
-      return yield* validate.fail(POLICY, "mode", mode, "must be \"fail\" or \"wait\"")
-    }
-    // Duration.decode clamps a negative number to zero: reject it here first.
-    if (typeof options.maxWait === "number" && !(options.maxWait > 0)) {
-      return yield* validate.fail(POLICY, "maxWait", options.maxWait, "must be > 0")
-    }
-    const maxWait = yield* validate.duration(POLICY, "maxWait", options.maxWait, "10 seconds")
+    const decoded = yield* decodeOptions(options)
+    const { name, tokensPerSecond } = decoded
+    const burstSize = decoded.burstSize ?? Math.max(1, Math.ceil(tokensPerSecond))
+    const global: RateLimiter.ResolvedOptions["global"] = decoded.global === undefined
+      ? Option.none()
+      : Option.some({
+        tokensPerSecond: decoded.global.tokensPerSecond,
+        burstSize: decoded.global.burstSize ?? Math.max(1, Math.ceil(decoded.global.tokensPerSecond))
+      })
+    const maxCost = schemas.maxCostOf(decoded)
+    const cost = decoded.cost ?? 1
+    const mode = decoded.mode ?? "fail"
+    const maxWait = decoded.maxWait ?? Duration.seconds(10)
     return { name, tokensPerSecond, burstSize, cost, maxCost, global, mode, maxWait }
   })
 
