@@ -89,53 +89,28 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as schemas from "./internal/options.js"
 import * as internal from "./internal/resilienceConfig.js"
 import { InvalidOptionsError } from "./ResilienceError.js"
 
 const rule = (message: string) => ({ message: () => ({ message, override: true as const }) })
 
-const PositiveInt = Schema.Number.pipe(Schema.filter((n) => Number.isInteger(n) && n >= 1)).annotations(
-  rule("must be an integer >= 1")
-)
-const NonNegativeInt = Schema.Number.pipe(Schema.filter((n) => Number.isInteger(n) && n >= 0)).annotations(
-  rule("must be an integer >= 0")
-)
-const Ratio = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n > 0 && n <= 1)).annotations(
-  rule("must be a number in (0, 1]")
-)
-const PositiveNumber = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n > 0)).annotations(
-  rule("must be a finite number > 0")
-)
-const Factor = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n >= 1)).annotations(
-  rule("must be a finite number >= 1")
-)
-const Name = Schema.String.pipe(Schema.filter((s) => s.length > 0 && s.length <= 256 && !/\p{Cc}/u.test(s)))
-  .annotations(rule("must be a non-empty string of at most 256 printable characters"))
 const ServiceTypeName = Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_]{0,63}$/)).annotations(
   rule("must be a service type name: lower-case letters, digits and _ (it becomes part of env var names)")
 )
 
 /**
  * A duration setting: a string with a unit (`"10 seconds"`, `"10s"`,
- * `"500ms"`) or a `Duration`, finite and > 0. Encodes to `"<n> millis"`.
+ * `"500ms"`) or a `Duration`, finite and > 0 (the rule of the policies'
+ * duration options, in the configuration encoding: a bare number is
+ * refused). Encodes to `"<n> millis"`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const DurationSetting: Schema.Schema<Duration.Duration, string | Duration.Duration> = Schema.transformOrFail(
-  Schema.Union(Schema.String, Schema.DurationFromSelf),
-  Schema.DurationFromSelf,
-  {
-    strict: true,
-    decode: (input, _, ast) => {
-      const d = typeof input === "string" ? internal.parseDuration(input) : input
-      return d !== undefined && Duration.isFinite(d) && Duration.toMillis(d) > 0
-        ? ParseResult.succeed(d)
-        : ParseResult.fail(new ParseResult.Type(ast, input, internal.DURATION_RULE))
-    },
-    encode: (d) => ParseResult.succeed(`${Duration.toMillis(d)} millis`)
-  }
-).annotations(rule(internal.DURATION_RULE))
+export const DurationSetting: Schema.Schema<Duration.Duration, string | Duration.Duration> = schemas.durationSetting(
+  schemas.PositiveDuration
+)
 
 /**
  * Retry jitter: `"full"` (uniform in [0, d]), `"equal"` ([d/2, d]),
@@ -148,73 +123,43 @@ export const DurationSetting: Schema.Schema<Duration.Duration, string | Duration
 export const Jitter: Schema.Schema<
   "full" | "equal" | "decorrelated" | "none",
   "full" | "equal" | "decorrelated" | "none" | boolean
-> = Schema.transform(
-  Schema.Union(Schema.Literal("full", "equal", "decorrelated", "none"), Schema.Boolean),
-  Schema.Literal("full", "equal", "decorrelated", "none"),
-  {
-    strict: true,
-    decode: (input) => input === true ? "full" as const : input === false ? "none" as const : input,
-    encode: (jitter) => jitter
-  }
-).annotations(rule("must be one of \"full\", \"equal\", \"decorrelated\", \"none\" (or true / false)"))
+> = schemas.JitterSetting
 
+// Each section is built from its policy's options schema (`CircuitBreaker.OptionsSchema`, …): every data option but
+// the names is a setting, under the same rule; a profile requires the settings its tables always give.
+const breakerOptions = schemas.CircuitBreakerOptions.from.fields
 const breakerFields = {
-  /** consecutive failures that open the breaker */
-  failureThreshold: PositiveInt,
-  /** how long the breaker stays open before admitting a probe */
-  resetTimeout: DurationSetting,
-  failureRateThreshold: Schema.optionalWith(Ratio, { exact: true }),
-  slowCallRateThreshold: Schema.optionalWith(Ratio, { exact: true }),
-  slowCallDuration: Schema.optionalWith(DurationSetting, { exact: true }),
-  windowType: Schema.optionalWith(
-    Schema.Literal("count", "time").annotations(rule("must be \"count\" or \"time\"")),
-    { exact: true }
-  ),
-  windowSize: Schema.optionalWith(PositiveInt, { exact: true }),
-  minimumCalls: Schema.optionalWith(PositiveInt, { exact: true }),
-  resetBackoffFactor: Schema.optionalWith(Factor, { exact: true }),
-  maxResetTimeout: Schema.optionalWith(DurationSetting, { exact: true }),
-  halfOpenMaxProbes: Schema.optionalWith(PositiveInt, { exact: true }),
-  successThreshold: Schema.optionalWith(PositiveInt, { exact: true })
+  ...schemas.optionalSettings(breakerOptions, ["service", "resource"]),
+  // config text has no Infinity (the code-only "rule off"): the rule's integers only, with the same message
+  failureThreshold: schemas.PositiveInt,
+  resetTimeout: schemas.setting(breakerOptions.resetTimeout)
 }
 
+const retryOptions = schemas.RetryOptions.from.fields
 const retryFields = {
-  maxRetries: NonNegativeInt,
-  baseDelay: DurationSetting,
-  maxDelay: DurationSetting,
-  factor: Factor,
-  jitter: Jitter,
+  // `maxRetryAfter` stays a code option: the provider clients build their retries from the seeds' table alone
+  ...schemas.optionalSettings(retryOptions, ["service", "operation", "maxRetryAfter"]),
+  maxRetries: schemas.setting(retryOptions.maxRetries),
+  baseDelay: schemas.setting(retryOptions.baseDelay),
+  maxDelay: schemas.setting(retryOptions.maxDelay),
+  factor: schemas.setting(retryOptions.factor),
+  jitter: schemas.JitterSetting,
+  // `retryOn` in code also takes predicates and error classes; configuration names error tags
   retryOn: Schema.optionalWith(
-    Schema.Array(Name).annotations(rule("must be a list of error tags")),
+    Schema.Array(schemas.Name).annotations(rule("must be a list of error tags")),
     { exact: true }
   )
 }
 
+const bulkheadOptions = schemas.BulkheadOptions.fields
 const bulkheadFields = {
-  maxConcurrent: PositiveInt,
-  maxWaiting: NonNegativeInt,
-  acquireTimeout: Schema.optionalWith(DurationSetting, { exact: true })
+  ...schemas.optionalSettings(bulkheadOptions, ["name"]),
+  maxConcurrent: schemas.setting(bulkheadOptions.maxConcurrent),
+  maxWaiting: schemas.setting(bulkheadOptions.maxWaiting)
 }
 
-const rateLimitFields = {
-  tokensPerSecond: Schema.optionalWith(PositiveNumber, { exact: true }),
-  burstSize: Schema.optionalWith(PositiveInt, { exact: true }),
-  maxWait: Schema.optionalWith(DurationSetting, { exact: true }),
-  mode: Schema.optionalWith(
-    Schema.Literal("fail", "wait").annotations(rule("must be \"fail\" or \"wait\"")),
-    { exact: true }
-  )
-}
-
-const maxAtLeastBase = (
-  base: Duration.Duration | undefined,
-  max: Duration.Duration | undefined,
-  path: ReadonlyArray<PropertyKey>,
-  baseName: string
-): Array<Schema.FilterIssue> =>
-  base !== undefined && max !== undefined && Duration.lessThan(max, base)
-    ? [{ path, message: `must be >= ${baseName} (${Duration.format(base)})` }]
-    : []
+// What a provider client applies of a rate limit (`cost` and `global` stay code options).
+const rateLimitFields = schemas.optionalSettings(schemas.RateLimiterOptions.from.fields, ["name", "cost", "global"])
 
 /**
  * Circuit-breaker settings of a profile: the consecutive-failure rule
@@ -224,9 +169,7 @@ const maxAtLeastBase = (
  * @since 0.1.0
  * @category schemas
  */
-export const BreakerSettings = Schema.Struct(breakerFields).pipe(
-  Schema.filter((b) => maxAtLeastBase(b.resetTimeout, b.maxResetTimeout, ["maxResetTimeout"], "resetTimeout"))
-)
+export const BreakerSettings = Schema.Struct(breakerFields).pipe(Schema.filter(schemas.circuitBreakerChecks))
 
 /**
  * @since 0.1.0
@@ -243,9 +186,7 @@ export interface BreakerSettings extends Schema.Schema.Type<typeof BreakerSettin
  * @since 0.1.0
  * @category schemas
  */
-export const RetrySettings = Schema.Struct(retryFields).pipe(
-  Schema.filter((r) => maxAtLeastBase(r.baseDelay, r.maxDelay, ["maxDelay"], "baseDelay"))
-)
+export const RetrySettings = Schema.Struct(retryFields).pipe(Schema.filter(schemas.retryChecks))
 
 /**
  * @since 0.1.0
@@ -301,7 +242,7 @@ export const ServiceProfile = Schema.Struct({
   breaker: BreakerSettings,
   retry: RetrySettings,
   bulkhead: BulkheadSettings,
-  timeout: DurationSetting,
+  timeout: schemas.setting(schemas.TimeoutOptions.fields.duration),
   rateLimit: Schema.optionalWith(RateLimitSettings, { exact: true })
 })
 
@@ -325,7 +266,7 @@ export const ServiceOverride = Schema.Struct({
   bulkhead: Schema.optionalWith(Schema.partialWith(Schema.Struct(bulkheadFields), { exact: true }), {
     exact: true
   }),
-  timeout: Schema.optionalWith(DurationSetting, { exact: true }),
+  timeout: Schema.optionalWith(schemas.setting(schemas.TimeoutOptions.fields.duration), { exact: true }),
   rateLimit: Schema.optionalWith(RateLimitSettings, { exact: true })
 })
 
@@ -344,7 +285,7 @@ export interface ServiceOverride extends Schema.Schema.Type<typeof ServiceOverri
  */
 export const Settings = Schema.Struct({
   serviceTypes: Schema.Record({ key: ServiceTypeName, value: ServiceProfile }),
-  services: Schema.Record({ key: Name, value: ServiceOverride }),
+  services: Schema.Record({ key: schemas.Name, value: ServiceOverride }),
   defaultServiceType: ServiceTypeName
 }).pipe(Schema.filter((settings) => {
   const issues: Array<Schema.FilterIssue> = []
@@ -366,19 +307,13 @@ export const Settings = Schema.Struct({
       continue
     }
     const merged = mergeProfile(base, override)
+    const prefix = (issue: Schema.FilterIssue, section: string): Schema.FilterIssue => ({
+      ...issue,
+      path: ["services", name, section, ...issue.path]
+    })
     issues.push(
-      ...maxAtLeastBase(
-        merged.retry.baseDelay,
-        merged.retry.maxDelay,
-        ["services", name, "retry", "maxDelay"],
-        "baseDelay"
-      ),
-      ...maxAtLeastBase(
-        merged.breaker.resetTimeout,
-        merged.breaker.maxResetTimeout,
-        ["services", name, "breaker", "maxResetTimeout"],
-        "resetTimeout"
-      )
+      ...schemas.retryChecks(merged.retry).map((issue) => prefix(issue, "retry")),
+      ...schemas.circuitBreakerChecks(merged.breaker).map((issue) => prefix(issue, "breaker"))
     )
   }
   return issues
@@ -642,6 +577,34 @@ export const resolveRateLimit = (
 const JSON_VARIABLE = "RESILIENCE_CONFIG_JSON"
 const ENV_PREFIX = "RESILIENCE"
 
+const envFields = internal.envFieldsOf(ServiceProfile.ast)
+
+/**
+ * The environment variables `load` reads for a service type, one per
+ * setting of `ServiceProfile` (derived from its schema, so from the
+ * policies' options schemas): `name` is `RESILIENCE_<SERVICE_TYPE>_<SETTING>`,
+ * `path` where its value goes in the profile. `RESILIENCE_CONFIG_JSON` and
+ * `RESILIENCE_DEFAULT_SERVICE_TYPE` are read besides.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceConfig } from "@effect-resilience/core"
+ *
+ * ResilienceConfig.environmentVariables("broker_api")[0]
+ * // { name: "RESILIENCE_BROKER_API_FAILURE_THRESHOLD", path: ["breaker", "failureThreshold"] }
+ * ```
+ *
+ * @since 0.2.0
+ * @category loading
+ */
+export const environmentVariables = (
+  serviceType: string
+): ReadonlyArray<{ readonly name: string; readonly path: ReadonlyArray<string> }> =>
+  envFields.map((field) => ({
+    name: `${ENV_PREFIX}_${internal.envSegment(serviceType)}_${field.suffix}`,
+    path: field.path
+  }))
+
 interface Layered {
   readonly merged: Record<string, unknown>
   readonly provenance: Map<string, internal.Provenance>
@@ -767,7 +730,7 @@ export const load = (base: Input = {}): Effect.Effect<Settings, ResilienceConfig
     const types = layered.merged["serviceTypes"]
     const typeNames = internal.isPlainObject(types) ? Object.keys(types) : []
     for (const typeName of typeNames) {
-      for (const field of internal.envFields) {
+      for (const field of envFields) {
         const key = `${ENV_PREFIX}_${internal.envSegment(typeName)}_${field.suffix}`
         const raw = yield* readOptional(key)
         if (Option.isNone(raw)) continue
@@ -778,7 +741,7 @@ export const load = (base: Input = {}): Effect.Effect<Settings, ResilienceConfig
           cursor[field.path[i]!] = next
           cursor = next
         }
-        cursor[field.path[field.path.length - 1]!] = internal.fromEnvText(field.kind, raw.value)
+        cursor[field.path[field.path.length - 1]!] = internal.fromEnvText(field.ast, raw.value)
         internal.mergeInto(layered.merged, { serviceTypes: { [typeName]: patch } }, [], layered.provenance, (path) => ({
           origin: "env",
           key: path.length === 2 + field.path.length ? key : internal.pathKey(path),

@@ -19,8 +19,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import type * as Schema from "effect/Schema"
-import * as internal from "./internal/retryBudget.js"
 import * as schemas from "./internal/options.js"
+import * as internal from "./internal/retryBudget.js"
 import type { InvalidOptionsError } from "./ResilienceError.js"
 
 export {

@@ -37,8 +37,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Schema from "effect/Schema"
-import * as internal from "./internal/timeout.js"
 import * as schemas from "./internal/options.js"
+import * as internal from "./internal/timeout.js"
 import type { InvalidOptionsError, TimeoutError } from "./ResilienceError.js"
 
 export {

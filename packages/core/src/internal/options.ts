@@ -99,7 +99,9 @@ export const decoder = <A, I>(policy: string, schema: Schema.Schema<A, I>) => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
   return (input: unknown): Effect.Effect<A, InvalidOptionsError> => {
     const result = decode(input)
-    return Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(toInvalidOptions(policy, input, result.left))
+    return Either.isRight(result)
+      ? Effect.succeed(result.right)
+      : Effect.fail(toInvalidOptions(policy, input, result.left))
   }
 }
 
@@ -479,3 +481,63 @@ export const RetryBudgetOptions = Schema.Struct({
   minRetriesPerSecond: Schema.optional(NonNegativeNumber),
   window: optionalDuration(AtLeastOneSecond)
 })
+
+// ---------------------------------------------------------------------------
+// profiles: the options schemas' fields as configuration holds them
+// ---------------------------------------------------------------------------
+
+/** The value schema of a struct field (an optional field's inner schema). @internal */
+export type ValueOf<P> = P extends Schema.optional<infer S> ? S : P extends Schema.Schema.Any ? P : never
+
+/** @internal */
+export type AsSetting<S> = S extends DurationOption ? DurationSetting : S
+
+const valueOf = (field: unknown): Schema.Schema.Any =>
+  Schema.isSchema(field) ? field : (field as { readonly from: Schema.Schema.Any }).from
+
+/**
+ * A field of an options struct as a required setting (a duration in the
+ * configuration encoding, over the same rule).
+ *
+ * @internal
+ */
+export const setting = <P>(field: P): AsSetting<ValueOf<P>> => asSetting(valueOf(field)) as AsSetting<ValueOf<P>>
+
+/**
+ * Every field of an options struct but `omit` (names and what a profile does
+ * not set) as an optional setting: what a policy adds to its options schema
+ * appears in the profiles, in `RESILIENCE_CONFIG_JSON` and in the
+ * environment without a second list.
+ *
+ * @internal
+ */
+export const optionalSettings = <F extends Schema.Struct.Fields, K extends keyof F>(
+  fields: F,
+  omit: ReadonlyArray<K>
+): { readonly [P in Exclude<keyof F, K>]: Schema.optionalWith<AsSetting<ValueOf<F[P]>>, { exact: true }> } => {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(fields)) {
+    if (omit.includes(key as K)) continue
+    out[key] = Schema.optionalWith(asSetting(valueOf(fields[key])), { exact: true })
+  }
+  return out as any
+}
+
+/**
+ * Retry jitter as configuration holds it: the rule of `Jitter`, plus the
+ * seeds' `true` / `false` for `"full"` / `"none"`.
+ *
+ * @internal
+ */
+export const JitterSetting: Schema.Schema<
+  "full" | "equal" | "decorrelated" | "none",
+  "full" | "equal" | "decorrelated" | "none" | boolean
+> = Schema.transform(
+  Schema.Union(Jitter, Schema.Boolean).annotations(rule(`${JITTER_RULE} (or true / false)`)),
+  Jitter,
+  {
+    strict: true,
+    decode: (input) => input === true ? "full" as const : input === false ? "none" as const : input,
+    encode: (jitter) => jitter
+  }
+)

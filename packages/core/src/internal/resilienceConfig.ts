@@ -1,124 +1,90 @@
 /**
- * Helpers of `ResilienceConfig`: the duration parser, the environment
- * variable table, layered merging with provenance (which source set which
+ * Helpers of `ResilienceConfig`: the environment variables derived from the
+ * profile schema, layered merging with provenance (which source set which
  * key) and the mapping of Schema issues back to the key a user must fix.
  *
  * @internal
  */
 import * as Duration from "effect/Duration"
 import * as Predicate from "effect/Predicate"
+import * as AST from "effect/SchemaAST"
+import * as options from "./options.js"
 
-/** @internal */
-export const DURATION_RULE = "must be a duration > 0 with a unit, e.g. \"10 seconds\", \"10s\" or \"500ms\""
-
-const units: Record<string, number> = {
-  ms: 1,
-  milli: 1,
-  millis: 1,
-  millisecond: 1,
-  milliseconds: 1,
-  s: 1_000,
-  sec: 1_000,
-  secs: 1_000,
-  second: 1_000,
-  seconds: 1_000,
-  m: 60_000,
-  min: 60_000,
-  mins: 60_000,
-  minute: 60_000,
-  minutes: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-  hours: 3_600_000
-}
-
-const durationPattern = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i
-
-/**
- * Parses "10 seconds", "10s", "1.5 s", "500ms", "2 minutes". A bare number is
- * rejected on purpose: the seeds speak seconds, Effect speaks millis, and a
- * 10 ms broker timeout written as `10` would fail every call.
- *
- * @internal
- */
-export const parseDuration = (input: string): Duration.Duration | undefined => {
-  const match = durationPattern.exec(input)
-  if (match === null) return undefined
-  const factor = units[match[2]!.toLowerCase()]
-  if (factor === undefined) return undefined
-  const millis = Number(match[1]) * factor
-  return Number.isFinite(millis) ? Duration.millis(millis) : undefined
-}
-
-/** How an environment variable's text becomes a setting. @internal */
-export type EnvKind = "int" | "number" | "duration" | "jitter" | "list" | "string"
-
-/** One setting a service type can take from the environment. @internal */
+/** One setting a service type takes from the environment. @internal */
 export interface EnvField {
+  /** `<SETTING>` in `RESILIENCE_<SERVICE_TYPE>_<SETTING>` */
   readonly suffix: string
-  readonly path: readonly [string, string] | readonly [string]
-  readonly kind: EnvKind
+  /** where it goes in a profile: `["breaker", "failureThreshold"]`, `["timeout"]` */
+  readonly path: ReadonlyArray<string>
+  /** the setting's schema: how its text is read */
+  readonly ast: AST.AST
+}
+
+// Flat names (no BREAKER_/RETRY_ segment) because every setting is unique across the sections; the exceptions: the
+// rate limit's keep a RATE_LIMIT_ segment (`MAX_WAIT` alone reads like the bulkhead's `MAX_WAITING`), and retry's
+// `factor` is BACKOFF_FACTOR (beside the breaker's RESET_BACKOFF_FACTOR).
+const sectionPrefix: Record<string, string> = { rateLimit: "RATE_LIMIT_" }
+const renamed: Record<string, string> = { "retry.factor": "BACKOFF_FACTOR" }
+
+const upperSnake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
+
+const structOf = (ast: AST.AST): AST.TypeLiteral | undefined =>
+  AST.isTypeLiteral(ast) ? ast : AST.isRefinement(ast) ? structOf(ast.from) : undefined
+
+/**
+ * Every setting of a profile schema with its variable suffix: a walk over
+ * the property signatures of the profile and of each section, so a field
+ * added to a policy's options schema (and so to its section) has its
+ * variable.
+ *
+ * @internal
+ */
+export const envFieldsOf = (profile: AST.AST): ReadonlyArray<EnvField> => {
+  const fields: Array<EnvField> = []
+  for (const section of structOf(profile)?.propertySignatures ?? []) {
+    const sectionName = String(section.name)
+    const struct = structOf(section.type)
+    if (struct === undefined) {
+      fields.push({ suffix: renamed[sectionName] ?? upperSnake(sectionName), path: [sectionName], ast: section.type })
+      continue
+    }
+    for (const field of struct.propertySignatures) {
+      const name = String(field.name)
+      fields.push({
+        suffix: renamed[`${sectionName}.${name}`] ?? `${sectionPrefix[sectionName] ?? ""}${upperSnake(name)}`,
+        path: [sectionName, name],
+        ast: field.type
+      })
+    }
+  }
+  return fields
+}
+
+// The shapes a setting's encoded side may take (a union's members, flattened).
+const encodedShapes = (ast: AST.AST): ReadonlyArray<AST.AST["_tag"]> => {
+  const encoded = AST.encodedAST(ast)
+  return AST.isUnion(encoded) ? encoded.types.flatMap(encodedShapes) : [encoded._tag]
 }
 
 /**
- * `RESILIENCE_<SERVICE_TYPE>_<SUFFIX>`: flat names (no BREAKER_/RETRY_
- * segment) because every suffix is unique across the sections; the rate
- * limit's keep a RATE_LIMIT_ segment (`MAX_WAIT` alone reads like the
- * bulkhead's `MAX_WAITING`).
+ * Environment text to the encoded setting, by the shape the setting's
+ * schema encodes to: a list (comma-separated), a boolean-or-literal (the
+ * seeds' `true` / `false`, case-insensitive), a number (text that does not
+ * parse becomes NaN, so the schema names the rule; the raw text is kept for
+ * the message), else the text (a duration keeps its unit).
  *
  * @internal
  */
-export const envFields: ReadonlyArray<EnvField> = [
-  { suffix: "FAILURE_THRESHOLD", path: ["breaker", "failureThreshold"], kind: "int" },
-  { suffix: "RESET_TIMEOUT", path: ["breaker", "resetTimeout"], kind: "duration" },
-  { suffix: "FAILURE_RATE_THRESHOLD", path: ["breaker", "failureRateThreshold"], kind: "number" },
-  { suffix: "SLOW_CALL_RATE_THRESHOLD", path: ["breaker", "slowCallRateThreshold"], kind: "number" },
-  { suffix: "SLOW_CALL_DURATION", path: ["breaker", "slowCallDuration"], kind: "duration" },
-  { suffix: "WINDOW_TYPE", path: ["breaker", "windowType"], kind: "string" },
-  { suffix: "WINDOW_SIZE", path: ["breaker", "windowSize"], kind: "int" },
-  { suffix: "MINIMUM_CALLS", path: ["breaker", "minimumCalls"], kind: "int" },
-  { suffix: "RESET_BACKOFF_FACTOR", path: ["breaker", "resetBackoffFactor"], kind: "number" },
-  { suffix: "MAX_RESET_TIMEOUT", path: ["breaker", "maxResetTimeout"], kind: "duration" },
-  { suffix: "HALF_OPEN_MAX_PROBES", path: ["breaker", "halfOpenMaxProbes"], kind: "int" },
-  { suffix: "SUCCESS_THRESHOLD", path: ["breaker", "successThreshold"], kind: "int" },
-  { suffix: "MAX_RETRIES", path: ["retry", "maxRetries"], kind: "int" },
-  { suffix: "BASE_DELAY", path: ["retry", "baseDelay"], kind: "duration" },
-  { suffix: "MAX_DELAY", path: ["retry", "maxDelay"], kind: "duration" },
-  { suffix: "BACKOFF_FACTOR", path: ["retry", "factor"], kind: "number" },
-  { suffix: "JITTER", path: ["retry", "jitter"], kind: "jitter" },
-  { suffix: "RETRY_ON", path: ["retry", "retryOn"], kind: "list" },
-  { suffix: "MAX_CONCURRENT", path: ["bulkhead", "maxConcurrent"], kind: "int" },
-  { suffix: "MAX_WAITING", path: ["bulkhead", "maxWaiting"], kind: "int" },
-  { suffix: "ACQUIRE_TIMEOUT", path: ["bulkhead", "acquireTimeout"], kind: "duration" },
-  { suffix: "TIMEOUT", path: ["timeout"], kind: "duration" },
-  { suffix: "RATE_LIMIT_TOKENS_PER_SECOND", path: ["rateLimit", "tokensPerSecond"], kind: "number" },
-  { suffix: "RATE_LIMIT_BURST_SIZE", path: ["rateLimit", "burstSize"], kind: "int" },
-  { suffix: "RATE_LIMIT_MAX_WAIT", path: ["rateLimit", "maxWait"], kind: "duration" },
-  { suffix: "RATE_LIMIT_MODE", path: ["rateLimit", "mode"], kind: "string" }
-]
-
-/**
- * Environment text to the encoded setting. Numbers that do not parse become
- * NaN so that the Schema names the rule; the raw text is kept for the message.
- *
- * @internal
- */
-export const fromEnvText = (kind: EnvKind, raw: string): unknown => {
+export const fromEnvText = (ast: AST.AST, raw: string): unknown => {
   const text = raw.trim()
-  switch (kind) {
-    case "int":
-    case "number":
-      return text === "" ? Number.NaN : Number(text)
-    case "jitter": {
-      const lower = text.toLowerCase()
-      return lower === "true" ? true : lower === "false" ? false : lower
-    }
-    case "list":
-      return text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
-    case "duration":
-    case "string":
-      return text
+  const shapes = encodedShapes(ast)
+  if (shapes.includes("TupleType")) return text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  if (shapes.includes("BooleanKeyword")) {
+    const lower = text.toLowerCase()
+    return lower === "true" ? true : lower === "false" ? false : lower
   }
+  if (shapes.includes("NumberKeyword")) return text === "" ? Number.NaN : Number(text)
+  return text
 }
 
 /** `broker_api` → `BROKER_API`. @internal */
@@ -175,27 +141,10 @@ export const mergeInto = (
 export const pathKey = (path: ReadonlyArray<PropertyKey>): string => path.map(String).join(".")
 
 /** @internal */
-export const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
-  let current: unknown = root
-  for (const segment of path) {
-    if (!Predicate.isObject(current)) return undefined
-    current = (current as Record<PropertyKey, unknown>)[segment]
-  }
-  return current
-}
+export const valueAt = options.valueAt
 
-/** @internal */
-export const show = (value: unknown): string => {
-  if (value === undefined) return "(missing)"
-  if (typeof value === "string") return JSON.stringify(value)
-  if (Duration.isDuration(value)) return Duration.format(value)
-  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value)
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
+/** `options.show`, naming a missing value. @internal */
+export const show = (value: unknown): string => value === undefined ? "(missing)" : options.show(value)
 
 /** One broken rule, named by the key to fix. @internal */
 export interface Issue {

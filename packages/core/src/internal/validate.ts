@@ -64,7 +64,8 @@ export const intInRange = (
   fallback: number,
   min: number,
   max: number
-): Effect.Effect<number, InvalidOptionsError> => withFallback(options.intInRange(min, max))(policy, option, value, fallback)
+): Effect.Effect<number, InvalidOptionsError> =>
+  withFallback(options.intInRange(min, max))(policy, option, value, fallback)
 
 const positiveDuration = check(options.durationOption(options.PositiveDuration))
 const nonNegativeDuration = check(options.durationOption(options.NonNegativeDuration))
