@@ -37,8 +37,9 @@
  */
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as internal from "./internal/circuitBreakerMachine.js"
+import * as schemas from "./internal/options.js"
 import { InvalidOptionsError } from "./ResilienceError.js"
 
 /**
@@ -415,22 +416,7 @@ export interface ConfigOptions {
 
 const POLICY = "CircuitBreaker"
 
-const millisOf = (option: string, input: Duration.DurationInput): Either.Either<number, InvalidOptionsError> => {
-  const decoded = Duration.decodeUnknown(input)
-  const millis = Option.isSome(decoded) && Duration.isFinite(decoded.value) ? Duration.toMillis(decoded.value) : NaN
-  return millis > 0
-    ? Either.right(millis)
-    : Either.left(
-      new InvalidOptionsError({ policy: POLICY, option, value: String(input), rule: "must be a finite Duration > 0" })
-    )
-}
-
-const positiveInt = (option: string, value: number): Either.Either<number, InvalidOptionsError> =>
-  Number.isInteger(value) && value >= 1
-    ? Either.right(value)
-    : Either.left(
-      new InvalidOptionsError({ policy: POLICY, option, value: String(value), rule: "must be an integer >= 1" })
-    )
+const decodeOptions = Schema.decodeUnknownEither(schemas.MachineOptions, { errors: "first" })
 
 /**
  * Validate options into a `Config`: `Left(InvalidOptionsError)` naming the
@@ -468,37 +454,21 @@ export const config = (options: ConfigOptions): Either.Either<Config, InvalidOpt
         )
       }
     }
-    const resetMillis = yield* millisOf("resetTimeout", options.resetTimeout ?? "30 seconds")
-    const backoffFactor = options.resetBackoffFactor ?? 1
-    if (!(Number.isFinite(backoffFactor) && backoffFactor >= 1)) {
-      return yield* Either.left(
-        new InvalidOptionsError({
-          policy: POLICY,
-          option: "resetBackoffFactor",
-          value: String(backoffFactor),
-          rule: "must be a finite number >= 1"
-        })
-      )
-    }
-    const maxResetMillis = yield* millisOf(
-      "maxResetTimeout",
-      options.maxResetTimeout ?? Math.max(resetMillis, 5 * 60_000)
-    )
-    if (maxResetMillis < resetMillis) {
-      return yield* Either.left(
-        new InvalidOptionsError({
-          policy: POLICY,
-          option: "maxResetTimeout",
-          value: String(options.maxResetTimeout),
-          rule: "must be >= resetTimeout"
-        })
-      )
-    }
-    const halfOpenMaxProbes = yield* positiveInt("halfOpenMaxProbes", options.halfOpenMaxProbes ?? 1)
-    const successThreshold = yield* positiveInt("successThreshold", options.successThreshold ?? 1)
+    // the same rules and messages as CircuitBreaker.OptionsSchema's
+    const decoded = yield* Either.mapLeft(decodeOptions(options), (error) =>
+      schemas.toInvalidOptions(POLICY, options, error))
+    const resetMillis = Duration.toMillis(decoded.resetTimeout ?? Duration.seconds(30))
+    const backoffFactor = decoded.resetBackoffFactor ?? 1
+    const maxResetMillis = decoded.maxResetTimeout === undefined
+      ? Math.max(resetMillis, 5 * 60_000)
+      : Duration.toMillis(decoded.maxResetTimeout)
+    const halfOpenMaxProbes = decoded.halfOpenMaxProbes ?? 1
+    const successThreshold = decoded.successThreshold ?? 1
     let slowCallMillis: number | undefined
     for (const rule of rules) {
-      if (rule.slowCallMillis !== undefined) slowCallMillis = Math.min(slowCallMillis ?? Infinity, rule.slowCallMillis)
+      if (rule.slowCallMillis !== undefined) {
+        slowCallMillis = Math.min(slowCallMillis ?? Infinity, rule.slowCallMillis)
+      }
     }
     return {
       rules,
@@ -508,7 +478,9 @@ export const config = (options: ConfigOptions): Either.Either<Config, InvalidOpt
       halfOpenMaxProbes,
       successThreshold,
       slowCallMillis,
-      usesClock: rules.some((rule) => rule.usesClock)
+      usesClock: rules.some((rule) =>
+        rule.usesClock
+      )
     }
   })
 

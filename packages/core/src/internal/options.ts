@@ -541,3 +541,12 @@ export const JitterSetting: Schema.Schema<
     encode: (jitter) => jitter
   }
 )
+
+/** The open-period and half-open options of `CircuitBreakerMachine.config`: the breaker's own fields and rules. @internal */
+export const MachineOptions = CircuitBreakerOptions.from.pick(
+  "resetTimeout",
+  "resetBackoffFactor",
+  "maxResetTimeout",
+  "halfOpenMaxProbes",
+  "successThreshold"
+).pipe(Schema.filter(circuitBreakerChecks))
