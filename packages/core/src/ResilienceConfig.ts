@@ -4,6 +4,14 @@
  * validated by Schema, with the trading gateway's tables as defaults and
  * overrides from code, a JSON document or environment variables.
  *
+ * Each section of a profile is built from its policy's options schema
+ * (`CircuitBreaker.OptionsSchema`, `Retry.OptionsSchema`,
+ * `Bulkhead.OptionsSchema`, `Timeout.OptionsSchema`,
+ * `RateLimiter.OptionsSchema`): the same rules and messages as `make`, with
+ * durations in the configuration encoding (a unit is required). The
+ * environment variables are derived from the profile schema
+ * (`environmentVariables`).
+ *
  * Reach for this module to decide *how* a service is protected without
  * touching the code that calls it: `Policy.withResilience` reads the profile
  * of a call's service type from the `ResilienceConfig` service.

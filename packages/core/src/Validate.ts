@@ -5,6 +5,12 @@
  * policy, the option and the rule it broke. Never a throw, so a `make` that
  * uses them reports bad options as a typed error, as core's own policies do.
  *
+ * Each check decodes with the same rule (and message) as the policies'
+ * `OptionsSchema`s and `ResilienceConfig`: `Validate.positiveInt` refuses
+ * exactly what `Bulkhead.OptionsSchema`'s `maxConcurrent` refuses, with the
+ * same words. Durations are in the code encoding: a `Duration.DurationInput`,
+ * bare numbers being millis.
+ *
  * @example
  * ```ts
  * import { Validate } from "@effect-resilience/core"
@@ -118,7 +124,8 @@ export const intInRange: (
 /**
  * A finite Duration > 0 (>= 0 when `allowZero`), from anything
  * `Duration.decode` accepts ("5 seconds", millis, a Duration), without
- * throwing on garbage.
+ * throwing on garbage; a negative input is refused ("must be >= 0"), not
+ * clamped to zero.
  *
  * @since 0.1.0
  * @category checks
