@@ -101,10 +101,8 @@ import * as schemas from "./internal/options.js"
 import * as internal from "./internal/resilienceConfig.js"
 import { InvalidOptionsError } from "./ResilienceError.js"
 
-const rule = (message: string) => ({ message: () => ({ message, override: true as const }) })
-
 const ServiceTypeName = Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_]{0,63}$/)).annotations(
-  rule("must be a service type name: lower-case letters, digits and _ (it becomes part of env var names)")
+  schemas.rule("must be a service type name: lower-case letters, digits and _ (it becomes part of env var names)")
 )
 
 /**
@@ -154,7 +152,7 @@ const retryFields = {
   jitter: schemas.JitterSetting,
   // `retryOn` in code also takes predicates and error classes; configuration names error tags
   retryOn: Schema.optionalWith(
-    Schema.Array(schemas.Name).annotations(rule("must be a list of error tags")),
+    Schema.Array(schemas.Name).annotations(schemas.rule("must be a list of error tags")),
     { exact: true }
   )
 }

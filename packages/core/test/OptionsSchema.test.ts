@@ -172,6 +172,19 @@ describe("one options schema per policy", () => {
     expect(Either.isLeft(nested) && nested.left.option).toBe("global.tokensPerSecond")
     expect(Either.isLeft(Schema.decodeUnknownEither(Timeout.OptionsSchema)({ duration: "5" }))).toBe(true)
   })
+
+  it("options that are not an object, or a default a rule between fields breaks, are named too", () => {
+    const notObject = run(Bulkhead.make(null as unknown as Bulkhead.Options))
+    expect(Either.isLeft(notObject) && [notObject.left.option, notObject.left.rule]).toEqual([
+      "options",
+      "must be an object"
+    ])
+    const byDefault = run(Retry.exponential({ baseDelay: "2 minutes" }))
+    expect(Either.isLeft(byDefault) && [byDefault.left.option, byDefault.left.rule]).toEqual([
+      "maxDelay",
+      "must be >= baseDelay (2m); unset, it defaults to 1m"
+    ])
+  })
 })
 
 describe("environment variables derived from the profile schema", () => {

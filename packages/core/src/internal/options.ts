@@ -34,9 +34,14 @@ import { InvalidOptionsError } from "../ResilienceError.js"
 // messages and errors
 // ---------------------------------------------------------------------------
 
-// A rule's message replaces Schema's own, including those of the schema it refines (a string given for a number
-// reports the number's rule, not "Expected number").
-const rule = (message: string) => ({ message: () => ({ message, override: true as const }) })
+/**
+ * The annotation giving a rule its message: it replaces Schema's own,
+ * including those of the schema it refines (a string given for a number
+ * reports the number's rule, not "Expected number").
+ *
+ * @internal
+ */
+export const rule = (message: string) => ({ message: () => ({ message, override: true as const }) })
 
 /** How a value is shown in an error: strings as JSON, Durations formatted. @internal */
 export const show = (value: unknown): string => {
@@ -85,7 +90,11 @@ export const toInvalidOptions = (
   prefix: ReadonlyArray<string> = []
 ): InvalidOptionsError => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]!
-  return invalid(policy, [...prefix, ...issue.path.map(String)].join("."), valueAt(input, issue.path), ruleOf(issue))
+  const path = [...prefix, ...issue.path.map(String)]
+  // no path: the options themselves are not an object
+  return path.length === 0
+    ? invalid(policy, "options", input, "must be an object")
+    : invalid(policy, path.join("."), valueAt(input, issue.path), ruleOf(issue))
 }
 
 /**
@@ -346,15 +355,19 @@ export const asSetting = <S extends Schema.Schema.Any>(
 const optionalDuration = (durationRule: Schema.Schema<Duration.Duration>) =>
   Schema.optional(durationOption(durationRule))
 
+// `max` (or its default when unset, named as such) no shorter than `base`.
 const maxAtLeast = (
   max: Duration.Duration | undefined,
+  maxDefault: Duration.Duration | undefined,
   base: Duration.Duration,
   maxKey: string,
   baseKey: string
-): Array<Schema.FilterIssue> =>
-  max !== undefined && Duration.lessThan(max, base)
-    ? [{ path: [maxKey], message: `must be >= ${baseKey} (${Duration.format(base)})` }]
-    : []
+): Array<Schema.FilterIssue> => {
+  const effective = max ?? maxDefault
+  if (effective === undefined || !Duration.lessThan(effective, base)) return []
+  const unset = max === undefined ? `; unset, it defaults to ${Duration.format(effective)}` : ""
+  return [{ path: [maxKey], message: `must be >= ${baseKey} (${Duration.format(base)})${unset}` }]
+}
 
 /** @internal */
 export const MAX_COUNT_WINDOW = 1_000_000
@@ -383,7 +396,14 @@ export const circuitBreakerChecks = (b: {
   if (isCount && b.minimumCalls !== undefined && b.minimumCalls > (b.windowSize ?? 100)) {
     return [{ path: ["minimumCalls"], message: "must be <= windowSize for a count window" }]
   }
-  return maxAtLeast(b.maxResetTimeout, b.resetTimeout ?? Duration.seconds(30), "maxResetTimeout", "resetTimeout")
+  // an unset maxResetTimeout defaults to at least resetTimeout: nothing to check
+  return maxAtLeast(
+    b.maxResetTimeout,
+    undefined,
+    b.resetTimeout ?? Duration.seconds(30),
+    "maxResetTimeout",
+    "resetTimeout"
+  )
 }
 
 /** The data options of `CircuitBreaker.make` (trip rules and hooks are typed by TypeScript). @internal */
@@ -416,7 +436,7 @@ export const retryChecks = (r: {
   readonly baseDelay?: Duration.Duration | undefined
   readonly maxDelay?: Duration.Duration | undefined
 }): Array<Schema.FilterIssue> =>
-  maxAtLeast(r.maxDelay ?? Duration.seconds(60), r.baseDelay ?? Duration.seconds(1), "maxDelay", "baseDelay")
+  maxAtLeast(r.maxDelay, Duration.seconds(60), r.baseDelay ?? Duration.seconds(1), "maxDelay", "baseDelay")
 
 /** The data options of `Retry.exponential` (`retryOn`, `budget` and `onRetry` are typed by TypeScript). @internal */
 export const RetryOptions = Schema.Struct({
