@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
+import type * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as AST from "effect/SchemaAST"
 import * as options from "./options.js"
@@ -162,7 +163,7 @@ export interface Issue {
  * @internal
  */
 export const nameIssue = (
-  issue: { readonly _tag: string; readonly path: ReadonlyArray<PropertyKey>; readonly message: string },
+  issue: ParseResult.ArrayFormatterIssue,
   merged: unknown,
   provenance: ReadonlyMap<string, Provenance>
 ): Issue => {
@@ -179,10 +180,7 @@ export const nameIssue = (
   }
   const key = exact?.key ?? pathKey(issue.path)
   const value = show(exact !== undefined ? exact.raw : valueAt(merged, issue.path))
-  const rule = issue._tag === "Missing"
-    ? "is required"
-    : issue._tag === "Unexpected"
-    ? "is not a known setting"
-    : issue.message
+  // the words `make` uses, plus the one issue only configuration has: a key no schema knows (a typo)
+  const rule = issue._tag === "Unexpected" ? "is not a known setting" : options.ruleOf(issue)
   return { key, origin, value, rule }
 }
