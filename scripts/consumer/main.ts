@@ -77,7 +77,7 @@ const resilience = Effect.gen(function*() {
 
 // 2. a RateLimiter.layerMemory decision
 const memoryLimiter = Effect.gen(function*() {
-  const limiter = yield* RateLimiter.RateLimiterService
+  const limiter = yield* RateLimiter.RateLimiter
   const one = yield* limiter.consume("client-a")
   const two = yield* limiter.consume("client-a")
   assert.equal(one.allowed, true)
@@ -132,7 +132,7 @@ const redisStore = Effect.gen(function*() {
   const limiterOn = (store: Layer.Layer<RateLimiterStore.RateLimiterStore, unknown>) =>
     RateLimiter.layer({ name: "consumer-redis", tokensPerSecond: 0.01, burstSize: 2 }).pipe(Layer.provide(store))
   const storeLayer = () => RedisRateLimiterStore.layer({ url, prefix: `consumer-${process.pid}`, onError: "fail" })
-  const decide = Effect.flatMap(RateLimiter.RateLimiterService, (limiter) => limiter.consume("client-r"))
+  const decide = Effect.flatMap(RateLimiter.RateLimiter, (limiter) => limiter.consume("client-r"))
   const first = yield* Effect.all([decide, decide, decide]).pipe(Effect.provide(limiterOn(storeLayer())))
   assert.deepEqual(first.map((d) => d.allowed), [true, true, false])
   const other = yield* decide.pipe(Effect.provide(limiterOn(storeLayer())))

@@ -207,14 +207,15 @@ export interface Stats {
 }
 
 /**
- * A rate limiter. `key` is the client a call is charged to (omitted: the
+ * A rate limiter: what `make` returns and the `RateLimiter` Tag provides
+ * (until 0.2.0 this interface was named `RateLimiter`). `key` is the client a call is charged to (omitted: the
  * limiter's one shared bucket). Errors report the key as the store sees it:
  * the key itself when it is short and printable, its hash otherwise.
  *
  * @since 0.1.0
  * @category models
  */
-export interface RateLimiter {
+export interface Service {
   readonly name: string
   readonly options: ResolvedOptions
   /** The decision a call would get now, without taking any token. */
@@ -267,13 +268,28 @@ export interface RateLimiter {
  * with `layer` / `layerMemory`; an application with several limiters passes
  * instances from `make` instead.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category tags
  */
-export class RateLimiterService extends Context.Tag("@effect-resilience/core/RateLimiter")<
-  RateLimiterService,
-  RateLimiter
->() {}
+export class RateLimiter extends Context.Tag("@effect-resilience/core/RateLimiter")<RateLimiter, Service>() {}
+
+/**
+ * The former name of the `RateLimiter` Tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ * @deprecated use `RateLimiter.RateLimiter`
+ */
+export const RateLimiterService: typeof RateLimiter = RateLimiter
+
+/**
+ * The former name of the `RateLimiter` Tag's identifier.
+ *
+ * @since 0.1.0
+ * @category tags
+ * @deprecated use `RateLimiter.RateLimiter`
+ */
+export type RateLimiterService = RateLimiter
 
 /**
  * Decisions made, as a counter tagged `limiter` (the name) and `outcome`
@@ -295,25 +311,25 @@ export const decisionsTotal: Metric.Metric.Counter<number> = internal.decisionsT
  */
 export const make = (
   options: Options
-): Effect.Effect<RateLimiter, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
+): Effect.Effect<Service, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
   Effect.flatMap(
     internal.resolveOptions(options),
     (resolved) => Effect.map(RateLimiterStore.RateLimiterStore, (store) => internal.make(store, resolved))
   )
 
 /**
- * `RateLimiterService` built by `make` over the environment's store.
+ * The `RateLimiter` Tag built by `make` over the environment's store.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options: Options
-): Layer.Layer<RateLimiterService, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
-  Layer.effect(RateLimiterService, make(options))
+): Layer.Layer<RateLimiter, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
+  Layer.effect(RateLimiter, make(options))
 
 /**
- * `RateLimiterService` over its own in-memory store
+ * The `RateLimiter` Tag over its own in-memory store
  * (`RateLimiterStore.layerMemory(memory)`).
  *
  * @since 0.1.0
@@ -322,8 +338,7 @@ export const layer = (
 export const layerMemory = (
   options: Options,
   memory?: RateLimiterStore.MemoryOptions | undefined
-): Layer.Layer<RateLimiterService, InvalidOptionsError> =>
-  Layer.provide(layer(options), RateLimiterStore.layerMemory(memory))
+): Layer.Layer<RateLimiter, InvalidOptionsError> => Layer.provide(layer(options), RateLimiterStore.layerMemory(memory))
 
 /**
  * The form a client key takes in the store and in logs: short printable keys
@@ -360,12 +375,12 @@ export type UnsafeConsume = (
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeConsumeOf: (limiter: RateLimiter) => UnsafeConsume | undefined = internal.unsafeConsumeOf
+export const unsafeConsumeOf: (limiter: Service) => UnsafeConsume | undefined = internal.unsafeConsumeOf
 
 /**
  * The policy form: run an effect once a limiter lets it through. Give it a
  * limiter (`withRateLimit(limiter, { key, cost })`), or a client key to use
- * the environment's `RateLimiterService` (`withRateLimit("client-42")`).
+ * the environment's `RateLimiter` Tag (`withRateLimit("client-42")`).
  * Data-first and pipeable.
  *
  * @since 0.1.0
@@ -373,7 +388,7 @@ export const unsafeConsumeOf: (limiter: RateLimiter) => UnsafeConsume | undefine
  */
 export const withRateLimit: {
   (
-    limiter: RateLimiter,
+    limiter: Service,
     options?: ExecuteOptions | undefined
   ): <A, E, R>(
     self: Effect.Effect<A, E, R>
@@ -383,27 +398,27 @@ export const withRateLimit: {
     options?: CallOptions | undefined
   ): <A, E, R>(
     self: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService>
+  ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiter>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
-    limiter: RateLimiter,
+    limiter: Service,
     options?: ExecuteOptions | undefined
   ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     key: string,
     options?: CallOptions | undefined
-  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService>
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiter>
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
-    limiterOrKey: RateLimiter | string,
+    limiterOrKey: Service | string,
     options?: ExecuteOptions | undefined
-  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService> =>
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiter> =>
     typeof limiterOrKey === "string"
       ? Effect.flatMap(
-        RateLimiterService,
+        RateLimiter,
         (limiter) => limiter.execute(self, { key: limiterOrKey, cost: options?.cost })
       )
       : limiterOrKey.execute(self, options)

@@ -31,7 +31,7 @@ const handleRequest = (client: string, i: number) =>
   )
 
 const program = Effect.gen(function*() {
-  const limiter = yield* RateLimiter.RateLimiterService
+  const limiter = yield* RateLimiter.RateLimiter
   for (let i = 0; i < 12; i++) yield* handleRequest("client-a", i)
   // The decision carries everything an HTTP RateLimit header needs.
   const d = yield* limiter.check("client-a")

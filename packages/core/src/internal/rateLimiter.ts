@@ -131,14 +131,14 @@ export type UnsafeConsume = (
 ) => RateLimiterStore.Decision | undefined
 
 /** @internal */
-export const unsafeConsumeOf = (limiter: RateLimiter.RateLimiter): UnsafeConsume | undefined =>
+export const unsafeConsumeOf = (limiter: RateLimiter.Service): UnsafeConsume | undefined =>
   (limiter as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
 
 /** @internal */
 export const make = (
   store: RateLimiterStore.Service,
   options: RateLimiter.ResolvedOptions
-): RateLimiter.RateLimiter => {
+): RateLimiter.Service => {
   const { maxCost, mode, name } = options
   const prefix = KeyHash.safeKey(name) + "|"
   const maxWaitMillis = mode === "wait" ? Duration.toMillis(options.maxWait) : 0
@@ -416,7 +416,7 @@ export const make = (
     } satisfies RateLimiter.Stats
   })
 
-  const limiter: RateLimiter.RateLimiter = { name, options, check, consume, acquire, execute, stats, boundBy }
+  const limiter: RateLimiter.Service = { name, options, check, consume, acquire, execute, stats, boundBy }
   if (unsafeConsume === undefined) return limiter
   const unsafe: UnsafeConsume = (fiber, key, cost) =>
     cost > 0 && cost <= maxCost ? decideNow(fiber, unsafeConsume, key, cost) : undefined
