@@ -2,7 +2,7 @@
  * Token-bucket rate limiting, keyed per client and globally, in two modes.
  *
  * - `fail` (servers): a call over the limit is rejected at once with
- *   `RateLimitedError { key, retryAfter, limit, remaining }`.
+ *   `RateLimitedError { key, policy, retryAfter, limit, remaining }`.
  * - `wait` (clients of a quota'd provider): a call over the limit reserves
  *   its tokens and sleeps until they are due, up to `maxWait`; callers are
  *   served in arrival order, and an interrupted waiter gives its reservation

@@ -250,6 +250,11 @@ describe("RateLimiter", () => {
               expect(decision).toMatchObject({ allowed: false, limit: 2 })
               expect(decision.rejectedBy).toMatch(/greedy$/)
             }
+            expect(yield* rejection(limiter.acquire("greedy"))).toMatchObject({
+              key: "greedy",
+              policy: "client",
+              limit: 2
+            })
             const stats = yield* limiter.stats
             expect(Option.getOrThrow(stats.global)).toMatchObject({ limit: 10, remaining: 8 })
           }))
@@ -264,7 +269,7 @@ describe("RateLimiter", () => {
             })
             for (let i = 0; i < 4; i++) yield* limiter.acquire(`client-${i}`)
             const error = yield* rejection(limiter.acquire("late"))
-            expect(error).toMatchObject({ key: "late", limit: 4, remaining: 0 })
+            expect(error).toMatchObject({ key: "late", policy: "global", limit: 4, remaining: 0 })
             expect(Duration.toMillis(error.retryAfter)).toBe(1000)
             expect(yield* limiter.check("late", { cost: 0 })).toMatchObject({ remaining: 0, limit: 4 })
             yield* TestClock.adjust("10 seconds")

@@ -273,7 +273,13 @@ describe("Retry", () => {
         expect(yield* timesOf((self) => Effect.retry(self, schedule), busy([0, "1 minute"]))).toEqual([0, 100])
         // rate-limit rejections and open breakers carry one too
         const limited = () =>
-          new ResilienceError.RateLimitedError({ key: "k", retryAfter: Duration.seconds(3), limit: 1, remaining: 0 })
+          new ResilienceError.RateLimitedError({
+            key: "k",
+            policy: "client",
+            retryAfter: Duration.seconds(3),
+            limit: 1,
+            remaining: 0
+          })
         expect(yield* timesOf((self) => Effect.retry(self, schedule), limited)).toEqual([0, 3000, 6000, 9000])
       }))
 
@@ -377,7 +383,13 @@ describe("Retry", () => {
         expect(yield* attemptsFor(new ResilienceError.TimeoutError({ duration: Duration.seconds(1) }))).toBe(3)
         expect(
           yield* attemptsFor(
-            new ResilienceError.RateLimitedError({ key: "k", retryAfter: Duration.zero, limit: 1, remaining: 0 })
+            new ResilienceError.RateLimitedError({
+              key: "k",
+              policy: "client",
+              retryAfter: Duration.zero,
+              limit: 1,
+              remaining: 0
+            })
           )
         ).toBe(3)
         expect(yield* attemptsFor(new Error("plain"))).toBe(3)
@@ -445,6 +457,7 @@ describe("Retry", () => {
           const retry = yield* Retry.exponential({ maxDelay: "30 seconds", service: "broker_api", operation: "order" })
           const error = new ResilienceError.RateLimitedError({
             key: "k",
+            policy: "client",
             retryAfter: Duration.minutes(2),
             limit: 10,
             remaining: 0

@@ -304,6 +304,7 @@ export const make = (
   const rejection = (key: string | undefined, decision: RateLimiterStore.Decision): RateLimitedError =>
     new RateLimitedError({
       key: errorKey(key),
+      policy: boundBy(decision),
       retryAfter: Duration.millis(decision.retryAfterMillis),
       limit: decision.limit,
       remaining: decision.remaining
