@@ -11,8 +11,9 @@
  * Each bucket refills at `tokensPerSecond` up to `burstSize`; a call costs
  * `cost` tokens (default 1) and must pass both its client's bucket and the
  * optional global bucket: a call rejected by either is charged to neither.
- * Every decision reports `{ allowed, limit, remaining, resetAfterMillis,
- * retryAfterMillis }`, enough for exact `RateLimit` / `Retry-After` headers.
+ * Every decision reports `{ allowed, limit, remaining, resetAfter,
+ * retryAfter }` (`Duration`s, exact to the millisecond), enough for exact
+ * `RateLimit` / `Retry-After` headers.
  *
  * Buckets live in a `RateLimiterStore`: `RateLimiterStore.layerMemory`
  * (bounded, in this process) or the Redis store of `@effect-resilience/redis`
@@ -77,14 +78,45 @@ export {
 export type Mode = "fail" | "wait"
 
 /**
- * One decision (see `RateLimiterStore.Decision` for every field): `allowed`,
- * `waitMillis`, `limit`, `remaining`, `resetAfterMillis`, `retryAfterMillis`,
- * `rejectedBy`.
+ * One decision of a limiter, its times as `Duration`s (like every time in the
+ * project's public API, `RateLimitedError.retryAfter` included; see the core
+ * README's "Conventions"). A store's raw `RateLimiterStore.Decision` counts
+ * whole milliseconds, the unit its arithmetic and the Redis script work in;
+ * the limiter converts once per decision. Until 0.2.0 this was the raw form
+ * (`waitMillis`, `resetAfterMillis`, `retryAfterMillis`).
+ *
+ * The "binding" bucket is the one the decision is reported for: when
+ * rejected, the bucket that needs the longest to admit; when admitted, the
+ * one with the fewest whole tokens left (`boundBy` names it).
  *
  * @since 0.1.0
  * @category models
  */
-export type Decision = RateLimiterStore.Decision
+export interface Decision {
+  /** Was the call admitted (in wait mode: was a reservation made)? */
+  readonly allowed: boolean
+  /**
+   * How long the caller must sleep before acting on an admitted reservation:
+   * zero in fail mode, whenever tokens were there already, and when rejected.
+   */
+  readonly wait: Duration.Duration
+  /** `burstSize` of the binding bucket. */
+  readonly limit: number
+  /** Whole tokens left in the binding bucket after this decision (when rejected: now). */
+  readonly remaining: number
+  /** Time until the binding bucket is full again (zero when it is full): the `RateLimit` header's `t`. */
+  readonly resetAfter: Duration.Duration
+  /**
+   * Zero when admitted. When rejected: the exact time until a call of this
+   * cost would be admitted without waiting, if nobody else takes tokens
+   * meanwhile (a `Retry-After`).
+   */
+  readonly retryAfter: Duration.Duration
+  /** When rejected: the store key of the binding bucket that rejected the call. */
+  readonly rejectedBy?: string | undefined
+  /** The index of the binding bucket (0: the client's, 1: the global one), when the store reports it. */
+  readonly binding?: number | undefined
+}
 
 /**
  * Options of a limiter, validated once by `make`.
@@ -202,7 +234,7 @@ export interface Stats {
   readonly maxKeys: Option.Option<number>
   /** The global bucket now, if the limiter has one. */
   readonly global: Option.Option<
-    { readonly limit: number; readonly remaining: number; readonly resetAfterMillis: number }
+    { readonly limit: number; readonly remaining: number; readonly resetAfter: Duration.Duration }
   >
 }
 
@@ -226,7 +258,7 @@ export interface Service {
   /**
    * One decision, taking the tokens when allowed; a rejection is a decision,
    * not an error (for HTTP middleware writing headers). Never sleeps: in wait
-   * mode an allowed decision with `waitMillis > 0` is a reservation the
+   * mode an allowed decision with a non-zero `wait` is a reservation the
    * caller must honour by sleeping (use `acquire` to have it done, with the
    * refund on interruption).
    */
@@ -259,7 +291,7 @@ export interface Service {
    * `binding` when it reports one, else from `rejectedBy` (a rejection) or
    * the `limit` (an admission).
    */
-  readonly boundBy: (decision: Decision) => "client" | "global"
+  readonly boundBy: (decision: Decision | RateLimiterStore.Decision) => "client" | "global"
 }
 
 /**
@@ -354,7 +386,8 @@ export const clientKey: (key: string) => string = internal.clientKey
 /**
  * A limiter's synchronous decision for a caller already running inside a
  * fiber's step (an HTTP middleware in `Effect.withFiberRuntime`): one decision
- * without an Effect of its own. It counts the decision in `decisionsTotal`
+ * without an Effect of its own, in the store's raw form (whole milliseconds,
+ * no `Duration` built: the hot path of a server under a flood). It counts the decision in `decisionsTotal`
  * like `consume` but logs nothing (the caller logs a rejection). Returns
  * `undefined` when the cost is not in (0, maxCost]: use `consume` then.
  *

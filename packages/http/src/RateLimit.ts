@@ -394,10 +394,25 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.matchEffect(limiter.consume(key, { cost }), {
       onFailure: storeFailed,
       onSuccess: (decision) =>
-        storeFailures === 0 ? respond(key, decision) : Effect.zipRight(storeRecovered(), respond(key, decision))
+        storeFailures === 0
+          ? respond(key, rawOf(decision))
+          : Effect.zipRight(storeRecovered(), respond(key, rawOf(decision)))
     })
   })
   return Middleware.of(middleware)
+})
+
+// A remote store's decision (Durations, from `consume`) in the raw millisecond form the synchronous path gets and
+// `respond` reads: the headers count whole seconds computed from exact milliseconds either way.
+const rawOf = (decision: RateLimiter.Decision): RateLimiterStore.Decision => ({
+  allowed: decision.allowed,
+  waitMillis: Duration.toMillis(decision.wait),
+  limit: decision.limit,
+  remaining: decision.remaining,
+  resetAfterMillis: Duration.toMillis(decision.resetAfter),
+  retryAfterMillis: Duration.toMillis(decision.retryAfter),
+  rejectedBy: decision.rejectedBy,
+  binding: decision.binding
 })
 
 const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: number) => {

@@ -36,7 +36,7 @@ const program = Effect.gen(function*() {
   // The decision carries everything an HTTP RateLimit header needs.
   const d = yield* limiter.check("client-a")
   yield* Console.log(
-    `RateLimit: limit=${d.limit}, remaining=${d.remaining}, reset=${Math.ceil(d.resetAfterMillis / 1000)}`
+    `RateLimit: limit=${d.limit}, remaining=${d.remaining}, reset=${Math.ceil(Duration.toSeconds(d.resetAfter))}`
   )
 })
 
