@@ -161,7 +161,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     const rlf = new RateLimiterRedis({ storeClient: rlfClient, points: LIMIT, duration: 60, keyPrefix: "rlf" })
     const keys = keysOf(1_000)
     let errors = 0
-    const oursCall = (limiter: RateLimiter.RateLimiter) => (i: number) =>
+    const oursCall = (limiter: RateLimiter.Service) => (i: number) =>
       Effect.catchAll(limiter.consume(keys[i % keys.length]), () => Effect.sync(() => void errors++))
     const rlfCall = (i: number) => rlf.consume(keys[i % keys.length]).catch(() => void errors++)
 

@@ -13,7 +13,7 @@ import { RateLimit } from "@effect-resilience/http"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Data, Effect, Either, Layer, Schema } from "effect"
+import { Context, Data, Duration, Effect, Either, Layer, Schema } from "effect"
 import assert from "node:assert/strict"
 import { createServer } from "node:http"
 
@@ -77,12 +77,12 @@ const resilience = Effect.gen(function*() {
 
 // 2. a RateLimiter.layerMemory decision
 const memoryLimiter = Effect.gen(function*() {
-  const limiter = yield* RateLimiter.RateLimiterService
+  const limiter = yield* RateLimiter.RateLimiter
   const one = yield* limiter.consume("client-a")
   const two = yield* limiter.consume("client-a")
   assert.equal(one.allowed, true)
   assert.equal(two.allowed, false)
-  assert.ok(two.retryAfterMillis > 0)
+  assert.ok(Duration.toMillis(two.retryAfter) > 0)
   const invalid = yield* Effect.either(Validate.positiveInt("Consumer", "size", 0, 1))
   assert.ok(Either.isLeft(invalid) && invalid.left._tag === "InvalidOptionsError")
 }).pipe(Effect.provide(RateLimiter.layerMemory({ name: "consumer", tokensPerSecond: 0.01, burstSize: 1 })))
@@ -132,7 +132,7 @@ const redisStore = Effect.gen(function*() {
   const limiterOn = (store: Layer.Layer<RateLimiterStore.RateLimiterStore, unknown>) =>
     RateLimiter.layer({ name: "consumer-redis", tokensPerSecond: 0.01, burstSize: 2 }).pipe(Layer.provide(store))
   const storeLayer = () => RedisRateLimiterStore.layer({ url, prefix: `consumer-${process.pid}`, onError: "fail" })
-  const decide = Effect.flatMap(RateLimiter.RateLimiterService, (limiter) => limiter.consume("client-r"))
+  const decide = Effect.flatMap(RateLimiter.RateLimiter, (limiter) => limiter.consume("client-r"))
   const first = yield* Effect.all([decide, decide, decide]).pipe(Effect.provide(limiterOn(storeLayer())))
   assert.deepEqual(first.map((d) => d.allowed), [true, true, false])
   const other = yield* decide.pipe(Effect.provide(limiterOn(storeLayer())))

@@ -15,7 +15,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Alpaca from "./Alpaca.js"
-import type { Service } from "./BrokerClient.js"
+import type { Service as BrokerClientService } from "./BrokerClient.js"
 import { BrokerClient, brokerNames } from "./BrokerClient.js"
 import type { ProviderNotConfiguredError, UnknownProviderError } from "./ClientError.js"
 import * as InteractiveBrokers from "./InteractiveBrokers.js"
@@ -23,15 +23,18 @@ import { makeRegistry } from "./internal/registry.js"
 import * as Simulated from "./Simulated.js"
 
 /**
- * @since 0.1.0
+ * The registry: what the `BrokerClients` Tag provides (named `Registry` until
+ * 0.2.0).
+ *
+ * @since 0.2.0
  * @category models
  */
-export interface Registry {
+export interface Service {
   /** Every name this registry can be asked for. */
   readonly known: ReadonlyArray<string>
   /** The names that have a layer (it may still fail to build). */
   readonly configured: ReadonlyArray<string>
-  readonly get: (name: string) => Effect.Effect<Service, UnknownProviderError | ProviderNotConfiguredError>
+  readonly get: (name: string) => Effect.Effect<BrokerClientService, UnknownProviderError | ProviderNotConfiguredError>
 }
 
 /**
@@ -40,7 +43,16 @@ export interface Registry {
  * @since 0.1.0
  * @category tags
  */
-export class BrokerClients extends Context.Tag("@effect-resilience/clients/BrokerClients")<BrokerClients, Registry>() {}
+export class BrokerClients extends Context.Tag("@effect-resilience/clients/BrokerClients")<BrokerClients, Service>() {}
+
+/**
+ * The former name of `Service`.
+ *
+ * @since 0.1.0
+ * @category models
+ * @deprecated use `BrokerClients.Service`
+ */
+export type Registry = Service
 
 /**
  * A layer per provider name; leave a name out to leave it unconfigured.

@@ -387,7 +387,7 @@ export const makeApi = (
         RateLimiterStore.RateLimiterStore,
         store
       )
-    const limiters: Record<Endpoint, RateLimiter.RateLimiter> = {
+    const limiters: Record<Endpoint, RateLimiter.Service> = {
       global: yield* limiterOf(pacing.global),
       "/iserver/account/orders": yield* limiterOf(pacing["/iserver/account/orders"]),
       "/portfolio/accounts": yield* limiterOf(pacing["/portfolio/accounts"]),

@@ -19,22 +19,26 @@ import * as AlphaVantage from "./AlphaVantage.js"
 import type { ProviderNotConfiguredError, UnknownProviderError } from "./ClientError.js"
 import * as Fred from "./Fred.js"
 import { makeRegistry } from "./internal/registry.js"
-import type { Service } from "./MarketDataClient.js"
 import * as MarketDataClient from "./MarketDataClient.js"
 import * as Polygon from "./Polygon.js"
 import * as Simulated from "./Simulated.js"
 import * as Yahoo from "./Yahoo.js"
 
 /**
- * @since 0.1.0
+ * The registry: what the `MarketDataClients` Tag provides (named `Registry` until
+ * 0.2.0).
+ *
+ * @since 0.2.0
  * @category models
  */
-export interface Registry {
+export interface Service {
   /** Every name this registry can be asked for. */
   readonly known: ReadonlyArray<string>
   /** The names that have a layer (it may still fail to build). */
   readonly configured: ReadonlyArray<string>
-  readonly get: (name: string) => Effect.Effect<Service, UnknownProviderError | ProviderNotConfiguredError>
+  readonly get: (
+    name: string
+  ) => Effect.Effect<MarketDataClient.Service, UnknownProviderError | ProviderNotConfiguredError>
 }
 
 /**
@@ -44,8 +48,17 @@ export interface Registry {
  * @category tags
  */
 export class MarketDataClients
-  extends Context.Tag("@effect-resilience/clients/MarketDataClients")<MarketDataClients, Registry>()
+  extends Context.Tag("@effect-resilience/clients/MarketDataClients")<MarketDataClients, Service>()
 {}
+
+/**
+ * The former name of `Service`.
+ *
+ * @since 0.1.0
+ * @category models
+ * @deprecated use `MarketDataClients.Service`
+ */
+export type Registry = Service
 
 /**
  * A layer per provider name; leave a name out to leave it unconfigured.

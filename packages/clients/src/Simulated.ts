@@ -145,7 +145,7 @@ export interface FaultInjector {
  * @since 0.1.0
  * @category tags
  */
-export class SimulatedFaults extends Context.Tag("@effect-resilience/clients/SimulatedFaults")<
+export class SimulatedFaults extends Context.Tag("@effect-resilience/clients/Simulated/SimulatedFaults")<
   SimulatedFaults,
   FaultInjector
 >() {}
@@ -210,7 +210,7 @@ export interface BrokerState {
  * @since 0.1.0
  * @category tags
  */
-export class SimulatedBroker extends Context.Tag("@effect-resilience/clients/SimulatedBroker")<
+export class SimulatedBroker extends Context.Tag("@effect-resilience/clients/Simulated/SimulatedBroker")<
   SimulatedBroker,
   BrokerState
 >() {}
@@ -263,7 +263,7 @@ export interface MarketDataState {
  * @since 0.1.0
  * @category tags
  */
-export class SimulatedMarketData extends Context.Tag("@effect-resilience/clients/SimulatedMarketData")<
+export class SimulatedMarketData extends Context.Tag("@effect-resilience/clients/Simulated/SimulatedMarketData")<
   SimulatedMarketData,
   MarketDataState
 >() {}

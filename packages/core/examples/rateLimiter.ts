@@ -4,7 +4,7 @@
  * - A server-side limiter in `fail` mode: 5 requests per second per API key
  *   (bursts of 10) and 20 per second for all keys together. Each decision
  *   carries what the `RateLimit` / `Retry-After` headers need; a rejected
- *   request fails with `RateLimitedError { key, retryAfter, limit, remaining }`.
+ *   request fails with `RateLimitedError { key, policy, retryAfter, limit, remaining }`.
  * - A client-side limiter in `wait` mode for a market-data provider quota of
  *   5 calls per second: a burst of 8 quote requests is throttled (callers are
  *   served in arrival order) instead of being rejected.
@@ -23,11 +23,14 @@ const server = Effect.gen(function*() {
   })
   for (let i = 1; i <= 12; i++) {
     const decision = yield* limiter.consume("api-key-alice")
+    // times are Durations, exact to the millisecond; the headers round them up to whole seconds
     const headers = decision.allowed
       ? `RateLimit: limit=${decision.limit}, remaining=${decision.remaining}, reset=${
-        Math.ceil(decision.resetAfterMillis / 1000)
+        Math.ceil(Duration.toSeconds(decision.resetAfter))
       }`
-      : `429 Retry-After: ${Math.ceil(decision.retryAfterMillis / 1000)} (exactly ${decision.retryAfterMillis} ms)`
+      : `429 Retry-After: ${Math.ceil(Duration.toSeconds(decision.retryAfter))} (exactly ${
+        Duration.format(decision.retryAfter)
+      })`
     yield* Console.log(`request ${i}: ${headers}`)
   }
   // The policy form: a rejected call fails with RateLimitedError.

@@ -35,12 +35,13 @@ import * as internal from "./internal/circuitBreaker.js"
 import type { InvalidOptionsError } from "./ResilienceError.js"
 
 /**
- * The registry's service.
+ * The registry: what `make` returns and the `CircuitBreakerRegistry` Tag
+ * provides (named `Registry` until 0.2.0).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface Registry {
+export interface Service {
   /**
    * The breaker of `options.service` / `options.resource`, made from
    * `options` on the first call. Later calls return that same instance and
@@ -69,8 +70,17 @@ export interface Registry {
  */
 export class CircuitBreakerRegistry extends Context.Tag("@effect-resilience/core/CircuitBreakerRegistry")<
   CircuitBreakerRegistry,
-  Registry
+  Service
 >() {}
+
+/**
+ * The former name of `Service`.
+ *
+ * @since 0.1.0
+ * @category models
+ * @deprecated use `CircuitBreakerRegistry.Service`
+ */
+export type Registry = Service
 
 /**
  * Make an empty registry.
@@ -78,10 +88,10 @@ export class CircuitBreakerRegistry extends Context.Tag("@effect-resilience/core
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Registry> = Effect.suspend(() => makeWith(undefined))
+export const make: Effect.Effect<Service> = Effect.suspend(() => makeWith(undefined))
 
 // `scope`: where each breaker's live half-open fiber runs, when the registry has them
-const makeWith = (scope: Scope.Scope | undefined): Effect.Effect<Registry> =>
+const makeWith = (scope: Scope.Scope | undefined): Effect.Effect<Service> =>
   Effect.map(PubSub.unbounded<CircuitBreaker.StateChange>(), (pubsub) => {
     // keyed by the pair (names cannot hold control characters, so "\n" cannot collide)
     const byKey = new Map<string, internal.Breaker>()
@@ -155,7 +165,7 @@ export interface ScopedOptions {
  * @since 0.2.0
  * @category constructors
  */
-export const makeScoped = (options: ScopedOptions = {}): Effect.Effect<Registry, never, Scope.Scope> =>
+export const makeScoped = (options: ScopedOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
   options.liveHalfOpen === true ? Effect.flatMap(Effect.scope, makeWith) : make
 
 /**

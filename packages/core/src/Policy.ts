@@ -356,7 +356,7 @@ export interface Stack {
  */
 export interface Service {
   readonly config: ResilienceConfig.Settings
-  readonly registry: CircuitBreakerRegistry.Registry
+  readonly registry: CircuitBreakerRegistry.Service
   /** the stack of a service/operation: built on first use, then cached */
   readonly stack: (options: WithResilienceOptions) => Effect.Effect<Stack, InvalidOptionsError>
   /** live stats of every bulkhead built so far */
@@ -370,7 +370,7 @@ export interface Service {
  * @since 0.1.0
  * @category tags
  */
-export class Resilience extends Context.Tag("@effect-resilience/core/Resilience")<Resilience, Service>() {}
+export class Resilience extends Context.Tag("@effect-resilience/core/Policy/Resilience")<Resilience, Service>() {}
 
 /**
  * Builds the service from the `ResilienceConfig` and the

@@ -2,7 +2,7 @@
  * Token-bucket rate limiting, keyed per client and globally, in two modes.
  *
  * - `fail` (servers): a call over the limit is rejected at once with
- *   `RateLimitedError { key, retryAfter, limit, remaining }`.
+ *   `RateLimitedError { key, policy, retryAfter, limit, remaining }`.
  * - `wait` (clients of a quota'd provider): a call over the limit reserves
  *   its tokens and sleeps until they are due, up to `maxWait`; callers are
  *   served in arrival order, and an interrupted waiter gives its reservation
@@ -11,8 +11,9 @@
  * Each bucket refills at `tokensPerSecond` up to `burstSize`; a call costs
  * `cost` tokens (default 1) and must pass both its client's bucket and the
  * optional global bucket: a call rejected by either is charged to neither.
- * Every decision reports `{ allowed, limit, remaining, resetAfterMillis,
- * retryAfterMillis }`, enough for exact `RateLimit` / `Retry-After` headers.
+ * Every decision reports `{ allowed, limit, remaining, resetAfter,
+ * retryAfter }` (`Duration`s, exact to the millisecond), enough for exact
+ * `RateLimit` / `Retry-After` headers.
  *
  * Buckets live in a `RateLimiterStore`: `RateLimiterStore.layerMemory`
  * (bounded, in this process) or the Redis store of `@effect-resilience/redis`
@@ -79,14 +80,45 @@ export {
 export type Mode = "fail" | "wait"
 
 /**
- * One decision (see `RateLimiterStore.Decision` for every field): `allowed`,
- * `waitMillis`, `limit`, `remaining`, `resetAfterMillis`, `retryAfterMillis`,
- * `rejectedBy`.
+ * One decision of a limiter, its times as `Duration`s (like every time in the
+ * project's public API, `RateLimitedError.retryAfter` included; see the core
+ * README's "Conventions"). A store's raw `RateLimiterStore.Decision` counts
+ * whole milliseconds, the unit its arithmetic and the Redis script work in;
+ * the limiter converts once per decision. Until 0.2.0 this was the raw form
+ * (`waitMillis`, `resetAfterMillis`, `retryAfterMillis`).
+ *
+ * The "binding" bucket is the one the decision is reported for: when
+ * rejected, the bucket that needs the longest to admit; when admitted, the
+ * one with the fewest whole tokens left (`boundBy` names it).
  *
  * @since 0.1.0
  * @category models
  */
-export type Decision = RateLimiterStore.Decision
+export interface Decision {
+  /** Was the call admitted (in wait mode: was a reservation made)? */
+  readonly allowed: boolean
+  /**
+   * How long the caller must sleep before acting on an admitted reservation:
+   * zero in fail mode, whenever tokens were there already, and when rejected.
+   */
+  readonly wait: Duration.Duration
+  /** `burstSize` of the binding bucket. */
+  readonly limit: number
+  /** Whole tokens left in the binding bucket after this decision (when rejected: now). */
+  readonly remaining: number
+  /** Time until the binding bucket is full again (zero when it is full): the `RateLimit` header's `t`. */
+  readonly resetAfter: Duration.Duration
+  /**
+   * Zero when admitted. When rejected: the exact time until a call of this
+   * cost would be admitted without waiting, if nobody else takes tokens
+   * meanwhile (a `Retry-After`).
+   */
+  readonly retryAfter: Duration.Duration
+  /** When rejected: the store key of the binding bucket that rejected the call. */
+  readonly rejectedBy?: string | undefined
+  /** The index of the binding bucket (0: the client's, 1: the global one), when the store reports it. */
+  readonly binding?: number | undefined
+}
 
 /**
  * Options of a limiter, validated once by `make`.
@@ -204,19 +236,20 @@ export interface Stats {
   readonly maxKeys: Option.Option<number>
   /** The global bucket now, if the limiter has one. */
   readonly global: Option.Option<
-    { readonly limit: number; readonly remaining: number; readonly resetAfterMillis: number }
+    { readonly limit: number; readonly remaining: number; readonly resetAfter: Duration.Duration }
   >
 }
 
 /**
- * A rate limiter. `key` is the client a call is charged to (omitted: the
+ * A rate limiter: what `make` returns and the `RateLimiter` Tag provides
+ * (until 0.2.0 this interface was named `RateLimiter`). `key` is the client a call is charged to (omitted: the
  * limiter's one shared bucket). Errors report the key as the store sees it:
  * the key itself when it is short and printable, its hash otherwise.
  *
  * @since 0.1.0
  * @category models
  */
-export interface RateLimiter {
+export interface Service {
   readonly name: string
   readonly options: ResolvedOptions
   /** The decision a call would get now, without taking any token. */
@@ -227,7 +260,7 @@ export interface RateLimiter {
   /**
    * One decision, taking the tokens when allowed; a rejection is a decision,
    * not an error (for HTTP middleware writing headers). Never sleeps: in wait
-   * mode an allowed decision with `waitMillis > 0` is a reservation the
+   * mode an allowed decision with a non-zero `wait` is a reservation the
    * caller must honour by sleeping (use `acquire` to have it done, with the
    * refund on interruption).
    */
@@ -260,7 +293,7 @@ export interface RateLimiter {
    * `binding` when it reports one, else from `rejectedBy` (a rejection) or
    * the `limit` (an admission).
    */
-  readonly boundBy: (decision: Decision) => "client" | "global"
+  readonly boundBy: (decision: Decision | RateLimiterStore.Decision) => "client" | "global"
 }
 
 /**
@@ -269,13 +302,28 @@ export interface RateLimiter {
  * with `layer` / `layerMemory`; an application with several limiters passes
  * instances from `make` instead.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category tags
  */
-export class RateLimiterService extends Context.Tag("@effect-resilience/core/RateLimiter")<
-  RateLimiterService,
-  RateLimiter
->() {}
+export class RateLimiter extends Context.Tag("@effect-resilience/core/RateLimiter")<RateLimiter, Service>() {}
+
+/**
+ * The former name of the `RateLimiter` Tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ * @deprecated use `RateLimiter.RateLimiter`
+ */
+export const RateLimiterService: typeof RateLimiter = RateLimiter
+
+/**
+ * The former name of the `RateLimiter` Tag's identifier.
+ *
+ * @since 0.1.0
+ * @category tags
+ * @deprecated use `RateLimiter.RateLimiter`
+ */
+export type RateLimiterService = RateLimiter
 
 /**
  * Decisions made, as a counter tagged `limiter` (the name) and `outcome`
@@ -313,25 +361,25 @@ export const OptionsSchema: Schema.Schema<Schema.Schema.Type<typeof schemas.Rate
  */
 export const make = (
   options: Options
-): Effect.Effect<RateLimiter, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
+): Effect.Effect<Service, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
   Effect.flatMap(
     internal.resolveOptions(options),
     (resolved) => Effect.map(RateLimiterStore.RateLimiterStore, (store) => internal.make(store, resolved))
   )
 
 /**
- * `RateLimiterService` built by `make` over the environment's store.
+ * The `RateLimiter` Tag built by `make` over the environment's store.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options: Options
-): Layer.Layer<RateLimiterService, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
-  Layer.effect(RateLimiterService, make(options))
+): Layer.Layer<RateLimiter, InvalidOptionsError, RateLimiterStore.RateLimiterStore> =>
+  Layer.effect(RateLimiter, make(options))
 
 /**
- * `RateLimiterService` over its own in-memory store
+ * The `RateLimiter` Tag over its own in-memory store
  * (`RateLimiterStore.layerMemory(memory)`).
  *
  * @since 0.1.0
@@ -340,8 +388,7 @@ export const layer = (
 export const layerMemory = (
   options: Options,
   memory?: RateLimiterStore.MemoryOptions | undefined
-): Layer.Layer<RateLimiterService, InvalidOptionsError> =>
-  Layer.provide(layer(options), RateLimiterStore.layerMemory(memory))
+): Layer.Layer<RateLimiter, InvalidOptionsError> => Layer.provide(layer(options), RateLimiterStore.layerMemory(memory))
 
 /**
  * The form a client key takes in the store and in logs: short printable keys
@@ -357,7 +404,8 @@ export const clientKey: (key: string) => string = internal.clientKey
 /**
  * A limiter's synchronous decision for a caller already running inside a
  * fiber's step (an HTTP middleware in `Effect.withFiberRuntime`): one decision
- * without an Effect of its own. It counts the decision in `decisionsTotal`
+ * without an Effect of its own, in the store's raw form (whole milliseconds,
+ * no `Duration` built: the hot path of a server under a flood). It counts the decision in `decisionsTotal`
  * like `consume` but logs nothing (the caller logs a rejection). Returns
  * `undefined` when the cost is not in (0, maxCost]: use `consume` then.
  *
@@ -378,12 +426,12 @@ export type UnsafeConsume = (
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeConsumeOf: (limiter: RateLimiter) => UnsafeConsume | undefined = internal.unsafeConsumeOf
+export const unsafeConsumeOf: (limiter: Service) => UnsafeConsume | undefined = internal.unsafeConsumeOf
 
 /**
  * The policy form: run an effect once a limiter lets it through. Give it a
  * limiter (`withRateLimit(limiter, { key, cost })`), or a client key to use
- * the environment's `RateLimiterService` (`withRateLimit("client-42")`).
+ * the environment's `RateLimiter` Tag (`withRateLimit("client-42")`).
  * Data-first and pipeable.
  *
  * @since 0.1.0
@@ -391,7 +439,7 @@ export const unsafeConsumeOf: (limiter: RateLimiter) => UnsafeConsume | undefine
  */
 export const withRateLimit: {
   (
-    limiter: RateLimiter,
+    limiter: Service,
     options?: ExecuteOptions | undefined
   ): <A, E, R>(
     self: Effect.Effect<A, E, R>
@@ -401,27 +449,27 @@ export const withRateLimit: {
     options?: CallOptions | undefined
   ): <A, E, R>(
     self: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService>
+  ) => Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiter>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
-    limiter: RateLimiter,
+    limiter: Service,
     options?: ExecuteOptions | undefined
   ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     key: string,
     options?: CallOptions | undefined
-  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService>
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiter>
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
-    limiterOrKey: RateLimiter | string,
+    limiterOrKey: Service | string,
     options?: ExecuteOptions | undefined
-  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiterService> =>
+  ): Effect.Effect<A, E | RateLimitedError | RateLimiterStore.RateLimiterStoreError, R | RateLimiter> =>
     typeof limiterOrKey === "string"
       ? Effect.flatMap(
-        RateLimiterService,
+        RateLimiter,
         (limiter) => limiter.execute(self, { key: limiterOrKey, cost: options?.cost })
       )
       : limiterOrKey.execute(self, options)

@@ -103,7 +103,9 @@ export interface Request {
 /**
  * The outcome of one decision, with everything an HTTP `RateLimit` /
  * `Retry-After` header or a `RateLimitedError` needs. All durations are whole
- * milliseconds, rounded up, measured on the store's clock.
+ * milliseconds, rounded up, measured on the store's clock: this is a store's
+ * raw answer, in the unit its arithmetic (and the Redis script) works in;
+ * `RateLimiter` hands its callers `RateLimiter.Decision`, with `Duration`s.
  *
  * The "binding" bucket is the one the decision is reported for: when
  * rejected, the bucket that needs the longest to admit (`rejectedBy`); when

@@ -75,21 +75,33 @@ export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutErr
 }
 
 /**
- * A call was rejected by a rate limiter. `retryAfter` is exact: after it, a
- * call of the same cost would be admitted (if nobody else takes the tokens).
+ * A call was rejected by a rate limiter: the project's one rate-limit
+ * rejection, from `RateLimiter` in a program and from http's `RateLimit`
+ * middleware as the body of a 429 (same class, same `_tag`, so one
+ * `catchTag("RateLimitedError")` handles both).
+ *
+ * - `key`: the client's bucket as the store names it (short printable keys
+ *   as they are, others hashed; http's 429 always hashes it, so a response
+ *   body never echoes an API key).
+ * - `policy`: which bucket refused, `"client"` (the key's own) or `"global"`
+ *   (the limiter-wide one): the policy name of the `RateLimit` header.
+ * - `retryAfter`: exact; after it, a call of the same cost would be admitted
+ *   (if nobody else takes the tokens). Encoded as milliseconds.
+ * - `limit`, `remaining`: that bucket's size and whole tokens left.
  *
  * @since 0.1.0
  * @category errors
  */
 export class RateLimitedError extends Schema.TaggedError<RateLimitedError>()("RateLimitedError", {
   key: Schema.String,
+  policy: Schema.Literal("client", "global"),
   retryAfter: Schema.DurationFromMillis,
   limit: Schema.Number,
   remaining: Schema.Number
 }) {
   /** @since 0.1.0 */
   override get message(): string {
-    return `Rate limit exceeded for "${this.key}"; retry after ${Duration.format(this.retryAfter)}`
+    return `Rate limit "${this.policy}" exceeded for "${this.key}"; retry after ${Duration.format(this.retryAfter)}`
   }
 }
 

@@ -25,8 +25,10 @@
  *   error is returned at once;
  * - take each retry from a shared `RetryBudget` when one is given, and give
  *   up (original error) when the budget is spent;
- * - log one structured line per retry (`service`, `operation`, `attempt`,
- *   `delayMillis`, `errorTag`) and one when giving up (plus `reason`), and
+ * - log one structured line per retry at Debug (`service`, `operation`,
+ *   `attempt`, `delayMillis`, `errorTag`: during an outage every call
+ *   retries, and a warning per retry would flood the logs) and one warning
+ *   when giving up (plus `reason`), and
  *   count them in the metrics `resilience_retry_attempts_total`,
  *   `resilience_retry_give_ups_total` and the histogram
  *   `resilience_retry_delay_millis`.

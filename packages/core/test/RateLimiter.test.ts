@@ -88,10 +88,14 @@ describe("RateLimiter", () => {
             for (let i = 0; i < 5; i++) yield* limiter.acquire("k")
             expect((yield* limiter.check("k")).allowed).toBe(false)
             yield* TestClock.adjust(100)
-            expect(yield* limiter.consume("k")).toMatchObject({ allowed: true, remaining: 0, resetAfterMillis: 500 })
+            expect(yield* limiter.consume("k")).toMatchObject({
+              allowed: true,
+              remaining: 0,
+              resetAfter: Duration.millis(500)
+            })
             yield* TestClock.adjust("1 hour")
             const full = yield* limiter.check("k", { cost: 0 })
-            expect(full).toMatchObject({ allowed: true, remaining: 5, resetAfterMillis: 0, limit: 5 })
+            expect(full).toMatchObject({ allowed: true, remaining: 5, resetAfter: Duration.zero, limit: 5 })
             for (let i = 0; i < 5; i++) yield* limiter.acquire("k")
             expect((yield* limiter.consume("k")).allowed).toBe(false)
           }))
@@ -102,7 +106,7 @@ describe("RateLimiter", () => {
             expect((yield* limiter.consume("k")).remaining).toBe(6)
             expect((yield* limiter.consume("k", { cost: 5 })).remaining).toBe(1)
             const rejected = yield* limiter.consume("k", { cost: 3 })
-            expect(rejected).toMatchObject({ allowed: false, remaining: 1, retryAfterMillis: 2000 })
+            expect(rejected).toMatchObject({ allowed: false, remaining: 1, retryAfter: Duration.seconds(2) })
             // A free call is let through and reports the buckets as they are.
             expect(yield* limiter.acquire("k", { cost: 0 })).toMatchObject({ allowed: true, remaining: 1 })
             const defect = yield* Effect.exit(limiter.consume("k", { cost: 11 }))
@@ -117,7 +121,7 @@ describe("RateLimiter", () => {
             const limiter = yield* make({ name: "api", tokensPerSecond: 1, burstSize: 1 })
             for (let i = 0; i < 5; i++) expect((yield* limiter.check("k")).allowed).toBe(true)
             yield* limiter.acquire("k")
-            expect(yield* limiter.check("k")).toMatchObject({ allowed: false, retryAfterMillis: 1000 })
+            expect(yield* limiter.check("k")).toMatchObject({ allowed: false, retryAfter: Duration.seconds(1) })
           }))
 
         it.effect("each client key has its own bucket; calls without a key share the limiter's", () =>
@@ -151,13 +155,14 @@ describe("RateLimiter", () => {
                 if (decision.allowed) admitted.push({ at, cost })
                 else {
                   // retryAfter is exact: not admitted a millisecond earlier, admitted then.
-                  expect(decision.retryAfterMillis).toBeGreaterThan(0)
-                  if (decision.retryAfterMillis > 1) {
-                    yield* TestClock.adjust(decision.retryAfterMillis - 1)
+                  const retryAfterMillis = Duration.toMillis(decision.retryAfter)
+                  expect(retryAfterMillis).toBeGreaterThan(0)
+                  if (retryAfterMillis > 1) {
+                    yield* TestClock.adjust(retryAfterMillis - 1)
                     expect((yield* limiter.check("k", { cost })).allowed).toBe(false)
                     yield* TestClock.adjust(1)
                   } else {
-                    yield* TestClock.adjust(decision.retryAfterMillis)
+                    yield* TestClock.adjust(decision.retryAfter)
                   }
                   expect((yield* limiter.check("k", { cost })).allowed).toBe(true)
                 }
@@ -250,6 +255,11 @@ describe("RateLimiter", () => {
               expect(decision).toMatchObject({ allowed: false, limit: 2 })
               expect(decision.rejectedBy).toMatch(/greedy$/)
             }
+            expect(yield* rejection(limiter.acquire("greedy"))).toMatchObject({
+              key: "greedy",
+              policy: "client",
+              limit: 2
+            })
             const stats = yield* limiter.stats
             expect(Option.getOrThrow(stats.global)).toMatchObject({ limit: 10, remaining: 8 })
           }))
@@ -264,7 +274,7 @@ describe("RateLimiter", () => {
             })
             for (let i = 0; i < 4; i++) yield* limiter.acquire(`client-${i}`)
             const error = yield* rejection(limiter.acquire("late"))
-            expect(error).toMatchObject({ key: "late", limit: 4, remaining: 0 })
+            expect(error).toMatchObject({ key: "late", policy: "global", limit: 4, remaining: 0 })
             expect(Duration.toMillis(error.retryAfter)).toBe(1000)
             expect(yield* limiter.check("late", { cost: 0 })).toMatchObject({ remaining: 0, limit: 4 })
             yield* TestClock.adjust("10 seconds")
@@ -284,7 +294,11 @@ describe("RateLimiter", () => {
             const stats = yield* limiter.stats
             expect(stats).toMatchObject({ name: "api", mode: "fail", tokensPerSecond: 1, burstSize: 5 })
             expect(stats.keys).toEqual(Option.some(4)) // three clients + the global bucket
-            expect(Option.getOrThrow(stats.global)).toEqual({ limit: 20, remaining: 17, resetAfterMillis: 300 })
+            expect(Option.getOrThrow(stats.global)).toEqual({
+              limit: 20,
+              remaining: 17,
+              resetAfter: Duration.millis(300)
+            })
           }))
       })
 
@@ -314,7 +328,7 @@ describe("RateLimiter", () => {
               maxWait: "300 millis"
             })
             const waits: Array<number> = []
-            for (let i = 0; i < 5; i++) waits.push((yield* limiter.consume()).waitMillis)
+            for (let i = 0; i < 5; i++) waits.push(Duration.toMillis((yield* limiter.consume()).wait))
             expect(waits).toEqual([0, 0, 100, 200, 300])
             const error = yield* rejection(limiter.acquire())
             expect(Duration.toMillis(error.retryAfter)).toBe(400)

@@ -10,6 +10,7 @@ import {
   Fiber,
   HashMap,
   Logger,
+  LogLevel,
   Metric,
   Random,
   Schedule,
@@ -27,8 +28,14 @@ interface Line {
   readonly annotations: Record<string, unknown>
 }
 
-/** Runs `self` with a logger that records every line (message, level, annotations, virtual time). */
-const captureLogs = <A, E, R>(self: (lines: Array<Line>) => Effect.Effect<A, E, R>) => {
+/**
+ * Runs `self` with a logger that records every line (message, level, annotations, virtual time), Debug and
+ * above unless `minimum` says otherwise.
+ */
+const captureLogs = <A, E, R>(
+  self: (lines: Array<Line>) => Effect.Effect<A, E, R>,
+  minimum: LogLevel.LogLevel = LogLevel.Debug
+) => {
   const lines: Array<Line> = []
   const logger = Logger.make(({ annotations, date, logLevel, message }) => {
     lines.push({
@@ -38,7 +45,10 @@ const captureLogs = <A, E, R>(self: (lines: Array<Line>) => Effect.Effect<A, E, 
       annotations: Object.fromEntries(HashMap.toEntries(annotations))
     })
   })
-  return self(lines).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  return self(lines).pipe(
+    Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+    Logger.withMinimumLogLevel(minimum)
+  )
 }
 
 /** An effect failing with `error(n)` on attempt n (1-based) until `succeedOn`, recording when each attempt ran. */
@@ -273,7 +283,13 @@ describe("Retry", () => {
         expect(yield* timesOf((self) => Effect.retry(self, schedule), busy([0, "1 minute"]))).toEqual([0, 100])
         // rate-limit rejections and open breakers carry one too
         const limited = () =>
-          new ResilienceError.RateLimitedError({ key: "k", retryAfter: Duration.seconds(3), limit: 1, remaining: 0 })
+          new ResilienceError.RateLimitedError({
+            key: "k",
+            policy: "client",
+            retryAfter: Duration.seconds(3),
+            limit: 1,
+            remaining: 0
+          })
         expect(yield* timesOf((self) => Effect.retry(self, schedule), limited)).toEqual([0, 3000, 6000, 9000])
       }))
 
@@ -377,7 +393,13 @@ describe("Retry", () => {
         expect(yield* attemptsFor(new ResilienceError.TimeoutError({ duration: Duration.seconds(1) }))).toBe(3)
         expect(
           yield* attemptsFor(
-            new ResilienceError.RateLimitedError({ key: "k", retryAfter: Duration.zero, limit: 1, remaining: 0 })
+            new ResilienceError.RateLimitedError({
+              key: "k",
+              policy: "client",
+              retryAfter: Duration.zero,
+              limit: 1,
+              remaining: 0
+            })
           )
         ).toBe(3)
         expect(yield* attemptsFor(new Error("plain"))).toBe(3)
@@ -445,6 +467,7 @@ describe("Retry", () => {
           const retry = yield* Retry.exponential({ maxDelay: "30 seconds", service: "broker_api", operation: "order" })
           const error = new ResilienceError.RateLimitedError({
             key: "k",
+            policy: "client",
             retryAfter: Duration.minutes(2),
             limit: 10,
             remaining: 0
@@ -557,7 +580,7 @@ describe("Retry", () => {
           expect(lines.map((l) => [l.message, l.level, l.at, l.annotations])).toEqual([
             ...[[1, 500, 0], [2, 1000, 500], [3, 2000, 1500]].map(([attempt, delayMillis, at]) => [
               "Retry: retrying after failure",
-              "WARN",
+              "DEBUG",
               at,
               { service: "market_data", operation: "getBars", attempt, delayMillis, errorTag: "ConnectionError" }
             ]),
@@ -585,6 +608,23 @@ describe("Retry", () => {
           expect((yield* Metric.value(counter)).count).toBe(3)
         })
       ))
+    it.effect("at the default log level, a storm of retries logs only its give-ups, not a line per retry", () =>
+      captureLogs((lines) =>
+        Effect.gen(function*() {
+          const retry = yield* Retry.constant("100 millis", { maxRetries: 3, service: "storm", operation: "quote" })
+          const failing = Effect.fail(new ConnectionError({}))
+          const fiber = yield* Effect.fork(
+            Effect.forEach(Array.from({ length: 50 }), () => Effect.flip(retry.execute(failing)), {
+              concurrency: "unbounded"
+            })
+          )
+          yield* TestClock.adjust("1 second")
+          expect(yield* Fiber.join(fiber)).toHaveLength(50)
+          // 150 retries happened (the metric counts them); the log holds one warning per call that gave up
+          expect(lines.map((l) => [l.level, l.message])).toEqual(
+            Array.from({ length: 50 }, () => ["WARN", "Retry: giving up"])
+          )
+        }), LogLevel.Info))
   })
 
   describe("budget", () => {

@@ -56,12 +56,22 @@ import * as Traffic from "./Traffic.js"
  * The running gateway: its base URL and the underlying Node server.
  *
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class GatewayServer extends Context.Tag("@effect-resilience/gateway/GatewayServer")<GatewayServer, {
+export interface Service {
   readonly url: string
   readonly server: Http.Server
-}>() {}
+}
+
+/**
+ * The running gateway as a service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class GatewayServer
+  extends Context.Tag("@effect-resilience/gateway/Gateway/GatewayServer")<GatewayServer, Service>()
+{}
 
 // Once nothing is in flight: how long open connections get to close on their own before they are destroyed.
 const closeGrace = Duration.millis(500)

@@ -30,7 +30,9 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 
 /**
- * 503: the provider's circuit breaker is open; retry after `retryAfter` seconds.
+ * 503: the provider's circuit breaker is open; retry after `retryAfter`
+ * (exact milliseconds in the body, like every time in a body here; the
+ * `Retry-After` header rounds up to whole seconds).
  *
  * @since 0.1.0
  * @category errors
@@ -38,7 +40,7 @@ import * as Schema from "effect/Schema"
 export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen", {
   breaker: Schema.String,
   state: Schema.String,
-  retryAfter: Schema.Number,
+  retryAfter: Schema.DurationFromMillis,
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 503, description: "A provider's circuit breaker is open" })) {}
 
@@ -51,7 +53,7 @@ export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen"
 export class ProviderBusy extends Schema.TaggedError<ProviderBusy>()("ProviderBusy", {
   bulkhead: Schema.String,
   reason: Schema.String,
-  retryAfter: Schema.Number,
+  retryAfter: Schema.DurationFromMillis,
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 503, description: "Too many calls to the provider in flight" })) {}
 
@@ -63,7 +65,7 @@ export class ProviderBusy extends Schema.TaggedError<ProviderBusy>()("ProviderBu
  */
 export class UpstreamRateLimited extends Schema.TaggedError<UpstreamRateLimited>()("UpstreamRateLimited", {
   provider: Schema.String,
-  retryAfter: Schema.Number,
+  retryAfter: Schema.DurationFromMillis,
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 429, description: "The provider's quota is exhausted" })) {}
 
@@ -242,10 +244,10 @@ export const toHttpError = (error: unknown): { readonly error: OrderHttpError; r
   const message = messageOf(error)
   switch (error._tag) {
     case "CircuitOpenError": {
-      const retryAfter = seconds(field(error, "retryAfter") as Duration.Duration)
+      const retryAfter = field(error, "retryAfter") as Duration.Duration
       return {
         error: new CircuitOpen({ breaker: str(error, "breaker"), state: str(error, "state"), retryAfter, message }),
-        retryAfter
+        retryAfter: seconds(retryAfter)
       }
     }
     case "BulkheadRejectedError":
@@ -253,17 +255,17 @@ export const toHttpError = (error: unknown): { readonly error: OrderHttpError; r
         error: new ProviderBusy({
           bulkhead: str(error, "bulkhead"),
           reason: str(error, "reason"),
-          retryAfter: 1,
+          retryAfter: Duration.seconds(1),
           message
         }),
         retryAfter: 1
       }
     case "RateLimitedError":
     case "ProviderRateLimitedError": {
-      const retryAfter = seconds(field(error, "retryAfter") as Duration.Duration)
+      const retryAfter = field(error, "retryAfter") as Duration.Duration
       return {
         error: new UpstreamRateLimited({ provider: str(error, "provider", str(error, "key")), retryAfter, message }),
-        retryAfter
+        retryAfter: seconds(retryAfter)
       }
     }
     case "TimeoutError":

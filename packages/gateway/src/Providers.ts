@@ -39,7 +39,7 @@ import type { GatewayConfig } from "./GatewayConfig.js"
  * @since 0.1.0
  * @category models
  */
-export interface Simulation {
+export interface Service {
   readonly brokerName: string
   readonly marketDataName: string
   readonly broker: Option.Option<Simulated.FaultInjector>
@@ -49,10 +49,14 @@ export interface Simulation {
 }
 
 /**
+ * The simulation controls of this environment (the admin routes' faults).
+ *
  * @since 0.1.0
  * @category tags
  */
-export class FaultControl extends Context.Tag("@effect-resilience/gateway/FaultControl")<FaultControl, Simulation>() {}
+export class FaultControl
+  extends Context.Tag("@effect-resilience/gateway/Providers/FaultControl")<FaultControl, Service>()
+{}
 
 /**
  * The demo timings of the simulated providers: breakers that trip after a
@@ -166,7 +170,7 @@ export const layer = (
           Effect.serviceOption(Simulated.SimulatedBroker),
           Effect.serviceOption(Simulated.SimulatedMarketData)
         ]),
-        ([book, marketDataStats]): Simulation => ({
+        ([book, marketDataStats]): Service => ({
           brokerName: config.broker,
           marketDataName: config.marketData,
           broker: config.broker === "simulated" ? Option.some(brokerFaults) : Option.none(),

@@ -81,8 +81,9 @@ export interface Transition {
 }
 
 /**
- * A bulkhead as the status page lists it, with its rejections (from the
- * `effect_resilience_bulkhead_rejections_total` metric).
+ * A bulkhead as the status page lists it (`available`: permits free now;
+ * `rejected`: calls refused since it was made, by reason), with its
+ * rejections from the `effect_resilience_bulkhead_rejections_total` metric.
  *
  * @since 0.1.0
  * @category models
@@ -90,9 +91,11 @@ export interface Transition {
 export interface BulkheadView {
   readonly name: string
   readonly active: number
+  readonly available: number
   readonly waiting: number
   readonly maxConcurrent: number
   readonly maxWaiting: number
+  readonly rejected: { readonly full: number; readonly timeout: number }
   readonly rejections: number
 }
 

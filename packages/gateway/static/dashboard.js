@@ -216,9 +216,9 @@
       return `<div class="bulkhead" data-bulkhead="${esc(b.name)}"><div class="title">${
         esc(b.name === "gateway-server" ? "Server (load shedding)" : labelOf(b.name))
       }` +
-        `<span>${b.active}/${b.maxConcurrent} active · ${b.waiting}/${b.maxWaiting} queued · ${
-          fmt(b.rejections)
-        } shed</span></div>` +
+        `<span>${b.active}/${b.maxConcurrent} active · <b data-available>${b.available}</b> available · ${b.waiting}/${b.maxWaiting} queued · ` +
+        `rejected <b data-rejected="full">${fmt(b.rejected.full)}</b> full, ` +
+        `<b data-rejected="timeout">${fmt(b.rejected.timeout)}</b> timed out</span></div>` +
         `<div class="bar" title="${esc(b.name)}"><div class="active" style="width:${
           ((b.active / cap) * 100).toFixed(1)
         }%"></div>` +

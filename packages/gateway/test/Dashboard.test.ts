@@ -76,6 +76,24 @@ describe("dashboard in headless Chromium", () => {
           expect(yield* Effect.promise(() => page.locator(`[data-bulkhead="${name}"]`).count())).toBe(1)
         }
         expect(yield* Effect.promise(() => page.locator("[data-limiter=\"gateway\"]").count())).toBe(1)
+        // each bulkhead shows what /resilience/status carries: the permits free now and its rejections by reason
+        const status = yield* request(url, "/resilience/status", { key: "dashboard-test" })
+        for (
+          const b of status.body.bulkheads as Array<
+            { name: string; maxConcurrent: number; rejected: { full: number; timeout: number } }
+          >
+        ) {
+          const card = page.locator(`[data-bulkhead="${b.name}"]`)
+          const text = (selector: string) =>
+            Effect.promise(async () => (await card.locator(selector).textContent()) ?? "")
+          const available = Number(yield* text("[data-available]"))
+          expect(Number.isInteger(available) && available >= 0 && available <= b.maxConcurrent, b.name).toBe(true)
+          // nothing is rejected at the demo's 8 requests per second: both counts are the status page's 0
+          expect([yield* text("[data-rejected=\"full\"]"), yield* text("[data-rejected=\"timeout\"]")]).toEqual([
+            String(b.rejected.full),
+            String(b.rejected.timeout)
+          ])
+        }
 
         // inject a broker outage with the page's own controls
         yield* Effect.promise(() => page.click("button.seg[data-target=\"broker\"]"))

@@ -132,7 +132,7 @@ describe("gateway end to end (loopback)", () => {
       expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
       expect(limited.headers.get("ratelimit-policy")).toContain("\"client\";q=5")
       expect(limited.headers.get("ratelimit")).toMatch(/"client";r=0;t=\d+/)
-      expect(limited.body._tag).toBe("RateLimitExceeded")
+      expect(limited.body._tag).toBe("RateLimitedError")
       const ok = replies.find((r) => r.status === 200)!
       expect(ok.headers.get("ratelimit")).toMatch(/"client";r=\d+;t=\d+/)
       // another key has its own bucket; no key falls back to the IP's bucket

@@ -46,21 +46,25 @@ import { normalizePath, requestPath } from "./internal/routePath.js"
 import * as StatusSources from "./StatusSources.js"
 
 /**
- * The JSON body of a shed request (status 503). `retryAfter` is in whole
- * seconds, the same number as the `Retry-After` header.
+ * The JSON body of a shed request (status 503). `retryAfter` is the
+ * configured `retryAfter`, a `Duration` sent as exact milliseconds like
+ * every time in a body of this package (the `Retry-After` header rounds it
+ * up to whole seconds); until 0.2.0 the body counted seconds, which core's
+ * `ResilienceError.retryAfterOf` would have read as milliseconds.
  *
  * @since 0.1.0
  * @category errors
  */
 export class ServiceOverloaded extends Schema.TaggedError<ServiceOverloaded>()("ServiceOverloaded", {
   reason: Schema.Literal("full", "timeout"),
-  retryAfter: Schema.Number
+  retryAfter: Schema.DurationFromMillis
 }) {
   /** @since 0.1.0 */
   override get message(): string {
+    const after = Duration.format(this.retryAfter)
     return this.reason === "full"
-      ? `The server is at capacity; retry after ${this.retryAfter} s`
-      : `The request waited too long for capacity; retry after ${this.retryAfter} s`
+      ? `The server is at capacity; retry after ${after}`
+      : `The request waited too long for capacity; retry after ${after}`
   }
 }
 
@@ -159,11 +163,12 @@ export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidO
     const queueTimeout = yield* validate.duration("LoadShedding", "queueTimeout", options.queueTimeout, "1 second")
     const retryAfter = yield* validate.duration("LoadShedding", "retryAfter", options.retryAfter, "1 second")
     const bulkhead = yield* Bulkhead.make({ name, maxConcurrent: maxInFlight, maxWaiting: maxQueued, acquireTimeout: queueTimeout })
-    const seconds = Math.max(1, Math.ceil(Duration.toMillis(retryAfter) / 1000))
+    const retryAfterMillis = Duration.toMillis(retryAfter)
+    const seconds = Math.max(1, Math.ceil(retryAfterMillis / 1000))
     const exempt = new Set((options.exempt ?? []).map(normalizePath))
     const shed = (error: BulkheadRejectedError) =>
       HttpServerResponse.unsafeJson(
-        { _tag: "ServiceOverloaded", reason: error.reason, retryAfter: seconds },
+        { _tag: "ServiceOverloaded", reason: error.reason, retryAfter: retryAfterMillis },
         { status: 503, headers: { "retry-after": String(seconds) } }
       )
     const isRejection = (u: unknown): u is BulkheadRejectedError =>

@@ -15,9 +15,11 @@
  * ```
  *
  * - Rejected requests get `429 Too Many Requests`, `Retry-After` (whole
- *   seconds, rounded up) and a JSON `RateLimitExceeded` body (a
- *   `Schema.TaggedError`, so it appears in the OpenAPI document and an
- *   `HttpApiClient` decodes it).
+ *   seconds, rounded up) and a JSON body that is core's `RateLimitedError`
+ *   (`{ _tag: "RateLimitedError", key, policy, limit, remaining, retryAfter }`,
+ *   `retryAfter` in exact milliseconds): it appears in the OpenAPI document
+ *   and an `HttpApiClient` decodes it into the class a program's own
+ *   `RateLimiter` fails with.
  * - Every response of a limited endpoint, allowed or rejected, carries the
  *   IETF `RateLimit-Policy` and `RateLimit` fields of
  *   draft-ietf-httpapi-ratelimit-headers-09 (the syntax -10 keeps):
@@ -44,8 +46,9 @@
  * @since 0.1.0
  */
 import * as RateLimiter from "@effect-resilience/core/RateLimiter"
-import type * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
+import { RateLimitedError } from "@effect-resilience/core/ResilienceError"
 import * as validate from "@effect-resilience/core/Validate"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
@@ -55,40 +58,54 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
 import * as ClientKey from "./ClientKey.js"
 import { normalizePath } from "./internal/routePath.js"
 import * as StatusSources from "./StatusSources.js"
 
+export {
+  /**
+   * The middleware's rejection, sent as the body of a `429 Too Many
+   * Requests`: core's one rate-limit rejection (see `RateLimitedResponse`
+   * for why it is not a class of this package). `key` is the client's key
+   * hashed (`RateLimiterStore.hashKey`: a body must not echo an API key into
+   * the logs of proxies and clients; support matches it by hashing the key
+   * from the server's logs), `policy` the bucket that refused (`"client"` or
+   * `"global"`), `retryAfter` exact (milliseconds on the wire; the
+   * `Retry-After` header rounds it up to whole seconds), `limit` and
+   * `remaining` that bucket's size and whole tokens left.
+   *
+   * @since 0.2.0
+   * @category errors
+   */
+  RateLimitedError
+} from "@effect-resilience/core/ResilienceError"
+
 /**
- * The body of a `429 Too Many Requests`. `policy` is `"client"` or
- * `"global"`: which bucket rejected the request; `retryAfter` is in whole
- * seconds (the `Retry-After` header); `limit` and `remaining` are that
- * bucket's size and whole tokens left.
+ * The 429's Schema: core's `RateLimitedError` with the HttpApi status
+ * annotation. One class rather than an http twin (this package's
+ * `RateLimitExceeded` until 0.2.0, with `retryAfter` in seconds): a program
+ * that limits its own calls and one that calls a limited API catch the same
+ * `_tag` with the same fields, `retryAfter` is a `Duration` on both sides
+ * (so `Retry` honours a decoded 429 exactly, where a seconds number read as
+ * milliseconds would retry 1000× too soon), and there is one name for one
+ * concept.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
-export class RateLimitExceeded extends Schema.TaggedError<RateLimitExceeded>()(
-  "RateLimitExceeded",
-  {
-    policy: Schema.String,
-    limit: Schema.Number,
-    remaining: Schema.Number,
-    retryAfter: Schema.Number
-  },
-  HttpApiSchema.annotations({ status: 429, description: "Too Many Requests: retry after `retryAfter` seconds" })
-) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `Rate limit "${this.policy}" exceeded; retry after ${this.retryAfter} s`
-  }
-}
+export const RateLimitedResponse: Schema.SchemaClass<
+  RateLimitedError,
+  Schema.Schema.Encoded<typeof RateLimitedError>
+> = RateLimitedError.annotations(
+  HttpApiSchema.annotations({ status: 429, description: "Too Many Requests: retry after `retryAfter` milliseconds" })
+)
 
 /**
  * The middleware tag: declare it on an API or group with
@@ -98,7 +115,7 @@ export class RateLimitExceeded extends Schema.TaggedError<RateLimitExceeded>()(
  * @category middleware
  */
 export class Middleware extends HttpApiMiddleware.Tag<Middleware>()("@effect-resilience/http/RateLimit/Middleware", {
-  failure: RateLimitExceeded
+  failure: RateLimitedResponse
 }) {}
 
 /**
@@ -296,7 +313,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   // The response to a decision: headers on every limited response, and the 429 failure on a rejection.
   // The headers go on through HttpApp's public pre-response hook (one FiberRef update step).
-  const respond = (decision: RateLimiterStore.Decision): Effect.Effect<void, RateLimitExceeded> => {
+  const respond = (key: string, decision: RateLimiterStore.Decision): Effect.Effect<void, RateLimitedError> => {
     const policy = limiter.boundBy(decision)
     const reset = Math.ceil(decision.resetAfterMillis / 1000)
     if (decision.allowed) {
@@ -308,9 +325,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.zipRight(
       HttpApp.appendPreResponseHandler(headersHandler(policy, decision.remaining, reset, retryAfter)),
       Effect.fail(
-        new RateLimitExceeded({ policy, limit: decision.limit, remaining: decision.remaining, retryAfter }, {
-          disableValidation: true
-        })
+        new RateLimitedError({
+          key: RateLimiterStore.hashKey(key),
+          policy,
+          limit: decision.limit,
+          remaining: decision.remaining,
+          retryAfter: Duration.millis(decision.retryAfterMillis)
+        }, { disableValidation: true })
       )
     )
   }
@@ -355,7 +376,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // The in-memory store decides synchronously: within this fiber step, no Effect of its own (undefined: Redis).
   const unsafeConsume = RateLimiter.unsafeConsumeOf(limiter)
 
-  const middleware = Effect.withFiberRuntime<void, RateLimitExceeded>((fiber) => {
+  const middleware = Effect.withFiberRuntime<void, RateLimitedError>((fiber) => {
     const context = fiber.currentContext
     const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
     const cost = costOf(request, context)
@@ -364,7 +385,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     if (unsafeConsume !== undefined) {
       const decision = unsafeConsume(fiber, key, cost)
       if (decision !== undefined) {
-        const response = respond(decision)
+        const response = respond(key, decision)
         if (decision.allowed) return response
         const log = rejectionLog(fiber, key, decision)
         return log === undefined ? response : Effect.zipRight(log, response)
@@ -373,10 +394,25 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return Effect.matchEffect(limiter.consume(key, { cost }), {
       onFailure: storeFailed,
       onSuccess: (decision) =>
-        storeFailures === 0 ? respond(decision) : Effect.zipRight(storeRecovered(), respond(decision))
+        storeFailures === 0
+          ? respond(key, rawOf(decision))
+          : Effect.zipRight(storeRecovered(), respond(key, rawOf(decision)))
     })
   })
   return Middleware.of(middleware)
+})
+
+// A remote store's decision (Durations, from `consume`) in the raw millisecond form the synchronous path gets and
+// `respond` reads: the headers count whole seconds computed from exact milliseconds either way.
+const rawOf = (decision: RateLimiter.Decision): RateLimiterStore.Decision => ({
+  allowed: decision.allowed,
+  waitMillis: Duration.toMillis(decision.wait),
+  limit: decision.limit,
+  remaining: decision.remaining,
+  resetAfterMillis: Duration.toMillis(decision.resetAfter),
+  retryAfterMillis: Duration.toMillis(decision.retryAfter),
+  rejectedBy: decision.rejectedBy,
+  binding: decision.binding
 })
 
 const compileAnnotations = (api: HttpApi.HttpApi.Any | undefined, maxCost: number) => {

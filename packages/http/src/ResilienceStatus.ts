@@ -34,6 +34,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import type * as StatusSourcesModule from "./StatusSources.js"
 import { StatusSources } from "./StatusSources.js"
 
 /**
@@ -179,7 +180,7 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.gen(function*() {
 
 const makeSnapshot = (
   registry: CircuitBreakerRegistry["Type"] | undefined,
-  sources: StatusSources["Type"] | undefined
+  sources: StatusSourcesModule.Service | undefined
 ): Effect.Effect<Snapshot> =>
   Effect.gen(function*() {
     const at = yield* Clock.currentTimeMillis

@@ -9,7 +9,10 @@
  *   "equal" jitter, and never sooner than the server's `Retry-After`
  *   (delta-seconds or HTTP-date, read by `RetryAfter`) when it sends one,
  * - a circuit breaker per host (`host:port`), so a dead upstream is failed
- *   fast with `CircuitOpenError` instead of being hammered,
+ *   fast with `CircuitOpenError` instead of being hammered; at most
+ *   `maxHosts` of them (1,000), the least recently used idle Closed one
+ *   evicted to make room (an Open or busy breaker is never forgotten: past
+ *   the bound with none to evict, a new host shares the breaker `overflow`),
  * - and never a retry of a non-idempotent method (POST, PATCH) unless the
  *   request carries an idempotency key header: a retried order must not
  *   become two orders.
@@ -46,6 +49,8 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -141,6 +146,18 @@ export interface Options {
    * @default { service: "http-client" } with core's breaker defaults
    */
   readonly breaker?: BreakerOptions | false | undefined
+  /**
+   * The most hosts that keep a breaker of their own (an integer >= 1), so a
+   * client that calls many hosts over its life holds bounded memory. To make
+   * room, the least recently used breaker that is Closed with no call in
+   * flight is dropped (a Closed breaker with no calls pending holds little
+   * worth keeping); Open, HalfOpen, Isolated or busy breakers are kept, and
+   * when every breaker is one of those a new host shares the breaker
+   * `overflow`.
+   *
+   * @default 1000
+   */
+  readonly maxHosts?: number | undefined
 }
 
 /**
@@ -163,6 +180,15 @@ class Retryable {
   ) {
     this._tag = outcome._tag === "Response" ? "RetryableStatus" : tagOf(outcome.error)
   }
+}
+
+/** A host's breaker in `make`'s bounded table. */
+interface HostEntry {
+  readonly breaker: CircuitBreaker.CircuitBreaker
+  /** Calls through this breaker not yet finished: an entry is evicted only at 0. */
+  inFlight: number
+  /** Its StatusSources registration, closed when the entry is evicted. */
+  readonly registration: Scope.CloseableScope | undefined
 }
 
 const unwrap = (retryable: Retryable) =>
@@ -224,8 +250,9 @@ export interface ResilientHttpClient {
 
 /**
  * Build the transform (validating options once). Breakers are created per
- * host on first use and kept for the transform's lifetime; they are
- * registered into `StatusSources` when that service is present.
+ * host on first use and kept while there is room (`maxHosts`); they are
+ * registered into `StatusSources` when that service is present, and
+ * unregistered when evicted.
  *
  * @since 0.1.0
  * @category constructors
@@ -238,6 +265,7 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
     const baseDelay = yield* validate.duration(P, "baseDelay", options.baseDelay, "200 millis")
     const maxDelay = yield* validate.duration(P, "maxDelay", options.maxDelay, "10 seconds")
     const maxRetryAfter = yield* validate.duration(P, "maxRetryAfter", options.maxRetryAfter, "30 seconds", true)
+    const maxHosts = yield* validate.positiveInt(P, "maxHosts", options.maxHosts, 1000)
     const retryOn = new Set<number>()
     for (const status of options.retryOn ?? [408, 429, 500, 502, 503, 504]) {
       if (!Number.isInteger(status) || status < 100 || status > 599) {
@@ -280,25 +308,63 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
       service,
       operation: "request"
     })
-    const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
+    // The per-host breakers, least recently used first (a Map keeps insertion order: a use re-inserts), at most
+    // `maxHosts`; `overflow` is shared by new hosts when none can be evicted. Each entry counts its calls in
+    // flight (eviction takes only idle ones) and holds its status-page registration, closed on eviction.
+    const hosts = new Map<string, HostEntry>()
+    let overflow: HostEntry | undefined
     const sources = yield* Effect.serviceOption(StatusSources.StatusSources)
     const scope = yield* Effect.scope
-    const breakerFor = (host: string): Effect.Effect<CircuitBreaker.CircuitBreaker> => {
-      const existing = breakers.get(host)
-      if (existing !== undefined) return Effect.succeed(existing)
-      return CircuitBreaker.make({ ...breakerOptions, service, resource: host, isFailure }).pipe(
+    const makeEntry = (resource: string): Effect.Effect<HostEntry> =>
+      CircuitBreaker.make({ ...breakerOptions, service, resource, isFailure }).pipe(
         Effect.orDie, // validated above
-        Effect.tap((breaker) => {
-          const raced = breakers.get(host)
-          if (raced !== undefined) return Effect.succeed(raced)
-          breakers.set(host, breaker)
-          return sources._tag === "Some"
-            ? Scope.extend(sources.value.registerBreaker(breaker), scope)
-            : Effect.void
-        }),
-        Effect.map((breaker) => breakers.get(host) ?? breaker)
+        Effect.flatMap((breaker) => {
+          if (sources._tag === "None") {
+            return Effect.succeed<HostEntry>({ breaker, inFlight: 0, registration: undefined })
+          }
+          return Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (registration) =>
+            Effect.as(
+              Scope.extend(sources.value.registerBreaker(breaker), registration),
+              { breaker, inFlight: 0, registration }
+            ))
+        })
       )
-    }
+    // Drop the least recently used idle Closed breaker; false when every one is busy or not Closed. Bounded
+    // work: at most `maxHosts` state reads, and only when a new host arrives with the table full.
+    const evictOne: Effect.Effect<boolean> = Effect.gen(function*() {
+      for (const [host, entry] of hosts) {
+        if (entry.inFlight > 0 || (yield* entry.breaker.state) !== "Closed") continue
+        hosts.delete(host)
+        if (entry.registration !== undefined) yield* Scope.close(entry.registration, Exit.void)
+        return true
+      }
+      return false
+    })
+    const entryFor = (host: string): Effect.Effect<HostEntry> =>
+      Effect.suspend(() => {
+        const existing = hosts.get(host)
+        if (existing !== undefined) {
+          hosts.delete(host)
+          hosts.set(host, existing)
+          return Effect.succeed(existing)
+        }
+        return Effect.flatMap(hosts.size < maxHosts ? Effect.succeed(true) : evictOne, (room) => {
+          if (!room) {
+            return overflow !== undefined
+              ? Effect.succeed(overflow)
+              : Effect.tap(makeEntry("overflow"), (made) => {
+                overflow ??= made
+              })
+          }
+          return Effect.map(makeEntry(host), (made) => {
+            // another fiber may have made this host's entry meanwhile: the first one wins
+            const raced = hosts.get(host)
+            if (raced !== undefined) return raced
+            hosts.set(host, made)
+            return made
+          })
+        })
+      })
 
     /** Why an error is worth a retry (the `reason` of `retriesTotal`), or `undefined`. */
     const reasonOf = (error: unknown): string | undefined => {
@@ -346,7 +412,17 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
         )
         const guarded = breakerOptions === undefined
           ? attempt
-          : Effect.flatMap(breakerFor(host), (breaker) => breaker.execute(attempt))
+          : Effect.flatMap(entryFor(host), (entry) =>
+            // counted in flight inside the mask, so an interruption cannot leave the count high
+            Effect.uninterruptibleMask((restore) => {
+              entry.inFlight++
+              return Effect.ensuring(
+                restore(entry.breaker.execute(attempt)),
+                Effect.sync(() => {
+                  entry.inFlight--
+                })
+              )
+            }))
         const canRetry = idempotentMethods.has(request.method) || request.headers[idempotencyKeyHeader] !== undefined
         const retried = canRetry ? retry.execute(guarded) : guarded
         return Effect.catchIf(retried, (e): e is Retryable => e instanceof Retryable, unwrap) as Effect.Effect<

@@ -38,13 +38,14 @@ export interface LimiterStatus {
 }
 
 /**
- * The registry service. Registrations last as long as the registering
- * scope (a layer's), so a torn-down layer disappears from the status page.
+ * The registry: what `make` returns and the `StatusSources` Tag provides.
+ * Registrations last as long as the registering scope (a layer's), so a
+ * torn-down layer disappears from the status page.
  *
- * @since 0.1.0
- * @category tags
+ * @since 0.2.0
+ * @category models
  */
-export class StatusSources extends Context.Tag("@effect-resilience/http/StatusSources")<StatusSources, {
+export interface Service {
   readonly registerBulkhead: (
     name: string,
     stats: Effect.Effect<Bulkhead.Stats>
@@ -58,7 +59,15 @@ export class StatusSources extends Context.Tag("@effect-resilience/http/StatusSo
   readonly bulkheads: Effect.Effect<ReadonlyArray<Bulkhead.Stats>>
   readonly breakers: Effect.Effect<ReadonlyArray<CircuitBreaker.Snapshot>>
   readonly limiters: Effect.Effect<ReadonlyArray<LimiterStatus>>
-}>() {}
+}
+
+/**
+ * The registry of this environment.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class StatusSources extends Context.Tag("@effect-resilience/http/StatusSources")<StatusSources, Service>() {}
 
 /**
  * A fresh, empty registry.
@@ -66,7 +75,7 @@ export class StatusSources extends Context.Tag("@effect-resilience/http/StatusSo
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<StatusSources["Type"]> = Effect.sync(() => {
+export const make: Effect.Effect<Service> = Effect.sync(() => {
   const bulkheads = new Map<string, Effect.Effect<Bulkhead.Stats>>()
   const limiters = new Map<string, Effect.Effect<LimiterStatus>>()
   const breakers = new Map<string, Effect.Effect<CircuitBreaker.Snapshot>>()

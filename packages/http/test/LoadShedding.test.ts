@@ -1,7 +1,8 @@
+import * as ResilienceError from "@effect-resilience/core/ResilienceError"
 import { LoadShedding, StatusSources } from "@effect-resilience/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import * as Net from "node:net"
 import { request, serveApi } from "./utils/harness.js"
 
@@ -106,7 +107,10 @@ describe("LoadShedding", () => {
       const shed = yield* request(`${url}/slow`)
       expect(shed.status).toBe(503)
       expect(shed.headers["retry-after"]).toBe("2")
-      expect(shed.json()).toEqual({ _tag: "ServiceOverloaded", reason: "full", retryAfter: 2 })
+      // the body's retryAfter is exact milliseconds (the header rounds up to seconds): decoded, a Duration
+      expect(shed.json()).toEqual({ _tag: "ServiceOverloaded", reason: "full", retryAfter: 1500 })
+      const decoded = Schema.decodeUnknownSync(LoadShedding.ServiceOverloaded)(shed.json())
+      expect(ResilienceError.retryAfterOf(decoded)).toEqual(Option.some(Duration.millis(1500)))
       // health checks are never shed
       expect((yield* request(`${url}/health`)).status).toBe(200)
       // nor are the paths the router takes for it

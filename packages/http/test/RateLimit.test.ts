@@ -1,4 +1,5 @@
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
+import * as ResilienceError from "@effect-resilience/core/ResilienceError"
 import { ClientKey, RateLimit } from "@effect-resilience/http"
 import {
   HttpApi,
@@ -11,7 +12,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, HashMap, Layer, Logger, Schema } from "effect"
+import { Context, Duration, Effect, HashMap, Layer, Logger, Option, Schema } from "effect"
 import { request, serveApi } from "./utils/harness.js"
 
 class Work extends HttpApiGroup.make("work")
@@ -46,7 +47,7 @@ const serve = (options: Omit<RateLimit.Options, "api">) =>
 const slow = { tokensPerSecond: 0.001 }
 
 describe("RateLimit", () => {
-  it.scopedLive("a burst: exact RateLimit headers on every 200, then 429 + Retry-After + tagged JSON body", () =>
+  it.scopedLive("a burst: exact RateLimit headers on every 200, then 429 + Retry-After + core's RateLimitedError", () =>
     Effect.gen(function*() {
       const url = yield* serve({ ...slow, burstSize: 5 })
       for (let n = 1; n <= 5; n++) {
@@ -62,9 +63,23 @@ describe("RateLimit", () => {
       expect(rejected.headers["ratelimit-policy"]).toBe("\"client\";q=5;w=5000")
       expect(rejected.headers["ratelimit"]).toBe("\"client\";r=0;t=5000")
       expect(rejected.headers["content-type"]).toContain("application/json")
-      expect(Schema.decodeUnknownSync(RateLimit.RateLimitExceeded)(rejected.json())).toEqual(
-        new RateLimit.RateLimitExceeded({ policy: "client", limit: 5, remaining: 0, retryAfter: 1000 })
-      )
+      // the body is core's error (one class for the rejection): the key hashed, retryAfter in exact milliseconds
+      // (the live clock moved a little since the first token was taken: ~1,000 s, not a rounded 1000 s), and
+      // what Retry honours when a client decodes it
+      const body = rejected.json() as Record<string, unknown>
+      expect(Object.keys(body).sort()).toEqual(["_tag", "key", "limit", "policy", "remaining", "retryAfter"])
+      expect(body).toMatchObject({
+        _tag: "RateLimitedError",
+        key: RateLimiterStore.hashKey("ip:127.0.0.2"),
+        policy: "client",
+        limit: 5,
+        remaining: 0
+      })
+      expect(body.retryAfter).toBeGreaterThan(990_000)
+      expect(body.retryAfter).toBeLessThanOrEqual(1_000_000)
+      const decoded = Schema.decodeUnknownSync(RateLimit.RateLimitedResponse)(body)
+      expect(decoded).toBeInstanceOf(ResilienceError.RateLimitedError)
+      expect(ResilienceError.retryAfterOf(decoded)).toEqual(Option.some(Duration.millis(body.retryAfter as number)))
     }))
 
   it.scopedLive("1,000 concurrent requests from one client admit exactly the burst", () =>
@@ -101,7 +116,7 @@ describe("RateLimit", () => {
       expect(results[0].headers["ratelimit-policy"]).toBe("\"client\";q=10;w=10000, \"global\";q=3;w=3000")
       expect(results[0].headers["ratelimit"]).toBe("\"global\";r=2;t=1000")
       expect(results[3].headers["ratelimit"]).toBe("\"global\";r=0;t=3000")
-      expect(results[3].json()).toMatchObject({ _tag: "RateLimitExceeded", policy: "global", limit: 3 })
+      expect(results[3].json()).toMatchObject({ _tag: "RateLimitedError", policy: "global", limit: 3 })
     }))
 
   it.scopedLive("a spoofed X-Forwarded-For from an untrusted peer changes nothing", () =>

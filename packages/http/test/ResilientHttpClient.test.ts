@@ -232,6 +232,44 @@ describe("ResilientHttpClient", () => {
         }
       }).pipe(Effect.scoped))
 
+    it.effect("keeps at most maxHosts breakers: evicts the least recently used idle Closed one, never an Open or busy one", () =>
+      Effect.gen(function*() {
+        // answers by host: "down" always 503, "slow" never answers, the rest 200
+        const client = HttpClient.make((request) => {
+          const host = new URL(request.url).host
+          if (host === "slow.test") return Effect.never
+          const code = host === "down.test" ? 503 : 200
+          return Effect.succeed(HttpClientResponse.fromWeb(request, new Response(String(code), { status: code })))
+        })
+        const sources = yield* StatusSources.make
+        const resilient = (yield* ResilientHttpClient.make({
+          maxHosts: 2,
+          maxRetries: 0,
+          timeout: "1 hour",
+          breaker: { failureThreshold: 1 }
+        }).pipe(Effect.provideService(StatusSources.StatusSources, sources)))(client)
+        const get = (host: string) => Effect.exit(resilient.get(`http://${host}/quote`))
+        const names = Effect.map(sources.breakers, (snapshots) => snapshots.map((b) => b.resource).sort())
+
+        yield* get("a.test")
+        yield* get("b.test")
+        yield* get("a.test") // a is now the most recently used: b goes first
+        yield* get("c.test")
+        expect(yield* names).toEqual(["a.test", "c.test"])
+
+        yield* get("down.test") // evicts a (idle, Closed), then opens
+        expect(yield* names).toEqual(["c.test", "down.test"])
+        const slow = yield* Effect.fork(get("slow.test")) // evicts c: down is Open, so kept
+        yield* TestClock.adjust("1 second")
+        expect(yield* names).toEqual(["down.test", "slow.test"])
+        // down is Open and slow has a call in flight: neither is evicted, the new host shares "overflow"
+        yield* get("e.test")
+        expect(yield* names).toEqual(["down.test", "overflow", "slow.test"])
+        const rejected = yield* get("down.test") // its Open state was not forgotten
+        expect(Exit.isFailure(rejected) && JSON.stringify(rejected.cause)).toContain("CircuitOpenError")
+        yield* Fiber.interrupt(slow)
+      }).pipe(Effect.scoped))
+
     it.effect("counts each retry in retriesTotal by host and reason", () =>
       Effect.gen(function*() {
         const count = (reason: string) =>
@@ -259,5 +297,7 @@ describe("ResilientHttpClient", () => {
       expect(error.option).toBe("retryOn")
       const negative = yield* Effect.flip(Effect.scoped(ResilientHttpClient.make({ maxRetries: -1 })))
       expect(negative.option).toBe("maxRetries")
+      const hosts = yield* Effect.flip(Effect.scoped(ResilientHttpClient.make({ maxHosts: 0 })))
+      expect(hosts.option).toBe("maxHosts")
     }))
 })

@@ -31,12 +31,12 @@ const handleRequest = (client: string, i: number) =>
   )
 
 const program = Effect.gen(function*() {
-  const limiter = yield* RateLimiter.RateLimiterService
+  const limiter = yield* RateLimiter.RateLimiter
   for (let i = 0; i < 12; i++) yield* handleRequest("client-a", i)
   // The decision carries everything an HTTP RateLimit header needs.
   const d = yield* limiter.check("client-a")
   yield* Console.log(
-    `RateLimit: limit=${d.limit}, remaining=${d.remaining}, reset=${Math.ceil(d.resetAfterMillis / 1000)}`
+    `RateLimit: limit=${d.limit}, remaining=${d.remaining}, reset=${Math.ceil(Duration.toSeconds(d.resetAfter))}`
   )
 })
 

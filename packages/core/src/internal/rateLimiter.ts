@@ -103,15 +103,31 @@ export type UnsafeConsume = (
   cost: number
 ) => RateLimiterStore.Decision | undefined
 
+// A store's raw decision (whole milliseconds) as the limiter's public one (Durations). Zero, the common case
+// (nothing to wait, nothing to retry after), shares `Duration.zero`: an admitted decision builds one Duration.
+const durationOf = (millis: number): Duration.Duration => millis === 0 ? Duration.zero : Duration.millis(millis)
+
 /** @internal */
-export const unsafeConsumeOf = (limiter: RateLimiter.RateLimiter): UnsafeConsume | undefined =>
+export const toDecision = (raw: RateLimiterStore.Decision): RateLimiter.Decision => ({
+  allowed: raw.allowed,
+  wait: durationOf(raw.waitMillis),
+  limit: raw.limit,
+  remaining: raw.remaining,
+  resetAfter: durationOf(raw.resetAfterMillis),
+  retryAfter: durationOf(raw.retryAfterMillis),
+  rejectedBy: raw.rejectedBy,
+  binding: raw.binding
+})
+
+/** @internal */
+export const unsafeConsumeOf = (limiter: RateLimiter.Service): UnsafeConsume | undefined =>
   (limiter as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
 
 /** @internal */
 export const make = (
   store: RateLimiterStore.Service,
   options: RateLimiter.ResolvedOptions
-): RateLimiter.RateLimiter => {
+): RateLimiter.Service => {
   const { maxCost, mode, name } = options
   const prefix = KeyHash.safeKey(name) + "|"
   const maxWaitMillis = mode === "wait" ? Duration.toMillis(options.maxWait) : 0
@@ -127,7 +143,7 @@ export const make = (
 
   // Which bucket a decision is reported for: the store says so (`binding`, the
   // memory store does), else the rejecting key, else the reported limit.
-  const boundBy = (decision: RateLimiterStore.Decision): "client" | "global" => {
+  const boundBy = (decision: RateLimiter.Decision | RateLimiterStore.Decision): "client" | "global" => {
     if (globalBucket === undefined) return "client"
     if (decision.binding !== undefined) return decision.binding === 1 ? "global" : "client"
     if (!decision.allowed) return decision.rejectedBy === globalBucket.key ? "global" : "client"
@@ -234,10 +250,10 @@ export const make = (
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
     key: string | undefined,
     decision: RateLimiterStore.Decision
-  ): Effect.Effect<RateLimiterStore.Decision> => {
-    if (decision.allowed) return Effect.succeed(decision)
+  ): Effect.Effect<RateLimiter.Decision> => {
+    if (decision.allowed) return Effect.succeed(toDecision(decision))
     const log = logRejection(fiber, key, decision)
-    return log === undefined ? Effect.succeed(decision) : Effect.as(log, decision)
+    return log === undefined ? Effect.succeed(toDecision(decision)) : Effect.as(log, toDecision(decision))
   }
 
   /** A rejection as a failure, logged. */
@@ -264,10 +280,10 @@ export const make = (
   const recordOrReject = (
     key: string | undefined,
     decision: RateLimiterStore.Decision
-  ): Effect.Effect<RateLimiterStore.Decision, RateLimitedError> => {
+  ): Effect.Effect<RateLimiter.Decision, RateLimitedError> => {
     const fiber = Option.getOrThrow(Fiber.getCurrentFiber())
     count(fiber, decision)
-    return decision.allowed ? Effect.succeed(decision) : reject(fiber, key, decision)
+    return decision.allowed ? Effect.succeed(toDecision(decision)) : reject(fiber, key, decision)
   }
 
   // Under a flood, rejections are the hot path: the fields are ours and
@@ -277,6 +293,7 @@ export const make = (
   const rejection = (key: string | undefined, decision: RateLimiterStore.Decision): RateLimitedError =>
     new RateLimitedError({
       key: errorKey(key),
+      policy: boundBy(decision),
       retryAfter: Duration.millis(decision.retryAfterMillis),
       limit: decision.limit,
       remaining: decision.remaining
@@ -285,13 +302,13 @@ export const make = (
   const check = (key?: string | undefined, call?: RateLimiter.CallOptions | undefined) => {
     const cost = costOf(call)
     if (typeof cost !== "number") return Effect.die(cost)
-    return store.peek(requestFor(key, cost, maxWaitMillis))
+    return Effect.map(store.peek(requestFor(key, cost, maxWaitMillis)), toDecision)
   }
 
   const consume = (key?: string | undefined, call?: RateLimiter.CallOptions | undefined) => {
     const cost = costOf(call)
     if (typeof cost !== "number") return Effect.die(cost)
-    if (cost === 0) return store.peek(requestFor(key, 0, 0))
+    if (cost === 0) return Effect.map(store.peek(requestFor(key, 0, 0)), toDecision)
     if (unsafeConsume !== undefined) {
       // One run-loop step (a sync op reading the fiber that runs it), not a
       // withFiberRuntime step plus the succeed it returns: ~35 ns of ~250.
@@ -303,7 +320,7 @@ export const make = (
           // only with debug logs on: emitted now, with this fiber's loggers, annotations and level
           if (log !== undefined) Runtime.runSync(runtimeOf(fiber), log)
         }
-        return decision
+        return toDecision(decision)
       })
     }
     return Effect.flatMap(store.consume(requestFor(key, cost, maxWaitMillis)), (decision) => record(key, decision))
@@ -312,11 +329,11 @@ export const make = (
   const acquireFail = (
     key: string | undefined,
     cost: number
-  ): Effect.Effect<RateLimiterStore.Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError> => {
+  ): Effect.Effect<RateLimiter.Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError> => {
     if (unsafeConsume !== undefined) {
       return Effect.withFiberRuntime((fiber) => {
         const decision = decideNow(fiber, unsafeConsume, key, cost)
-        return decision.allowed ? Effect.succeed(decision) : reject(fiber, key, decision)
+        return decision.allowed ? Effect.succeed(toDecision(decision)) : reject(fiber, key, decision)
       })
     }
     return Effect.flatMap(store.consume(requestFor(key, cost, 0)), (decision) => recordOrReject(key, decision))
@@ -332,7 +349,7 @@ export const make = (
         return Effect.zipRight(
           record(key, decision),
           Effect.onInterrupt(
-            Effect.as(restore(Effect.sleep(Duration.millis(decision.waitMillis))), decision),
+            Effect.as(restore(Effect.sleep(Duration.millis(decision.waitMillis))), toDecision(decision)),
             () => Effect.ignore(store.refund(request, decision))
           )
         )
@@ -343,10 +360,10 @@ export const make = (
   const acquire = (
     key?: string | undefined,
     call?: RateLimiter.CallOptions | undefined
-  ): Effect.Effect<RateLimiterStore.Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError> => {
+  ): Effect.Effect<RateLimiter.Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError> => {
     const cost = costOf(call)
     if (typeof cost !== "number") return Effect.die(cost)
-    if (cost === 0) return store.peek(requestFor(key, 0, 0))
+    if (cost === 0) return Effect.map(store.peek(requestFor(key, 0, 0)), toDecision)
     return mode === "fail" ? acquireFail(key, cost) : acquireWait(key, cost)
   }
 
@@ -375,7 +392,7 @@ export const make = (
       global = Option.some({
         limit: decision.limit,
         remaining: decision.remaining,
-        resetAfterMillis: decision.resetAfterMillis
+        resetAfter: durationOf(decision.resetAfterMillis)
       })
     }
     return {
@@ -389,7 +406,7 @@ export const make = (
     } satisfies RateLimiter.Stats
   })
 
-  const limiter: RateLimiter.RateLimiter = { name, options, check, consume, acquire, execute, stats, boundBy }
+  const limiter: RateLimiter.Service = { name, options, check, consume, acquire, execute, stats, boundBy }
   if (unsafeConsume === undefined) return limiter
   const unsafe: UnsafeConsume = (fiber, key, cost) =>
     cost > 0 && cost <= maxCost ? decideNow(fiber, unsafeConsume, key, cost) : undefined

@@ -254,7 +254,9 @@ export const makeExecute = (config: Config) => {
           return yield* giveUp(error, attempt, "budgetExhausted")
         }
         const errorTag = tagOf(error)
-        yield* Effect.logWarning("Retry: retrying after failure").pipe(
+        // Debug: during an outage every call retries, so a line per retry at WARN would flood the logs (a
+        // retry storm is what the metrics are for); giving up, which the caller sees, stays a warning.
+        yield* Effect.logDebug("Retry: retrying after failure").pipe(
           Effect.annotateLogs({ service, operation, attempt, delayMillis: delay, errorTag })
         )
         yield* Metric.increment(Metric.tagged(attempts, "errorTag", errorTag))
