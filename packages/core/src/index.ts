@@ -107,6 +107,14 @@ export * as ResilienceConfig from "./ResilienceConfig.js"
 export * as Policy from "./Policy.js"
 
 /**
+ * Fallback: a value, an effect, or the last good value (with an age limit)
+ * when a call fails with an error it handles; stands outside the stack.
+ *
+ * @since 0.2.0
+ */
+export * as Fallback from "./Fallback.js"
+
+/**
  * Option checks that fail with a typed `InvalidOptionsError` naming the
  * option: for packages and programs that build policies on core.
  *
