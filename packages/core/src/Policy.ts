@@ -87,6 +87,7 @@ import * as Layer from "effect/Layer"
 import type * as Bulkhead from "./Bulkhead.js"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
+import type * as FaultInjection from "./FaultInjection.js"
 import * as internal from "./internal/policy.js"
 import * as ResilienceConfig from "./ResilienceConfig.js"
 import type { BulkheadRejectedError, CircuitOpenError, InvalidOptionsError, TimeoutError } from "./ResilienceError.js"
@@ -228,6 +229,12 @@ export interface Parts {
   readonly retry?: Retry.Retry | undefined
   readonly circuitBreaker?: CircuitBreaker.CircuitBreaker | undefined
   readonly timeout?: Timeout.Timeout | undefined
+  /**
+   * Innermost, around the call itself (inside the timeout): injected latency
+   * meets the timeout, injected failures count toward the breaker and are
+   * retried, as real ones would. Combine shapes with `compose` first.
+   */
+  readonly faultInjection?: FaultInjection.FaultInjection<any, never> | undefined
 }
 
 /**
@@ -240,11 +247,12 @@ export type PartsError<P extends Parts> =
   | (P["bulkhead"] extends Bulkhead.Bulkhead ? BulkheadRejectedError : never)
   | (P["circuitBreaker"] extends CircuitBreaker.CircuitBreaker ? CircuitOpenError : never)
   | (P["timeout"] extends Timeout.Timeout ? TimeoutError : never)
+  | (P["faultInjection"] extends FaultInjection.FaultInjection<infer E, never> ? E : never)
 
 /**
  * Arranges policy instances in the documented order,
- * `bulkhead(retry(circuitBreaker(timeout(self))))`, whatever order they are
- * given in.
+ * `bulkhead(retry(circuitBreaker(timeout(faultInjection(self)))))`, whatever
+ * order they are given in.
  *
  * @example
  * ```ts
@@ -265,16 +273,20 @@ export type PartsError<P extends Parts> =
  * @category combinators
  */
 export const stack = <const P extends Parts>(parts: P): Policy<PartsError<P>> => {
-  const { bulkhead, circuitBreaker, retry, timeout } = parts
+  const { bulkhead, circuitBreaker, faultInjection, retry, timeout } = parts
   if (bulkhead !== undefined && retry !== undefined && circuitBreaker !== undefined && timeout !== undefined) {
     const fused = internal.fuse({ bulkhead, retry, circuitBreaker, timeout })
-    if (fused !== undefined) return fused.execute as Policy<any>
+    if (fused !== undefined) {
+      const execute = fused.execute as Policy<any>
+      return faultInjection === undefined ? execute : (self) => execute(faultInjection.execute(self))
+    }
   }
   const layers: Array<Policy<any>> = []
   if (parts.bulkhead !== undefined) layers.push(parts.bulkhead.execute)
   if (parts.retry !== undefined) layers.push(parts.retry.execute)
   if (parts.circuitBreaker !== undefined) layers.push(parts.circuitBreaker.execute)
   if (parts.timeout !== undefined) layers.push(parts.timeout.execute)
+  if (faultInjection !== undefined) layers.push(faultInjection.execute)
   return (compose as (...policies: ReadonlyArray<Policy<any>>) => Policy<any>)(...layers)
 }
 

@@ -115,6 +115,14 @@ export * as Policy from "./Policy.js"
 export * as Fallback from "./Fallback.js"
 
 /**
+ * Fault injection (as Polly's Simmy): failures, latency or a chosen result
+ * at a rate; off by default, switched at run time through a `Ref`.
+ *
+ * @since 0.2.0
+ */
+export * as FaultInjection from "./FaultInjection.js"
+
+/**
  * Option checks that fail with a typed `InvalidOptionsError` naming the
  * option: for packages and programs that build policies on core.
  *

@@ -36,6 +36,10 @@ const show = (value: unknown): string => {
   }
 }
 
+/** @internal */
+export const invalid = (policy: string, option: string, value: unknown, rule: string): InvalidOptionsError =>
+  new InvalidOptionsError({ policy, option, value: show(value), rule })
+
 const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
   let current: unknown = root
   for (const segment of path) {
