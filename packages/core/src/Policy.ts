@@ -22,6 +22,11 @@
  * ## Composition order: `Bulkhead(Retry(CircuitBreaker(Timeout(call))))`
  *
  * Outermost first. `withResilience` and `stack` always use this order.
+ * `stack` also places a `Hedge` outermost (each hedged attempt is a whole
+ * call through the stack: its own permit, breaker check and timeout) and a
+ * `FaultInjection` innermost (injected faults meet the timeout, the breaker
+ * and the retries as real ones would); a `Fallback` stands outside, piped
+ * after the stack, so the breaker and the retries see every failure.
  *
  * - **Bulkhead outermost.** A call holds one permit from its first attempt
  *   to its last, backoff sleeps included, so `maxConcurrent` bounds all the
@@ -88,6 +93,7 @@ import type * as Bulkhead from "./Bulkhead.js"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
 import type * as FaultInjection from "./FaultInjection.js"
+import type * as Hedge from "./Hedge.js"
 import * as internal from "./internal/policy.js"
 import * as ResilienceConfig from "./ResilienceConfig.js"
 import type { BulkheadRejectedError, CircuitOpenError, InvalidOptionsError, TimeoutError } from "./ResilienceError.js"
@@ -225,6 +231,12 @@ export const compose: {
  * @category models
  */
 export interface Parts {
+  /**
+   * Outermost: each hedged attempt is a whole call through the rest of the
+   * stack (its own permit, its own pass through the breaker, its own
+   * timeout). See `Hedge` for why.
+   */
+  readonly hedge?: Hedge.Hedge | undefined
   readonly bulkhead?: Bulkhead.Bulkhead | undefined
   readonly retry?: Retry.Retry | undefined
   readonly circuitBreaker?: CircuitBreaker.CircuitBreaker | undefined
@@ -251,8 +263,8 @@ export type PartsError<P extends Parts> =
 
 /**
  * Arranges policy instances in the documented order,
- * `bulkhead(retry(circuitBreaker(timeout(faultInjection(self)))))`, whatever
- * order they are given in.
+ * `hedge(bulkhead(retry(circuitBreaker(timeout(faultInjection(self))))))`,
+ * whatever order they are given in.
  *
  * @example
  * ```ts
@@ -273,15 +285,19 @@ export type PartsError<P extends Parts> =
  * @category combinators
  */
 export const stack = <const P extends Parts>(parts: P): Policy<PartsError<P>> => {
-  const { bulkhead, circuitBreaker, faultInjection, retry, timeout } = parts
+  const { bulkhead, circuitBreaker, faultInjection, hedge, retry, timeout } = parts
   if (bulkhead !== undefined && retry !== undefined && circuitBreaker !== undefined && timeout !== undefined) {
     const fused = internal.fuse({ bulkhead, retry, circuitBreaker, timeout })
     if (fused !== undefined) {
       const execute = fused.execute as Policy<any>
-      return faultInjection === undefined ? execute : (self) => execute(faultInjection.execute(self))
+      const inner: Policy<any> = faultInjection === undefined
+        ? execute
+        : (self) => execute(faultInjection.execute(self))
+      return hedge === undefined ? inner : (self) => hedge.execute(inner(self))
     }
   }
   const layers: Array<Policy<any>> = []
+  if (hedge !== undefined) layers.push(hedge.execute)
   if (parts.bulkhead !== undefined) layers.push(parts.bulkhead.execute)
   if (parts.retry !== undefined) layers.push(parts.retry.execute)
   if (parts.circuitBreaker !== undefined) layers.push(parts.circuitBreaker.execute)

@@ -123,6 +123,15 @@ export * as Fallback from "./Fallback.js"
 export * as FaultInjection from "./FaultInjection.js"
 
 /**
+ * Hedging: after a delay (fixed, or a percentile of recent latencies) start
+ * another attempt; the first success wins, the others are interrupted. Only
+ * for operations marked idempotent.
+ *
+ * @since 0.2.0
+ */
+export * as Hedge from "./Hedge.js"
+
+/**
  * Option checks that fail with a typed `InvalidOptionsError` naming the
  * option: for packages and programs that build policies on core.
  *
