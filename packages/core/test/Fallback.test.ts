@@ -47,6 +47,18 @@ describe("Fallback", () => {
       expect(yield* Effect.flip(byPredicate.execute(Effect.fail("hard" as const)))).toBe("hard")
     }))
 
+  it.effect("a refinement narrows the error type; a plain predicate keeps it", () =>
+    Effect.gen(function*() {
+      const isDown = (error: unknown): error is ProviderDown => error instanceof ProviderDown
+      const refined = yield* Fallback.value(0, { handles: isDown })
+      const call: Effect.Effect<number, ProviderDown | BadSymbol> = Effect.fail(new ProviderDown())
+      const narrowed: Effect.Effect<number, BadSymbol> = refined.execute(call)
+      expect(yield* narrowed).toBe(0)
+      const plain = yield* Fallback.value(0, { handles: (error: unknown) => error instanceof ProviderDown })
+      const kept: Effect.Effect<number, ProviderDown | BadSymbol> = plain.execute(call)
+      expect(yield* kept).toBe(0)
+    }))
+
   it.effect("the fallback's own failure is typed and returned", () =>
     Effect.gen(function*() {
       const fallback = yield* Fallback.make({ orElse: () => Effect.fail("secondary down" as const) })

@@ -1,4 +1,4 @@
-import { Bulkhead, Hedge, Policy } from "@effect-resilience/core"
+import { Bulkhead, CircuitBreaker, FaultInjection, Hedge, Policy, Retry, Timeout } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, Ref, TestClock } from "effect"
 
@@ -150,6 +150,28 @@ describe("Hedge", () => {
       expect(stats.started).toBe(1)
       yield* TestClock.adjust("90 millis")
       expect(yield* Fiber.join(fiber)).toBe(0)
+    }))
+
+  it.effect("a full stack (fused) with a hedge outermost and fault injection innermost", () =>
+    Effect.gen(function*() {
+      const hedge = yield* Hedge.make({ delay: "10 millis", idempotent: true })
+      const bulkhead = yield* Bulkhead.make({ name: "quotes-full", maxConcurrent: 2 })
+      const retry = yield* Retry.exponential({ maxRetries: 0 })
+      const circuitBreaker = yield* CircuitBreaker.make({ service: "quotes", resource: "full" })
+      const timeout = yield* Timeout.make({ duration: "1 second" })
+      const chaos = yield* FaultInjection.latency({ rate: 1, latency: "5 millis" })
+      const policy = Policy.stack({ timeout, faultInjection: chaos, circuitBreaker, retry, hedge, bulkhead })
+      const { operation, stats } = scripted([{ latency: 500, outcome: "succeed" }, { latency: 20, outcome: "succeed" }])
+      const fiber = yield* Effect.fork(policy(operation))
+      yield* TestClock.adjust("10 millis")
+      expect(stats.started).toBe(2)
+      expect((yield* bulkhead.stats).active).toBe(2) // one permit per attempt
+      yield* TestClock.adjust("20 millis")
+      expect(yield* Fiber.join(fiber)).toBe(1)
+      yield* settle
+      expect(stats.interrupted).toBe(1)
+      expect((yield* bulkhead.stats).active).toBe(0)
+      expect((yield* circuitBreaker.snapshot).state).toBe("Closed") // the loser's interruption is no failure
     }))
 
   const plan = fc.record({
