@@ -221,7 +221,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       "Added = median ns per call of the variant minus the median of the bare loop in the same group (rounds interleaved).",
       "withResilience (4) uses the default profile (`internal`: breaker + retry 3 + bulkhead + 10 s timeout); the policy is built once (`withResilience(options)`) and applied per call. The data-first row builds `withResilience(self, options)` on every call.",
       "Naive stack = `semaphore.withPermits(1)(Effect.retry(trefBreaker(Effect.timeout(self, \"10 seconds\")), exponential ∩ recurs(3)))`. cockatiel `wrap(bulkhead(10), retry(3, exponential), breaker(consecutive 5), timeout(10 s, cooperative))`.",
-      "Issue 18's policies alone: `Fallback.value(0)`, `Fallback.lastGood({ maxAge: 1 minute })` (remembers each success), `FaultInjection.failure` switched off (default) and switched on at rate 0 (a `Random` draw per call), `Hedge` with a 1 s delay (a primary that suspends enters the hedging loop: a queue and a timed wait). cockatiel `fallback(handleAll, 0)`.",
+      "Issue 18's policies alone: `Fallback.value(0)`, `Fallback.lastGood({ maxAge: 1 minute })` (remembers each success), `FaultInjection.failure` switched off (default) and switched on at rate 0 (a `Random` draw per call), `Hedge` with a 1 s delay (a primary that suspends starts the hedging machinery: an async wait, a timer and an exit observer per attempt). cockatiel `fallback(handleAll, 0)`.",
       "Spread = (max − min) / median of the per-round figures: the noise of this shared machine."
     ],
     targets
