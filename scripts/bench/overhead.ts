@@ -14,6 +14,7 @@ import {
   circuitBreaker as cBreaker,
   ConsecutiveBreaker,
   ExponentialBackoff,
+  fallback as cFallback,
   handleAll,
   retry as cRetry,
   timeout as cTimeout,
@@ -66,6 +67,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
   const policies = await makePolicies()
   const { breaker, bulkhead, composed, options, resilient, retry, runDefault, runResilience, stacked, timeout } =
     policies
+  const { fallback, faultOff, faultOnRate0, hedge, lastGood } = policies
 
   // naive: Effect's own primitives
   const tref = await Effect.runPromise(STM.commit(TRef.make(0)))
@@ -82,6 +84,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
   const cto = cTimeout(10_000, TimeoutStrategy.Cooperative)
   const ctoAggressive = cTimeout(10_000, TimeoutStrategy.Aggressive)
   const cAll = wrap(cbh, cr, cb, cto)
+  const cfb = cFallback(handleAll, 0)
   const fn = async () => 1
   const opossum = new OpossumBreaker(fn, { timeout: 10_000 })
   const opossumNoTimer = new OpossumBreaker(fn, { timeout: false })
@@ -107,6 +110,11 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
           runResilience,
           () => Policy.withResilience(sync, options)
         ),
+        effectVariant("ours: Fallback.value", runDefault, () => fallback.execute(sync)),
+        effectVariant("ours: Fallback.lastGood", runDefault, () => lastGood.execute(sync)),
+        effectVariant("ours: FaultInjection (off)", runDefault, () => faultOff.execute(sync)),
+        effectVariant("ours: FaultInjection (on, rate 0)", runDefault, () => faultOnRate0.execute(sync)),
+        effectVariant("ours: Hedge (idempotent)", runDefault, () => hedge.execute(sync)),
         effectVariant("naive: TRef breaker", runDefault, () => nBreaker(sync)),
         effectVariant("naive: Effect.retry(exponential ∩ recurs(3))", runDefault, () => Effect.retry(sync, schedule)),
         effectVariant("naive: Semaphore.withPermits(1)", runDefault, () => semaphore.withPermits(1)(sync)),
@@ -123,6 +131,11 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       variants: [
         effectVariant("ours: CircuitBreaker", runDefault, () => breaker.execute(promise)),
         effectVariant("ours: Timeout", runDefault, () => timeout.execute(promise)),
+        effectVariant("ours: Fallback.value", runDefault, () => fallback.execute(promise)),
+        {
+          ...effectVariant("ours: Hedge (idempotent, primary wins)", runDefault, () => hedge.execute(promise)),
+          maxOps: slow
+        },
         effectVariant("ours: withResilience (4)", runResilience, () => resilient(promise)),
         { ...effectVariant("naive: stack (4)", runDefault, () => naiveStack(promise)), maxOps: slow }
       ]
@@ -134,6 +147,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
         promiseVariant("cockatiel: circuitBreaker", () => cb.execute(fn)),
         promiseVariant("cockatiel: retry", () => cr.execute(fn)),
         promiseVariant("cockatiel: bulkhead", () => cbh.execute(fn)),
+        promiseVariant("cockatiel: fallback", () => cfb.execute(fn)),
         promiseVariant("cockatiel: timeout (cooperative)", () => cto.execute(fn), slow),
         promiseVariant("cockatiel: timeout (aggressive)", () => ctoAggressive.execute(fn), slow),
         promiseVariant("cockatiel: wrap (4)", () => cAll.execute(fn), slow),
@@ -207,6 +221,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       "Added = median ns per call of the variant minus the median of the bare loop in the same group (rounds interleaved).",
       "withResilience (4) uses the default profile (`internal`: breaker + retry 3 + bulkhead + 10 s timeout); the policy is built once (`withResilience(options)`) and applied per call. The data-first row builds `withResilience(self, options)` on every call.",
       "Naive stack = `semaphore.withPermits(1)(Effect.retry(trefBreaker(Effect.timeout(self, \"10 seconds\")), exponential ∩ recurs(3)))`. cockatiel `wrap(bulkhead(10), retry(3, exponential), breaker(consecutive 5), timeout(10 s, cooperative))`.",
+      "Issue 18's policies alone: `Fallback.value(0)`, `Fallback.lastGood({ maxAge: 1 minute })` (remembers each success), `FaultInjection.failure` switched off (default) and switched on at rate 0 (a `Random` draw per call), `Hedge` with a 1 s delay (a primary that suspends starts the hedging machinery: an async wait, a timer and an exit observer per attempt). cockatiel `fallback(handleAll, 0)`.",
       "Spread = (max − min) / median of the per-round figures: the noise of this shared machine."
     ],
     targets

@@ -1,11 +1,15 @@
 /**
  * Our policies as the benchmarks call them (section 1 and policyCpu.ts): each
  * alone with the options the bench table states, the four stacked, composed
- * and through `withResilience` (its stack resolved once before timing).
+ * and through `withResilience` (its stack resolved once before timing); the
+ * hedge, fallback and fault injection alone.
  */
 import { Effect, ManagedRuntime } from "effect"
 import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
 import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
+import * as Fallback from "../../packages/core/src/Fallback.js"
+import * as FaultInjection from "../../packages/core/src/FaultInjection.js"
+import * as Hedge from "../../packages/core/src/Hedge.js"
 import * as Policy from "../../packages/core/src/Policy.js"
 import * as Retry from "../../packages/core/src/Retry.js"
 import * as Timeout from "../../packages/core/src/Timeout.js"
@@ -18,6 +22,12 @@ export const makePolicies = async () => {
   const retry = await Effect.runPromise(Retry.exponential({}))
   const bulkhead = await Effect.runPromise(Bulkhead.make({ name: "bench", maxConcurrent: 10 }))
   const timeout = await Effect.runPromise(Timeout.make({ duration: "10 seconds" }))
+  // issue 18's policies, on their success path
+  const fallback = await Effect.runPromise(Fallback.value(0))
+  const lastGood = await Effect.runPromise(Fallback.lastGood<unknown>({ maxAge: "1 minute" }))
+  const faultOff = await Effect.runPromise(FaultInjection.failure({ rate: 0.5 }))
+  const faultOnRate0 = await Effect.runPromise(FaultInjection.failure({ rate: 0, enabled: true }))
+  const hedge = await Effect.runPromise(Hedge.make({ delay: "1 second", idempotent: true }))
   const options = { service: "bench", operation: "op" }
   const resilient = Policy.withResilience(options)
   // the first call builds the stack: not part of any timed round
@@ -29,6 +39,11 @@ export const makePolicies = async () => {
     retry,
     bulkhead,
     timeout,
+    fallback,
+    lastGood,
+    faultOff,
+    faultOnRate0,
+    hedge,
     stacked: Policy.stack({ bulkhead, retry, circuitBreaker: breaker, timeout }),
     composed: Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute),
     options,

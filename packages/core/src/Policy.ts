@@ -22,6 +22,11 @@
  * ## Composition order: `Bulkhead(Retry(CircuitBreaker(Timeout(call))))`
  *
  * Outermost first. `withResilience` and `stack` always use this order.
+ * `stack` also places a `Hedge` outermost (each hedged attempt is a whole
+ * call through the stack: its own permit, breaker check and timeout) and a
+ * `FaultInjection` innermost (injected faults meet the timeout, the breaker
+ * and the retries as real ones would); a `Fallback` stands outside, piped
+ * after the stack, so the breaker and the retries see every failure.
  *
  * - **Bulkhead outermost.** A call holds one permit from its first attempt
  *   to its last, backoff sleeps included, so `maxConcurrent` bounds all the
@@ -87,6 +92,8 @@ import * as Layer from "effect/Layer"
 import type * as Bulkhead from "./Bulkhead.js"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
+import type * as FaultInjection from "./FaultInjection.js"
+import type * as Hedge from "./Hedge.js"
 import * as internal from "./internal/policy.js"
 import * as ResilienceConfig from "./ResilienceConfig.js"
 import type { BulkheadRejectedError, CircuitOpenError, InvalidOptionsError, TimeoutError } from "./ResilienceError.js"
@@ -224,10 +231,22 @@ export const compose: {
  * @category models
  */
 export interface Parts {
+  /**
+   * Outermost: each hedged attempt is a whole call through the rest of the
+   * stack (its own permit, its own pass through the breaker, its own
+   * timeout). See `Hedge` for why.
+   */
+  readonly hedge?: Hedge.Hedge | undefined
   readonly bulkhead?: Bulkhead.Bulkhead | undefined
   readonly retry?: Retry.Retry | undefined
   readonly circuitBreaker?: CircuitBreaker.CircuitBreaker | undefined
   readonly timeout?: Timeout.Timeout | undefined
+  /**
+   * Innermost, around the call itself (inside the timeout): injected latency
+   * meets the timeout, injected failures count toward the breaker and are
+   * retried, as real ones would. Combine shapes with `compose` first.
+   */
+  readonly faultInjection?: FaultInjection.FaultInjection<any, never> | undefined
 }
 
 /**
@@ -240,11 +259,12 @@ export type PartsError<P extends Parts> =
   | (P["bulkhead"] extends Bulkhead.Bulkhead ? BulkheadRejectedError : never)
   | (P["circuitBreaker"] extends CircuitBreaker.CircuitBreaker ? CircuitOpenError : never)
   | (P["timeout"] extends Timeout.Timeout ? TimeoutError : never)
+  | (P["faultInjection"] extends FaultInjection.FaultInjection<infer E, never> ? E : never)
 
 /**
  * Arranges policy instances in the documented order,
- * `bulkhead(retry(circuitBreaker(timeout(self))))`, whatever order they are
- * given in.
+ * `hedge(bulkhead(retry(circuitBreaker(timeout(faultInjection(self))))))`,
+ * whatever order they are given in.
  *
  * @example
  * ```ts
@@ -265,16 +285,24 @@ export type PartsError<P extends Parts> =
  * @category combinators
  */
 export const stack = <const P extends Parts>(parts: P): Policy<PartsError<P>> => {
-  const { bulkhead, circuitBreaker, retry, timeout } = parts
+  const { bulkhead, circuitBreaker, faultInjection, hedge, retry, timeout } = parts
   if (bulkhead !== undefined && retry !== undefined && circuitBreaker !== undefined && timeout !== undefined) {
     const fused = internal.fuse({ bulkhead, retry, circuitBreaker, timeout })
-    if (fused !== undefined) return fused.execute as Policy<any>
+    if (fused !== undefined) {
+      const execute = fused.execute as Policy<any>
+      const inner: Policy<any> = faultInjection === undefined
+        ? execute
+        : (self) => execute(faultInjection.execute(self))
+      return hedge === undefined ? inner : (self) => hedge.execute(inner(self))
+    }
   }
   const layers: Array<Policy<any>> = []
+  if (hedge !== undefined) layers.push(hedge.execute)
   if (parts.bulkhead !== undefined) layers.push(parts.bulkhead.execute)
   if (parts.retry !== undefined) layers.push(parts.retry.execute)
   if (parts.circuitBreaker !== undefined) layers.push(parts.circuitBreaker.execute)
   if (parts.timeout !== undefined) layers.push(parts.timeout.execute)
+  if (faultInjection !== undefined) layers.push(faultInjection.execute)
   return (compose as (...policies: ReadonlyArray<Policy<any>>) => Policy<any>)(...layers)
 }
 

@@ -107,6 +107,31 @@ export * as ResilienceConfig from "./ResilienceConfig.js"
 export * as Policy from "./Policy.js"
 
 /**
+ * Fallback: a value, an effect, or the last good value (with an age limit)
+ * when a call fails with an error it handles; stands outside the stack.
+ *
+ * @since 0.2.0
+ */
+export * as Fallback from "./Fallback.js"
+
+/**
+ * Fault injection (as Polly's Simmy): failures, latency or a chosen result
+ * at a rate; off by default, switched at run time through a `Ref`.
+ *
+ * @since 0.2.0
+ */
+export * as FaultInjection from "./FaultInjection.js"
+
+/**
+ * Hedging: after a delay (fixed, or a percentile of recent latencies) start
+ * another attempt; the first success wins, the others are interrupted. Only
+ * for operations marked idempotent.
+ *
+ * @since 0.2.0
+ */
+export * as Hedge from "./Hedge.js"
+
+/**
  * Option checks that fail with a typed `InvalidOptionsError` naming the
  * option: for packages and programs that build policies on core.
  *

@@ -76,9 +76,11 @@ const sharedRunnerOf = (scheduler: Scheduler.Scheduler): Scheduler.Scheduler => 
 
 /**
  * Arms a one-shot timer on the fiber's Clock (so `TestClock` drives it) and
- * returns its canceller.
+ * returns its canceller. Shared with the hedge's delays.
+ *
+ * @internal
  */
-const armTimer = (
+export const armTimer = (
   parent: Fiber.RuntimeFiber<unknown, unknown>,
   runtimeFlags: RuntimeFlags.RuntimeFlags,
   duration: Duration.Duration,
