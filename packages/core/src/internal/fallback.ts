@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as rules from "./policyRules.js"
+import * as rules from "./options.js"
 import { isRetryOnList, matchAny } from "./retry.js"
 
 const fallbackTotal = Metric.counter("effect_resilience_fallback_total", {

@@ -6,7 +6,7 @@ import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { InvalidOptionsError } from "../ResilienceError.js"
-import * as rules from "./policyRules.js"
+import * as rules from "./options.js"
 
 const injections = Metric.counter("effect_resilience_fault_injections_total", {
   description: "Faults injected, by fault injection and kind",

@@ -20,7 +20,7 @@ import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schema from "effect/Schema"
-import * as rules from "./policyRules.js"
+import * as rules from "./options.js"
 import { armTimer, startChild } from "./timeout.js"
 
 const hedgedAttempts = Metric.counter("effect_resilience_hedge_attempts_total", {

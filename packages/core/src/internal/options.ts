@@ -194,6 +194,31 @@ export const JITTER_RULE = "must be one of \"full\", \"equal\", \"decorrelated\"
 /** @internal */
 export const Jitter = Schema.Literal("full", "equal", "decorrelated", "none").annotations(rule(JITTER_RULE))
 
+/** A number in [0, 1]: an injection rate, where 0 is "never". @internal */
+export const Probability = numberRule((n) => Number.isFinite(n) && n >= 0 && n <= 1, "must be a number in [0, 1]")
+
+/** A percentile in (0, 100). @internal */
+export const Percentile = numberRule((n) => Number.isFinite(n) && n > 0 && n < 100, "must be a number in (0, 100)")
+
+/** @internal */
+export const Flag = Schema.Boolean.annotations(rule("must be true or false"))
+
+/** A function (a predicate, a thunk): checked for being one, typed by TypeScript. @internal */
+export const AnyFunction = Schema.declare(
+  (u: unknown): u is (...args: ReadonlyArray<any>) => any => typeof u === "function"
+).annotations(rule("must be a function"))
+
+/**
+ * A list of `_tag`s and error classes, or a predicate: what `Retry`'s
+ * `retryOn` and `Fallback`'s `handles` accept.
+ *
+ * @internal
+ */
+export const ErrorSelector = Schema.Union(
+  Schema.Array(Schema.Union(Schema.String, AnyFunction)),
+  AnyFunction
+).annotations(rule("must be a list of tags and error classes, or a predicate"))
+
 // ---------------------------------------------------------------------------
 // rules: durations (stated on the decoded Duration)
 // ---------------------------------------------------------------------------
