@@ -46,9 +46,8 @@ export const startChild = <A, E, R>(
   self: Effect.Effect<A, E, R>
 ): Fiber.RuntimeFiber<A, E> => {
   const runtime = Runtime.make({ context: parent.currentContext, runtimeFlags, fiberRefs: parent.getFiberRefs() })
-  return Runtime.runFork(runtime)(self as Effect.Effect<A, E, never>, {
-    scheduler: sharedRunnerOf(parent.currentScheduler)
-  })
+  // data-first: no curried closure per call; the options object is made once per scheduler
+  return Runtime.runFork(runtime, self as Effect.Effect<A, E, never>, forkOptionsOf(parent.currentScheduler))
 }
 
 /**
@@ -61,17 +60,18 @@ export const startChild = <A, E, R>(
  * runner, in order, as a task scheduled from outside any fiber does. The
  * wrapper is made once per scheduler.
  */
-const sharedRunners = new WeakMap<Scheduler.Scheduler, Scheduler.Scheduler>()
-const sharedRunnerOf = (scheduler: Scheduler.Scheduler): Scheduler.Scheduler => {
-  let shared = sharedRunners.get(scheduler)
-  if (shared === undefined) {
-    shared = {
+const forkOptions = new WeakMap<Scheduler.Scheduler, Runtime.RunForkOptions>()
+const forkOptionsOf = (scheduler: Scheduler.Scheduler): Runtime.RunForkOptions => {
+  let options = forkOptions.get(scheduler)
+  if (options === undefined) {
+    const shared: Scheduler.Scheduler = {
       scheduleTask: (task, priority) => scheduler.scheduleTask(task, priority),
       shouldYield: (fiber) => scheduler.shouldYield(fiber)
     }
-    sharedRunners.set(scheduler, shared)
+    options = { scheduler: shared }
+    forkOptions.set(scheduler, options)
   }
-  return shared
+  return options
 }
 
 /**
