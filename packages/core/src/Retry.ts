@@ -26,10 +26,12 @@
  * - take each retry from a shared `RetryBudget` when one is given, and give
  *   up (original error) when the budget is spent;
  * - log one structured line per retry (`service`, `operation`, `attempt`,
- *   `delayMillis`, `errorTag`) and one when giving up (plus `reason`), and
- *   count them in the metrics `resilience_retry_attempts_total`,
+ *   `delayMillis`, `errorTag`) and one when giving up (plus `reason`), count
+ *   them in the metrics `resilience_retry_attempts_total`,
  *   `resilience_retry_give_ups_total` and the histogram
- *   `resilience_retry_delay_millis`.
+ *   `resilience_retry_delay_seconds` (labels: `Observability`), and record
+ *   them as `resilience.retry` / `resilience.retry.give_up` events on the
+ *   current span.
  *
  * A `Retry` never adds an error: the caller sees the last error of the call.
  * Synchronous and promise-returning functions are retried the same way once
