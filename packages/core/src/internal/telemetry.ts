@@ -10,16 +10,20 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
 import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
+import { tagOf } from "../ResilienceError.js"
 
 // ---------------------------------------------------------------------------
 // labels
@@ -223,3 +227,44 @@ export const event = (
       })
     )
   })
+
+/** The policies `withResilience` composes, outermost first (`resilience.policy`). @internal */
+export const stackPolicies = "bulkhead,retry,circuit_breaker,timeout"
+
+const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Record<string, unknown> => {
+  if (Exit.isSuccess(exit)) return { [Attr.outcome]: "success" }
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) {
+    return { [Attr.outcome]: Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failure" }
+  }
+  const error = failure.value
+  const tag = tagOf(error)
+  const outcome = tag === "CircuitOpenError" || tag === "BulkheadRejectedError"
+    ? "rejected"
+    : tag === "TimeoutError"
+    ? "timeout"
+    : "failure"
+  return { [Attr.outcome]: outcome, [Attr.errorType]: tag }
+}
+
+/**
+ * One span around a `withResilience` call, named `resilience <service>/<operation>`,
+ * with the policy attributes and, at its end, the outcome.
+ *
+ * @internal
+ */
+export const withCallSpan = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  service: string,
+  operation: string
+): Effect.Effect<A, E, R> =>
+  Effect.withSpan(
+    Effect.onExit(self, (exit) => Effect.annotateCurrentSpan(outcomeOf(exit))),
+    `resilience ${service}/${operation}`,
+    {
+      kind: "internal",
+      // the call site's stack trace is Effect's default: an Error per span, most of the span's cost
+      captureStackTrace: false,
+      attributes: { [Attr.policy]: stackPolicies, [Attr.service]: service, [Attr.operation]: operation }
+    }
+  )
