@@ -337,10 +337,9 @@ export interface WithResilienceOptions {
    * policies' span events (retries, rejections, timeouts) land on it. Off by
    * default, because a span costs more than the four policies together:
    * measured with `pnpm bench:quick --only=1` (2-core machine, shared), the
-   * stack adds ~3 µs per call, the span another ~40 µs with no tracer
-   * installed (Effect's own span; `Effect.withSpan` alone is ~9 µs there)
-   * and ~80 µs with the OpenTelemetry SDK's tracer (BENCHMARKS.md, section 1,
-   * "+ span" rows). Turn it on where a tracer is installed and a span per
+   * stack adds ~3 µs per call, the span another ~20 µs with no tracer
+   * installed (Effect's own span) and ~45 µs with the OpenTelemetry SDK's
+   * tracer (BENCHMARKS.md, section 1, "+ span" rows). Turn it on where a tracer is installed and a span per
    * call is worth that; without it the policies' events land on the
    * caller's span, at no cost on the success path.
    *
