@@ -3,6 +3,7 @@
 #   redis-server  the Redis store's tests start their own servers on free loopback ports
 #   redis-tools   redis-cli builds the 3-node test cluster; redis-benchmark gives the bench its ceiling
 #   chromium      Debian's /usr/bin/chromium, driven by playwright-core (no browser download)
+#   python3-prometheus-client  the Prometheus org's text-format parser, which reads the gateway's /metrics in its test
 # `pnpm test` runs it first, and so does .ci/run. When everything is there it
 # only looks (a few milliseconds). When something is missing it installs it
 # with apt-get if it runs as root on Debian; otherwise it prints one line
@@ -14,6 +15,7 @@ command -v "${REDIS_SERVER:-redis-server}" >/dev/null 2>&1 || missing+=(redis-se
 { command -v "${REDIS_CLI:-redis-cli}" >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } ||
   missing+=(redis-tools)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+/usr/bin/python3 -c "import prometheus_client.parser" >/dev/null 2>&1 || missing+=(python3-prometheus-client)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -65,8 +65,20 @@ interface Row {
 
 export const run = async (settings: Settings): Promise<SectionResult> => {
   const policies = await makePolicies()
-  const { breaker, bulkhead, composed, options, resilient, retry, runDefault, runResilience, stacked, timeout } =
-    policies
+  const {
+    breaker,
+    bulkhead,
+    composed,
+    options,
+    resilient,
+    resilientSpan,
+    retry,
+    runDefault,
+    runResilience,
+    runTraced,
+    stacked,
+    timeout
+  } = policies
   const { fallback, faultOff, faultOnRate0, hedge, lastGood } = policies
 
   // naive: Effect's own primitives
@@ -115,6 +127,9 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
         effectVariant("ours: FaultInjection (off)", runDefault, () => faultOff.execute(sync)),
         effectVariant("ours: FaultInjection (on, rate 0)", runDefault, () => faultOnRate0.execute(sync)),
         effectVariant("ours: Hedge (idempotent)", runDefault, () => hedge.execute(sync)),
+        effectVariant("ours: withResilience (4), OTel tracer installed", runTraced, () => resilient(sync)),
+        effectVariant("ours: withResilience (4) + span, no tracer", runResilience, () => resilientSpan(sync)),
+        effectVariant("ours: withResilience (4) + span, OTel tracer", runTraced, () => resilientSpan(sync)),
         effectVariant("naive: TRef breaker", runDefault, () => nBreaker(sync)),
         effectVariant("naive: Effect.retry(exponential ∩ recurs(3))", runDefault, () => Effect.retry(sync, schedule)),
         effectVariant("naive: Semaphore.withPermits(1)", runDefault, () => semaphore.withPermits(1)(sync)),
@@ -137,6 +152,8 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
           maxOps: slow
         },
         effectVariant("ours: withResilience (4)", runResilience, () => resilient(promise)),
+        effectVariant("ours: withResilience (4), OTel tracer installed", runTraced, () => resilient(promise)),
+        effectVariant("ours: withResilience (4) + span, OTel tracer", runTraced, () => resilientSpan(promise)),
         { ...effectVariant("naive: stack (4)", runDefault, () => naiveStack(promise)), maxOps: slow }
       ]
     },
@@ -219,6 +236,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     tables,
     notes: [
       "Added = median ns per call of the variant minus the median of the bare loop in the same group (rounds interleaved).",
+      "OTel tracer installed = `@effect/opentelemetry`'s `NodeSdk.layer` with the SDK's `BatchSpanProcessor` over an exporter that drops the spans, and no span around the call (the policies record span events only on decision paths, so a success adds nothing); + span = `withResilience({ …, span: true })`, one span per call (with no tracer installed, Effect's own span object).",
       "withResilience (4) uses the default profile (`internal`: breaker + retry 3 + bulkhead + 10 s timeout); the policy is built once (`withResilience(options)`) and applied per call. The data-first row builds `withResilience(self, options)` on every call.",
       "Naive stack = `semaphore.withPermits(1)(Effect.retry(trefBreaker(Effect.timeout(self, \"10 seconds\")), exponential ∩ recurs(3)))`. cockatiel `wrap(bulkhead(10), retry(3, exponential), breaker(consecutive 5), timeout(10 s, cooperative))`.",
       "Issue 18's policies alone: `Fallback.value(0)`, `Fallback.lastGood({ maxAge: 1 minute })` (remembers each success), `FaultInjection.failure` switched off (default) and switched on at rate 0 (a `Random` draw per call), `Hedge` with a 1 s delay (a primary that suspends starts the hedging machinery: an async wait, a timer and an exit observer per attempt). cockatiel `fallback(handleAll, 0)`.",

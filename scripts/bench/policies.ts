@@ -4,7 +4,10 @@
  * and through `withResilience` (its stack resolved once before timing); the
  * hedge, fallback and fault injection alone.
  */
-import { Effect, ManagedRuntime } from "effect"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base"
+import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { Effect, Layer, ManagedRuntime } from "effect"
 import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
 import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
 import * as Fallback from "../../packages/core/src/Fallback.js"
@@ -18,6 +21,16 @@ export const makePolicies = async () => {
   const resilience = ManagedRuntime.make(Policy.layerDefault)
   const runDefault = (effect: Effect.Effect<void, unknown>) => Effect.runPromise(effect)
   const runResilience = (effect: Effect.Effect<void, unknown, Policy.Resilience>) => resilience.runPromise(effect)
+  // A tracer installed as a service would install it: the OTel SDK through @effect/opentelemetry, spans batched to
+  // an exporter that drops them (what is measured is the process's side, not a collector's).
+  const dropSpans: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve() }
+  const traced = ManagedRuntime.make(
+    Layer.merge(
+      Policy.layerDefault,
+      NodeSdk.layer(() => ({ resource: { serviceName: "bench" }, spanProcessor: new BatchSpanProcessor(dropSpans) }))
+    )
+  )
+  const runTraced = (effect: Effect.Effect<void, unknown, Policy.Resilience>) => traced.runPromise(effect)
   const breaker = await Effect.runPromise(CircuitBreaker.make({ service: "bench", resource: "op" }))
   const retry = await Effect.runPromise(Retry.exponential({}))
   const bulkhead = await Effect.runPromise(Bulkhead.make({ name: "bench", maxConcurrent: 10 }))
@@ -30,11 +43,14 @@ export const makePolicies = async () => {
   const hedge = await Effect.runPromise(Hedge.make({ delay: "1 second", idempotent: true }))
   const options = { service: "bench", operation: "op" }
   const resilient = Policy.withResilience(options)
+  const resilientSpan = Policy.withResilience({ ...options, span: true })
   // the first call builds the stack: not part of any timed round
   await runResilience(resilient(Effect.void))
+  await runTraced(resilient(Effect.void))
   return {
     runDefault,
     runResilience,
+    runTraced,
     breaker,
     retry,
     bulkhead,
@@ -48,6 +64,7 @@ export const makePolicies = async () => {
     composed: Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute),
     options,
     resilient,
-    dispose: () => resilience.dispose()
+    resilientSpan,
+    dispose: () => Promise.all([resilience.dispose(), traced.dispose()])
   }
 }

@@ -52,9 +52,10 @@
  * caller that started it (so `TestClock` drives it in tests) until the
  * oldest waiter's deadline. BENCHMARKS.md has the figures.
  *
- * Metrics (tagged `bulkhead`): the gauges `effect_resilience_bulkhead_active`
- * and `effect_resilience_bulkhead_waiting`, and the counter
- * `effect_resilience_bulkhead_rejections_total` (tagged `reason`). Each
+ * Metrics (labelled `policy="bulkhead"`, `service` = the bulkhead's name,
+ * `operation=""`; see `Observability`): the gauges `resilience_bulkhead_active`
+ * and `resilience_bulkhead_waiting`, and the counter
+ * `resilience_bulkhead_rejections_total` (labelled `reason`). Each
  * rejection is logged at debug level with the bulkhead's numbers as
  * annotations.
  *

@@ -467,8 +467,10 @@ export const withCircuitBreaker: {
 )
 
 /**
- * Counter of finished calls, labelled `breaker`, `service` and `outcome`
- * (`success`, `failure`, `ignored`, `interrupted`).
+ * `resilience_circuit_breaker_calls_total`: finished calls, labelled
+ * `policy="circuit_breaker"`, `service`, `operation` (the breaker's
+ * `resource`) and `outcome` (`success`, `failure`, `ignored`, `interrupted`).
+ * The scheme is `Observability`'s.
  *
  * The breaker's metrics are updated synchronously with these labels only
  * (labels set on the fiber with `Effect.labelMetrics` are not added): that
@@ -480,8 +482,8 @@ export const withCircuitBreaker: {
 export const callsTotal: Metric.Metric.Counter<number> = internal.callsTotal
 
 /**
- * Counter of rejected calls, labelled `breaker`, `service` and `state`
- * (`Open`, `HalfOpen`, `Isolated`).
+ * `resilience_circuit_breaker_rejections_total`: rejected calls, labelled
+ * `policy`, `service`, `operation` and `state` (`Open`, `HalfOpen`, `Isolated`).
  *
  * @since 0.1.0
  * @category metrics
@@ -489,7 +491,8 @@ export const callsTotal: Metric.Metric.Counter<number> = internal.callsTotal
 export const rejectionsTotal: Metric.Metric.Counter<number> = internal.rejectionsTotal
 
 /**
- * Counter of transitions, labelled `breaker`, `service`, `from` and `to`.
+ * `resilience_circuit_breaker_transitions_total`: transitions, labelled
+ * `policy`, `service`, `operation`, `from` and `to`.
  *
  * @since 0.1.0
  * @category metrics
@@ -497,7 +500,8 @@ export const rejectionsTotal: Metric.Metric.Counter<number> = internal.rejection
 export const transitionsTotal: Metric.Metric.Counter<number> = internal.transitionsTotal
 
 /**
- * Gauge of the current state, labelled `breaker` and `service`:
+ * `resilience_circuit_breaker_state`: the current state, labelled `policy`,
+ * `service` and `operation`:
  * 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled (`CircuitBreakerMachine.gaugeValue`). A breaker's series
  * appears at its first call, rejection or transition (an idle breaker keeps no
  * metric state, so a registry of thousands stays small).

@@ -95,6 +95,7 @@ import * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
 import type * as FaultInjection from "./FaultInjection.js"
 import type * as Hedge from "./Hedge.js"
 import * as internal from "./internal/policy.js"
+import * as telemetry from "./internal/telemetry.js"
 import * as ResilienceConfig from "./ResilienceConfig.js"
 import type { BulkheadRejectedError, CircuitOpenError, InvalidOptionsError, TimeoutError } from "./ResilienceError.js"
 import type * as Retry from "./Retry.js"
@@ -356,6 +357,23 @@ export interface WithResilienceOptions {
    * @default every error counts
    */
   readonly isFailure?: ((error: unknown) => boolean) | undefined
+  /**
+   * Open one span per call, `resilience <service>/<operation>`, with the
+   * attributes `resilience.policy`, `resilience.service`,
+   * `resilience.operation` and, at its end, `resilience.outcome` (success,
+   * failure, rejected, timeout) and `error.type` (see `Observability`); the
+   * policies' span events (retries, rejections, timeouts) land on it. Off by
+   * default, because a span costs more than the four policies together:
+   * measured with `pnpm bench:quick --only=1` (2-core machine, shared), the
+   * stack adds ~3 µs per call, the span another ~20 µs with no tracer
+   * installed (Effect's own span) and ~45 µs with the OpenTelemetry SDK's
+   * tracer (BENCHMARKS.md, section 1, "+ span" rows). Turn it on where a tracer is installed and a span per
+   * call is worth that; without it the policies' events land on the
+   * caller's span, at no cost on the success path.
+   *
+   * @default false
+   */
+  readonly span?: boolean | undefined
 }
 
 /**
@@ -539,6 +557,15 @@ export const withResilience: {
     self: Effect.Effect<A, E, R>,
     options: WithResilienceOptions
   ): Effect.Effect<A, E | Rejection | InvalidOptionsError, R | Resilience>
-} =
-  ((...args: [WithResilienceOptions] | [Effect.Effect<any, any, any>, WithResilienceOptions]) =>
-    args.length === 1 ? policyFor(args[0]) : applyResilience(args[0], args[1])) as any
+} = ((...args: [WithResilienceOptions] | [Effect.Effect<any, any, any>, WithResilienceOptions]) => {
+  if (args.length === 1) {
+    const options = args[0]
+    const policy = policyFor(options)
+    return options.span === true ? (self: Effect.Effect<any, any, any>) => spanned(policy(self), options) : policy
+  }
+  const applied = applyResilience(args[0], args[1])
+  return args[1].span === true ? spanned(applied, args[1]) : applied
+}) as any
+
+const spanned = <A, E, R>(self: Effect.Effect<A, E, R>, options: WithResilienceOptions) =>
+  telemetry.withCallSpan(self, options.service, options.operation)

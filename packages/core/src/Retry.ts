@@ -31,7 +31,9 @@
  *   when giving up (plus `reason`), and
  *   count them in the metrics `resilience_retry_attempts_total`,
  *   `resilience_retry_give_ups_total` and the histogram
- *   `resilience_retry_delay_millis`.
+ *   `resilience_retry_delay_seconds` (labels: `Observability`), and record
+ *   them as `resilience.retry` / `resilience.retry.give_up` events on the
+ *   current span.
  *
  * A `Retry` never adds an error: the caller sees the last error of the call.
  * Synchronous and promise-returning functions are retried the same way once

@@ -138,3 +138,11 @@ export * as Hedge from "./Hedge.js"
  * @since 0.1.0
  */
 export * as Validate from "./Validate.js"
+
+/**
+ * What every policy reports: the metric families (prefix `resilience_`, one
+ * label scheme) and the span attributes and events, in one table.
+ *
+ * @since 0.2.0
+ */
+export * as Observability from "./Observability.js"

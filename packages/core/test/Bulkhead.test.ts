@@ -31,8 +31,10 @@ const counterValue = (name: string, tags: Record<string, string>) =>
   Effect.map(Metric.snapshot, (pairs) => {
     for (const pair of pairs) {
       if (pair.metricKey.name !== name) continue
-      const found = pair.metricKey.tags.every((t) => tags[t.key] === t.value) &&
-        Object.keys(tags).length === pair.metricKey.tags.length
+      // the label scheme of Observability: policy, service (the bulkhead's name), operation, then the counter's own
+      const all: Record<string, string> = { policy: "bulkhead", operation: "", ...tags }
+      const found = pair.metricKey.tags.every((t) => all[t.key] === t.value) &&
+        Object.keys(all).length === pair.metricKey.tags.length
       if (found) return Number((pair.metricState as unknown as { count: number | bigint }).count)
     }
     return 0
@@ -86,8 +88,8 @@ describe("Bulkhead", () => {
       const holders = yield* Effect.forEach([1, 2, 3], () => Effect.fork(bulkhead.execute(holdUntil(gate))))
       yield* Effect.yieldNow()
       expect(bulkhead.unsafeStats()).toMatchObject({ active: 2, waiting: 1 })
-      const before = yield* counterValue("effect_resilience_bulkhead_rejections_total", {
-        bulkhead: "full",
+      const before = yield* counterValue("resilience_bulkhead_rejections_total", {
+        service: "full",
         reason: "full"
       })
       const exit = yield* Effect.exit(bulkhead.execute(Effect.succeed("never runs")))
@@ -96,7 +98,7 @@ describe("Bulkhead", () => {
         Option.some(new Bulkhead.BulkheadRejectedError({ bulkhead: "full", reason: "full" }))
       )
       expect(
-        yield* counterValue("effect_resilience_bulkhead_rejections_total", { bulkhead: "full", reason: "full" })
+        yield* counterValue("resilience_bulkhead_rejections_total", { service: "full", reason: "full" })
       ).toBe(before + 1)
       expect(bulkhead.unsafeStats().rejected).toEqual({ full: 1, timeout: 0 })
       yield* Deferred.succeed(gate, void 0)
@@ -241,14 +243,14 @@ describe("Bulkhead", () => {
       expect(yield* Fiber.join(second)).toBe("second")
       yield* Fiber.join(holder)
       // The interrupted waiter's acquire timer was stopped with it: no late timeout.
-      const timeouts = yield* counterValue("effect_resilience_bulkhead_rejections_total", {
-        bulkhead: "interrupt-waiter",
+      const timeouts = yield* counterValue("resilience_bulkhead_rejections_total", {
+        service: "interrupt-waiter",
         reason: "timeout"
       })
       yield* TestClock.adjust("2 seconds")
       expect(
-        yield* counterValue("effect_resilience_bulkhead_rejections_total", {
-          bulkhead: "interrupt-waiter",
+        yield* counterValue("resilience_bulkhead_rejections_total", {
+          service: "interrupt-waiter",
           reason: "timeout"
         })
       ).toBe(timeouts)

@@ -23,6 +23,14 @@ import {
 } from "effect"
 import type * as CircuitBreakerInternal from "../src/internal/circuitBreaker.js"
 
+// A breaker's series in the label scheme of Observability: policy, service, operation (its resource).
+const scheme = <T, I, O>(metric: Metric.Metric<T, I, O>, resource: string) =>
+  Metric.tagged(
+    Metric.tagged(Metric.tagged(metric, "policy", "circuit_breaker"), "service", "test"),
+    "operation",
+    resource
+  )
+
 class Boom extends Error {
   readonly _tag = "Boom"
 }
@@ -680,12 +688,12 @@ describe("CircuitBreaker", () => {
       Effect.gen(function*() {
         const breaker = yield* make("metrics", { failureThreshold: 2, isFailure: (e) => !(e instanceof NotFound) })
         const labelled = <T, I, O>(metric: Metric.Metric<T, I, O>, key: string, value: string) =>
-          Metric.tagged(Metric.tagged(Metric.tagged(metric, "breaker", "test/metrics"), "service", "test"), key, value)
+          Metric.tagged(scheme(metric, "metrics"), key, value)
         const calls = (outcome: string) =>
           Effect.map(Metric.value(labelled(CircuitBreaker.callsTotal, "outcome", outcome)), (s) => s.count)
         const gauge = Effect.map(
           Metric.value(
-            Metric.tagged(Metric.tagged(CircuitBreaker.stateGauge, "breaker", "test/metrics"), "service", "test")
+            scheme(CircuitBreaker.stateGauge, "metrics")
           ),
           (s) => s.value
         )
@@ -792,7 +800,7 @@ describe("CircuitBreaker", () => {
         expect(Chunk.toReadonlyArray(yield* Queue.takeAll(events))).toEqual(seen)
         // the gauge followed too, with nobody calling
         const gauge = yield* Metric.value(
-          Metric.tagged(Metric.tagged(CircuitBreaker.stateGauge, "breaker", "test/live"), "service", "test")
+          scheme(CircuitBreaker.stateGauge, "live")
         )
         expect(gauge.value).toBe(1)
       }))

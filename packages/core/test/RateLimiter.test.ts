@@ -13,6 +13,7 @@ import {
   Logger,
   LogLevel,
   Metric,
+  MetricLabel,
   Option,
   TestClock
 } from "effect"
@@ -424,7 +425,12 @@ describe("RateLimiter", () => {
         const counted = (outcome: string) =>
           Effect.map(
             Metric.value(
-              Metric.tagged(Metric.tagged(RateLimiter.decisionsTotal, "limiter", "sync-path"), "outcome", outcome)
+              Metric.taggedWithLabels(RateLimiter.decisionsTotal, [
+                MetricLabel.make("policy", "rate_limiter"),
+                MetricLabel.make("service", "sync-path"),
+                MetricLabel.make("operation", ""),
+                MetricLabel.make("outcome", outcome)
+              ])
             ),
             (state) => state.count
           )
@@ -644,8 +650,8 @@ describe("RateLimiter", () => {
         const count = (outcome: string) =>
           snapshot
             .filter((pair) =>
-              pair.metricKey.name === "effect_resilience_rate_limiter_decisions_total" &&
-              pair.metricKey.tags.some((tag) => tag.key === "limiter" && tag.value === "metered") &&
+              pair.metricKey.name === "resilience_rate_limiter_decisions_total" &&
+              pair.metricKey.tags.some((tag) => tag.key === "service" && tag.value === "metered") &&
               pair.metricKey.tags.some((tag) => tag.key === "outcome" && tag.value === outcome)
             )
             .reduce((sum, pair) => sum + (pair.metricState as unknown as { count: number }).count, 0)

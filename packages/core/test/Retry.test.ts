@@ -601,9 +601,10 @@ describe("Retry", () => {
             description: "Retries scheduled after a failed attempt",
             incremental: true
           }).pipe(
+            Metric.tagged("policy", "retry"),
             Metric.tagged("service", "market_data"),
             Metric.tagged("operation", "getBars"),
-            Metric.tagged("errorTag", "ConnectionError")
+            Metric.tagged("error_type", "ConnectionError")
           )
           expect((yield* Metric.value(counter)).count).toBe(3)
         })

@@ -1,13 +1,12 @@
 /**
  * The gateway's HttpApi: orders, account, market data, admin (fault
- * injection), health, plus the resilience status group and Prometheus
- * metrics. The whole API sits behind the `RateLimit` middleware; the
+ * injection), health, plus the resilience status group and the Prometheus
+ * metrics (`GET /metrics`). The whole API sits behind the `RateLimit` middleware; the
  * OpenAPI document is served at `/openapi.json` and Swagger at `/docs`.
  *
  * @since 0.1.0
  */
 import * as Models from "@effect-resilience/clients/Models"
-import * as Prometheus from "@effect-resilience/http/Prometheus"
 import * as RateLimit from "@effect-resilience/http/RateLimit"
 import * as ResilienceStatus from "@effect-resilience/http/ResilienceStatus"
 import * as HttpApi from "@effect/platform/HttpApi"
@@ -417,6 +416,21 @@ export class HealthGroup extends HttpApiGroup.make("health", { topLevel: true })
 {}
 
 /**
+ * `GET /metrics`: every metric of the process in the Prometheus text format,
+ * rendered by the OpenTelemetry Prometheus exporter (`Observability`).
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export class MetricsGroup extends HttpApiGroup.make("metrics", { topLevel: true })
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics").addSuccess(
+      HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    )
+  )
+{}
+
+/**
  * The gateway's API.
  *
  * @since 0.1.0
@@ -429,7 +443,7 @@ export class GatewayApi extends HttpApi.make("gateway")
   .add(AdminGroup)
   .add(HealthGroup)
   .add(ResilienceStatus.Group)
-  .add(Prometheus.Group)
+  .add(MetricsGroup)
   // The last declared runs first: the rate limit (keyed by IP for an unknown key), then the key check.
   .middleware(ApiKeys.Middleware)
   .middleware(RateLimit.Middleware)

@@ -27,7 +27,6 @@ import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerR
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
 import * as LoadShedding from "@effect-resilience/http/LoadShedding"
-import * as Prometheus from "@effect-resilience/http/Prometheus"
 import * as RateLimit from "@effect-resilience/http/RateLimit"
 import * as ResilienceStatus from "@effect-resilience/http/ResilienceStatus"
 import * as StatusSources from "@effect-resilience/http/StatusSources"
@@ -48,6 +47,7 @@ import * as Dashboard from "./Dashboard.js"
 import type { GatewayConfig } from "./GatewayConfig.js"
 import * as Handlers from "./Handlers.js"
 import * as HttpTransport from "./HttpTransport.js"
+import * as Observability from "./Observability.js"
 import * as Providers from "./Providers.js"
 import * as Telemetry from "./Telemetry.js"
 import * as Traffic from "./Traffic.js"
@@ -101,6 +101,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
       CircuitBreakerRegistry.layerScoped({ liveHalfOpen: true }),
       StatusSources.layer,
       ResilienceConfig.layerConfig,
+      Observability.layer(config.telemetry),
       storeLayer(config)
     )
     const providers = Layer.provideMerge(Providers.layer(config), infra)
@@ -109,7 +110,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
     const apiLive = HttpApiBuilder.api(GatewayApi).pipe(
       Layer.provide(Handlers.layer(config)),
       Layer.provide(ResilienceStatus.layer(GatewayApi)),
-      Layer.provide(Prometheus.layer(GatewayApi)),
+      Layer.provide(Observability.metricsHandlers),
       Layer.provide(RateLimit.layer({
         name: "gateway",
         tokensPerSecond: config.rateLimit.tokensPerSecond,

@@ -124,6 +124,15 @@ export interface GatewayConfig {
     /** `SSE_MAX_STREAMS_PER_CLIENT`: open streams per client IP; 429 beyond. @default 4 */
     readonly maxEventStreamsPerClient: number
   }
+  /** Where traces and metrics go, from the standard OpenTelemetry variables (see `Observability`). */
+  readonly telemetry: {
+    /** `OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP traces and metrics are sent there when set. @default none */
+    readonly otlpEndpoint: Option.Option<string>
+    /** `OTEL_METRIC_EXPORT_INTERVAL`: milliseconds between OTLP metric exports. @default 60000 */
+    readonly metricExportIntervalMillis: number
+    /** `OTEL_SERVICE_NAME`: the `service.name` resource attribute. @default "effect-resilience-gateway" */
+    readonly serviceName: string
+  }
 }
 
 /**
@@ -161,6 +170,11 @@ export const defaults: GatewayConfig = {
     maxHeaderBytes: 16 * 1024,
     maxEventStreams: 100,
     maxEventStreamsPerClient: 4
+  },
+  telemetry: {
+    otlpEndpoint: Option.none(),
+    metricExportIntervalMillis: 60_000,
+    serviceName: "effect-resilience-gateway"
   }
 }
 
@@ -294,6 +308,27 @@ export const config: Config.Config<GatewayConfig> = Config.all({
       0,
       100_000,
       defaults.server.maxEventStreamsPerClient
+    )
+  }),
+  telemetry: Config.all({
+    otlpEndpoint: Config.option(
+      Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+        check(
+          "OTEL_EXPORTER_OTLP_ENDPOINT",
+          "must be an http:// or https:// URL",
+          (s: string) => /^https?:\/\/\S+$/.test(s)
+        )
+      )
+    ),
+    metricExportIntervalMillis: between(
+      "OTEL_METRIC_EXPORT_INTERVAL",
+      1,
+      86_400_000,
+      defaults.telemetry.metricExportIntervalMillis
+    ),
+    serviceName: Config.string("OTEL_SERVICE_NAME").pipe(
+      Config.withDefault(defaults.telemetry.serviceName),
+      check("OTEL_SERVICE_NAME", "must not be empty", (s: string) => s.trim().length > 0)
     )
   })
 })

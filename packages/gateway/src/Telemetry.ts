@@ -42,6 +42,7 @@ import * as Http from "node:http"
 import type { FaultsView } from "./Api.js"
 import * as HttpErrors from "./HttpErrors.js"
 import { ownFiber } from "./HttpTransport.js"
+import * as Observability from "./Observability.js"
 import { FaultControl } from "./Providers.js"
 
 /**
@@ -83,7 +84,7 @@ export interface Transition {
 /**
  * A bulkhead as the status page lists it (`available`: permits free now;
  * `rejected`: calls refused since it was made, by reason), with its
- * rejections from the `effect_resilience_bulkhead_rejections_total` metric.
+ * rejections from the `resilience_bulkhead_rejections_total` metric.
  *
  * @since 0.1.0
  * @category models
@@ -253,8 +254,8 @@ const readMetrics: Effect.Effect<MetricView> = Effect.map(Metric.snapshot, (pair
       : undefined
     if (value === undefined) continue
     switch (name) {
-      case "effect_resilience_bulkhead_rejections_total":
-        add(view.bulkheadRejections, tagOf(tags, "bulkhead") ?? "?", value)
+      case "resilience_bulkhead_rejections_total":
+        add(view.bulkheadRejections, tagOf(tags, "service") ?? "?", value)
         break
       case "resilience_retry_attempts_total":
         add(view.retries, `${tagOf(tags, "service")}/${tagOf(tags, "operation")}`, value)
@@ -262,8 +263,8 @@ const readMetrics: Effect.Effect<MetricView> = Effect.map(Metric.snapshot, (pair
       case "resilience_retry_give_ups_total":
         add(view.giveUps, `${tagOf(tags, "service")}/${tagOf(tags, "operation")}`, value)
         break
-      case "effect_resilience_rate_limiter_decisions_total":
-        if (tagOf(tags, "outcome") === "rejected") add(view.limiterRejections, tagOf(tags, "limiter") ?? "?", value)
+      case "resilience_rate_limiter_decisions_total":
+        if (tagOf(tags, "outcome") === "rejected") add(view.limiterRejections, tagOf(tags, "service") ?? "?", value)
         break
     }
   }
@@ -360,6 +361,7 @@ export const make = Effect.gen(function*() {
       >((fiber) => {
         if (draining) {
           record(503, 0)
+          Observability.unsafeRecordRequest(request.method, request.url, 503, 0)
           return Effect.succeed(refused)
         }
         const source = NodeHttpServerRequest.toIncomingMessage(request)
@@ -388,7 +390,10 @@ export const make = Effect.gen(function*() {
               inFlight--
               live.delete(entry)
               response?.off("close", onClose)
-              record(statusOf(exit, response), performance.now() - start)
+              const status = statusOf(exit, response)
+              const millis = performance.now() - start
+              record(status, millis)
+              Observability.unsafeRecordRequest(request.method, request.url, status, millis / 1000)
             })
           )
         )

@@ -113,7 +113,7 @@ describe("gateway end to end (loopback)", () => {
       expect(String(swagger.body)).toContain("SwaggerUIBundle")
       yield* request(url, "/marketdata/quote/AAPL")
       const metrics = yield* request(url, "/metrics")
-      expect(String(metrics.body)).toContain("effect_resilience_circuit_breaker_calls_total")
+      expect(String(metrics.body)).toContain("resilience_circuit_breaker_calls_total")
       const root = yield* Effect.promise(() => fetch(url + "/", { redirect: "manual" }))
       expect(root.status).toBe(302)
       expect(root.headers.get("location")).toBe("/dashboard")

@@ -1,12 +1,14 @@
 /**
  * An HttpApi server protected by every piece of @effect-resilience/http:
- * rate limiting (per client + global), load shedding, the status page and
- * Prometheus metrics. Run: `pnpm exec tsx packages/http/examples/server.ts`,
+ * rate limiting (per client + global), load shedding and the status page
+ * (for Prometheus metrics, add `@effect/opentelemetry` with
+ * `@opentelemetry/exporter-prometheus`, as the gateway's `Observability`
+ * does). Run: `pnpm exec tsx packages/http/examples/server.ts`,
  * then `curl -i localhost:3000/quotes/AAPL`.
  */
 import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
-import { LoadShedding, Prometheus, RateLimit, ResilienceStatus, StatusSources } from "@effect-resilience/http"
+import { LoadShedding, RateLimit, ResilienceStatus, StatusSources } from "@effect-resilience/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
@@ -28,11 +30,10 @@ class Quotes extends HttpApiGroup.make("quotes")
   .add(HttpApiEndpoint.get("health", "/health").addSuccess(Schema.String).annotate(RateLimit.Exempt, true))
 {}
 
-// The status and metrics groups are exempt from the API-wide rate limit.
+// The status group is exempt from the API-wide rate limit.
 class Api extends HttpApi.make("market")
   .add(Quotes)
   .add(ResilienceStatus.Group.annotate(RateLimit.Exempt, true))
-  .add(Prometheus.Group.annotate(RateLimit.Exempt, true))
   .middleware(RateLimit.Middleware)
 {}
 
@@ -45,7 +46,7 @@ const QuotesLive = HttpApiBuilder.group(Api, "quotes", (handlers) =>
 const Sources = Layer.mergeAll(CircuitBreakerRegistry.layer, StatusSources.layer)
 
 const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([QuotesLive, ResilienceStatus.layer(Api), Prometheus.layer(Api)]),
+  Layer.provide([QuotesLive, ResilienceStatus.layer(Api)]),
   // the one line: 20 requests per second per client (bursts of 40), 500 per second in total
   Layer.provide(
     RateLimit.layer({

@@ -16,8 +16,8 @@
  * ```
  *
  * The bulkhead is core's `Bulkhead` (its metrics:
- * `effect_resilience_bulkhead_active` / `_waiting` / `_rejections_total`,
- * tagged `bulkhead`), registered into `StatusSources` when that service is
+ * `resilience_bulkhead_active` / `_waiting` / `_rejections_total`,
+ * labelled `service` = its name), registered into `StatusSources` when that service is
  * present. A permit is held while the handler computes the response (not
  * while the body streams out).
  *

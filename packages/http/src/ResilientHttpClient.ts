@@ -53,6 +53,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as RetryAfter from "./RetryAfter.js"
@@ -197,14 +198,16 @@ const unwrap = (retryable: Retryable) =>
     : Effect.fail(retryable.outcome.error)
 
 /**
- * Retries made, tagged `host` and `reason` (a status code, `Transport` or
+ * `resilience_http_client_retries_total`: retries made, labelled
+ * `policy="http_client"`, `service` (the client's service), `operation`
+ * (`request`), `host` and `reason` (a status code, `Transport` or
  * `TimeoutError`).
  *
  * @since 0.1.0
  * @category metrics
  */
 export const retriesTotal: Metric.Metric.Counter<number> = Metric.counter(
-  "effect_resilience_http_client_retries_total",
+  "resilience_http_client_retries_total",
   { description: "Retries made by ResilientHttpClient", incremental: true }
 )
 
@@ -293,6 +296,11 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
       // validate the breaker options once, not on the first request
       yield* CircuitBreaker.make({ ...breakerOptions, service, resource: "validation", isFailure })
     }
+    const retryLabels = [
+      MetricLabel.make("policy", "http_client"),
+      MetricLabel.make("service", service),
+      MetricLabel.make("operation", "request")
+    ]
     const retry = yield* Retry.exponential({
       maxRetries,
       baseDelay: Duration.min(baseDelay, maxDelay),
@@ -303,7 +311,11 @@ export const make = (options: Options = {}): Effect.Effect<ResilientHttpClient, 
       retryOn: (error) => error instanceof Retryable,
       onRetry: ({ error }) => {
         const { host, reason } = error as Retryable
-        return Metric.increment(Metric.tagged(Metric.tagged(retriesTotal, "host", host), "reason", reason))
+        return Metric.increment(Metric.taggedWithLabels(retriesTotal, [
+          ...retryLabels,
+          MetricLabel.make("host", host),
+          MetricLabel.make("reason", reason)
+        ]))
       },
       service,
       operation: "request"

@@ -1,7 +1,6 @@
 /**
  * @effect-resilience/http — what an Effect HttpApi server adds to protect
- * every route (rate limiting, load shedding, a status API, Prometheus
- * metrics), and what an Effect HttpClient adds to survive its upstreams.
+ * every route (rate limiting, load shedding, a status API), and what an Effect HttpClient adds to survive its upstreams.
  *
  * @since 0.1.0
  */
@@ -19,13 +18,6 @@ export * as ClientKey from "./ClientKey.js"
  * @since 0.1.0
  */
 export * as LoadShedding from "./LoadShedding.js"
-
-/**
- * Prometheus text exposition of Effect metrics, and a `GET /metrics` group.
- *
- * @since 0.1.0
- */
-export * as Prometheus from "./Prometheus.js"
 
 /**
  * The registry of bulkheads and limiters the status group reports.

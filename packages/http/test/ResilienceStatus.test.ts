@@ -1,15 +1,15 @@
 import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
-import { LoadShedding, Prometheus, RateLimit, ResilienceStatus, StatusSources } from "@effect-resilience/http"
+import { LoadShedding, RateLimit, ResilienceStatus, StatusSources } from "@effect-resilience/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, MetricBoundaries, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { request, serveApi } from "./utils/harness.js"
 
 class Work extends HttpApiGroup.make("work").add(HttpApiEndpoint.get("hello", "/hello").addSuccess(Schema.String))
   .middleware(RateLimit.Middleware)
 {}
-class Api extends HttpApi.make("api").add(Work).add(ResilienceStatus.Group).add(Prometheus.Group) {}
+class Api extends HttpApi.make("api").add(Work).add(ResilienceStatus.Group) {}
 
 const serve = Effect.gen(function*() {
   const registry = yield* CircuitBreakerRegistry.make
@@ -22,7 +22,6 @@ const serve = Effect.gen(function*() {
     HttpApiBuilder.api(Api).pipe(
       Layer.provide(HttpApiBuilder.group(Api, "work", (h) => h.handle("hello", () => Effect.succeed("hi")))),
       Layer.provide(ResilienceStatus.layer(Api)),
-      Layer.provide(Prometheus.layer(Api)),
       Layer.provide(
         RateLimit.layer({
           name: "api",
@@ -82,41 +81,5 @@ describe("ResilienceStatus", () => {
         }
       ])
       expect(status.limiters[0].keys).toBeGreaterThanOrEqual(1)
-    }))
-
-  it.scopedLive("/metrics exposes the policies' counters and gauges in the Prometheus text format", () =>
-    Effect.gen(function*() {
-      const { registry, url } = yield* serve
-      const breaker = yield* registry.get({ service: "metrics-test", resource: "quotes" })
-      yield* breaker.execute(Effect.void)
-      yield* Effect.forEach([1, 2, 3], () => request(`${url}/hello`))
-      const response = yield* request(`${url}/metrics`)
-      expect(response.status).toBe(200)
-      expect(response.headers["content-type"]).toBe(Prometheus.contentType)
-      expect(response.body).toContain("# TYPE effect_resilience_circuit_breaker_calls_total counter")
-      expect(response.body).toMatch(
-        /^effect_resilience_circuit_breaker_calls_total\{[^}]*breaker="metrics-test\/quotes"[^}]*\} 1$/m
-      )
-      expect(response.body).toMatch(/^effect_resilience_bulkhead_active\{[^}]*bulkhead="server"[^}]*\} \d+$/m)
-    }))
-
-  it.effect("render: histograms with cumulative buckets, labels escaped, names sanitised", () =>
-    Effect.gen(function*() {
-      const histogram = Metric.histogram("test.latency-ms", MetricBoundaries.fromIterable([10, 100]))
-      yield* Metric.update(Metric.tagged(histogram, "path", "/a\"b"), 5)
-      yield* Metric.update(Metric.tagged(histogram, "path", "/a\"b"), 50)
-      yield* Metric.update(Metric.tagged(histogram, "path", "/a\"b"), 500)
-      const text = yield* Prometheus.snapshot({ include: (name) => name === "test.latency-ms" })
-      expect(text).toBe(
-        [
-          "# TYPE test_latency_ms histogram",
-          "test_latency_ms_bucket{path=\"/a\\\"b\",le=\"10\"} 1",
-          "test_latency_ms_bucket{path=\"/a\\\"b\",le=\"100\"} 2",
-          "test_latency_ms_bucket{path=\"/a\\\"b\",le=\"+Inf\"} 3",
-          "test_latency_ms_sum{path=\"/a\\\"b\"} 555",
-          "test_latency_ms_count{path=\"/a\\\"b\"} 3",
-          ""
-        ].join("\n")
-      )
     }))
 })

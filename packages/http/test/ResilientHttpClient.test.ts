@@ -3,7 +3,19 @@ import { ResilientHttpClient, StatusSources } from "@effect-resilience/http"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Clock, Effect, Exit, FastCheck as fc, Fiber, Metric, Random, TestClock } from "effect"
+import {
+  Cause,
+  Chunk,
+  Clock,
+  Effect,
+  Exit,
+  FastCheck as fc,
+  Fiber,
+  Metric,
+  MetricLabel,
+  Random,
+  TestClock
+} from "effect"
 import type * as Http from "node:http"
 import { serveRaw } from "./utils/harness.js"
 
@@ -275,7 +287,13 @@ describe("ResilientHttpClient", () => {
         const count = (reason: string) =>
           Effect.map(
             Metric.value(
-              Metric.tagged(Metric.tagged(ResilientHttpClient.retriesTotal, "host", "upstream.test"), "reason", reason)
+              Metric.taggedWithLabels(ResilientHttpClient.retriesTotal, [
+                MetricLabel.make("policy", "http_client"),
+                MetricLabel.make("service", "http-client"),
+                MetricLabel.make("operation", "request"),
+                MetricLabel.make("host", "upstream.test"),
+                MetricLabel.make("reason", reason)
+              ])
             ),
             (state) => state.count
           )

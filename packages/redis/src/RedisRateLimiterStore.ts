@@ -273,8 +273,9 @@ export const layerConfig = (
   )
 
 /**
- * Counter of failed store calls, tagged `store` ("redis"), `prefix` and
- * `reason` (`timeout`, `connection`, `script`).
+ * `resilience_rate_limiter_store_errors_total`: failed store calls, labelled
+ * `policy="rate_limiter_store"`, `service` (the key prefix), `operation`
+ * (empty), `store="redis"` and `reason` (`timeout`, `connection`, `script`).
  *
  * @since 0.1.0
  * @category metrics
@@ -282,8 +283,9 @@ export const layerConfig = (
 export const storeErrors: Metric.Metric.Counter<number> = internal.storeErrors
 
 /**
- * Gauge, tagged `store` and `prefix`: 1 while decisions come from the failure
- * mode instead of Redis, 0 otherwise.
+ * `resilience_rate_limiter_store_degraded`, labelled `policy`, `service`,
+ * `operation` and `store`: 1 while decisions come from the failure mode
+ * instead of Redis, 0 otherwise.
  *
  * @since 0.1.0
  * @category metrics
@@ -291,8 +293,9 @@ export const storeErrors: Metric.Metric.Counter<number> = internal.storeErrors
 export const degraded: Metric.Metric.Gauge<number> = internal.degradedGauge
 
 /**
- * Counter of decisions made by the failure mode instead of Redis, tagged
- * `store`, `prefix` and `mode`.
+ * `resilience_rate_limiter_store_fallback_decisions_total`: decisions made by
+ * the failure mode instead of Redis, labelled `policy`, `service`,
+ * `operation`, `store` and `mode`.
  *
  * @since 0.1.0
  * @category metrics

@@ -1,7 +1,7 @@
 import * as RateLimiterStore from "@effect-resilience/core/RateLimiterStore"
 import { RedisRateLimiterStore } from "@effect-resilience/redis"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, HashMap, Logger, LogLevel, Metric } from "effect"
+import { Duration, Effect, HashMap, Logger, LogLevel, Metric, MetricLabel } from "effect"
 import { Redis } from "ioredis"
 import { afterEach, beforeEach } from "vitest"
 import { freePort, type RedisServer, startRedis } from "./support/redisServer.js"
@@ -51,18 +51,23 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return [a, performance.now() - start] as const
   })
 
+// the label scheme of core's Observability: policy, service (the key prefix), operation, then the store's own
+const labels = (prefix: string, ...extra: Array<MetricLabel.MetricLabel>) => [
+  MetricLabel.make("policy", "rate_limiter_store"),
+  MetricLabel.make("service", prefix),
+  MetricLabel.make("operation", ""),
+  MetricLabel.make("store", "redis"),
+  ...extra
+]
+
 const gauge = (prefix: string) =>
-  Metric.value(Metric.tagged(Metric.tagged(RedisRateLimiterStore.degraded, "store", "redis"), "prefix", prefix)).pipe(
+  Metric.value(Metric.taggedWithLabels(RedisRateLimiterStore.degraded, labels(prefix))).pipe(
     Effect.map((state) => state.value)
   )
 
 const errorCount = (prefix: string, reason: string) =>
   Metric.value(
-    Metric.tagged(
-      Metric.tagged(Metric.tagged(RedisRateLimiterStore.storeErrors, "store", "redis"), "prefix", prefix),
-      "reason",
-      reason
-    )
+    Metric.taggedWithLabels(RedisRateLimiterStore.storeErrors, labels(prefix, MetricLabel.make("reason", reason)))
   ).pipe(Effect.map((state) => state.count))
 
 /** A logger that records (level, message, annotations) triples. */

@@ -20,13 +20,13 @@ import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import * as MetricKey from "effect/MetricKey"
-import type * as MetricLabel from "effect/MetricLabel"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import type * as Bulkhead from "../Bulkhead.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import { BulkheadRejectedError } from "../ResilienceError.js"
 import * as options from "./options.js"
+import * as T from "./telemetry.js"
 import * as validate from "./validate.js"
 
 const POLICY = "Bulkhead"
@@ -36,18 +36,8 @@ export const defaultMaxConcurrent = 10
 
 // Gauge keys are module-level; each bulkhead binds its own tagged hook once in
 // `make`, so a hot-path update is a plain field write (no key hashing).
-const activeKey = MetricKey.gauge("effect_resilience_bulkhead_active", {
-  description: "Calls holding a bulkhead permit"
-})
-const waitingKey = MetricKey.gauge("effect_resilience_bulkhead_waiting", {
-  description: "Calls queued for a bulkhead permit"
-})
-
 /** @internal */
-export const rejections = Metric.counter("effect_resilience_bulkhead_rejections_total", {
-  description: "Calls rejected by a bulkhead, by reason (full, timeout)",
-  incremental: true
-})
+export const rejections = Metric.fromMetricKey(T.bulkheadRejections)
 
 const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
 
@@ -155,11 +145,14 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
     this.permits = maxConcurrent
     this.acquireTimeout = Option.fromNullable(acquireTimeout)
     this.timeoutMillis = acquireTimeout === undefined ? undefined : Duration.toMillis(acquireTimeout)
-    this.activeGauge = Metric.fromMetricKey(MetricKey.tagged(activeKey, "bulkhead", name))
-    this.waitingGauge = Metric.fromMetricKey(MetricKey.tagged(waitingKey, "bulkhead", name))
-    const counter = Metric.tagged(rejections, "bulkhead", name)
-    this.rejectedFullCounter = Metric.tagged(counter, "reason", "full")
-    this.rejectedTimeoutCounter = Metric.tagged(counter, "reason", "timeout")
+    const labels = T.baseLabels("bulkhead", name, "")
+    this.activeGauge = T.taggedGauge(T.bulkheadActive, labels)
+    this.waitingGauge = T.taggedGauge(T.bulkheadWaiting, labels)
+    this.rejectedFullCounter = T.taggedCounter(T.bulkheadRejections, [...labels, MetricLabel.make("reason", "full")])
+    this.rejectedTimeoutCounter = T.taggedCounter(T.bulkheadRejections, [
+      ...labels,
+      MetricLabel.make("reason", "timeout")
+    ])
     this.stats = Effect.sync(() => this.unsafeStats())
     this.releaseOnExit = this.releaseOnExitOf(1)
     this.releaseAll = Effect.sync(() => {
@@ -361,14 +354,24 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
       },
       onSuccess: () => {
         waiter.state = DONE
-        return Effect.matchCauseEffect(restore(self), this.releaseOnExitOf(permits))
+        const acquired = T.event(T.Event.bulkheadAcquired, (now) => ({ [T.Attr.bulkheadWaitMs]: now - queuedAt }))
+        return Effect.zipRight(acquired, Effect.matchCauseEffect(restore(self), this.releaseOnExitOf(permits)))
       }
     })
-    if (!timed || this.reaping) return run
+    // the queued path only: a span event when the call starts waiting, and one with the wait when it is served
+    let queuedAt = 0
+    const queued = Effect.zipRight(
+      T.event(T.Event.bulkheadQueued, (now) => {
+        queuedAt = now
+        return { [T.Attr.bulkheadName]: this.name, [T.Attr.bulkheadWaiting]: this.queue.size }
+      }),
+      run
+    )
+    if (!timed || this.reaping) return queued
     this.reaping = true
     // Forked inside the mask, so uninterruptible: nobody holds its handle, and
     // it ends by itself once no timed waiter is left.
-    return Effect.zipRight(Effect.forkDaemon(this.reap(clock)), run)
+    return Effect.zipRight(Effect.forkDaemon(this.reap(clock)), queued)
   }
 
   await(waiter: Waiter): Effect.Effect<void, BulkheadRejectedError> {
@@ -436,7 +439,10 @@ export class BulkheadImpl implements Bulkhead.Bulkhead {
     else this.rejectedTimeout++
     const error = new BulkheadRejectedError({ bulkhead: this.name, reason })
     return Effect.zipRight(
-      Metric.increment(reason === "full" ? this.rejectedFullCounter : this.rejectedTimeoutCounter),
+      Effect.zipRight(
+        Metric.increment(reason === "full" ? this.rejectedFullCounter : this.rejectedTimeoutCounter),
+        T.event(T.Event.bulkheadRejected, { [T.Attr.bulkheadName]: this.name, [T.Attr.bulkheadReason]: reason })
+      ),
       Effect.zipRight(
         Effect.annotateLogs(Effect.logDebug("bulkhead rejected a call"), {
           bulkhead: this.name,

@@ -30,6 +30,7 @@ import * as Machine from "../CircuitBreakerMachine.js"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import { CircuitOpenError } from "../ResilienceError.js"
 import * as schemas from "./options.js"
+import * as T from "./telemetry.js"
 import * as validate from "./validate.js"
 
 const POLICY = "CircuitBreaker"
@@ -39,27 +40,16 @@ const POLICY = "CircuitBreaker"
 // ---------------------------------------------------------------------------
 
 /** @internal */
-export const callsTotal = Metric.counter("effect_resilience_circuit_breaker_calls_total", {
-  description: "Calls that went through a circuit breaker, by outcome",
-  incremental: true
-})
+export const callsTotal = Metric.fromMetricKey(T.breakerCalls)
 
 /** @internal */
-export const rejectionsTotal = Metric.counter("effect_resilience_circuit_breaker_rejections_total", {
-  description: "Calls rejected by a circuit breaker, by state",
-  incremental: true
-})
+export const rejectionsTotal = Metric.fromMetricKey(T.breakerRejections)
 
 /** @internal */
-export const transitionsTotal = Metric.counter("effect_resilience_circuit_breaker_transitions_total", {
-  description: "Circuit breaker state changes",
-  incremental: true
-})
+export const transitionsTotal = Metric.fromMetricKey(T.breakerTransitions)
 
 /** @internal */
-export const stateGauge = Metric.gauge("effect_resilience_circuit_breaker_state", {
-  description: "Circuit breaker state: 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled"
-})
+export const stateGauge = Metric.fromMetricKey(T.breakerState)
 
 // ---------------------------------------------------------------------------
 // options
@@ -162,8 +152,8 @@ class Labels {
   ]
   private rejections: Map<string, ReadonlyArray<MetricLabel.MetricLabel>> | undefined = undefined
 
-  constructor(name: string, service: string) {
-    this.breaker = [MetricLabel.make("breaker", name), MetricLabel.make("service", service)]
+  constructor(service: string, resource: string) {
+    this.breaker = T.baseLabels("circuit_breaker", service, resource)
   }
 
   outcome(outcome: Outcome): ReadonlyArray<MetricLabel.MetricLabel> {
@@ -254,7 +244,7 @@ export class Breaker implements api.CircuitBreaker {
   // the current state): a breaker appears in the metrics once it has been used, not when it is made.
   private metricLabels(): Labels {
     if (this.labels !== undefined) return this.labels
-    const labels = new Labels(this.config.name, this.config.service)
+    const labels = new Labels(this.config.service, this.config.resource)
     this.labels = labels
     stateGauge.unsafeUpdate(Machine.gaugeValue(this.current._tag), labels.breaker)
     return labels
@@ -450,7 +440,12 @@ export class Breaker implements api.CircuitBreaker {
         ? Duration.infinity
         : Duration.millis(admission.retryAfterMillis)
     })
-    return this.announceThen(Effect.fail(error))
+    const event = T.event(T.Event.breakerRejected, {
+      [T.Attr.breakerName]: this.name,
+      [T.Attr.breakerState]: admission.state,
+      [T.Attr.retryAfterMs]: admission.retryAfterMillis
+    })
+    return this.announceThen(Effect.zipRight(event, Effect.fail(error)))
   }
 
   private classify(cause: Cause.Cause<unknown>): Outcome {
@@ -492,7 +487,16 @@ export class Breaker implements api.CircuitBreaker {
   // -- announcing transitions (log line + hook) -------------------------------
 
   private announceThen<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return this.pending.length === 0 || this.draining ? effect : Effect.zipRight(this.startDrain(), effect)
+    if (this.pending.length === 0 || this.draining) return effect
+    // the call that caused the transitions records them on its span
+    const events = this.pending.map((change) =>
+      T.event(T.Event.breakerStateChange, {
+        [T.Attr.breakerName]: change.breaker,
+        [T.Attr.breakerFrom]: change.from,
+        [T.Attr.breakerTo]: change.to
+      })
+    )
+    return Effect.zipRight(Effect.zipRight(Effect.all(events, { discard: true }), this.startDrain()), effect)
   }
 
   // Effects built on demand (here and below) rather than held per instance: they are descriptions, rebuilding one

@@ -10,7 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
-import * as MetricKey from "effect/MetricKey"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as RateLimiter from "../RateLimiter.js"
@@ -20,15 +20,13 @@ import { RateLimitedError } from "../ResilienceError.js"
 import * as KeyHash from "./keyHash.js"
 import * as schemas from "./options.js"
 import * as StoreInternal from "./rateLimiterStore.js"
+import * as T from "./telemetry.js"
 import * as validate from "./validate.js"
 
 const POLICY = "RateLimiter"
 
 /** @internal */
-export const decisionsKey = MetricKey.counter("effect_resilience_rate_limiter_decisions_total", {
-  description: "Rate limiter decisions, by limiter and outcome (allowed, waited, rejected)",
-  incremental: true
-})
+export const decisionsKey = T.rateLimiterDecisions
 
 /** @internal */
 export const decisionsTotal = Metric.fromMetricKey(decisionsKey)
@@ -36,7 +34,7 @@ export const decisionsTotal = Metric.fromMetricKey(decisionsKey)
 // Tags resolved into the key once per limiter: `Metric.tagged` would rebuild
 // and look the key up on every increment (~4 µs).
 const outcomeCounter = (limiter: string, outcome: string): Metric.Metric.Counter<number> =>
-  Metric.fromMetricKey(MetricKey.tagged(MetricKey.tagged(decisionsKey, "limiter", limiter), "outcome", outcome))
+  T.taggedCounter(decisionsKey, [...T.baseLabels("rate_limiter", limiter, ""), MetricLabel.make("outcome", outcome)])
 
 const decodeOptions = schemas.decoder(POLICY, schemas.RateLimiterOptions)
 
@@ -225,6 +223,14 @@ export const make = (
   const count = (fiber: Fiber.RuntimeFiber<unknown, unknown>, decision: RateLimiterStore.Decision): void => {
     const counter = !decision.allowed ? rejectedCounter : decision.waitMillis > 0 ? waitedCounter : allowedCounter
     counter.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+    if (counter !== allowedCounter) {
+      T.unsafeEvent(fiber, T.Event.rateLimited, {
+        [T.Attr.rateLimiterName]: name,
+        [T.Attr.rateLimiterAllowed]: decision.allowed,
+        [T.Attr.rateLimiterRemaining]: decision.remaining,
+        [T.Attr.retryAfterMs]: decision.allowed ? decision.waitMillis : decision.retryAfterMillis
+      })
+    }
   }
 
   // The rejection's debug log, or undefined when debug logs are off: under a

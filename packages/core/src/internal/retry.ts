@@ -14,7 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
-import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
@@ -23,6 +23,7 @@ import * as ScheduleInterval from "effect/ScheduleInterval"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import { retryAfterOf, tagOf } from "../ResilienceError.js"
 import type { RetryBudgetImpl } from "./retryBudget.js"
+import * as T from "./telemetry.js"
 
 /** @internal */
 export type Jitter = "full" | "equal" | "decorrelated" | "none"
@@ -169,20 +170,6 @@ export const guard = <Out, R>(
 // the policy
 // ---------------------------------------------------------------------------
 
-const retryAttempts = Metric.counter("resilience_retry_attempts_total", {
-  description: "Retries scheduled after a failed attempt",
-  incremental: true
-})
-const retryGiveUps = Metric.counter("resilience_retry_give_ups_total", {
-  description: "Retryable failures returned to the caller without a further retry",
-  incremental: true
-})
-const retryDelays = Metric.histogram(
-  "resilience_retry_delay_millis",
-  MetricBoundaries.exponential({ start: 10, factor: 2, count: 14 }),
-  "Delay applied before each retry, in milliseconds"
-)
-
 /** @internal */
 export interface Config {
   /** `guard`ed: it decides every retry and its delay. */
@@ -210,15 +197,29 @@ export interface Config {
  */
 export const makeExecute = (config: Config) => {
   const { budget, maxDelayMillis, maxRetries, maxRetryAfterMillis, onRetry, operation, schedule, service } = config
-  const attempts = Metric.tagged(Metric.tagged(retryAttempts, "service", service), "operation", operation)
-  const giveUps = Metric.tagged(Metric.tagged(retryGiveUps, "service", service), "operation", operation)
-  const delays = Metric.tagged(Metric.tagged(retryDelays, "service", service), "operation", operation)
+  const labels = T.baseLabels("retry", service, operation)
+  const attempts = Metric.fromMetricKey(MetricKey.taggedWithLabels(T.retryAttempts, labels))
+  const giveUps = Metric.fromMetricKey(MetricKey.taggedWithLabels(T.retryGiveUps, labels))
+  const delays = T.taggedHistogram(T.retryDelay, labels)
+  const budgetLabels = T.baseLabels("retry_budget", service, operation)
 
   const giveUp = <E>(error: E, attempt: number, reason: GiveUpReason, extra?: Record<string, unknown>) => {
     const errorTag = tagOf(error)
     return Effect.logWarning("Retry: giving up").pipe(
       Effect.annotateLogs({ service, operation, attempt, errorTag, reason, ...extra }),
-      Effect.zipRight(Metric.increment(Metric.tagged(Metric.tagged(giveUps, "errorTag", errorTag), "reason", reason))),
+      Effect.zipRight(
+        Metric.increment(Metric.tagged(Metric.tagged(giveUps, "error_type", errorTag), "reason", reason))
+      ),
+      Effect.zipRight(
+        reason === "budgetExhausted"
+          ? Metric.increment(T.taggedCounter(T.retryBudgetExhausted, budgetLabels))
+          : Effect.void
+      ),
+      Effect.zipRight(T.event(T.Event.retryGiveUp, {
+        [T.Attr.retryAttempt]: attempt,
+        [T.Attr.retryReason]: reason,
+        [T.Attr.errorType]: errorTag
+      })),
       Effect.zipRight(Effect.fail(error))
     )
   }
@@ -259,8 +260,13 @@ export const makeExecute = (config: Config) => {
         yield* Effect.logDebug("Retry: retrying after failure").pipe(
           Effect.annotateLogs({ service, operation, attempt, delayMillis: delay, errorTag })
         )
-        yield* Metric.increment(Metric.tagged(attempts, "errorTag", errorTag))
-        yield* Metric.update(delays, delay)
+        yield* Metric.increment(Metric.tagged(attempts, "error_type", errorTag))
+        yield* Metric.update(delays, delay / 1000)
+        yield* T.event(T.Event.retry, {
+          [T.Attr.retryAttempt]: attempt,
+          [T.Attr.retryDelayMs]: delay,
+          [T.Attr.errorType]: errorTag
+        })
         if (onRetry !== undefined) yield* onRetry({ attempt, error, delay: Duration.millis(delay) })
         yield* Effect.sleep(Duration.millis(delay))
         const result = yield* Effect.either(self)

@@ -14,10 +14,12 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Runtime from "effect/Runtime"
 import type * as RuntimeFlags from "effect/RuntimeFlags"
 import type * as Scheduler from "effect/Scheduler"
 import { TimeoutError } from "../ResilienceError.js"
+import * as T from "./telemetry.js"
 import * as TimerQueue from "./timerQueue.js"
 
 /** The live Clock of Effect's default services: with it, a timer of our own (`TimerQueue`) is the same timer, cheaper. */
@@ -102,6 +104,20 @@ export const armTimer = (
 
 const constVoid = (): void => {}
 
+// The failure path only: count the timeout, record it on the caller's span, fail.
+const timedOut = (
+  duration: Duration.Duration,
+  millis: number,
+  operation: string | undefined
+): Effect.Effect<never, TimeoutError> =>
+  Effect.zipRight(
+    Effect.zipRight(
+      Metric.increment(T.taggedCounter(T.timeouts, T.baseLabels("timeout", "", operation ?? ""))),
+      T.event(T.Event.timeout, { [T.Attr.operation]: operation ?? "", [T.Attr.timeoutMs]: millis })
+    ),
+    Effect.fail(new TimeoutError(operation === undefined ? { duration } : { duration, operation }))
+  )
+
 /** @internal */
 export const timeout = <A, E, R>(
   self: Effect.Effect<A, E, R>,
@@ -148,7 +164,7 @@ export const awaitWithTimer = <A, E>(
       // Disconnect: interrupt in the background and answer now, so the caller
       // is never held hostage by work that is slow to stop.
       child.unsafeInterruptAsFork(parent.id())
-      resume(Effect.fail(new TimeoutError(operation === undefined ? { duration } : { duration, operation })))
+      resume(timedOut(duration, millis, operation))
     })
   })
   return Effect.uninterruptibleMask((restore) =>

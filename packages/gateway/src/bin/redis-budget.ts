@@ -7,7 +7,7 @@
  *
  * It prints the probe's decision latency (what a budget must cover without the store's stall forgiveness),
  * the event loop's delay, and what the gateway's store reported at its budget: degraded episodes (its WARN
- * lines) and decisions timed out (`effect_resilience_rate_limiter_store_errors_total`). Bounded: four phases
+ * lines) and decisions timed out (`resilience_rate_limiter_store_errors_total`). Bounded: four phases
  * of `S` seconds (default 6). Needs `redis-server` on the PATH.
  *
  * @since 0.1.0
@@ -106,7 +106,7 @@ const main = Effect.gen(function*() {
     fetch(`${gateway.url}/metrics`, { headers: { "x-api-key": "chaos-admin" } }).then((r) => r.text())
   )
   const timeouts = metrics.split("\n").filter((l) =>
-    l.startsWith("effect_resilience_rate_limiter_store_errors_total") && l.includes("reason=\"timeout\"")
+    l.startsWith("resilience_rate_limiter_store_errors_total") && l.includes("reason=\"timeout\"")
   ).map((l) => Number(l.slice(l.lastIndexOf(" ") + 1))).reduce((a, b) => a + b, 0)
 
   const sorted = [...latencies].sort((a, b) => a - b)

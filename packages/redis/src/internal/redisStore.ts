@@ -11,6 +11,7 @@ import * as validate from "@effect-resilience/core/Validate"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -168,18 +169,18 @@ export const decodeDecision = (
 }
 
 /** @internal */
-export const storeErrors = Metric.counter("effect_resilience_rate_limiter_store_errors", {
+export const storeErrors = Metric.counter("resilience_rate_limiter_store_errors_total", {
   description: "Rate limiter store calls that failed (tagged by store, prefix and reason: timeout, connection, script)",
   incremental: true
 })
 
 /** @internal */
-export const degradedGauge = Metric.gauge("effect_resilience_rate_limiter_store_degraded", {
+export const degradedGauge = Metric.gauge("resilience_rate_limiter_store_degraded", {
   description: "1 while the Redis rate limiter store answers with its failure mode instead of Redis, else 0"
 })
 
 /** @internal */
-export const fallbackDecisions = Metric.counter("effect_resilience_rate_limiter_store_fallback_decisions", {
+export const fallbackDecisions = Metric.counter("resilience_rate_limiter_store_fallback_decisions_total", {
   description: "Decisions made by the failure mode (fail-open, fail-closed, fallback-memory) instead of Redis",
   incremental: true
 })
@@ -295,13 +296,21 @@ const makeService = (
   fallback: RateLimiterStore.Service | undefined
 ): RateLimiterStore.Service => {
   const { onError, prefix, probeIntervalMillis } = resolved
-  const tags = (metric: typeof storeErrors) => Metric.tagged(Metric.tagged(metric, "store", "redis"), "prefix", prefix)
+  // the label scheme of core's Observability: policy, service (the key prefix), operation, then the store's own
+  const labelled = <T, I, O>(metric: Metric.Metric<T, I, O>) =>
+    Metric.taggedWithLabels(metric, [
+      MetricLabel.make("policy", "rate_limiter_store"),
+      MetricLabel.make("service", prefix),
+      MetricLabel.make("operation", ""),
+      MetricLabel.make("store", "redis")
+    ])
+  const tags = (metric: typeof storeErrors) => labelled(metric)
   const errorsByReason: Record<Connection.FailureReason, typeof storeErrors> = {
     timeout: Metric.tagged(tags(storeErrors), "reason", "timeout"),
     connection: Metric.tagged(tags(storeErrors), "reason", "connection"),
     script: Metric.tagged(tags(storeErrors), "reason", "script")
   }
-  const degradedMetric = Metric.tagged(Metric.tagged(degradedGauge, "store", "redis"), "prefix", prefix)
+  const degradedMetric = labelled(degradedGauge)
   const fallbackMetric = Metric.tagged(tags(fallbackDecisions), "mode", onError)
 
   // Reservations made by Redis (a refund goes back to where its tokens came from).
