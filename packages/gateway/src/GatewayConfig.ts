@@ -303,7 +303,9 @@ export const config: Config.Config<GatewayConfig> = Config.all({
       Config.mapOrFail((text) => {
         const percentile = /^p(\d{1,2}(?:\.\d+)?)$/.exec(text.trim())
         if (percentile !== null && Number(percentile[1]) > 0 && Number(percentile[1]) < 100) {
-          return Either.right<Duration.Duration | { readonly percentile: number }>({ percentile: Number(percentile[1]) })
+          return Either.right<Duration.Duration | { readonly percentile: number }>({
+            percentile: Number(percentile[1])
+          })
         }
         const duration = Duration.decodeUnknown(text.trim())
         return Option.isSome(duration) && Duration.isFinite(duration.value)

@@ -162,7 +162,9 @@ export const marketDataLive = (config: GatewayConfig) =>
         .handle("quote", ({ path }) =>
           data.quote(path.symbol.toUpperCase()).pipe(
             Effect.catchAll(HttpErrors.fromClientError),
-            Effect.tap((quote) => quote.ageMillis === undefined ? Effect.void : staleHeaders(quote.ageMillis))
+            Effect.tap((quote) =>
+              quote.ageMillis === undefined ? Effect.void : staleHeaders(quote.ageMillis)
+            )
           ))
     }))
 
