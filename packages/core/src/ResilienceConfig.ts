@@ -18,12 +18,17 @@
  *
  * ## Service types and profiles
  *
- * | service type | breaker | retry (retries, base, max, factor, jitter) | bulkhead | timeout |
- * |---|---|---|---|---|
- * | `broker_api` (= `BROKER`, strict) | 5 failures / 60 s | 3, 1 s, 30 s, 2, full | 10 / 20 | 10 s |
- * | `market_data` (= `DATA_PROVIDER`, moderate) | 3 / 30 s | 5, 0.5 s, 10 s, 2, full | 20 / 50 | 5 s |
- * | `order_execution` | 3 / 120 s | 2, 0.5 s, 5 s, 2, full, only `ConnectionRefusedError` | 5 / 10 | 30 s |
- * | `internal` (= `INTERNAL`, relaxed) | 10 / 15 s | 3, 100 ms, 5 s, 2, full | 50 / 100 | 30 s |
+ * | service type | breaker | retry (retries, base, max, factor, jitter) | bulkhead | timeout | hedged |
+ * |---|---|---|---|---|---|
+ * | `broker_api` (= `BROKER`, strict) | 5 failures / 60 s | 3, 1 s, 30 s, 2, full | 10 / 20 | 10 s | no |
+ * | `market_data` (= `DATA_PROVIDER`, moderate) | 3 / 30 s | 5, 0.5 s, 10 s, 2, full | 20 / 50 | 5 s | reads may be |
+ * | `order_execution` | 3 / 120 s | 2, 0.5 s, 5 s, 2, full, only `ConnectionRefusedError` | 5 / 10 | 30 s | never |
+ * | `internal` (= `INTERNAL`, relaxed) | 10 / 15 s | 3, 100 ms, 5 s, 2, full | 50 / 100 | 30 s | no |
+ *
+ * **Hedging** is not a profile setting: a `Hedge` is asked for by the code
+ * that knows its operation is idempotent, and placed outermost
+ * (`Policy.stack`'s `hedge`). Market-data reads are (the gateway hedges its
+ * quotes and bars); an order never is, since a hedged order is two orders.
  *
  * `broker`, `data_provider` and `internal` are the profiles `BROKER`,
  * `DATA_PROVIDER` and `INTERNAL` under service-type names; `internal` is the

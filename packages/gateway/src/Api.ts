@@ -237,6 +237,31 @@ export const SymbolParam = Schema.Struct({
 })
 
 /**
+ * The quote route's answer: the provider's `Quote`, and, when it is the last
+ * good quote served because the provider failed (see `MarketDataPolicy`),
+ * `stale: true` and its age (the response also carries `Quote-Stale: true`
+ * and an `Age` header, in seconds).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const QuoteResponse = Schema.Struct({
+  ...Models.Quote.fields,
+  stale: Schema.optional(Schema.Literal(true)).annotations({
+    description: "Present when the provider failed and this is its last good quote"
+  }),
+  ageMillis: Schema.optional(Schema.NonNegative).annotations({
+    description: "How old the stale quote is, in milliseconds"
+  })
+}).annotations({ identifier: "QuoteResponse" })
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type QuoteResponse = typeof QuoteResponse.Type
+
+/**
  * `/marketdata/bars/:symbol?timeframe=1h&limit=100`, `/marketdata/quote/:symbol`.
  *
  * @since 0.1.0
@@ -263,7 +288,13 @@ export class MarketDataGroup extends withUpstreamErrors(
     .add(
       HttpApiEndpoint.get("quote", "/quote/:symbol")
         .setPath(SymbolParam)
-        .addSuccess(Models.Quote)
+        .annotate(
+          OpenApi.Description,
+          "The latest quote. While the provider's breaker is open or the provider fails, the symbol's last good " +
+            "quote if it is young enough (STALE_QUOTE_MAX_AGE), with `stale: true`, `ageMillis` and the headers " +
+            "`Quote-Stale: true` and `Age`."
+        )
+        .addSuccess(QuoteResponse)
     )
 ).prefix("/marketdata") {}
 

@@ -109,6 +109,19 @@ export interface GatewayConfig {
   }
   /** `DEMO_TRAFFIC`: requests per second the gateway sends itself (simulated providers only; 0: off). @default 4 */
   readonly demoTraffic: number
+  /** The market-data routes' hedge and stale quotes (see `MarketDataPolicy`). */
+  readonly marketDataPolicy: {
+    /**
+     * `MARKET_DATA_HEDGE_DELAY`: when a quote or bars read starts its hedge —
+     * a duration (`"200 millis"`), or `p<N>` for the N-th percentile of recent
+     * latencies (200 ms until 20 are known). @default p95
+     */
+    readonly hedgeDelay: Duration.Duration | { readonly percentile: number }
+    /** `MARKET_DATA_HEDGE_MAX`: hedged attempts besides the first (0: no hedging). @default 1 */
+    readonly maxHedgedAttempts: number
+    /** `STALE_QUOTE_MAX_AGE`: the oldest last good quote served (marked stale) while the provider fails. @default 30 seconds */
+    readonly staleQuoteMaxAge: Duration.Duration
+  }
   /** The HTTP transport's limits (see `HttpTransport`). */
   readonly server: {
     /** `MAX_BODY_BYTES`: the largest request body; 413 beyond. @default 65536 (64 KiB) */
@@ -163,6 +176,7 @@ export const defaults: GatewayConfig = {
   orders: { maxIdempotencyIds: 50_000 },
   simulated: { seed: 42, resetTimeout: Duration.seconds(10), timeout: Duration.millis(1500) },
   demoTraffic: 4,
+  marketDataPolicy: { hedgeDelay: { percentile: 95 }, maxHedgedAttempts: 1, staleQuoteMaxAge: Duration.seconds(30) },
   server: {
     maxBodyBytes: 64 * 1024,
     maxJsonDepth: 32,
@@ -297,6 +311,30 @@ export const config: Config.Config<GatewayConfig> = Config.all({
     timeout: positiveDuration("SIM_TIMEOUT", defaults.simulated.timeout)
   }),
   demoTraffic: between("DEMO_TRAFFIC", 0, 1000, defaults.demoTraffic, false),
+  marketDataPolicy: Config.all({
+    hedgeDelay: Config.string("MARKET_DATA_HEDGE_DELAY").pipe(
+      Config.withDefault("p95"),
+      Config.mapOrFail((text) => {
+        const percentile = /^p(\d{1,2}(?:\.\d+)?)$/.exec(text.trim())
+        if (percentile !== null && Number(percentile[1]) > 0 && Number(percentile[1]) < 100) {
+          return Either.right<Duration.Duration | { readonly percentile: number }>({
+            percentile: Number(percentile[1])
+          })
+        }
+        const duration = Duration.decodeUnknown(text.trim())
+        return Option.isSome(duration) && Duration.isFinite(duration.value)
+          ? Either.right(duration.value)
+          : Either.left(
+            ConfigError.InvalidData(
+              ["MARKET_DATA_HEDGE_DELAY"],
+              "must be a duration such as \"200 millis\" or a percentile such as p95"
+            )
+          )
+      })
+    ),
+    maxHedgedAttempts: between("MARKET_DATA_HEDGE_MAX", 0, 10, defaults.marketDataPolicy.maxHedgedAttempts),
+    staleQuoteMaxAge: positiveDuration("STALE_QUOTE_MAX_AGE", defaults.marketDataPolicy.staleQuoteMaxAge)
+  }),
   server: Config.all({
     maxBodyBytes: between("MAX_BODY_BYTES", 1, 64 * 1024 * 1024, defaults.server.maxBodyBytes),
     maxJsonDepth: between("MAX_JSON_DEPTH", 1, 1000, defaults.server.maxJsonDepth),

@@ -20,6 +20,7 @@ import { type FaultRequest, GatewayApi } from "./Api.js"
 import * as ApiKeys from "./ApiKeys.js"
 import type { GatewayConfig } from "./GatewayConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
+import * as MarketDataPolicy from "./MarketDataPolicy.js"
 import * as OrderIdempotency from "./OrderIdempotency.js"
 import { FaultControl } from "./Providers.js"
 import { Telemetry, viewFaults } from "./Telemetry.js"
@@ -127,27 +128,45 @@ export const barsResponse = (bars: ReadonlyArray<Bar>): Effect.Effect<HttpServer
     return HttpServerResponse.text(body + "]", { contentType: "application/json" })
   })
 
+// A stale quote says so in its headers too (`Age` in seconds, as caches send it).
+const staleHeaders = (ageMillis: number) =>
+  HttpApp.appendPreResponseHandler((_request, response) =>
+    Effect.succeed(
+      HttpServerResponse.setHeaders(response, {
+        "quote-stale": "true",
+        age: String(Math.floor(ageMillis / 1000))
+      })
+    )
+  )
+
 /**
- * `/marketdata`.
+ * `/marketdata`: quotes and bars hedged, a quote served stale while the
+ * provider fails (see `MarketDataPolicy`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
-export const MarketDataLive = HttpApiBuilder.group(GatewayApi, "marketData", (handlers) =>
-  Effect.gen(function*() {
-    const data = yield* MarketDataClient
-    return handlers
-      .handle("bars", ({ path, urlParams }) =>
-        urlParams.from !== undefined && urlParams.to !== undefined && urlParams.from > urlParams.to
-          ? Effect.fail(new HttpErrors.BadRequest({ message: "from must not be after to" }))
-          : data.bars(path.symbol.toUpperCase(), urlParams.timeframe, {
-            limit: urlParams.limit,
-            from: urlParams.from,
-            to: urlParams.to
-          }).pipe(Effect.catchAll(HttpErrors.fromClientError), Effect.flatMap(barsResponse)))
-      .handle("quote", ({ path }) =>
-        data.latestQuote(path.symbol.toUpperCase()).pipe(Effect.catchAll(HttpErrors.fromClientError)))
-  }))
+export const marketDataLive = (config: GatewayConfig) =>
+  HttpApiBuilder.group(GatewayApi, "marketData", (handlers) =>
+    Effect.gen(function*() {
+      const data = yield* MarketDataPolicy.make(yield* MarketDataClient, config.marketDataPolicy)
+      return handlers
+        .handle("bars", ({ path, urlParams }) =>
+          urlParams.from !== undefined && urlParams.to !== undefined && urlParams.from > urlParams.to
+            ? Effect.fail(new HttpErrors.BadRequest({ message: "from must not be after to" }))
+            : data.bars(path.symbol.toUpperCase(), urlParams.timeframe, {
+              limit: urlParams.limit,
+              from: urlParams.from,
+              to: urlParams.to
+            }).pipe(Effect.catchAll(HttpErrors.fromClientError), Effect.flatMap(barsResponse)))
+        .handle("quote", ({ path }) =>
+          data.quote(path.symbol.toUpperCase()).pipe(
+            Effect.catchAll(HttpErrors.fromClientError),
+            Effect.tap((quote) =>
+              quote.ageMillis === undefined ? Effect.void : staleHeaders(quote.ageMillis)
+            )
+          ))
+    }))
 
 const applyFault = (injector: Simulated.FaultInjector, request: FaultRequest): Effect.Effect<void> => {
   switch (request.kind) {
@@ -311,7 +330,7 @@ export const layer = (config: GatewayConfig) =>
       Layer.provide(OrderIdempotency.layer({ maxIds: config.orders.maxIdempotencyIds }))
     ),
     AccountLive,
-    MarketDataLive,
+    marketDataLive(config),
     adminLive(config),
     HealthLive,
     ApiKeys.layer(config)

@@ -49,6 +49,13 @@ export * as HttpTransport from "./HttpTransport.js"
 export * as Handlers from "./Handlers.js"
 
 /**
+ * The market-data routes' hedge and stale-quote fallback.
+ *
+ * @since 0.2.0
+ */
+export * as MarketDataPolicy from "./MarketDataPolicy.js"
+
+/**
  * Idempotent order placement on the client's id.
  *
  * @since 0.1.0

@@ -32,6 +32,19 @@ describe("configuration", () => {
       expect(config.broker).toBe("simulated")
       expect(config.marketData).toBe("simulated")
       expect(Option.isNone(config.redisUrl)).toBe(true)
+      expect(config.marketDataPolicy.hedgeDelay).toEqual({ percentile: 95 })
+      expect(config.marketDataPolicy.maxHedgedAttempts).toBe(1)
+      expect(Duration.toMillis(config.marketDataPolicy.staleQuoteMaxAge)).toBe(30_000)
+      const hedge = yield* GatewayConfig.config.pipe(withEnv({
+        MARKET_DATA_HEDGE_DELAY: "p99.5",
+        MARKET_DATA_HEDGE_MAX: "0",
+        STALE_QUOTE_MAX_AGE: "2 minutes"
+      }))
+      expect(hedge.marketDataPolicy.hedgeDelay).toEqual({ percentile: 99.5 })
+      expect(hedge.marketDataPolicy.maxHedgedAttempts).toBe(0)
+      expect(Duration.toMillis(hedge.marketDataPolicy.staleQuoteMaxAge)).toBe(120_000)
+      const fixed = yield* GatewayConfig.config.pipe(withEnv({ MARKET_DATA_HEDGE_DELAY: "150 millis" }))
+      expect(fixed.marketDataPolicy.hedgeDelay).toEqual(Duration.millis(150))
       const custom = yield* GatewayConfig.config.pipe(withEnv({
         PORT: "9000",
         RATE_LIMIT_RPS: "2.5",
@@ -56,6 +69,10 @@ describe("configuration", () => {
         [{ REDIS_URL: "http://cache:6379" }, "REDIS_URL"],
         [{ SHUTDOWN_TIMEOUT: "soon" }, "SHUTDOWN_TIMEOUT"],
         [{ API_KEY_HEADER: "x api key" }, "API_KEY_HEADER"],
+        [{ MARKET_DATA_HEDGE_DELAY: "p100" }, "MARKET_DATA_HEDGE_DELAY"],
+        [{ MARKET_DATA_HEDGE_DELAY: "soon" }, "MARKET_DATA_HEDGE_DELAY"],
+        [{ MARKET_DATA_HEDGE_MAX: "11" }, "MARKET_DATA_HEDGE_MAX"],
+        [{ STALE_QUOTE_MAX_AGE: "0 seconds" }, "STALE_QUOTE_MAX_AGE"],
         // a real provider without its keys
         [{ GATEWAY_BROKER: "alpaca" }, "ALPACA_API_KEY_ID"],
         [{ GATEWAY_MARKET_DATA: "polygon" }, "POLYGON_API_KEY"],

@@ -190,6 +190,46 @@ describe("gateway end to end (loopback)", () => {
       expect(seqs.every((seq, i) => Number.isInteger(seq) && (i === 0 || seq > seqs[i - 1]!))).toBe(true)
     }))
 
+  it.scopedLive("while the market-data breaker is open, a quote is the last good one marked stale; without one, 503", () =>
+    Effect.gen(function*() {
+      // the breaker stays open for the whole test; a stale quote is served up to a minute old
+      const url = yield* startGateway({
+        simulated: { resetTimeout: Duration.seconds(60) },
+        marketDataPolicy: { staleQuoteMaxAge: Duration.seconds(60) }
+      })
+      const fresh = yield* request(url, "/marketdata/quote/AAPL")
+      expect(fresh.status).toBe(200)
+      expect(fresh.body.stale).toBeUndefined()
+      expect(fresh.headers.get("quote-stale")).toBeNull()
+
+      yield* request(url, "/admin/faults", { method: "POST", body: { target: "marketdata", kind: "outage" } })
+      // MSFT was never quoted: its calls fail (502 after retries) until the breaker opens (503)
+      const rejected = yield* eventually(
+        "a 503 CircuitOpen",
+        request(url, "/marketdata/quote/MSFT"),
+        (r) => r.status === 503
+      )
+      expect(rejected.body).toMatchObject({ _tag: "CircuitOpen", breaker: "simulated/market_data", state: "Open" })
+      expect(yield* breakerState(url, "simulated/market_data")).toBe("Open")
+
+      const stale = yield* request(url, "/marketdata/quote/aapl")
+      expect(stale.status).toBe(200)
+      expect(stale.body).toMatchObject({
+        symbol: "AAPL",
+        price: fresh.body.price,
+        timestamp: fresh.body.timestamp,
+        stale: true
+      })
+      expect(stale.body.ageMillis).toBeGreaterThan(0)
+      expect(stale.body.ageMillis).toBeLessThanOrEqual(60_000)
+      expect(stale.headers.get("quote-stale")).toBe("true")
+      expect(Number(stale.headers.get("age"))).toBe(Math.floor(stale.body.ageMillis / 1000))
+      // bars have no stale answer: the breaker's error, typed
+      const bars = yield* request(url, "/marketdata/bars/AAPL?limit=1")
+      expect(bars.status).toBe(503)
+      expect(bars.body._tag).toBe("CircuitOpen")
+    }))
+
   it.scopedLive("lost order replies never duplicate an order: lookups resolve them, the book has one order per id", () =>
     Effect.gen(function*() {
       // a lost reply hangs 10 s, the broker's timeout is 2 s: an answered call

@@ -10,7 +10,12 @@ const stats = (url: string) =>
     (r) => r.body as { readonly barsGenerated: number; readonly barsCalls: number }
   )
 
-const unlimited = { rateLimit: { tokensPerSecond: 100_000, burstSize: 100_000, globalTokensPerSecond: 0 } }
+// No hedging: these tests count the bars one call computes, and a hedged bars call (a slow, large one)
+// computes its bars again until the slower attempt is interrupted.
+const unlimited = {
+  rateLimit: { tokensPerSecond: 100_000, burstSize: 100_000, globalTokensPerSecond: 0 },
+  marketDataPolicy: { maxHedgedAttempts: 0 }
+}
 
 describe("bounded work and typed errors for every input", () => {
   it.effect("bars are encoded by hand exactly as Schema encodes them, in chunks", () =>
