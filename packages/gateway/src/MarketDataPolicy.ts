@@ -2,10 +2,12 @@
  * The policies the gateway adds around its market-data client, on top of the
  * client's own stack (bulkhead, retry, breaker, timeout):
  *
- * - **a hedge** on quotes and bars (core's `Hedge`): idempotent reads, so a
- *   slow one is raced by another attempt after `hedgeDelay` (a fixed delay
- *   or a percentile of recent latencies, one latency window for quotes and
- *   one for bars), at most `maxHedgedAttempts` besides the first. It sits
+ * - **a hedge** on quotes (core's `Hedge`): idempotent reads, so a slow one
+ *   is raced by another attempt after `hedgeDelay` (a fixed delay or a
+ *   percentile of recent quote latencies), at most `maxHedgedAttempts`
+ *   besides the first. Bars are not hedged: a bars read is slow because it
+ *   is large, so a percentile delay would hedge exactly the largest queries
+ *   and compute their bars twice, the load issue 12 bounded. It sits
  *   outermost, `Hedge(Bulkhead(Retry(CircuitBreaker(Timeout(call)))))`: each
  *   attempt is a whole client call, with its own permit, breaker pass and
  *   timeout. Orders are never hedged (a hedged order is two orders).
@@ -51,7 +53,7 @@ export const staleQuoteHandles = [
  * @category models
  */
 export interface MarketDataPolicy {
-  /** Bars, hedged. */
+  /** Bars, as the client answers them (not hedged: see the module's doc). */
   readonly bars: (
     symbol: string,
     timeframe: Timeframe,
@@ -96,7 +98,6 @@ export const make = (
 ): Effect.Effect<MarketDataPolicy, InvalidOptionsError> =>
   Effect.gen(function*() {
     const quoteHedge = yield* hedgeOf(options, "marketdata.quote")
-    const barsHedge = yield* hedgeOf(options, "marketdata.bars")
     const lastQuote = yield* Fallback.lastGood<QuoteResponse>({
       name: "marketdata.quote",
       maxAge: options.staleQuoteMaxAge,
@@ -104,7 +105,7 @@ export const make = (
       mark: (quote, age) => ({ ...quote, stale: true, ageMillis: Duration.toMillis(age) })
     })
     return {
-      bars: (symbol, timeframe, query) => barsHedge.execute(client.bars(symbol, timeframe, query)),
+      bars: (symbol, timeframe, query) => client.bars(symbol, timeframe, query),
       quote: (symbol) =>
         quoteHedge.execute(client.latestQuote(symbol)).pipe(
           Effect.map(toResponse),

@@ -10,11 +10,10 @@ const stats = (url: string) =>
     (r) => r.body as { readonly barsGenerated: number; readonly barsCalls: number }
   )
 
-// No hedging: these tests count the bars one call computes, and a hedged bars call (a slow, large one)
-// computes its bars again until the slower attempt is interrupted.
+// These tests count the bars one call computes: with the gateway's default hedging on, they also show
+// that bars reads are not hedged (a hedged large query would compute its bars twice).
 const unlimited = {
-  rateLimit: { tokensPerSecond: 100_000, burstSize: 100_000, globalTokensPerSecond: 0 },
-  marketDataPolicy: { maxHedgedAttempts: 0 }
+  rateLimit: { tokensPerSecond: 100_000, burstSize: 100_000, globalTokensPerSecond: 0 }
 }
 
 describe("bounded work and typed errors for every input", () => {
