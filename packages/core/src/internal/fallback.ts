@@ -139,7 +139,9 @@ export const lastGood = <A>(options: {
             const entry = entries.get(key)
             if (entry === undefined) return Effect.zipRight(report("missing", error), Effect.fail(error))
             const ageMillis = clock.unsafeCurrentTimeMillis() - entry.at
-            if (ageMillis > maxAgeMillis) return Effect.zipRight(report("expired", error, ageMillis), Effect.fail(error))
+            if (ageMillis > maxAgeMillis) {
+              return Effect.zipRight(report("expired", error, ageMillis), Effect.fail(error))
+            }
             const value = mark === undefined ? entry.value : mark(entry.value, Duration.millis(ageMillis))
             return Effect.as(report("stale", error, ageMillis), value)
           })

@@ -68,7 +68,10 @@ export const make = <E, A>(
     const inject = fault(name, decoded)
     const injected = Effect.zipRight(
       Metric.increment(
-        T.taggedCounter(T.faultInjections, [...T.baseLabels("fault_injection", name, ""), MetricLabel.make("reason", kind)])
+        T.taggedCounter(T.faultInjections, [
+          ...T.baseLabels("fault_injection", name, ""),
+          MetricLabel.make("reason", kind)
+        ])
       ),
       T.event(T.Event.faultInjected, { [T.Attr.faultInjectionName]: name, [T.Attr.faultInjectionKind]: kind })
     )
