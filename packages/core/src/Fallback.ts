@@ -22,9 +22,12 @@
  *   `Clock`; after a handled failure it serves the value when its age is at
  *   most `maxAge` (through `mark`, to flag it stale), and otherwise returns
  *   the original error.
- * - Metric: `effect_resilience_fallback_total` (labels `fallback`,
- *   `outcome`: `served`, `stale`, `expired`, `missing`), counted on the
- *   failure path only. The success path is a bare `Effect.catchAll`
+ * - Observability (the scheme of `Observability`; `policy` `fallback`,
+ *   `service` the fallback's `name`): `resilience_fallbacks_total`
+ *   (`outcome`: `served`, `stale`, `expired`, `missing`) and, on the
+ *   current span if one is open, a `resilience.fallback` event with the
+ *   outcome, the handled error's tag and the remembered value's age, both
+ *   on the failure path only. The success path is a bare `Effect.catchAll`
  *   (`lastGood` adds one clock read and a `Map` write).
  *
  * @since 0.2.0
@@ -88,7 +91,7 @@ export type Handled<H> = [H] extends [undefined] ? unknown
  * @category models
  */
 export interface Fallback<B, E2 = never, R2 = never, H = undefined> {
-  /** The name in metrics. */
+  /** The `service` label of its metrics and the name in its span events. */
   readonly name: string
   readonly execute: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A | B, Exclude<E, Handled<H>> | E2, R | R2>
 }
@@ -110,7 +113,7 @@ export interface Options<B, E2, R2, H extends Handles | undefined> {
    */
   readonly handles?: H
   /**
-   * A name for metrics.
+   * The `service` label of its metrics and the name in its span events.
    * @default "fallback"
    */
   readonly name?: string | undefined
@@ -220,7 +223,7 @@ export interface Remembered<A> {
  * @category models
  */
 export interface LastGood<A> {
-  /** The name in metrics. */
+  /** The `service` label of its metrics and the name in its span events. */
   readonly name: string
   /** The age limit of a served value. */
   readonly maxAge: Duration.Duration
@@ -257,7 +260,7 @@ export interface LastGoodOptions<A> {
    */
   readonly maxKeys?: number | undefined
   /**
-   * A name for metrics.
+   * The `service` label of its metrics and the name in its span events.
    * @default "lastGood"
    */
   readonly name?: string | undefined

@@ -26,8 +26,11 @@
  * it inside the timeout): injected latency meets the timeout, injected
  * failures count toward the breaker and are retried, as real ones would.
  *
- * Metric: `effect_resilience_fault_injections_total` (labels
- * `fault_injection`, `kind`: `failure`, `latency`, `result`), per injection.
+ * Observability (the scheme of `Observability`; `policy` `fault_injection`,
+ * `service` the injection's `name`), per injection:
+ * `resilience_fault_injections_total` (`reason`: the kind, `failure`,
+ * `latency`, `result`) and, on the current span if one is open, a
+ * `resilience.fault_injection.injected` event with the kind.
  *
  * @since 0.2.0
  */
@@ -78,7 +81,7 @@ export type Kind = "failure" | "latency" | "result"
  * @category models
  */
 export interface FaultInjection<E = never, A = never> {
-  /** The name in metrics and in `InjectedFaultError`. */
+  /** The `service` label of its metrics, the name in its span events and in `InjectedFaultError`. */
   readonly name: string
   readonly kind: Kind
   /** The share of calls injected while enabled, in [0, 1]. */
@@ -104,7 +107,7 @@ export interface CommonOptions {
    */
   readonly enabled?: boolean | Ref.Ref<boolean> | undefined
   /**
-   * A name for metrics and for `InjectedFaultError`.
+   * The `service` label of its metrics, the name in its span events and in `InjectedFaultError`.
    * @default "faultInjection"
    */
   readonly name?: string | undefined

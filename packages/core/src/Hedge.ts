@@ -38,10 +38,16 @@
  *
  * **Cost.** The primary starts synchronously in a child fiber (as in
  * `Timeout`): when it completes without suspending, nothing else happens —
- * no queue, no timer, no second fiber. Metrics, in the slow path only:
- * `effect_resilience_hedge_attempts_total` (label `hedge`: hedged attempts
- * started) and `effect_resilience_hedge_wins_total` (labels `hedge`,
- * `winner`: `primary`, `hedge`, `none`).
+ * no queue, no timer, no second fiber, no metric and no span event.
+ *
+ * **Observability** (the scheme of `Observability`; `policy` `hedge`,
+ * `service` the hedge's `name`), in the slow path only:
+ * `resilience_hedge_attempts_total` (hedged attempts started) and
+ * `resilience_hedge_wins_total` (`outcome`: `primary`, `hedge`, `none`:
+ * every attempt failed); on the current span, if one is open, the events
+ * `resilience.hedge.attempt_started` (the attempt's index, the hedging
+ * delay, its trigger: `delay` or `failure`) and `resilience.hedge.settled`
+ * (the winner).
  *
  * @since 0.2.0
  */
@@ -104,7 +110,7 @@ export interface Options {
    */
   readonly idempotent?: boolean | undefined
   /**
-   * A name for metrics.
+   * The `service` label of its metrics and the name in its span events.
    * @default "hedge"
    */
   readonly name?: string | undefined

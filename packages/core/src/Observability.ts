@@ -8,8 +8,9 @@
  * registry publishes them, e.g. `@effect/opentelemetry`'s `Metrics.layer`
  * with `@opentelemetry/exporter-prometheus` (the gateway does). Every series
  * carries `policy` (`circuit_breaker`, `retry`, `retry_budget`, `bulkhead`,
- * `timeout`, `rate_limiter`; `rate_limiter_store` and `http_client` in the
- * redis and http packages), `service` (the policy instance's name) and
+ * `timeout`, `rate_limiter`, `hedge`, `fallback`, `fault_injection`;
+ * `rate_limiter_store` and `http_client` in the redis and http packages),
+ * `service` (the policy instance's name) and
  * `operation` (empty where the policy has none); a decision adds `outcome`,
  * `reason`, `state`, `from`/`to` or `error_type`. Counters end in `_total`;
  * durations are histograms in seconds. A series appears at its first update.
@@ -17,7 +18,8 @@
  * **Spans**: the policies never open a span of their own (`Policy`'s
  * `withResilience` can, with its `span` option); they record their
  * decisions as events on the current span, only on decision paths (a retry
- * scheduled, a rejection, a timeout, a queued call, a state change). With no
+ * scheduled, a rejection, a timeout, a queued call, a state change, a
+ * hedged attempt, a fallback, an injected fault). With no
  * tracer installed there is no current span and nothing is recorded.
  *
  * @since 0.2.0
@@ -66,9 +68,14 @@ const scheme = ["policy", "service", "operation"] as const
  * | `resilience_bulkhead_rejections_total` | counter | `reason`: full, timeout |
  * | `resilience_timeouts_total` | counter | |
  * | `resilience_rate_limiter_decisions_total` | counter | `outcome`: allowed, waited, rejected |
+ * | `resilience_hedge_attempts_total` | counter | (hedged attempts started, the primary not counted) |
+ * | `resilience_hedge_wins_total` | counter | `outcome`: primary, hedge, none (every attempt failed) |
+ * | `resilience_fallbacks_total` | counter | `outcome`: served, stale, expired, missing |
+ * | `resilience_fault_injections_total` | counter | `reason`: failure, latency, result (the kind of fault) |
  *
  * For the circuit breaker, `service` and `operation` are its `service` and
- * `resource`; for a bulkhead or a rate limiter, `service` is its name; for a
+ * `resource`; for a bulkhead, a rate limiter, a hedge, a fallback or a fault
+ * injection, `service` is its `name` (`operation` empty); for a
  * retry, its `service` and `operation`; for a timeout, `operation` is its
  * `operation`.
  *
@@ -88,7 +95,11 @@ export const metrics: ReadonlyArray<MetricFamily> = [
   family(T.bulkheadWaiting.name, "gauge", [], T.bulkheadWaiting.description),
   family(T.bulkheadRejections.name, "counter", ["reason"], T.bulkheadRejections.description),
   family(T.timeouts.name, "counter", [], T.timeouts.description),
-  family(T.rateLimiterDecisions.name, "counter", ["outcome"], T.rateLimiterDecisions.description)
+  family(T.rateLimiterDecisions.name, "counter", ["outcome"], T.rateLimiterDecisions.description),
+  family(T.hedgeAttempts.name, "counter", [], T.hedgeAttempts.description),
+  family(T.hedgeWins.name, "counter", ["outcome"], T.hedgeWins.description),
+  family(T.fallbacks.name, "counter", ["outcome"], T.fallbacks.description),
+  family(T.faultInjections.name, "counter", ["reason"], T.faultInjections.description)
 ]
 
 function family(
@@ -130,6 +141,10 @@ export const retryDelayBuckets: MetricBoundaries.MetricBoundaries = T.delayBucke
  * | `resilience.bulkhead.name`, `….waiting`, `….reason`, `….wait_ms` | `resilience.bulkhead.*` | queue length, full/timeout, time queued |
  * | `resilience.timeout.duration_ms` | `resilience.timeout` | the timeout that fired |
  * | `resilience.rate_limiter.name`, `….allowed`, `….remaining` | `resilience.rate_limiter.decision` | a wait or a rejection |
+ * | `resilience.hedge.name`, `….attempt`, `….delay_ms`, `….trigger` | `resilience.hedge.attempt_started` | the attempt's index (1 = first hedge), the call's hedging delay, what started it: delay, failure |
+ * | `resilience.hedge.name`, `….winner`, `….attempt` | `resilience.hedge.settled` | primary, hedge, none (every attempt failed); the deciding attempt's index |
+ * | `resilience.fallback.name`, `….outcome`, `error.type`, `….age_ms` | `resilience.fallback` | served, stale, expired, missing; the handled error's tag; the remembered value's age (stale, expired) |
+ * | `resilience.fault_injection.name`, `….kind` | `resilience.fault_injection.injected` | failure, latency, result |
  *
  * @since 0.2.0
  * @category spans
@@ -142,7 +157,10 @@ export const SpanAttributes: typeof T.Attr = T.Attr
  * `resilience.circuit_breaker.state_change`, `resilience.bulkhead.queued`,
  * `resilience.bulkhead.acquired`, `resilience.bulkhead.rejected`,
  * `resilience.timeout`, `resilience.rate_limiter.decision` (recorded for
- * waits and rejections, never for a plain allow).
+ * waits and rejections, never for a plain allow),
+ * `resilience.hedge.attempt_started` and `resilience.hedge.settled` (only
+ * when the primary did not complete at once), `resilience.fallback` (a
+ * handled failure), `resilience.fault_injection.injected`.
  *
  * @since 0.2.0
  * @category spans

@@ -1,6 +1,6 @@
 import { Fallback, ResilienceError } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Option, Schema, TestClock } from "effect"
+import { Duration, Effect, Exit, Metric, Option, Schema, TestClock } from "effect"
 
 class ProviderDown extends Schema.TaggedError<ProviderDown>()("ProviderDown", {}) {}
 class BadSymbol extends Schema.TaggedError<BadSymbol>()("BadSymbol", { symbol: Schema.String }) {}
@@ -12,6 +12,19 @@ interface Quote {
   readonly price: number
   readonly staleFor?: number
 }
+
+/** The count of a counter series of the Observability scheme (`policy`, `service`, `operation` "", then `extra`). */
+const counterValue = (name: string, policy: string, service: string, extra: Record<string, string> = {}) =>
+  Effect.map(Metric.snapshot, (pairs) => {
+    const all: Record<string, string> = { policy, service, operation: "", ...extra }
+    for (const pair of pairs) {
+      if (pair.metricKey.name !== name) continue
+      const found = pair.metricKey.tags.length === Object.keys(all).length &&
+        pair.metricKey.tags.every((t) => all[t.key] === t.value)
+      if (found) return Number((pair.metricState as unknown as { count: number | bigint }).count)
+    }
+    return 0
+  })
 
 describe("Fallback", () => {
   it.effect("a handled error (by tag) falls back; an unhandled one passes through with its type", () =>
@@ -116,6 +129,35 @@ describe("Fallback", () => {
       yield* TestClock.adjust("5 seconds")
       expect(yield* lastGood.get("a")).toEqual(Option.some({ value: 11, age: Duration.millis(5000) }))
       expect(yield* lastGood.get()).toEqual(Option.none())
+    }))
+
+  it.effect("metrics: handled failures by outcome, under policy fallback and the fallback's name; none on success", () =>
+    Effect.gen(function*() {
+      const fallbacks = (service: string, outcome: string) =>
+        counterValue("resilience_fallbacks_total", "fallback", service, { outcome })
+      const fallback = yield* Fallback.make({
+        name: "fallback_metrics_test",
+        handles: ["ProviderDown"],
+        orElse: () => Effect.succeed(-1)
+      })
+      yield* fallback.execute(Effect.succeed(1))
+      expect(yield* fallbacks("fallback_metrics_test", "served")).toBe(0)
+      yield* fallback.execute(Effect.fail(new ProviderDown()))
+      yield* Effect.exit(fallback.execute(Effect.fail(new BadSymbol({ symbol: "??" }))))
+      expect(yield* fallbacks("fallback_metrics_test", "served")).toBe(1)
+
+      const lastGood = yield* Fallback.lastGood<number>({ name: "last_good_metrics_test", maxAge: "10 seconds" })
+      const down = Effect.fail(new ProviderDown())
+      yield* Effect.exit(lastGood.execute(down))
+      yield* lastGood.execute(Effect.succeed(7))
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* lastGood.execute(down)).toBe(7)
+      yield* TestClock.adjust("6 seconds")
+      yield* Effect.exit(lastGood.execute(down))
+      const counts = yield* Effect.all(
+        ["missing", "stale", "expired", "served"].map((o) => fallbacks("last_good_metrics_test", o))
+      )
+      expect(counts).toEqual([1, 1, 1, 0])
     }))
 
   it.effect("invalid options are a typed InvalidOptionsError naming the option", () =>

@@ -1,6 +1,6 @@
 import { FaultInjection, Policy, ResilienceError, Retry, Timeout } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Random, Ref, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Metric, Random, Ref, TestClock } from "effect"
 
 const CALLS = 10_000
 
@@ -18,6 +18,19 @@ const countCalls = <E, A>(
     const exits: Array<Exit.Exit<unknown, unknown>> = []
     for (let i = 0; i < n; i++) exits.push(yield* Effect.exit(injection.execute(inner)))
     return { ran, exits }
+  })
+
+/** The count of a counter series of the Observability scheme (`policy`, `service`, `operation` "", then `extra`). */
+const counterValue = (name: string, policy: string, service: string, extra: Record<string, string> = {}) =>
+  Effect.map(Metric.snapshot, (pairs) => {
+    const all: Record<string, string> = { policy, service, operation: "", ...extra }
+    for (const pair of pairs) {
+      if (pair.metricKey.name !== name) continue
+      const found = pair.metricKey.tags.length === Object.keys(all).length &&
+        pair.metricKey.tags.every((t) => all[t.key] === t.value)
+      if (found) return Number((pair.metricState as unknown as { count: number | bigint }).count)
+    }
+    return 0
   })
 
 describe("FaultInjection", () => {
@@ -135,6 +148,24 @@ describe("FaultInjection", () => {
       expect(yield* Fiber.join(fiber)).toEqual(
         Exit.fail(new ResilienceError.TimeoutError({ duration: Duration.seconds(1) }))
       )
+    }))
+
+  it.effect("metrics: injections by reason (the kind), under policy fault_injection and the injection's name", () =>
+    Effect.gen(function*() {
+      const injected = (service: string, reason: string) =>
+        counterValue("resilience_fault_injections_total", "fault_injection", service, { reason })
+      const failure = yield* FaultInjection.failure({ rate: 1, name: "fault_metrics_failure" })
+      const result = yield* FaultInjection.result({ rate: 1, value: () => "canned", name: "fault_metrics_result" })
+      // off: nothing counted
+      yield* countCalls(failure, 3)
+      expect(yield* injected("fault_metrics_failure", "failure")).toBe(0)
+      yield* Ref.set(failure.enabled, true)
+      yield* Ref.set(result.enabled, true)
+      yield* countCalls(failure, 3)
+      yield* countCalls(result, 2)
+      expect(yield* injected("fault_metrics_failure", "failure")).toBe(3)
+      expect(yield* injected("fault_metrics_result", "result")).toBe(2)
+      expect(yield* injected("fault_metrics_result", "failure")).toBe(0)
     }))
 
   it.effect("invalid options are a typed InvalidOptionsError naming the option", () =>

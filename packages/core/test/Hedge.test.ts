@@ -1,6 +1,6 @@
 import { Bulkhead, CircuitBreaker, FaultInjection, Hedge, Policy, Retry, Timeout } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, Ref, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, Metric, Ref, TestClock } from "effect"
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
@@ -29,6 +29,19 @@ const scripted = (plans: ReadonlyArray<Plan>) => {
   })
   return { operation, stats }
 }
+
+/** The count of a counter series of the Observability scheme (`policy`, `service`, `operation` "", then `extra`). */
+const counterValue = (name: string, policy: string, service: string, extra: Record<string, string> = {}) =>
+  Effect.map(Metric.snapshot, (pairs) => {
+    const all: Record<string, string> = { policy, service, operation: "", ...extra }
+    for (const pair of pairs) {
+      if (pair.metricKey.name !== name) continue
+      const found = pair.metricKey.tags.length === Object.keys(all).length &&
+        pair.metricKey.tags.every((t) => all[t.key] === t.value)
+      if (found) return Number((pair.metricState as unknown as { count: number | bigint }).count)
+    }
+    return 0
+  })
 
 // Background interruptions are processed on the next ticks of the scheduler.
 const settle = Effect.repeatN(Effect.yieldNow(), 10)
@@ -203,6 +216,48 @@ describe("Hedge", () => {
       }),
     { fastCheck: { numRuns: 100 } }
   )
+
+  it.effect("metrics: hedges started and the winner, under policy hedge and the hedge's name; none when at once", () =>
+    Effect.gen(function*() {
+      const name = "hedge_metrics_test"
+      const hedge = yield* Hedge.make({ delay: "100 millis", maxHedgedAttempts: 2, idempotent: true, name })
+      const attempts = counterValue("resilience_hedge_attempts_total", "hedge", name)
+      const wins = (outcome: string) => counterValue("resilience_hedge_wins_total", "hedge", name, { outcome })
+
+      // a primary that completes at once: no metric at all
+      expect(yield* hedge.execute(Effect.succeed("at once"))).toBe("at once")
+      expect(yield* attempts).toBe(0)
+      expect(yield* wins("primary")).toBe(0)
+
+      // the primary wins after 50 ms: no hedge started
+      const first = scripted([{ latency: 50, outcome: "succeed" }])
+      const a = yield* Effect.fork(hedge.execute(first.operation))
+      yield* TestClock.adjust("50 millis")
+      expect(yield* Fiber.join(a)).toBe(0)
+      expect(yield* attempts).toBe(0)
+      expect(yield* wins("primary")).toBe(1)
+
+      // the first hedge (started at 100 ms) wins
+      const second = scripted([{ latency: 1000, outcome: "succeed" }, { latency: 10, outcome: "succeed" }])
+      const b = yield* Effect.fork(hedge.execute(second.operation))
+      yield* TestClock.adjust("110 millis")
+      expect(yield* Fiber.join(b)).toBe(1)
+      expect(yield* attempts).toBe(1)
+      expect(yield* wins("hedge")).toBe(1)
+
+      // every attempt fails: two hedges started, outcome none
+      const third = scripted([{ latency: 10, outcome: "fail" }, { latency: 10, outcome: "fail" }, {
+        latency: 10,
+        outcome: "fail"
+      }])
+      const c = yield* Effect.fork(Effect.exit(hedge.execute(third.operation)))
+      yield* TestClock.adjust("30 millis")
+      expect(yield* Fiber.join(c)).toEqual(Exit.fail("failed 2"))
+      expect(yield* attempts).toBe(3)
+      expect(yield* wins("none")).toBe(1)
+      expect([yield* wins("primary"), yield* wins("hedge")]).toEqual([1, 1])
+      yield* settle
+    }))
 
   it.effect("invalid options are a typed InvalidOptionsError naming the option", () =>
     Effect.gen(function*() {

@@ -5,7 +5,16 @@
  * one event per retry, a rejection, a timeout; and the same calls with no
  * tracer installed.
  */
-import { Bulkhead, CircuitBreaker, Observability, Policy, Timeout } from "@effect-resilience/core"
+import {
+  Bulkhead,
+  CircuitBreaker,
+  Fallback,
+  FaultInjection,
+  Hedge,
+  Observability,
+  Policy,
+  Timeout
+} from "@effect-resilience/core"
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { describe, expect, it } from "@effect/vitest"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
@@ -141,6 +150,68 @@ describe("Observability: spans", () => {
       expect(events.map((e) => e.attributes)).toEqual([{ [A.operation]: "slow_quote", [A.timeoutMs]: 1000 }])
     }))
 
+  it.effect("hedge, fallback and fault injection record their decisions on the caller's span", () =>
+    Effect.gen(function*() {
+      const { layer, spans } = tracing()
+      const hedge = yield* Hedge.make({ delay: "100 millis", idempotent: true, name: "quotes_hedge" })
+      const lastGood = yield* Fallback.lastGood<string>({ maxAge: "1 minute", name: "quotes_last_good" })
+      const latency = yield* FaultInjection.latency({
+        rate: 1,
+        latency: "10 millis",
+        enabled: true,
+        name: "quotes_chaos"
+      })
+      let attempt = 0
+      // the primary hangs, the hedge answers 20 ms after it starts
+      const slowThenFast = Effect.suspend(() =>
+        attempt++ === 0 ? Effect.never : Effect.as(Effect.sleep("20 millis"), "b")
+      )
+      const fiber = yield* Effect.fork(
+        Effect.gen(function*() {
+          yield* hedge.execute(Effect.succeed("at once")).pipe(Effect.withSpan("hedge_fast"))
+          yield* hedge.execute(slowThenFast).pipe(Effect.withSpan("hedged"))
+          yield* lastGood.execute(Effect.succeed("remembered"))
+          yield* Effect.sleep("3 seconds")
+          yield* lastGood.execute(Effect.fail(new ConnectionError())).pipe(Effect.withSpan("stale"))
+          yield* latency.execute(Effect.void).pipe(Effect.withSpan("chaos"))
+        }).pipe(Effect.provide(layer))
+      )
+      for (let i = 0; i < 10; i++) yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      const span = (name: string) => spans().find((s) => s.name === name)!
+      const events = (name: string) => span(name).events.map((e) => ({ name: e.name, attributes: e.attributes }))
+
+      expect(events("hedge_fast")).toEqual([])
+      expect(events("hedged")).toEqual([
+        {
+          name: E.hedgeAttemptStarted,
+          attributes: {
+            [A.hedgeName]: "quotes_hedge",
+            [A.hedgeAttempt]: 1,
+            [A.hedgeDelayMs]: 100,
+            [A.hedgeTrigger]: "delay"
+          }
+        },
+        {
+          name: E.hedgeSettled,
+          attributes: { [A.hedgeName]: "quotes_hedge", [A.hedgeWinner]: "hedge", [A.hedgeAttempt]: 1 }
+        }
+      ])
+      expect(events("stale")).toEqual([{
+        name: E.fallback,
+        attributes: {
+          [A.fallbackName]: "quotes_last_good",
+          [A.fallbackOutcome]: "stale",
+          [A.errorType]: "ConnectionError",
+          [A.fallbackAgeMs]: 3000
+        }
+      }])
+      expect(events("chaos")).toEqual([{
+        name: E.faultInjected,
+        attributes: { [A.faultInjectionName]: "quotes_chaos", [A.faultInjectionKind]: "latency" }
+      }])
+    }))
+
   it.effect("with no tracer installed the same calls work and record nothing", () =>
     Effect.gen(function*() {
       const { spans } = tracing()
@@ -154,12 +225,21 @@ describe("Observability: spans", () => {
 
 describe("Observability: the metric table", () => {
   it("every family carries the scheme's labels first, counters end in _total, under one prefix", () => {
-    expect(Observability.metrics.length).toBeGreaterThanOrEqual(13)
+    expect(Observability.metrics.length).toBeGreaterThanOrEqual(17)
     for (const family of Observability.metrics) {
       expect(family.name.startsWith(Observability.prefix)).toBe(true)
       expect(family.labels.slice(0, 3)).toEqual(["policy", "service", "operation"])
       expect(family.name.endsWith("_total")).toBe(family.type === "counter")
       expect(family.description.length).toBeGreaterThan(0)
     }
+  })
+
+  it("hedge, fallback and fault injection families are in the table with their decision labels", () => {
+    const labelsOf = (name: string) => Observability.metrics.find((f) => f.name === name)?.labels
+    const scheme = ["policy", "service", "operation"]
+    expect(labelsOf("resilience_hedge_attempts_total")).toEqual(scheme)
+    expect(labelsOf("resilience_hedge_wins_total")).toEqual([...scheme, "outcome"])
+    expect(labelsOf("resilience_fallbacks_total")).toEqual([...scheme, "outcome"])
+    expect(labelsOf("resilience_fault_injections_total")).toEqual([...scheme, "reason"])
   })
 })

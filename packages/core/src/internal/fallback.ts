@@ -2,15 +2,45 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { tagOf } from "../ResilienceError.js"
 import * as rules from "./options.js"
 import { isRetryOnList, matchAny } from "./retry.js"
+import * as T from "./telemetry.js"
 
-const fallbackTotal = Metric.counter("effect_resilience_fallback_total", {
-  description: "Handled failures of a fallback, by outcome (served, stale, expired, missing)",
-  incremental: true
-})
+/** What a fallback did with a handled failure. @internal */
+export type Outcome = "served" | "stale" | "expired" | "missing"
+
+/**
+ * Counts a handled failure and records it on the current span (with the error's tag and, for a remembered
+ * value, its age), on the failure path only.
+ *
+ * @internal
+ */
+export const reporter = (name: string) => {
+  const labels = T.baseLabels("fallback", name, "")
+  const counters = {
+    served: T.taggedCounter(T.fallbacks, [...labels, MetricLabel.make("outcome", "served")]),
+    stale: T.taggedCounter(T.fallbacks, [...labels, MetricLabel.make("outcome", "stale")]),
+    expired: T.taggedCounter(T.fallbacks, [...labels, MetricLabel.make("outcome", "expired")]),
+    missing: T.taggedCounter(T.fallbacks, [...labels, MetricLabel.make("outcome", "missing")])
+  }
+  return (outcome: Outcome, error: unknown, ageMillis?: number): Effect.Effect<void> =>
+    Effect.zipRight(
+      Metric.increment(counters[outcome]),
+      T.event(T.Event.fallback, () => {
+        const attributes: Record<string, unknown> = {
+          [T.Attr.fallbackName]: name,
+          [T.Attr.fallbackOutcome]: outcome,
+          [T.Attr.errorType]: tagOf(error)
+        }
+        if (ageMillis !== undefined) attributes[T.Attr.fallbackAgeMs] = ageMillis
+        return attributes
+      })
+    )
+}
 
 /** @internal */
 export const OptionsSchema = Schema.Struct({
@@ -59,11 +89,11 @@ export const make = (options: {
     const name = decoded.name ?? "fallback"
     const handled = selector(options.handles)
     const orElse = options.orElse
-    const served = Metric.tagged(Metric.tagged(fallbackTotal, "fallback", name), "outcome", "served")
+    const report = reporter(name)
     const execute = <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.catchAll(self, (error) =>
         handled === undefined || handled(error)
-          ? Effect.zipRight(Metric.increment(served), orElse(error))
+          ? Effect.zipRight(report("served", error), orElse(error))
           : Effect.fail(error))
     return { name, execute }
   })
@@ -88,10 +118,7 @@ export const lastGood = <A>(options: {
     const maxKeys = decoded.maxKeys ?? 10_000
     const handled = selector(options.handles)
     const mark = options.mark
-    const outcome = (o: string) => Metric.tagged(Metric.tagged(fallbackTotal, "fallback", name), "outcome", o)
-    const stale = outcome("stale")
-    const expired = outcome("expired")
-    const missing = outcome("missing")
+    const report = reporter(name)
     // Map order is insertion order: re-inserting on each success keeps the least recently refreshed key first.
     const entries = new Map<string, Entry<A>>()
 
@@ -110,11 +137,13 @@ export const lastGood = <A>(options: {
           if (handled !== undefined && !handled(error)) return Effect.fail(error)
           return Effect.clockWith((clock) => {
             const entry = entries.get(key)
-            if (entry === undefined) return Effect.zipRight(Metric.increment(missing), Effect.fail(error))
+            if (entry === undefined) return Effect.zipRight(report("missing", error), Effect.fail(error))
             const ageMillis = clock.unsafeCurrentTimeMillis() - entry.at
-            if (ageMillis > maxAgeMillis) return Effect.zipRight(Metric.increment(expired), Effect.fail(error))
+            if (ageMillis > maxAgeMillis) {
+              return Effect.zipRight(report("expired", error, ageMillis), Effect.fail(error))
+            }
             const value = mark === undefined ? entry.value : mark(entry.value, Duration.millis(ageMillis))
-            return Effect.as(Metric.increment(stale), value)
+            return Effect.as(report("stale", error, ageMillis), value)
           })
         })
       )

@@ -1,17 +1,14 @@
 /** @internal */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Predicate from "effect/Predicate"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { InvalidOptionsError } from "../ResilienceError.js"
 import * as rules from "./options.js"
-
-const injections = Metric.counter("effect_resilience_fault_injections_total", {
-  description: "Faults injected, by fault injection and kind",
-  incremental: true
-})
+import * as T from "./telemetry.js"
 
 const RefOfBoolean = Schema.declare(
   (u: unknown): u is Ref.Ref<boolean> => Predicate.hasProperty(u, Ref.RefTypeId)
@@ -69,7 +66,15 @@ export const make = <E, A>(
     const rate = decoded.rate
     const enabled = typeof decoded.enabled === "object" ? decoded.enabled : yield* Ref.make(decoded.enabled ?? false)
     const inject = fault(name, decoded)
-    const injected = Metric.increment(Metric.tagged(Metric.tagged(injections, "fault_injection", name), "kind", kind))
+    const injected = Effect.zipRight(
+      Metric.increment(
+        T.taggedCounter(T.faultInjections, [
+          ...T.baseLabels("fault_injection", name, ""),
+          MetricLabel.make("reason", kind)
+        ])
+      ),
+      T.event(T.Event.faultInjected, { [T.Attr.faultInjectionName]: name, [T.Attr.faultInjectionKind]: kind })
+    )
     const execute = <A2, E2, R>(self: Effect.Effect<A2, E2, R>): Effect.Effect<A | A2, E | E2, R> =>
       Effect.flatMap(Ref.get(enabled), (on) =>
         on

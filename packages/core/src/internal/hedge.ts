@@ -16,22 +16,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as ParseResult from "effect/ParseResult"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schema from "effect/Schema"
 import * as rules from "./options.js"
+import * as T from "./telemetry.js"
 import { armTimer, startChild } from "./timeout.js"
-
-const hedgedAttempts = Metric.counter("effect_resilience_hedge_attempts_total", {
-  description: "Hedged attempts started (not counting the primary attempt)",
-  incremental: true
-})
-
-const hedgeWins = Metric.counter("effect_resilience_hedge_wins_total", {
-  description: "Calls that needed the hedging loop, by winner (primary, hedge, none: every attempt failed)",
-  incremental: true
-})
 
 /** @internal */
 export const MAX_HEDGED_ATTEMPTS = 10
@@ -141,8 +132,9 @@ export interface Config {
 /** @internal */
 export const makeExecute = (config: Config) => {
   const { maxAttempts, name, record } = config
-  const launched = Metric.tagged(hedgedAttempts, "hedge", name)
-  const won = (winner: string) => Metric.tagged(Metric.tagged(hedgeWins, "hedge", name), "winner", winner)
+  const labels = T.baseLabels("hedge", name, "")
+  const launched = T.taggedCounter(T.hedgeAttempts, labels)
+  const won = (winner: string) => T.taggedCounter(T.hedgeWins, [...labels, MetricLabel.make("outcome", winner)])
   const primaryWon = won("primary")
   const hedgeWon = won("hedge")
   const noneWon = won("none")
@@ -163,6 +155,17 @@ export const makeExecute = (config: Config) => {
         const delayMillis = config.delayMillis()
         const delay = Duration.millis(delayMillis)
         const fibers: Array<Fiber.RuntimeFiber<A, E>> = [primary]
+        // Span events only when a span is open (read once: the caller's context does not change while it waits).
+        const traced = T.spanOf(parent.currentContext) !== undefined
+        const report = (winner: string, index: number) => {
+          if (traced) {
+            T.unsafeEvent(parent, T.Event.hedgeSettled, {
+              [T.Attr.hedgeName]: name,
+              [T.Attr.hedgeWinner]: winner,
+              [T.Attr.hedgeAttempt]: index
+            })
+          }
+        }
         // Driven by the attempts' exit observers and one timer at a time, in callbacks: no fiber of its own,
         // no queue (measured: a Queue + `Effect.timeoutOption` loop cost ~68 µs a call whose primary wins).
         return restore(Effect.async<A, E>((resume) => {
@@ -180,7 +183,7 @@ export const makeExecute = (config: Config) => {
             cancelTimer()
             if (fibers.length < maxAttempts) {
               cancelTimer = armTimer(parent, flags, delay, delayMillis, () => {
-                if (!settled) launch()
+                if (!settled) launch("delay")
               })
             }
           }
@@ -193,22 +196,32 @@ export const makeExecute = (config: Config) => {
                   if (i !== index) fibers[i]!.unsafeInterruptAsFork(parent.id())
                 }
                 ;(index === 0 ? primaryWon : hedgeWon).unsafeUpdate(1, [])
+                report(index === 0 ? "primary" : "hedge", index)
                 return settle(exit)
               }
               running--
-              if (fibers.length < maxAttempts) return launch()
+              if (fibers.length < maxAttempts) return launch("failure")
               if (running === 0) {
                 noneWon.unsafeUpdate(1, [])
+                report("none", index)
                 settle(exit)
               }
             })
-          const launch = (): void => {
+          const launch = (trigger: "delay" | "failure"): void => {
             const index = fibers.length
             starts.push(clock.unsafeCurrentTimeMillis())
             running++
             const fiber = startChild(parent, flags, self)
             fibers.push(fiber)
             launched.unsafeUpdate(1, [])
+            if (traced) {
+              T.unsafeEvent(parent, T.Event.hedgeAttemptStarted, {
+                [T.Attr.hedgeName]: name,
+                [T.Attr.hedgeAttempt]: index,
+                [T.Attr.hedgeDelayMs]: delayMillis,
+                [T.Attr.hedgeTrigger]: trigger
+              })
+            }
             armNext()
             observe(fiber, index)
           }

@@ -39,6 +39,9 @@ export type PolicyName =
   | "rate_limiter"
   | "rate_limiter_store"
   | "http_client"
+  | "hedge"
+  | "fallback"
+  | "fault_injection"
 
 /** The labels every policy series carries: `policy`, `service`, `operation`. @internal */
 export const baseLabels = (
@@ -147,6 +150,26 @@ export const rateLimiterDecisions = counter(
   "Rate limiter decisions, by outcome (allowed, waited, rejected)"
 )
 
+/** @internal */
+export const hedgeAttempts = counter("hedge_attempts_total", "Hedged attempts started (not counting the primary)")
+/** @internal */
+export const hedgeWins = counter(
+  "hedge_wins_total",
+  "Calls that needed the hedging loop, by outcome (primary, hedge: the winner; none: every attempt failed)"
+)
+
+/** @internal */
+export const fallbacks = counter(
+  "fallbacks_total",
+  "Handled failures of a fallback, by outcome (served, stale, expired, missing)"
+)
+
+/** @internal */
+export const faultInjections = counter(
+  "fault_injections_total",
+  "Faults injected, by reason: the kind of fault (failure, latency, result)"
+)
+
 // ---------------------------------------------------------------------------
 // spans
 // ---------------------------------------------------------------------------
@@ -173,7 +196,17 @@ export const Attr = {
   timeoutMs: "resilience.timeout.duration_ms",
   rateLimiterName: "resilience.rate_limiter.name",
   rateLimiterAllowed: "resilience.rate_limiter.allowed",
-  rateLimiterRemaining: "resilience.rate_limiter.remaining"
+  rateLimiterRemaining: "resilience.rate_limiter.remaining",
+  hedgeName: "resilience.hedge.name",
+  hedgeAttempt: "resilience.hedge.attempt",
+  hedgeDelayMs: "resilience.hedge.delay_ms",
+  hedgeWinner: "resilience.hedge.winner",
+  hedgeTrigger: "resilience.hedge.trigger",
+  fallbackName: "resilience.fallback.name",
+  fallbackOutcome: "resilience.fallback.outcome",
+  fallbackAgeMs: "resilience.fallback.age_ms",
+  faultInjectionName: "resilience.fault_injection.name",
+  faultInjectionKind: "resilience.fault_injection.kind"
 } as const
 
 /** @internal */
@@ -186,7 +219,11 @@ export const Event = {
   bulkheadAcquired: "resilience.bulkhead.acquired",
   bulkheadRejected: "resilience.bulkhead.rejected",
   timeout: "resilience.timeout",
-  rateLimited: "resilience.rate_limiter.decision"
+  rateLimited: "resilience.rate_limiter.decision",
+  hedgeAttemptStarted: "resilience.hedge.attempt_started",
+  hedgeSettled: "resilience.hedge.settled",
+  fallback: "resilience.fallback",
+  faultInjected: "resilience.fault_injection.injected"
 } as const
 
 /** The open span in a context, if any. @internal */
