@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from "node:fs"
 
-const pattern = /<!-- ([a-z-]+):start -->[\s\S]*?<!-- \1:end -->\n?/g
+const pattern = /<!-- ([a-z0-9-]+):start -->[\s\S]*?<!-- \1:end -->\n?/g
 
 /** Every marked section of the file (empty when there is none or no file). */
 export const markedSections = (file: string): ReadonlyArray<string> =>
