@@ -12,6 +12,8 @@
  * spikes), bursts of 429 with `Retry-After`, full outages (connection
  * refused), "timeout after accept" (the order is booked at the broker, then
  * the reply never comes: the caller sees its timeout), and slow quotes.
+ * The outage, the 503s and the latency spikes are core's `FaultInjection`s
+ * (`SimulatedInjections`), so they are counted and traced as any injection.
  * Everything runs on the fiber's `Clock` and a seeded `Random`, so a test
  * under `TestClock` is deterministic.
  *
@@ -29,6 +31,7 @@
  *
  * @since 0.1.0
  */
+import * as FaultInjection from "@effect-resilience/core/FaultInjection"
 import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -37,6 +40,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
 import type { BrokerApi } from "./BrokerClient.js"
 import { BrokerClient } from "./BrokerClient.js"
 import {
@@ -137,6 +141,26 @@ export interface FaultInjector {
   readonly rateLimitBurst: (calls: number, retryAfter: Duration.DurationInput) => Effect.Effect<void>
   /** Start (`true`) or end a full outage. */
   readonly outage: (on: boolean) => Effect.Effect<void>
+  /** Core's `FaultInjection`s that carry the random faults in force (see `SimulatedInjections`). */
+  readonly injections: Effect.Effect<SimulatedInjections>
+}
+
+/**
+ * The simulators' random faults as core's `FaultInjection` policies, so they
+ * report as any injection does (`resilience_fault_injections_total` with
+ * `service` `simulated-outage`, `simulated-errors` or `simulated-latency-spikes`,
+ * and a span event): `outage` a failure at rate 1 switched by its `Ref`,
+ * `errors` the 503s at `errorRate`, `spikes` the latency spikes at
+ * `latency.spikeRate`. An injection's rate is fixed, so `errors` and `spikes`
+ * are rebuilt when their rate or spike changes.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SimulatedInjections {
+  readonly outage: FaultInjection.FaultInjection<ProviderUnavailableError>
+  readonly errors: FaultInjection.FaultInjection<ProviderUnavailableError>
+  readonly spikes: FaultInjection.FaultInjection
 }
 
 /**
@@ -157,26 +181,64 @@ export class SimulatedFaults extends Context.Tag("@effect-resilience/clients/Sim
  * @category constructors
  */
 export const makeFaults = (initial: Partial<Faults> = {}): Effect.Effect<FaultInjector> =>
-  Effect.sync(() => {
+  Effect.gen(function*() {
     const start: Faults = { ...noFaults, ...initial }
+    const provider = "simulated"
+    // the admin routes validate rates; a direct `set` out of [0, 1] keeps its old meaning (never / always)
+    const clamp = (rate: number) => rate > 1 ? 1 : rate > 0 ? rate : 0
+    const errorsAt = (rate: number) =>
+      Effect.orDie(FaultInjection.failure({
+        rate: clamp(rate),
+        enabled: rate > 0,
+        name: "simulated-errors",
+        error: () =>
+          new ProviderUnavailableError({ provider, reason: "503 Service Unavailable", status: 503, sent: true })
+      }))
+    const spikesOf = (latency: Latency) =>
+      Effect.orDie(FaultInjection.latency({
+        rate: clamp(latency.spikeRate),
+        latency: latency.spike,
+        enabled: latency.spikeRate > 0,
+        name: "simulated-latency-spikes"
+      }))
+    const outage = yield* Effect.orDie(FaultInjection.failure({
+      rate: 1,
+      enabled: start.outage,
+      name: "simulated-outage",
+      error: () => new ProviderUnavailableError({ provider, reason: "connection refused (outage)", sent: false })
+    }))
     let current = start
+    let injections: SimulatedInjections = {
+      outage,
+      errors: yield* errorsAt(start.errorRate),
+      spikes: yield* spikesOf(start.latency)
+    }
+    const lock = yield* Effect.makeSemaphore(1)
+    // One change at a time: the state and the injections built from it move together.
+    const apply = (next: (faults: Faults) => Faults) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        const before = current
+        const after = next(before)
+        current = after
+        if (after.outage !== before.outage) yield* Ref.set(outage.enabled, after.outage)
+        if (after.errorRate !== before.errorRate) {
+          injections = { ...injections, errors: yield* errorsAt(after.errorRate) }
+        }
+        if (
+          after.latency.spikeRate !== before.latency.spikeRate ||
+          !Duration.equals(after.latency.spike, before.latency.spike)
+        ) {
+          injections = { ...injections, spikes: yield* spikesOf(after.latency) }
+        }
+      }))
     return {
       get: Effect.sync(() => current),
-      set: (patch) =>
-        Effect.sync(() => {
-          current = { ...current, ...patch }
-        }),
-      reset: Effect.sync(() => {
-        current = start
-      }),
+      set: (patch) => apply((faults) => ({ ...faults, ...patch })),
+      reset: apply(() => start),
       rateLimitBurst: (calls, retryAfter) =>
-        Effect.sync(() => {
-          current = { ...current, rateLimitBurst: calls, rateLimitRetryAfter: Duration.decode(retryAfter) }
-        }),
-      outage: (on) =>
-        Effect.sync(() => {
-          current = { ...current, outage: on }
-        })
+        apply((faults) => ({ ...faults, rateLimitBurst: calls, rateLimitRetryAfter: Duration.decode(retryAfter) })),
+      outage: (on) => apply((faults) => ({ ...faults, outage: on })),
+      injections: Effect.sync(() => injections)
     }
   })
 
@@ -369,7 +431,13 @@ const round = (n: number, reference: number) => {
   return Number(n.toFixed(digits))
 }
 
-/** Apply the call-level faults every simulated call sees. */
+/**
+ * Apply the call-level faults every simulated call sees. The outage, the 503s
+ * and the latency spikes are core's `FaultInjection`s (a rate and a switch);
+ * the 429 burst stays here: it is a countdown of calls (state beyond a rate),
+ * which no fixed-rate injection expresses. The base latency and jitter are
+ * the simulated network, not a fault.
+ */
 const faulted = <A, E>(
   injector: FaultInjector,
   random: Random.Random,
@@ -377,30 +445,21 @@ const faulted = <A, E>(
   extraLatency: (faults: Faults) => Duration.Duration,
   self: Effect.Effect<A, E>
 ): Effect.Effect<A, E | ProviderError> =>
-  Effect.gen(function*() {
-    const faults = yield* injector.get
-    if (faults.outage) {
-      return yield* new ProviderUnavailableError({ provider, reason: "connection refused (outage)", sent: false })
-    }
-    if (faults.rateLimitBurst > 0) {
-      yield* injector.set({ rateLimitBurst: faults.rateLimitBurst - 1 })
-      return yield* new ProviderRateLimitedError({ provider, retryAfter: faults.rateLimitRetryAfter, reason: "429" })
-    }
-    const l = faults.latency
-    let delay = Duration.toMillis(l.base) + Duration.toMillis(extraLatency(faults))
-    if (Duration.toMillis(l.jitter) > 0) delay += (yield* random.next) * Duration.toMillis(l.jitter)
-    if (l.spikeRate > 0 && (yield* random.next) < l.spikeRate) delay += Duration.toMillis(l.spike)
-    if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
-    if (faults.errorRate > 0 && (yield* random.next) < faults.errorRate) {
-      return yield* new ProviderUnavailableError({
-        provider,
-        reason: "503 Service Unavailable",
-        status: 503,
-        sent: true
-      })
-    }
-    return yield* self
-  })
+  Effect.flatMap(injector.injections, ({ errors, outage, spikes }) =>
+    // the outage draws from the fiber's Random (at rate 1 the draw decides nothing); the others from the
+    // simulator's seeded one, in the order the simulator always drew (jitter, spike, error)
+    outage.execute(Effect.gen(function*() {
+      const faults = yield* injector.get
+      if (faults.rateLimitBurst > 0) {
+        yield* injector.set({ rateLimitBurst: faults.rateLimitBurst - 1 })
+        return yield* new ProviderRateLimitedError({ provider, retryAfter: faults.rateLimitRetryAfter, reason: "429" })
+      }
+      const l = faults.latency
+      let delay = Duration.toMillis(l.base) + Duration.toMillis(extraLatency(faults))
+      if (Duration.toMillis(l.jitter) > 0) delay += (yield* random.next) * Duration.toMillis(l.jitter)
+      if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
+      return yield* Effect.withRandom(spikes.execute(errors.execute(self)), random)
+    })))
 
 // The refusals the real providers answer with (test/fixtures/*.json), so that callers of the simulators
 // (the gateway) meet the same typed errors as against the real APIs.
@@ -539,6 +598,8 @@ export const makeBrokerApi = (
               net.set(order.symbol, { qty: p.qty + signed, cost: p.cost + signed * price })
             }
             if (!byClientId.has(order.clientOrderId)) byClientId.set(order.clientOrderId, order)
+            // Not a FaultInjection: the order is booked first, then the reply is lost (state beyond a rate,
+            // and the fault sits inside the call, not around it).
             const faults = yield* injector.get
             if (faults.timeoutAfterAcceptRate > 0 && (yield* random.next) < faults.timeoutAfterAcceptRate) {
               // Booked, but the reply is lost: the caller's own timeout fires first.
