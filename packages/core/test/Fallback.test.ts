@@ -1,6 +1,7 @@
 import { Fallback, ResilienceError } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Metric, Option, Schema, TestClock } from "effect"
+import { Duration, Effect, Exit, Option, Schema, TestClock } from "effect"
+import { counterValue } from "./utils/metrics.js"
 
 class ProviderDown extends Schema.TaggedError<ProviderDown>()("ProviderDown", {}) {}
 class BadSymbol extends Schema.TaggedError<BadSymbol>()("BadSymbol", { symbol: Schema.String }) {}
@@ -12,19 +13,6 @@ interface Quote {
   readonly price: number
   readonly staleFor?: number
 }
-
-/** The count of a counter series of the Observability scheme (`policy`, `service`, `operation` "", then `extra`). */
-const counterValue = (name: string, policy: string, service: string, extra: Record<string, string> = {}) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const all: Record<string, string> = { policy, service, operation: "", ...extra }
-    for (const pair of pairs) {
-      if (pair.metricKey.name !== name) continue
-      const found = pair.metricKey.tags.length === Object.keys(all).length &&
-        pair.metricKey.tags.every((t) => all[t.key] === t.value)
-      if (found) return Number((pair.metricState as unknown as { count: number | bigint }).count)
-    }
-    return 0
-  })
 
 describe("Fallback", () => {
   it.effect("a handled error (by tag) falls back; an unhandled one passes through with its type", () =>

@@ -1,6 +1,7 @@
 import { FaultInjection, Policy, ResilienceError, Retry, Timeout } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Metric, Random, Ref, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Random, Ref, TestClock } from "effect"
+import { counterValue } from "./utils/metrics.js"
 
 const CALLS = 10_000
 
@@ -18,19 +19,6 @@ const countCalls = <E, A>(
     const exits: Array<Exit.Exit<unknown, unknown>> = []
     for (let i = 0; i < n; i++) exits.push(yield* Effect.exit(injection.execute(inner)))
     return { ran, exits }
-  })
-
-/** The count of a counter series of the Observability scheme (`policy`, `service`, `operation` "", then `extra`). */
-const counterValue = (name: string, policy: string, service: string, extra: Record<string, string> = {}) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const all: Record<string, string> = { policy, service, operation: "", ...extra }
-    for (const pair of pairs) {
-      if (pair.metricKey.name !== name) continue
-      const found = pair.metricKey.tags.length === Object.keys(all).length &&
-        pair.metricKey.tags.every((t) => all[t.key] === t.value)
-      if (found) return Number((pair.metricState as unknown as { count: number | bigint }).count)
-    }
-    return 0
   })
 
 describe("FaultInjection", () => {

@@ -1,6 +1,7 @@
 import { Bulkhead, CircuitBreaker, FaultInjection, Hedge, Policy, Retry, Timeout } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, Metric, Ref, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, Ref, TestClock } from "effect"
+import { counterValue } from "./utils/metrics.js"
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
@@ -29,19 +30,6 @@ const scripted = (plans: ReadonlyArray<Plan>) => {
   })
   return { operation, stats }
 }
-
-/** The count of a counter series of the Observability scheme (`policy`, `service`, `operation` "", then `extra`). */
-const counterValue = (name: string, policy: string, service: string, extra: Record<string, string> = {}) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const all: Record<string, string> = { policy, service, operation: "", ...extra }
-    for (const pair of pairs) {
-      if (pair.metricKey.name !== name) continue
-      const found = pair.metricKey.tags.length === Object.keys(all).length &&
-        pair.metricKey.tags.every((t) => all[t.key] === t.value)
-      if (found) return Number((pair.metricState as unknown as { count: number | bigint }).count)
-    }
-    return 0
-  })
 
 // Background interruptions are processed on the next ticks of the scheduler.
 const settle = Effect.repeatN(Effect.yieldNow(), 10)
