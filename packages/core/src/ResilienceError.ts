@@ -33,7 +33,9 @@ export class CircuitOpenError extends Schema.TaggedError<CircuitOpenError>()("Ci
 }) {
   /** @since 0.1.0 */
   override get message(): string {
-    return `Circuit breaker "${this.breaker}" is ${this.state}; retry after ${Duration.format(this.retryAfter)}`
+    return Duration.isFinite(this.retryAfter)
+      ? `Circuit breaker "${this.breaker}" is ${this.state}; retry after ${Duration.format(this.retryAfter)}`
+      : `Circuit breaker "${this.breaker}" is ${this.state}; it admits no call until it is reset`
   }
 }
 

@@ -32,7 +32,9 @@ import * as Schema from "effect/Schema"
 /**
  * 503: the provider's circuit breaker is open; retry after `retryAfter`
  * (exact milliseconds in the body, like every time in a body here; the
- * `Retry-After` header rounds up to whole seconds).
+ * `Retry-After` header rounds up to whole seconds). A breaker isolated by an
+ * operator has no time to retry after: `retryAfter` and the header are then
+ * absent (never `null` or `Infinity` on the wire).
  *
  * @since 0.1.0
  * @category errors
@@ -40,7 +42,7 @@ import * as Schema from "effect/Schema"
 export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen", {
   breaker: Schema.String,
   state: Schema.String,
-  retryAfter: Schema.DurationFromMillis,
+  retryAfter: Schema.optional(Schema.DurationFromMillis),
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 503, description: "A provider's circuit breaker is open" })) {}
 
@@ -245,10 +247,12 @@ export const toHttpError = (error: unknown): { readonly error: OrderHttpError; r
   switch (error._tag) {
     case "CircuitOpenError": {
       const retryAfter = field(error, "retryAfter") as Duration.Duration
-      return {
-        error: new CircuitOpen({ breaker: str(error, "breaker"), state: str(error, "state"), retryAfter, message }),
-        retryAfter: seconds(retryAfter)
-      }
+      const breaker = str(error, "breaker")
+      const state = str(error, "state")
+      // Isolated: no time at which retrying helps, so no time is sent
+      return Duration.isFinite(retryAfter)
+        ? { error: new CircuitOpen({ breaker, state, retryAfter, message }), retryAfter: seconds(retryAfter) }
+        : { error: new CircuitOpen({ breaker, state, message }) }
     }
     case "BulkheadRejectedError":
       return {

@@ -1,4 +1,5 @@
 import { ClientError } from "@effect-resilience/clients"
+import { CircuitOpenError } from "@effect-resilience/core/ResilienceError"
 import { HttpErrors } from "@effect-resilience/gateway"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Schema } from "effect"
@@ -16,6 +17,25 @@ describe("HttpErrors.toHttpError", () => {
     expect(retryAfter).toBe(2)
     expect(Schema.encodeSync(HttpErrors.UpstreamRateLimited)(error as HttpErrors.UpstreamRateLimited)).toMatchObject({
       retryAfter: 1500
+    })
+  })
+
+  it("an isolated breaker (retryAfter infinite) sends no retryAfter and no Retry-After; an open one sends both", () => {
+    const isolated = HttpErrors.toHttpError(
+      new CircuitOpenError({ breaker: "alpaca/orders", state: "Isolated", retryAfter: Duration.infinity })
+    )
+    expect(isolated.retryAfter).toBeUndefined()
+    const body = Schema.encodeSync(HttpErrors.CircuitOpen)(isolated.error as HttpErrors.CircuitOpen)
+    expect(body).toMatchObject({ _tag: "CircuitOpen", state: "Isolated" })
+    expect("retryAfter" in body).toBe(false)
+    expect(JSON.stringify(body)).not.toMatch(/null|Infinity/)
+
+    const open = HttpErrors.toHttpError(
+      new CircuitOpenError({ breaker: "alpaca/orders", state: "Open", retryAfter: Duration.millis(2500) })
+    )
+    expect(open.retryAfter).toBe(3)
+    expect(Schema.encodeSync(HttpErrors.CircuitOpen)(open.error as HttpErrors.CircuitOpen)).toMatchObject({
+      retryAfter: 2500
     })
   })
 
