@@ -6,10 +6,32 @@
  * `pnpm start` runs it); every wait has seconds of margin.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
 import * as net from "node:net"
+import { fileURLToPath } from "node:url"
 import { type GatewayProcess, listening, spawnGateway, until } from "./utils/gatewayProcess.js"
 
+const gatewayDir = fileURLToPath(new URL("..", import.meta.url))
+
+// `pnpm start` itself (the package script that sets the heap cap), with `env` added to this process's environment
+const pnpmStart = (env: Record<string, string>) =>
+  new Promise<{ readonly code: number | null; readonly stderr: string }>((resolve, reject) => {
+    const child = spawn("pnpm", ["start"], { cwd: gatewayDir, env: { ...process.env, ...env, PORT: "0" } })
+    let stderr = ""
+    child.stderr.on("data", (chunk) => stderr += String(chunk))
+    child.on("error", reject)
+    child.on("exit", (code) => resolve({ code, stderr }))
+  })
+
 describe("pnpm start (the gateway's process)", () => {
+  it("a GATEWAY_HEAP_MB that is not a whole number of megabytes: a line naming it and its value, exit 2", async () => {
+    for (const value of ["abc", "0", "512MB", "-1"]) {
+      const run = await pnpmStart({ GATEWAY_HEAP_MB: value })
+      expect(run.code).toBe(2)
+      expect(run.stderr).toContain(`GATEWAY_HEAP_MB must be a whole number of megabytes (>= 1), got '${value}'`)
+    }
+  }, 60_000)
+
   it("a port already in use: one line naming EADDRINUSE, the port and PORT=, no stack trace, exit 1", async () => {
     const holder = net.createServer()
     await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve))
