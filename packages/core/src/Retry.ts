@@ -27,8 +27,10 @@
  *   up (original error) when the budget is spent;
  * - log one structured line per retry at Debug (`service`, `operation`,
  *   `attempt`, `delayMillis`, `errorTag`: during an outage every call
- *   retries, and a warning per retry would flood the logs) and one warning
- *   when giving up (plus `reason`), and
+ *   retries, and a warning per retry would flood the logs) and a warning
+ *   when giving up (plus `reason`), at most one per policy every 10 s (the
+ *   give-ups in between at Debug, counted in the next warning's
+ *   `quietGiveUpsSinceLastWarning`), and
  *   count them in the metrics `resilience_retry_attempts_total`,
  *   `resilience_retry_give_ups_total` and the histogram
  *   `resilience_retry_delay_seconds` (labels: `Observability`), and record

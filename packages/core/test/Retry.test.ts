@@ -609,7 +609,7 @@ describe("Retry", () => {
           expect((yield* Metric.value(counter)).count).toBe(3)
         })
       ))
-    it.effect("at the default log level, a storm of retries logs only its give-ups, not a line per retry", () =>
+    it.effect("at the default log level, a storm of retries logs one give-up warning, not a line per retry or per call", () =>
       captureLogs((lines) =>
         Effect.gen(function*() {
           const retry = yield* Retry.constant("100 millis", { maxRetries: 3, service: "storm", operation: "quote" })
@@ -621,10 +621,24 @@ describe("Retry", () => {
           )
           yield* TestClock.adjust("1 second")
           expect(yield* Fiber.join(fiber)).toHaveLength(50)
-          // 150 retries happened (the metric counts them); the log holds one warning per call that gave up
-          expect(lines.map((l) => [l.level, l.message])).toEqual(
-            Array.from({ length: 50 }, () => ["WARN", "Retry: giving up"])
-          )
+          // 150 retries and 50 give-ups happened (the metrics count them); the log holds the first give-up only
+          expect(lines.map((l) => [l.level, l.message])).toEqual([["WARN", "Retry: giving up"]])
+        }), LogLevel.Info))
+
+    it.effect("give-ups warn at most once per 10 s per policy; the next warning counts the quiet ones", () =>
+      captureLogs((lines) =>
+        Effect.gen(function*() {
+          const retry = yield* Retry.constant("100 millis", { maxRetries: 0, service: "storm", operation: "quote" })
+          const failing = Effect.fail(new ConnectionError({}))
+          for (let i = 0; i < 5; i++) {
+            yield* Effect.flip(retry.execute(failing))
+            yield* TestClock.adjust("3 seconds")
+          }
+          // at 0 s a warning; 3, 6, 9 s quiet; 12 s a warning counting those three
+          expect(lines.map((l) => [l.level, l.at, l.annotations.quietGiveUpsSinceLastWarning])).toEqual([
+            ["WARN", 0, undefined],
+            ["WARN", 12_000, 3]
+          ])
         }), LogLevel.Info))
   })
 

@@ -188,6 +188,15 @@ export interface Config {
 }
 
 /**
+ * The shortest time between two "giving up" warnings of one Retry policy
+ * (the give-ups in between are logged at Debug and counted in the next
+ * warning).
+ *
+ * @internal
+ */
+export const GIVE_UP_WARNING_INTERVAL_MILLIS = 10_000
+
+/**
  * The policy's `execute`: `Effect.catchAll` on the success path; after a
  * failure, the loop `Effect.retry` would run with `config.schedule` (step
  * it with the error, sleep until the decision's start, try again), plus
@@ -203,10 +212,30 @@ export const makeExecute = (config: Config) => {
   const delays = T.taggedHistogram(T.retryDelay, labels)
   const budgetLabels = T.baseLabels("retry_budget", service, operation)
 
+  // During an outage every call gives up: one warning per call would flood the logs. The first give-up warns, then
+  // at most one warning per GIVE_UP_WARNING_INTERVAL_MILLIS (on the fiber's Clock) carries how many gave up
+  // quietly (at Debug) since the last one; the metric still counts every give-up.
+  let lastWarningAt = Number.NEGATIVE_INFINITY
+  let quietGiveUps = 0
+  const giveUpLog = (annotations: Record<string, unknown>) =>
+    Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      if (now - lastWarningAt < GIVE_UP_WARNING_INTERVAL_MILLIS) {
+        quietGiveUps++
+        return Effect.annotateLogs(Effect.logDebug("Retry: giving up"), annotations)
+      }
+      const quiet = quietGiveUps
+      lastWarningAt = now
+      quietGiveUps = 0
+      return Effect.annotateLogs(
+        Effect.logWarning("Retry: giving up"),
+        quiet === 0 ? annotations : { ...annotations, quietGiveUpsSinceLastWarning: quiet }
+      )
+    })
+
   const giveUp = <E>(error: E, attempt: number, reason: GiveUpReason, extra?: Record<string, unknown>) => {
     const errorTag = tagOf(error)
-    return Effect.logWarning("Retry: giving up").pipe(
-      Effect.annotateLogs({ service, operation, attempt, errorTag, reason, ...extra }),
+    return giveUpLog({ service, operation, attempt, errorTag, reason, ...extra }).pipe(
       Effect.zipRight(
         Metric.increment(Metric.tagged(Metric.tagged(giveUps, "error_type", errorTag), "reason", reason))
       ),
