@@ -86,6 +86,15 @@ export interface RateLimitSpec {
   readonly mode?: "fail" | "wait" | undefined
   /** The documented quota this bucket enforces, and where it is documented. */
   readonly source: string
+  /**
+   * Market-data clients: also learn the provider's real quota from its
+   * responses (429s, `Retry-After`, `RateLimit` / `X-RateLimit-*` headers;
+   * core's `AdaptiveRateLimiter`), below this documented one, which stays
+   * the hard ceiling. `false`: the documented quota alone.
+   *
+   * @default true
+   */
+  readonly learn?: boolean | undefined
 }
 
 /**
