@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -173,8 +173,8 @@ const success: AdaptiveRateLimiter.Signal = { limited: false }
 /** @internal */
 export const defaultSignal = (exit: Exit.Exit<unknown, unknown>): AdaptiveRateLimiter.Signal | undefined => {
   if (Exit.isSuccess(exit)) return success
-  if (exit.cause._tag !== "Fail") return undefined
-  return limitedSignal(exit.cause.error)
+  const failure = Cause.failureOption(exit.cause)
+  return failure._tag === "Some" ? limitedSignal(failure.value) : undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -244,7 +244,7 @@ export const make = (
     previous: AdaptiveRateLimiter.State,
     decrease: AdaptiveRateLimiter.DecreaseReason | undefined,
     at: number
-  ): Effect.Effect<void> => {
+  ): Effect.Effect<void> | undefined => {
     const rate = state.rate
     const effects: Array<Effect.Effect<void>> = []
     if (decrease !== undefined) effects.push(Metric.increment(decreaseCounters[decrease]))
@@ -279,10 +279,11 @@ export const make = (
         )
       )
     }
-    return effects.length === 0 ? Effect.void : Effect.all(effects, { discard: true })
+    return effects.length === 0 ? undefined : effects.length === 1 ? effects[0] : Effect.all(effects, { discard: true })
   }
 
-  const observeAt = (signal: AdaptiveRateLimiter.Signal, at: number): Effect.Effect<void> => {
+  // The state moves synchronously; what is left to do (metrics, a log line) is returned, if anything.
+  const observeAt = (signal: AdaptiveRateLimiter.Signal, at: number): Effect.Effect<void> | undefined => {
     const previous = state
     const next = step(config, previous, signal, at)
     state = next.state
@@ -295,7 +296,7 @@ export const make = (
   }
 
   const observe = (signal: AdaptiveRateLimiter.Signal): Effect.Effect<void> =>
-    Effect.flatMap(Clock.currentTimeMillis, (at) => observeAt(signal, at))
+    Effect.clockWith((clock) => observeAt(signal, clock.unsafeCurrentTimeMillis()) ?? Effect.void)
 
   // The wait for a token, reserved; -1 when it would exceed maxWait (then its retryAfter).
   let lastRetryAfter = 0
@@ -323,27 +324,42 @@ export const make = (
       remaining: 0
     }, true)
 
-  const acquire: Effect.Effect<void, RateLimitedError> = Effect.flatMap(Clock.currentTimeMillis, (at) => {
-    const wait = reserve(at)
-    if (wait < 0) return Effect.fail(rejected())
-    if (wait === 0) return Effect.void
+  // Sleep for a reservation; a pause that began during the sleep voids it: take a new one after it.
+  const sleepFor = (wait: number): Effect.Effect<void, RateLimitedError> => {
     const reservedIn = generation
-    // a pause that began during the sleep voids the reservation: take a new one after it
     return Effect.flatMap(Effect.sleep(Duration.millis(wait)), () => generation === reservedIn ? Effect.void : acquire)
+  }
+
+  const acquire: Effect.Effect<void, RateLimitedError> = Effect.clockWith((clock) => {
+    const wait = reserve(clock.unsafeCurrentTimeMillis())
+    return wait < 0 ? Effect.fail(rejected()) : wait === 0 ? Effect.void : sleepFor(wait)
   })
 
+  // The success path: one clock read for the token, the call, one for its
+  // signal; the state moves in place and nothing else runs unless the rate
+  // moved enough to report. An interrupted call says nothing about the quota.
   const execute = <A, E, R>(
     self: Effect.Effect<A, E, R>,
     options?: AdaptiveRateLimiter.ExecuteOptions<A, E> | undefined
   ): Effect.Effect<A, E | RateLimitedError, R> => {
-    const signalOf = options?.signal ?? defaultSignal
-    return Effect.zipRight(
-      acquire,
-      Effect.onExit(self, (exit) => {
-        const signal = signalOf(exit)
-        return signal === undefined ? Effect.void : observe(signal)
+    const signalOf = options?.signal
+    return Effect.clockWith((clock) => {
+      const wait = reserve(clock.unsafeCurrentTimeMillis())
+      if (wait < 0) return Effect.fail(rejected())
+      const run = Effect.matchCauseEffect(self, {
+        onFailure: (cause) => {
+          const signal = signalOf === undefined ? defaultSignal(Exit.failCause(cause)) : signalOf(Exit.failCause(cause))
+          const effect = signal === undefined ? undefined : observeAt(signal, clock.unsafeCurrentTimeMillis())
+          return effect === undefined ? Effect.failCause(cause) : Effect.zipRight(effect, Effect.failCause(cause))
+        },
+        onSuccess: (a) => {
+          const signal = signalOf === undefined ? success : signalOf(Exit.succeed(a))
+          const effect = signal === undefined ? undefined : observeAt(signal, clock.unsafeCurrentTimeMillis())
+          return effect === undefined ? Effect.succeed(a) : Effect.as(effect, a)
+        }
       })
-    )
+      return wait === 0 ? run : Effect.zipRight(sleepFor(wait), run)
+    })
   }
 
   return {
