@@ -105,7 +105,7 @@ export interface Options {
    * The probe: each success adds this share of that rate (or of `maxRate`
    * before any 429), in [0, 1); 0 never probes above it.
    *
-   * @default 0.0005
+   * @default 0.001
    */
   readonly probe?: number | undefined
   /**

@@ -195,7 +195,7 @@ export const resolveOptions = (options: AdaptiveRateLimiter.Options) =>
       burstSize: o.burstSize ?? 1,
       decrease: o.decrease ?? 0.9,
       increase: o.increase ?? 0.02,
-      probe: o.probe ?? 0.0005,
+      probe: o.probe ?? 0.001,
       maxWaitMillis: Duration.toMillis(o.maxWait ?? Duration.minutes(5)),
       maxPauseMillis: Duration.toMillis(o.maxPause ?? Duration.hours(1))
     }
@@ -324,10 +324,21 @@ export const make = (
       remaining: 0
     }, true)
 
-  // Sleep for a reservation; a pause that began during the sleep voids it: take a new one after it.
+  // Sleep for a reservation; a pause that began during the sleep voids it:
+  // take a new one after it. An interrupted waiter hands its slot back when
+  // nobody reserved after it (otherwise the slot stays spent: handing it out
+  // again could let two calls through closer than the rate).
   const sleepFor = (wait: number): Effect.Effect<void, RateLimitedError> => {
     const reservedIn = generation
-    return Effect.flatMap(Effect.sleep(Duration.millis(wait)), () => generation === reservedIn ? Effect.void : acquire)
+    const reservedTat = tat
+    const interval = 1000 / state.rate
+    return Effect.flatMap(
+      Effect.onInterrupt(Effect.sleep(Duration.millis(wait)), () =>
+        Effect.sync(() => {
+          if (generation === reservedIn && tat === reservedTat) tat -= interval
+        })),
+      () => generation === reservedIn ? Effect.void : acquire
+    )
   }
 
   const acquire: Effect.Effect<void, RateLimitedError> = Effect.clockWith((clock) => {
