@@ -348,6 +348,7 @@ export const withConfiguredQuota = (
     burst: settings.burstSize ?? base?.burst ?? 1,
     maxWait: settings.maxWait ?? base?.maxWait ?? Duration.minutes(2),
     ...(mode === undefined ? {} : { mode }),
+    ...(base?.learn === undefined ? {} : { learn: base.learn }),
     source: base === undefined
       ? `ResilienceConfig ${where}`
       : `ResilienceConfig ${where} over the provider's default (${base.source})`
