@@ -336,7 +336,8 @@ export const decreasesTotal: Metric.Metric.Counter<number> = internal.decreasesT
  * Validate options and build a limiter, its state in this process (one per
  * provider quota; share the value between the callers of that quota). Its
  * rate changes are logged once each change worth knowing (a decrease with a
- * pause, or a move of 10% and more: info when down, debug when up), recorded
+ * pause, or a move of 10% and more: info when a refusal lowered it, debug
+ * when it rose or followed the provider's headers), recorded
  * on the current span (`resilience.adaptive_rate_limiter.rate_changed`) and
  * in `learnedRate`.
  *

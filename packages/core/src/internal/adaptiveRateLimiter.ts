@@ -266,8 +266,11 @@ export const make = (
       effects.push(
         T.event(T.Event.learnedRateChanged, attributes),
         Effect.annotateLogs(
+          // info only when the provider refused calls; following its headers is routine (debug)
           decrease === undefined
             ? Effect.logDebug("adaptive rate limiter: learned rate rose")
+            : decrease === "headers"
+            ? Effect.logDebug("adaptive rate limiter: rate set by the provider's quota headers")
             : Effect.logInfo("adaptive rate limiter: learned rate lowered"),
           {
             limiter: name,
