@@ -80,6 +80,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     timeout
   } = policies
   const { fallback, faultOff, faultOnRate0, hedge, lastGood } = policies
+  const { adaptive, rateLimiterFail, rateLimiterWait } = policies
 
   // naive: Effect's own primitives
   const tref = await Effect.runPromise(STM.commit(TRef.make(0)))
@@ -127,6 +128,9 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
         effectVariant("ours: FaultInjection (off)", runDefault, () => faultOff.execute(sync)),
         effectVariant("ours: FaultInjection (on, rate 0)", runDefault, () => faultOnRate0.execute(sync)),
         effectVariant("ours: Hedge (idempotent)", runDefault, () => hedge.execute(sync)),
+        effectVariant("ours: RateLimiter (fail mode)", runDefault, () => rateLimiterFail.execute(sync)),
+        effectVariant("ours: RateLimiter (wait mode)", runDefault, () => rateLimiterWait.execute(sync)),
+        effectVariant("ours: AdaptiveRateLimiter", runDefault, () => adaptive.execute(sync)),
         effectVariant("ours: withResilience (4), OTel tracer installed", runTraced, () => resilient(sync)),
         effectVariant("ours: withResilience (4) + span, no tracer", runResilience, () => resilientSpan(sync)),
         effectVariant("ours: withResilience (4) + span, OTel tracer", runTraced, () => resilientSpan(sync)),
@@ -240,6 +244,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       "withResilience (4) uses the default profile (`internal`: breaker + retry 3 + bulkhead + 10 s timeout); the policy is built once (`withResilience(options)`) and applied per call. The data-first row builds `withResilience(self, options)` on every call.",
       "Naive stack = `semaphore.withPermits(1)(Effect.retry(trefBreaker(Effect.timeout(self, \"10 seconds\")), exponential ∩ recurs(3)))`. cockatiel `wrap(bulkhead(10), retry(3, exponential), breaker(consecutive 5), timeout(10 s, cooperative))`.",
       "Issue 18's policies alone: `Fallback.value(0)`, `Fallback.lastGood({ maxAge: 1 minute })` (remembers each success), `FaultInjection.failure` switched off (default) and switched on at rate 0 (a `Random` draw per call), `Hedge` with a 1 s delay (a primary that suspends starts the hedging machinery: an async wait, a timer and an exit observer per attempt). cockatiel `fallback(handleAll, 0)`.",
+      "Rate limiters at rates no call waits for (1e9 a second, one shared bucket, memory store): `RateLimiter.execute` in fail and wait mode (the fixed limiter), `AdaptiveRateLimiter.execute` (a token, the call, and its success fed to the learning rule).",
       "Spread = (max − min) / median of the per-round figures: the noise of this shared machine."
     ],
     targets

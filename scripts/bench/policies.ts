@@ -8,12 +8,15 @@ import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, ManagedRuntime } from "effect"
+import * as AdaptiveRateLimiter from "../../packages/core/src/AdaptiveRateLimiter.js"
 import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
 import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
 import * as Fallback from "../../packages/core/src/Fallback.js"
 import * as FaultInjection from "../../packages/core/src/FaultInjection.js"
 import * as Hedge from "../../packages/core/src/Hedge.js"
 import * as Policy from "../../packages/core/src/Policy.js"
+import * as RateLimiter from "../../packages/core/src/RateLimiter.js"
+import * as RateLimiterStore from "../../packages/core/src/RateLimiterStore.js"
 import * as Retry from "../../packages/core/src/Retry.js"
 import * as Timeout from "../../packages/core/src/Timeout.js"
 
@@ -41,6 +44,17 @@ export const makePolicies = async () => {
   const faultOff = await Effect.runPromise(FaultInjection.failure({ rate: 0.5 }))
   const faultOnRate0 = await Effect.runPromise(FaultInjection.failure({ rate: 0, enabled: true }))
   const hedge = await Effect.runPromise(Hedge.make({ delay: "1 second", idempotent: true }))
+  // issue 19's learned quota beside the fixed limiter, at rates no call waits for (the success path)
+  const limiterOf = (mode: RateLimiter.Mode) =>
+    Effect.runPromise(
+      Effect.provide(
+        RateLimiter.make({ name: `bench-${mode}`, tokensPerSecond: 1e9, mode }),
+        RateLimiterStore.layerMemory()
+      )
+    )
+  const rateLimiterFail = await limiterOf("fail")
+  const rateLimiterWait = await limiterOf("wait")
+  const adaptive = await Effect.runPromise(AdaptiveRateLimiter.make({ name: "bench", maxRate: 1e9 }))
   const options = { service: "bench", operation: "op" }
   const resilient = Policy.withResilience(options)
   const resilientSpan = Policy.withResilience({ ...options, span: true })
@@ -60,6 +74,9 @@ export const makePolicies = async () => {
     faultOff,
     faultOnRate0,
     hedge,
+    rateLimiterFail,
+    rateLimiterWait,
+    adaptive,
     stacked: Policy.stack({ bulkhead, retry, circuitBreaker: breaker, timeout }),
     composed: Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute),
     options,

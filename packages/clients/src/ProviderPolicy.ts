@@ -86,6 +86,15 @@ export interface RateLimitSpec {
   readonly mode?: "fail" | "wait" | undefined
   /** The documented quota this bucket enforces, and where it is documented. */
   readonly source: string
+  /**
+   * Market-data clients: also learn the provider's real quota from its
+   * responses (429s, `Retry-After`, `RateLimit` / `X-RateLimit-*` headers;
+   * core's `AdaptiveRateLimiter`), below this documented one, which stays
+   * the hard ceiling. `false`: the documented quota alone.
+   *
+   * @default true
+   */
+  readonly learn?: boolean | undefined
 }
 
 /**
@@ -339,6 +348,7 @@ export const withConfiguredQuota = (
     burst: settings.burstSize ?? base?.burst ?? 1,
     maxWait: settings.maxWait ?? base?.maxWait ?? Duration.minutes(2),
     ...(mode === undefined ? {} : { mode }),
+    ...(base?.learn === undefined ? {} : { learn: base.learn }),
     source: base === undefined
       ? `ResilienceConfig ${where}`
       : `ResilienceConfig ${where} over the provider's default (${base.source})`

@@ -8,7 +8,7 @@
  * registry publishes them, e.g. `@effect/opentelemetry`'s `Metrics.layer`
  * with `@opentelemetry/exporter-prometheus` (the gateway does). Every series
  * carries `policy` (`circuit_breaker`, `retry`, `retry_budget`, `bulkhead`,
- * `timeout`, `rate_limiter`, `hedge`, `fallback`, `fault_injection`;
+ * `timeout`, `rate_limiter`, `adaptive_rate_limiter`, `hedge`, `fallback`, `fault_injection`;
  * `rate_limiter_store` and `http_client` in the redis and http packages),
  * `service` (the policy instance's name) and
  * `operation` (empty where the policy has none); a decision adds `outcome`,
@@ -68,6 +68,8 @@ const scheme = ["policy", "service", "operation"] as const
  * | `resilience_bulkhead_rejections_total` | counter | `reason`: full, timeout |
  * | `resilience_timeouts_total` | counter | |
  * | `resilience_rate_limiter_decisions_total` | counter | `outcome`: allowed, waited, rejected |
+ * | `resilience_learned_rate` | gauge | (an adaptive rate limiter's rate, calls per second) |
+ * | `resilience_learned_rate_decreases_total` | counter | `reason`: status_429, retry_after, headers |
  * | `resilience_hedge_attempts_total` | counter | (hedged attempts started, the primary not counted) |
  * | `resilience_hedge_wins_total` | counter | `outcome`: primary, hedge, none (every attempt failed) |
  * | `resilience_fallbacks_total` | counter | `outcome`: served, stale, expired, missing |
@@ -96,6 +98,8 @@ export const metrics: ReadonlyArray<MetricFamily> = [
   family(T.bulkheadRejections.name, "counter", ["reason"], T.bulkheadRejections.description),
   family(T.timeouts.name, "counter", [], T.timeouts.description),
   family(T.rateLimiterDecisions.name, "counter", ["outcome"], T.rateLimiterDecisions.description),
+  family(T.learnedRate.name, "gauge", [], T.learnedRate.description),
+  family(T.learnedRateDecreases.name, "counter", ["reason"], T.learnedRateDecreases.description),
   family(T.hedgeAttempts.name, "counter", [], T.hedgeAttempts.description),
   family(T.hedgeWins.name, "counter", ["outcome"], T.hedgeWins.description),
   family(T.fallbacks.name, "counter", ["outcome"], T.fallbacks.description),
@@ -141,6 +145,7 @@ export const retryDelayBuckets: MetricBoundaries.MetricBoundaries = T.delayBucke
  * | `resilience.bulkhead.name`, `….waiting`, `….reason`, `….wait_ms` | `resilience.bulkhead.*` | queue length, full/timeout, time queued |
  * | `resilience.timeout.duration_ms` | `resilience.timeout` | the timeout that fired |
  * | `resilience.rate_limiter.name`, `….allowed`, `….remaining` | `resilience.rate_limiter.decision` | a wait or a rejection |
+ * | `resilience.adaptive_rate_limiter.name`, `….rate`, `….reason` | `resilience.adaptive_rate_limiter.rate_changed` | the new rate (calls per second); status_429, retry_after, headers or increase |
  * | `resilience.hedge.name`, `….attempt`, `….delay_ms`, `….trigger` | `resilience.hedge.attempt_started` | the attempt's index (1 = first hedge), the call's hedging delay, what started it: delay, failure |
  * | `resilience.hedge.name`, `….winner`, `….attempt` | `resilience.hedge.settled` | primary, hedge, none (every attempt failed); the deciding attempt's index |
  * | `resilience.fallback.name`, `….outcome`, `error.type`, `….age_ms` | `resilience.fallback` | served, stale, expired, missing; the handled error's tag; the remembered value's age (stale, expired) |
@@ -160,7 +165,9 @@ export const SpanAttributes: typeof T.Attr = T.Attr
  * waits and rejections, never for a plain allow),
  * `resilience.hedge.attempt_started` and `resilience.hedge.settled` (only
  * when the primary did not complete at once), `resilience.fallback` (a
- * handled failure), `resilience.fault_injection.injected`.
+ * handled failure), `resilience.fault_injection.injected`,
+ * `resilience.adaptive_rate_limiter.rate_changed` (a change worth knowing:
+ * a decrease with a pause, or a move of 10% and more).
  *
  * @since 0.2.0
  * @category spans

@@ -80,6 +80,24 @@ export * as RateLimiterStore from "./RateLimiterStore.js"
 export * as RateLimiter from "./RateLimiter.js"
 
 /**
+ * A client-side limiter that learns a provider's quota: AIMD on its rate from
+ * 429s, `Retry-After` honoured, advertised `RateLimit` / `X-RateLimit-*`
+ * quotas followed at once, within `[minRate, maxRate]`.
+ *
+ * @since 0.3.0
+ */
+export * as AdaptiveRateLimiter from "./AdaptiveRateLimiter.js"
+
+/**
+ * The headers a server states its quota in (`Retry-After`, `RateLimit`,
+ * `RateLimit-Policy`, `X-RateLimit-*`), read with bounds: the project's one
+ * parser of them.
+ *
+ * @since 0.3.0
+ */
+export * as QuotaHeaders from "./QuotaHeaders.js"
+
+/**
  * FIFO bulkhead: bounded concurrency, a bounded waiting queue and an acquire
  * timeout, with no leaked permit on interruption.
  *

@@ -1,8 +1,10 @@
 /**
  * The `Retry-After` response header (RFC 9110 §10.2.3), read into a
  * `Duration`: how long the server asks a client to wait before its next
- * request. The one parser of the project: `ResilientHttpClient` and the
- * provider clients of `@effect-resilience/clients` both read the header here.
+ * request. The one parser of the project is core's `QuotaHeaders.retryAfter`
+ * (which `AdaptiveRateLimiter` uses too): this module is it under http's
+ * name, and `ResilientHttpClient` and the provider clients of
+ * `@effect-resilience/clients` both read the header here.
  *
  * It accepts what servers send, and nothing that merely looks like it:
  *
@@ -21,25 +23,9 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
-
-// Bounded work on a value a server controls: no real Retry-After is longer.
-const maxLength = 64
-
-const deltaSeconds = /^\d+(?:\.\d+)?$/
-// The three HTTP-date forms, checked before `Date.parse`, which would read
-// "Wed 2" as a date in 2001.
-const imfFixdate = /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/
-const rfc850 = /^[A-Za-z]{6,9}, \d{2}-[A-Za-z]{3}-\d{2} \d{2}:\d{2}:\d{2} GMT$/
-// asctime names no zone; RFC 9110 says it is GMT.
-const asctime = /^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/
-
-const httpDate = (s: string): number => {
-  if (imfFixdate.test(s) || rfc850.test(s)) return Date.parse(s)
-  if (asctime.test(s)) return Date.parse(`${s} GMT`)
-  return Number.NaN
-}
+import * as QuotaHeaders from "@effect-resilience/core/QuotaHeaders"
+import type * as Duration from "effect/Duration"
+import type * as Option from "effect/Option"
 
 /**
  * Parse a `Retry-After` value, relative to `now` (epoch millis, for the
@@ -61,13 +47,8 @@ const httpDate = (s: string): number => {
  * @since 0.1.0
  * @category parsing
  */
-export const parse = (value: string | undefined, now: number): Option.Option<Duration.Duration> => {
-  if (value === undefined || value.length > maxLength) return Option.none()
-  const s = value.trim()
-  if (deltaSeconds.test(s)) return Option.some(Duration.millis(Number(s) * 1000))
-  const at = httpDate(s)
-  return Number.isNaN(at) ? Option.none() : Option.some(Duration.millis(Math.max(0, at - now)))
-}
+export const parse: (value: string | undefined, now: number) => Option.Option<Duration.Duration> =
+  QuotaHeaders.retryAfter
 
 /**
  * The `Retry-After` of a response's headers (`HttpClientResponse.headers`, or

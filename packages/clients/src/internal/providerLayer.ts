@@ -9,8 +9,10 @@
  *
  * @internal
  */
+import * as AdaptiveRateLimiter from "@effect-resilience/core/AdaptiveRateLimiter"
 import { type InvalidOptionsError, RateLimitedError } from "@effect-resilience/core/ResilienceError"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -53,7 +55,9 @@ export const broker = <O extends PolicyOptions>(
 
 /**
  * `makeApi` gets a `Pace` bound to the client's quota once the client exists
- * (the quota is built from the policy after the API).
+ * (the quota is built from the policy after the API), and an `HttpClient`
+ * whose every response (status and headers: 429, `Retry-After`, `RateLimit`,
+ * `X-RateLimit-*`) reaches the client's learned rate.
  *
  * @internal
  */
@@ -69,8 +73,20 @@ export const marketData = <O extends PolicyOptions>(
     MarketDataClient,
     Effect.gen(function*() {
       let quota: Pace = unpaced
-      const api = yield* makeApi(options, (self) => Effect.suspend(() => quota(self)))
-      return yield* makeMarketDataClient(api, policy, options.policy, (guard) => {
+      let learned: AdaptiveRateLimiter.AdaptiveRateLimiter | undefined
+      const client = yield* HttpClient.HttpClient
+      const observed = HttpClient.tap(client, (response) =>
+        learned === undefined ? Effect.void : Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => learned!.observe(AdaptiveRateLimiter.signalOf(response.status, response.headers, now))
+        ))
+      const api = yield* Effect.provideService(
+        makeApi(options, (self) => Effect.suspend(() => quota(self))),
+        HttpClient.HttpClient,
+        observed
+      )
+      return yield* makeMarketDataClient(api, policy, options.policy, (guard, adaptive) => {
+        learned = adaptive
         // The quota refuses a page only when its wait would pass maxWait: a throttle, like the provider's own.
         quota = (self) =>
           guard(self).pipe(

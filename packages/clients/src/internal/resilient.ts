@@ -1,4 +1,5 @@
 /** @internal */
+import * as AdaptiveRateLimiter from "@effect-resilience/core/AdaptiveRateLimiter"
 import * as Bulkhead from "@effect-resilience/core/Bulkhead"
 import * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
 import * as CircuitBreakerRegistry from "@effect-resilience/core/CircuitBreakerRegistry"
@@ -174,7 +175,10 @@ const makeOperation = (
  * a fleet), else a private in-memory store; with `StatusSources` in context
  * it shows on the status page.
  */
-const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsError, Scope.Scope> => {
+const makeQuota = (
+  policy: ProviderPolicy,
+  learned?: (tokensPerSecond: number) => Effect.Effect<AdaptiveRateLimiter.AdaptiveRateLimiter, InvalidOptionsError>
+): Effect.Effect<Guard, InvalidOptionsError, Scope.Scope> => {
   const spec = policy.rateLimit
   if (spec === undefined) return Effect.succeed(identity)
   return Effect.gen(function*() {
@@ -208,16 +212,22 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
         rejected
       }))
     )
+    // The learned rate (market data) gates first, the documented quota last:
+    // the documented bucket admits the request when it is sent, so the
+    // provider never sees more than the documented quota, and the learned
+    // rate can only hold calls back below it.
+    const adaptive = learned === undefined || spec.learn === false ? undefined : yield* learned(tokensPerSecond)
     // A store failure is handled by the store's own configured behaviour
     // (fail open / closed / local fallback); the memory store never fails.
     return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RateLimitedError, R> =>
       Effect.suspend(() => {
         let admitted = false
-        return limiter.execute(Effect.suspend(() => {
+        const documented = limiter.execute(Effect.suspend(() => {
           admitted = true
           allowed++
           return self
-        })).pipe(
+        }))
+        return (adaptive === undefined ? documented : Effect.zipRight(adaptive.acquire, documented)).pipe(
           Effect.catchIf(
             (error): error is RateLimiterStore.RateLimiterStoreError =>
               error instanceof RateLimiterStore.RateLimiterStoreError,
@@ -280,14 +290,26 @@ export const makeMarketDataClient = (
   api: MarketDataApi,
   defaults: ProviderPolicy,
   overrides?: Overrides | undefined,
-  onQuota?: ((quota: Guard) => void) | undefined
+  onQuota?: ((quota: Guard, learned: AdaptiveRateLimiter.AdaptiveRateLimiter | undefined) => void) | undefined
 ): Effect.Effect<MarketDataService, InvalidOptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const policy = yield* configure(defaults, overrides)
     const provider = policy.provider
     const budget = yield* RetryBudget.make({})
-    const quota = yield* makeQuota(policy)
-    onQuota?.(quota)
+    let learned: AdaptiveRateLimiter.AdaptiveRateLimiter | undefined
+    const quota = yield* makeQuota(policy, (tokensPerSecond) =>
+      Effect.tap(
+        AdaptiveRateLimiter.make({
+          name: `clients/${provider}`,
+          maxRate: tokensPerSecond,
+          burstSize: policy.rateLimit?.burst,
+          maxWait: policy.rateLimit?.maxWait
+        }),
+        (limiter) => {
+          learned = limiter
+        }
+      ))
+    onQuota?.(quota, learned)
     const spec = policy.requests
     const reads = yield* makeOperation(provider, "market_data", spec, quota, budget)
     return {

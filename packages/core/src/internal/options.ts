@@ -520,6 +520,35 @@ export const RateLimiterOptions = Schema.Struct({
     : undefined
 }))
 
+/** A factor in (0, 1): a multiplicative decrease. @internal */
+export const OpenRatio = numberRule((n) => Number.isFinite(n) && n > 0 && n < 1, "must be a number in (0, 1)")
+
+/** A share in [0, 1). @internal */
+export const SmallShare = numberRule((n) => Number.isFinite(n) && n >= 0 && n < 1, "must be a number in [0, 1)")
+
+/** The data options of `AdaptiveRateLimiter.make`: rates within `[minRate, maxRate]`. @internal */
+export const AdaptiveRateLimiterOptions = Schema.Struct({
+  name: PrintableName,
+  maxRate: PositiveNumber,
+  minRate: Schema.optional(PositiveNumber),
+  initialRate: Schema.optional(PositiveNumber),
+  burstSize: Schema.optional(PositiveInt),
+  decrease: Schema.optional(OpenRatio),
+  increase: Schema.optional(Ratio),
+  probe: Schema.optional(SmallShare),
+  maxWait: optionalDuration(PositiveDuration),
+  maxPause: optionalDuration(PositiveDuration)
+}).pipe(Schema.filter((o) => {
+  if (o.minRate !== undefined && o.minRate > o.maxRate) {
+    return { path: ["minRate"], message: `must be <= maxRate (${o.maxRate})` }
+  }
+  const min = o.minRate ?? o.maxRate / 100
+  if (o.initialRate !== undefined && (o.initialRate < min || o.initialRate > o.maxRate)) {
+    return { path: ["initialRate"], message: `must be in [minRate, maxRate] ([${min}, ${o.maxRate}])` }
+  }
+  return undefined
+}))
+
 /** @internal */
 export const RetryBudgetOptions = Schema.Struct({
   ratio: Schema.optional(Ratio),

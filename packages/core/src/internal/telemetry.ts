@@ -42,6 +42,7 @@ export type PolicyName =
   | "hedge"
   | "fallback"
   | "fault_injection"
+  | "adaptive_rate_limiter"
 
 /** The labels every policy series carries: `policy`, `service`, `operation`. @internal */
 export const baseLabels = (
@@ -151,6 +152,16 @@ export const rateLimiterDecisions = counter(
 )
 
 /** @internal */
+export const learnedRate = MetricKey.gauge(`${PREFIX}learned_rate`, {
+  description: "An adaptive rate limiter's current rate, in calls per second"
+})
+/** @internal */
+export const learnedRateDecreases = counter(
+  "learned_rate_decreases_total",
+  "Decreases of an adaptive rate limiter's rate, by reason (status_429, retry_after, headers)"
+)
+
+/** @internal */
 export const hedgeAttempts = counter("hedge_attempts_total", "Hedged attempts started (not counting the primary)")
 /** @internal */
 export const hedgeWins = counter(
@@ -206,7 +217,10 @@ export const Attr = {
   fallbackOutcome: "resilience.fallback.outcome",
   fallbackAgeMs: "resilience.fallback.age_ms",
   faultInjectionName: "resilience.fault_injection.name",
-  faultInjectionKind: "resilience.fault_injection.kind"
+  faultInjectionKind: "resilience.fault_injection.kind",
+  adaptiveRateLimiterName: "resilience.adaptive_rate_limiter.name",
+  adaptiveRateLimiterRate: "resilience.adaptive_rate_limiter.rate",
+  adaptiveRateLimiterReason: "resilience.adaptive_rate_limiter.reason"
 } as const
 
 /** @internal */
@@ -223,7 +237,8 @@ export const Event = {
   hedgeAttemptStarted: "resilience.hedge.attempt_started",
   hedgeSettled: "resilience.hedge.settled",
   fallback: "resilience.fallback",
-  faultInjected: "resilience.fault_injection.injected"
+  faultInjected: "resilience.fault_injection.injected",
+  learnedRateChanged: "resilience.adaptive_rate_limiter.rate_changed"
 } as const
 
 /** The open span in a context, if any. @internal */
