@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { BrokerApi, Service as BrokerService } from "../BrokerClient.js"
-import { isOutage, isTransient } from "../ClientError.js"
+import { isOutage, isTransient, ProviderRateLimitedError } from "../ClientError.js"
 import * as IdempotentOrders from "../IdempotentOrders.js"
 import type { MarketDataApi, Service as MarketDataService } from "../MarketDataClient.js"
 import {
@@ -188,7 +188,8 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
         mode: spec.mode ?? "wait",
         tokensPerSecond,
         burstSize: spec.burst,
-        maxWait: spec.maxWait
+        maxWait: spec.maxWait,
+        windows: spec.windows
       }),
       RateLimiterStore.RateLimiterStore,
       store
@@ -208,6 +209,26 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
         rejected
       }))
     )
+    // A call refused by one of the provider's windows (its daily cap) is the
+    // provider's refusal, made without sending it: ProviderRateLimitedError,
+    // as the provider would answer (fallbacks key on it). A peek on the
+    // rejection path only says which limit refused.
+    const windowed = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | ProviderRateLimitedError, R> =>
+      spec.windows === undefined || spec.windows.length === 0 ? self : Effect.catchIf(
+        self,
+        (error) => (error as { readonly _tag?: unknown })?._tag === "RateLimitedError",
+        (error) =>
+          Effect.flatMap(Effect.orElseSucceed(limiter.check(), () => undefined), (decision) =>
+            decision?.window === undefined || decision.allowed
+              ? Effect.fail(error)
+              : Effect.fail(
+                new ProviderRateLimitedError({
+                  provider: policy.provider,
+                  retryAfter: decision.retryAfter,
+                  reason: `the provider's quota of ${decision.limit} per ${Duration.format(decision.window)} is spent`
+                })
+              ))
+      )
     // A store failure is handled by the store's own configured behaviour
     // (fail open / closed / local fallback); the memory store never fails.
     return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RateLimitedError, R> =>
@@ -224,7 +245,8 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
             Effect.die
           ),
           // not admitted: the limiter's own RateLimitedError (the wait would exceed maxWait)
-          Effect.tapError(() => Effect.sync(() => admitted || rejected++))
+          Effect.tapError(() => Effect.sync(() => admitted || rejected++)),
+          windowed
         ) as Effect.Effect<A, E | RateLimitedError, R>
       })
   })
