@@ -253,9 +253,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const windowPolicies = limiter.options.windows.map((w) =>
     `client-${Duration.format(Duration.millis(w.windowMillis)).replace(/ /g, "")}`
   )
-  const policyHeader = policyBase + limiter.options.windows.map((w, j) =>
-    `, "${windowPolicies[j]}";q=${w.limit};w=${Math.max(1, Math.ceil(w.windowMillis / 1000))}`
-  ).join("")
+  const policyHeader = policyBase +
+    limiter.options.windows.map((w, j) =>
+      `, "${windowPolicies[j]}";q=${w.limit};w=${Math.max(1, Math.ceil(w.windowMillis / 1000))}`
+    ).join("")
   // 0: client, 1: global, 2 + j: window j
   const policyIndex = (decision: RateLimiterStore.Decision): number => {
     const binding = decision.binding

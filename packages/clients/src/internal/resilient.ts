@@ -218,16 +218,19 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
         self,
         (error) => (error as { readonly _tag?: unknown })?._tag === "RateLimitedError",
         (error) =>
-          Effect.flatMap(Effect.orElseSucceed(limiter.check(), () => undefined), (decision) =>
-            decision?.window === undefined || decision.allowed
-              ? Effect.fail(error)
-              : Effect.fail(
-                new ProviderRateLimitedError({
-                  provider: policy.provider,
-                  retryAfter: decision.retryAfter,
-                  reason: `the provider's quota of ${decision.limit} per ${Duration.format(decision.window)} is spent`
-                })
-              ))
+          Effect.flatMap(
+            Effect.orElseSucceed(limiter.check(), () => undefined),
+            (decision) =>
+              decision?.window === undefined || decision.allowed
+                ? Effect.fail(error)
+                : Effect.fail(
+                  new ProviderRateLimitedError({
+                    provider: policy.provider,
+                    retryAfter: decision.retryAfter,
+                    reason: `the provider's quota of ${decision.limit} per ${Duration.format(decision.window)} is spent`
+                  })
+                )
+          )
       )
     // A store failure is handled by the store's own configured behaviour
     // (fail open / closed / local fallback); the memory store never fails.

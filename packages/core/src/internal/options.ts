@@ -503,7 +503,7 @@ export const maxCostOf = (r: {
   let max = r.global === undefined
     ? burst
     : Math.min(burst, r.global.burstSize ?? Math.max(1, Math.ceil(r.global.tokensPerSecond)))
-  if (r.windows !== undefined) for (const w of r.windows) max = Math.min(max, w.limit)
+  if (r.windows !== undefined) { for (const w of r.windows) max = Math.min(max, w.limit) }
   return max
 }
 

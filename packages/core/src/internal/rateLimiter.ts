@@ -156,10 +156,22 @@ export const make = (
   // The multi-window quota: windows follow the buckets in every request (and in `binding`).
   const windowSpecs = options.windows
   const bucketCount = globalBucket === undefined ? 1 : 2
-  const windowsFor = windowSpecs.length === 0
-    ? undefined
-    : (bucketKey: string): ReadonlyArray<RateLimiterStore.Window> =>
-      windowSpecs.map((w) => ({ key: windowKey(bucketKey, w.windowMillis), limit: w.limit, windowMillis: w.windowMillis }))
+  // The last key's windows are kept: one busy client's decisions follow each other (no strings built).
+  let lastWindowsKey: string | undefined = undefined
+  let lastWindows: ReadonlyArray<RateLimiterStore.Window> = []
+  const windowsFor = windowSpecs.length === 0 ?
+    undefined :
+    (bucketKey: string): ReadonlyArray<RateLimiterStore.Window> => {
+      if (bucketKey !== lastWindowsKey) {
+        lastWindows = windowSpecs.map((w) => ({
+          key: windowKey(bucketKey, w.windowMillis),
+          limit: w.limit,
+          windowMillis: w.windowMillis
+        }))
+        lastWindowsKey = bucketKey
+      }
+      return lastWindows
+    }
   // The window a decision is bound by, if a window (not a bucket) decided.
   const windowIndex = (decision: RateLimiterStore.Decision): number => {
     const binding = decision.binding

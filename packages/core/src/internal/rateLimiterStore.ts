@@ -645,7 +645,11 @@ export const unsafeMakeMemory = (
         if (windowSlots[j] !== NONE) continue
         const window = windows[j]
         const stored = windowKey(window)
-        const slot = insertWhole(stored, index.hashWhole(stored), windowStart(actsAt, window.windowMillis) + window.windowMillis)
+        const slot = insertWhole(
+          stored,
+          index.hashWhole(stored),
+          windowStart(actsAt, window.windowMillis) + window.windowMillis
+        )
         // `grow` may have replaced the array
         counts![slot] = cost
       }

@@ -124,7 +124,7 @@ export const windowArgs = (
   args.push(op, TTL_MARGIN_MILLIS, n, m, request.cost, request.maxWaitMillis)
   for (const b of buckets) args.push(b.tokensPerSecond, b.burstSize)
   for (const w of windows) args.push(w.limit, w.windowMillis)
-  if (reservation !== undefined) for (const x of reservation) args.push(x)
+  if (reservation !== undefined) { for (const x of reservation) args.push(x) }
   return args
 }
 
