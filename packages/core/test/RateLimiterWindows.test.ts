@@ -1,6 +1,7 @@
 import { RateLimiter, RateLimiterStore } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, FastCheck as fc, Fiber, Option, TestClock } from "effect"
+import { counterValue } from "./utils/metrics.js"
 
 const MINUTE = 60_000
 const DAY = 86_400_000
@@ -59,7 +60,10 @@ describe("RateLimiterStore windows (memory store)", () => {
         expect(yield* store.consume(tight)).toMatchObject({ allowed: false, rejectedBy: "tight", binding: 2 })
       }
       // the shared window and the bucket were charged once, by the one admitted call
-      expect(yield* store.peek(request([], [shared], 0))).toMatchObject({ remaining: 4 })
+      expect(yield* store.peek(request([bucket("other", 1000, 1000)], [shared], 0))).toMatchObject({
+        remaining: 4,
+        binding: 1
+      })
       expect(yield* store.peek(request([b], [], 0))).toMatchObject({ remaining: 9 })
     }))
 
@@ -181,6 +185,40 @@ describe("RateLimiter windows", () => {
       expect(error).toMatchObject({ _tag: "RateLimitedError", limit: 5, policy: "client" })
       // another client has its own windows
       expect((yield* limiter.consume("other")).allowed).toBe(true)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a rejection by a window is counted with its window label; a bucket's without one", () =>
+    Effect.gen(function*() {
+      const name = "windows-metrics"
+      const limiter = yield* RateLimiter.make({
+        name,
+        tokensPerSecond: 1,
+        burstSize: 1,
+        windows: [{ limit: 1, per: "1 hour" }]
+      })
+      const rejected = (extra: Record<string, string>) =>
+        counterValue("resilience_rate_limiter_decisions_total", "rate_limiter", name, { outcome: "rejected", ...extra })
+      yield* limiter.consume("k")
+      yield* limiter.consume("k") // the bucket (empty for a second) and the hour (full): the hour waits longer
+      yield* TestClock.adjust(1000)
+      yield* limiter.consume("k")
+      expect(yield* rejected({ window: "1h" })).toBe(2)
+      expect(yield* rejected({})).toBe(0)
+      // a roomy window: the bucket refuses, and the rejection has no window label
+      const roomy = yield* RateLimiter.make({
+        name: `${name}-roomy`,
+        tokensPerSecond: 1,
+        burstSize: 1,
+        windows: [{ limit: 100, per: "1 hour" }]
+      })
+      yield* roomy.consume("k")
+      const byBucket = yield* roomy.consume("k")
+      expect(byBucket.window).toBeUndefined()
+      expect(
+        yield* counterValue("resilience_rate_limiter_decisions_total", "rate_limiter", `${name}-roomy`, {
+          outcome: "rejected"
+        })
+      ).toBe(1)
     }).pipe(Effect.provide(layer)))
 
   it.effect("wait mode sleeps into the next window; an interrupted waiter gives its place back", () =>
