@@ -240,6 +240,51 @@ describe("RateLimiter windows", () => {
       expect(Duration.toMillis(decision.wait)).toBe(MINUTE - 1000)
     }).pipe(Effect.provide(layer)))
 
+  it.effect.prop(
+    "the memory store's synchronous path decides windows exactly like the store's interface",
+    {
+      ops: fc.array(
+        fc.record({
+          key: fc.constantFrom(undefined, "a", "b", "x".repeat(300)),
+          cost: fc.constantFrom(0, 1, 1, 2),
+          advance: fc.constantFrom(0, 0, 0, 250, 999, 4000, 30_000)
+        }),
+        { minLength: 1, maxLength: 120 }
+      )
+    },
+    ({ ops }) =>
+      Effect.gen(function*() {
+        const options: RateLimiter.Options = {
+          name: "same",
+          tokensPerSecond: 2,
+          burstSize: 3,
+          global: { tokensPerSecond: 5, burstSize: 6 },
+          windows: [{ limit: 4, per: "1 second" }, { limit: 9, per: "10 seconds" }]
+        }
+        const fast = yield* RateLimiter.make(options).pipe(Effect.provide(layer))
+        const store = yield* RateLimiterStore.makeMemory()
+        // the interface alone: no synchronous path to find
+        const plain: RateLimiterStore.Service = {
+          consume: store.consume,
+          peek: store.peek,
+          refund: store.refund,
+          stats: store.stats
+        }
+        const reference = yield* RateLimiter.make(options).pipe(
+          Effect.provideService(RateLimiterStore.RateLimiterStore, plain)
+        )
+        expect(RateLimiter.unsafeConsumeOf(fast)).toBeDefined()
+        expect(RateLimiter.unsafeConsumeOf(reference)).toBeUndefined()
+        for (const { advance, cost, key } of ops) {
+          if (advance > 0) yield* TestClock.adjust(advance)
+          const a = yield* fast.consume(key, { cost })
+          const b = yield* reference.consume(key, { cost })
+          expect(a).toEqual(b)
+        }
+      }),
+    { fastCheck: { numRuns: 30 } }
+  )
+
   it.effect("invalid windows are typed errors naming the option", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<[RateLimiter.Options, string]> = [

@@ -213,9 +213,9 @@ export const make = (
   // and the metric labels, decides synchronously on a scratch request (the
   // store keeps no reference to it), and counts; no Effect per step. Its
   // buckets come split (namespace = prefix), so the client key is passed as
-  // it is, no per-call concatenation.
-  // (not with windows: those decisions take the store's general path)
-  const unsafeConsume = windowsFor === undefined ? StoreInternal.unsafeConsumeOf(store) : undefined
+  // it is, no per-call concatenation. Windows ride along, kept for the last
+  // client key (a busy client's decisions follow each other: no strings built).
+  const unsafeConsume = StoreInternal.unsafeConsumeOf(store)
   const hashIfSafe = globalBucket === undefined ? StoreInternal.hashIfSafeOf(store) : undefined
   const scratchBucket = {
     namespace: prefix,
@@ -228,7 +228,18 @@ export const make = (
       ? [scratchBucket]
       : [scratchBucket, { ...globalBucket, namespace: prefix, key: globalKeySuffix }],
     cost: options.cost,
-    maxWaitMillis
+    maxWaitMillis,
+    windows: undefined as ReadonlyArray<RateLimiterStore.Window> | undefined
+  }
+  let lastClient: string | undefined = undefined
+  let lastClientWindows: ReadonlyArray<RateLimiterStore.Window> | undefined = undefined
+  const windowsOfClient = (key: string | undefined): ReadonlyArray<RateLimiterStore.Window> | undefined => {
+    if (windowsFor === undefined) return undefined
+    if (lastClientWindows === undefined || key !== lastClient) {
+      lastClientWindows = windowsFor(key === undefined ? prefix : prefix + clientKey(key))
+      lastClient = key
+    }
+    return lastClientWindows
   }
   const decideNow = (
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
@@ -246,6 +257,7 @@ export const make = (
     ) scratchBucket.key = key
     else scratchBucket.key = clientKey(key)
     scratch.cost = cost
+    if (windowsFor !== undefined) scratch.windows = windowsOfClient(key)
     const decision = consume(scratch, fiber, hash)
     count(fiber, decision)
     return decision
