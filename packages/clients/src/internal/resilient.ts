@@ -220,7 +220,7 @@ const makeQuota = (policy: ProviderPolicy): Effect.Effect<Guard, InvalidOptionsE
         (error) =>
           Effect.flatMap(
             Effect.orElseSucceed(limiter.check(), () => undefined),
-            (decision) =>
+            (decision): Effect.Effect<never, E | ProviderRateLimitedError> =>
               decision?.window === undefined || decision.allowed
                 ? Effect.fail(error)
                 : Effect.fail(
