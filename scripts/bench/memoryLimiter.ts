@@ -7,10 +7,15 @@
  * limiter: key hashing, metrics), and the bare store `consume` for reference.
  * rate-limiter-flexible: `RateLimiterMemory.consume(key)` awaited in a loop.
  * @effect/experimental: `RateLimiter.consume` over `layerStoreMemory`.
+ *
+ * Multi-window rows (issue 19): the same limiter with one window, and with
+ * three (1 s + 1 min + 1 day), decided atomically with the bucket; beside
+ * rate-limiter-flexible's `RateLimiterUnion` of three memory limiters (its
+ * answer to several windows: each consumed in turn, not atomic).
  */
 import * as Experimental from "@effect/experimental/RateLimiter"
 import { Effect, Layer } from "effect"
-import { RateLimiterMemory } from "rate-limiter-flexible"
+import { RateLimiterMemory, RateLimiterUnion } from "rate-limiter-flexible"
 import * as RateLimiter from "../../packages/core/src/RateLimiter.js"
 import * as RateLimiterStore from "../../packages/core/src/RateLimiterStore.js"
 import type { SectionResult, Settings, Target, Variant } from "./harness.js"
@@ -37,6 +42,23 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     )
   )
   const rlf = new RateLimiterMemory({ points: LIMIT, duration: 1 })
+  const withWindows = (windows: ReadonlyArray<RateLimiter.Window>) =>
+    Effect.runPromise(
+      RateLimiter.make({ name: `bench${windows.length}w`, tokensPerSecond: LIMIT, burstSize: LIMIT, windows }).pipe(
+        Effect.provideService(RateLimiterStore.RateLimiterStore, store)
+      )
+    )
+  const oneWindow = await withWindows([{ limit: LIMIT, per: "1 minute" }])
+  const threeWindows = await withWindows([
+    { limit: LIMIT, per: "1 second" },
+    { limit: LIMIT, per: "1 minute" },
+    { limit: LIMIT, per: "1 day" }
+  ])
+  const rlfUnion = new RateLimiterUnion(
+    new RateLimiterMemory({ keyPrefix: "s", points: LIMIT, duration: 1 }),
+    new RateLimiterMemory({ keyPrefix: "m", points: LIMIT, duration: 60 }),
+    new RateLimiterMemory({ keyPrefix: "d", points: LIMIT, duration: 86_400 })
+  )
   const experimental = await Effect.runPromise(
     Effect.provide(Experimental.make, Experimental.layerStoreMemory)
   )
@@ -110,7 +132,25 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
         "@effect/experimental: fixed-window (its default)",
         keys,
         (key) => experimental.consume({ key, limit: LIMIT, window: "1 second" })
-      )
+      ),
+      effectLoop("ours: RateLimiter.consume, bucket + 1 window (1 min)", keys, (key) => oneWindow.consume(key)),
+      effectLoop(
+        "ours: RateLimiter.consume, bucket + 3 windows (1 s, 1 min, 1 day)",
+        keys,
+        (key) => threeWindows.consume(key)
+      ),
+      (() => {
+        let k = 0
+        return {
+          label: "rate-limiter-flexible: RateLimiterUnion of 3 (1 s, 1 min, 1 day; not atomic)",
+          run: async (n: number) => {
+            for (let i = 0; i < n; i++) {
+              await rlfUnion.consume(keys[k])
+              k = k + 1 === keys.length ? 0 : k + 1
+            }
+          }
+        }
+      })()
     ]
     const measured = await measure(settings, variants)
     const perSecond = (i: number) => 1e9 / measured[i].nsPerOp

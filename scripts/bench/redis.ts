@@ -11,12 +11,17 @@
  * on an ioredis client. Ceiling: `redis-benchmark` sending the very EVALSHA our
  * store sends for one decision (same script, same arguments), at -c 1 and
  * -c 64 without -P, and -c 1 -P 64.
+ *
+ * Multi-window rows (issue 19): the same limiter with one window and with
+ * three (1 s + 1 min + 1 day), one windows-script EVALSHA per decision
+ * (never batched); beside rate-limiter-flexible's `RateLimiterUnion` of three
+ * `RateLimiterRedis` (three round trips, not atomic).
  */
 import { Effect, Exit, Scope } from "effect"
 import { Redis } from "ioredis"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
-import { RateLimiterRedis } from "rate-limiter-flexible"
+import { RateLimiterRedis, RateLimiterUnion } from "rate-limiter-flexible"
 import * as RateLimiter from "../../packages/core/src/RateLimiter.js"
 import * as RateLimiterStore from "../../packages/core/src/RateLimiterStore.js"
 import * as Script from "../../packages/redis/src/internal/script.js"
@@ -139,7 +144,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
   const clients: Array<Redis> = []
   try {
     const url = `redis://127.0.0.1:${port}`
-    const makeOurs = (autoPipelining: boolean) =>
+    const makeOurs = (autoPipelining: boolean, windows?: ReadonlyArray<RateLimiter.Window>) =>
       Effect.runPromise(
         Effect.gen(function*() {
           const store = yield* RedisRateLimiterStore.make({
@@ -149,13 +154,24 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
             timeout: "5 seconds",
             redisOptions: autoPipelining ? { enableAutoPipelining: true } : undefined
           })
-          return yield* RateLimiter.make({ name: "bench", tokensPerSecond: RATE, burstSize: LIMIT }).pipe(
+          return yield* RateLimiter.make({
+            name: windows === undefined ? "bench" : `bench${windows.length}w`,
+            tokensPerSecond: RATE,
+            burstSize: LIMIT,
+            windows
+          }).pipe(
             Effect.provideService(RateLimiterStore.RateLimiterStore, store)
           )
         }).pipe(Scope.extend(scope))
       )
     const ours = await makeOurs(false)
     const oursPipelined = await makeOurs(true)
+    const oursOneWindow = await makeOurs(false, [{ limit: LIMIT, per: "1 minute" }])
+    const oursThreeWindows = await makeOurs(false, [
+      { limit: LIMIT, per: "1 second" },
+      { limit: LIMIT, per: "1 minute" },
+      { limit: LIMIT, per: "1 day" }
+    ])
     const rlfClient = new Redis({ port, enableOfflineQueue: true })
     clients.push(rlfClient)
     const rlf = new RateLimiterRedis({ storeClient: rlfClient, points: LIMIT, duration: 60, keyPrefix: "rlf" })
@@ -164,6 +180,12 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     const oursCall = (limiter: RateLimiter.Service) => (i: number) =>
       Effect.catchAll(limiter.consume(keys[i % keys.length]), () => Effect.sync(() => void errors++))
     const rlfCall = (i: number) => rlf.consume(keys[i % keys.length]).catch(() => void errors++)
+    const rlfUnion = new RateLimiterUnion(
+      new RateLimiterRedis({ storeClient: rlfClient, points: LIMIT, duration: 1, keyPrefix: "rlfs" }),
+      new RateLimiterRedis({ storeClient: rlfClient, points: LIMIT, duration: 60, keyPrefix: "rlfm" }),
+      new RateLimiterRedis({ storeClient: rlfClient, points: LIMIT, duration: 86_400, keyPrefix: "rlfd" })
+    )
+    const rlfUnionCall = (i: number) => rlfUnion.consume(keys[i % keys.length]).catch(() => void errors++)
 
     // network round trips: fewer, longer rounds are enough
     const redisSettings: Settings = { ...settings, rounds: Math.max(3, Math.ceil(settings.rounds / 2)) }
@@ -178,7 +200,19 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
           label: "ours: RedisRateLimiterStore + enableAutoPipelining",
           run: effectWorkers(concurrency, oursCall(oursPipelined))
         },
-        { label: "rate-limiter-flexible: RateLimiterRedis", run: promiseWorkers(concurrency, rlfCall) }
+        { label: "rate-limiter-flexible: RateLimiterRedis", run: promiseWorkers(concurrency, rlfCall) },
+        {
+          label: "ours: bucket + 1 window (1 min), windows script",
+          run: effectWorkers(concurrency, oursCall(oursOneWindow))
+        },
+        {
+          label: "ours: bucket + 3 windows (1 s, 1 min, 1 day), windows script",
+          run: effectWorkers(concurrency, oursCall(oursThreeWindows))
+        },
+        {
+          label: "rate-limiter-flexible: RateLimiterUnion of 3 RateLimiterRedis (not atomic)",
+          run: promiseWorkers(concurrency, rlfUnionCall)
+        }
       ]
       const measured = await measure(redisSettings, variants)
       let ceiling = Number.NaN as number

@@ -30,12 +30,15 @@
  * UTC midnight (Alpha Vantage does not document the reset time; UTC midnight
  * is the assumption); an older per-minute note → 60 s.
  *
- * Policy: `market_data` retry and timeout, the free tier's burst limit, one
- * request per second, as the client's wait-mode quota, and its 25 requests
- * per day (alphavantage.co/support/#api-key) counted by the client: the 26th
+ * Policy (`policyFor`): `market_data` retry and timeout, and one wait-mode
+ * quota holding the free tier's rules atomically: its burst limit, one
+ * request per second (a bucket), 5 per minute and its 25 requests per day
+ * (alphavantage.co/support/#api-key) as windows aligned to the minute and
+ * to UTC midnight, shared by a fleet when the `RateLimiterStore` is Redis: the 26th
  * call of a UTC day fails with `ProviderRateLimitedError` (until midnight)
- * without being sent. `options.dailyLimit` changes the count (`0` turns it
- * off; a premium plan has no daily cap).
+ * without being sent. `options.dailyLimit` changes the cap (`0` turns it
+ * off; a premium plan has no daily cap). The raw API (`makeApi`) keeps its
+ * own per-process count of the same cap, for use without the policy.
  *
  * @since 0.1.0
  */
@@ -112,24 +115,48 @@ export const needsFallback = (error: unknown): boolean =>
   (error instanceof ProviderRateLimitedError && Duration.toMillis(error.retryAfter) > 60_000)
 
 /**
- * Alpha Vantage's default policy: the free tier's burst limit, 1 request per
- * second, as a wait-mode bucket of 1 (the 25 per day are counted by the
- * client, see the module doc).
+ * Alpha Vantage's policy for a plan: the free tier's burst limit, 1 request
+ * per second, as a wait-mode bucket of 1, and on a capped plan its 5 per
+ * minute and daily cap (`dailyLimit`, default 25 on `"free"`, none on
+ * `"premium"`) as windows of the same limiter, aligned to the minute and to
+ * UTC midnight: decided atomically with the bucket,
+ * and fleet-wide when the environment's `RateLimiterStore` is Redis. A call
+ * over the day's cap fails at once with `ProviderRateLimitedError` (its wait,
+ * until midnight, is past `maxWait`), which `needsFallback` hands to the
+ * fallback provider.
+ *
+ * @since 0.2.0
+ * @category policy
+ */
+export const policyFor = (options: {
+  readonly plan?: Plan | undefined
+  readonly dailyLimit?: number | undefined
+}): ProviderPolicy.ProviderPolicy => {
+  const dailyLimit = Math.max(0, Math.floor(options.dailyLimit ?? ((options.plan ?? "free") === "free" ? 25 : 0)))
+  return ProviderPolicy.dataProvider(
+    provider,
+    ProviderPolicy.quota({
+      quota: 1,
+      interval: Duration.seconds(1),
+      burst: 1,
+      maxWait: Duration.minutes(2),
+      source: "Alpha Vantage free tier: 1 request per second (its burst message), 5 per minute (its older " +
+        "per-minute note) and 25 per day (alphavantage.co/support/#api-key), as one bucket and two windows",
+      windows: dailyLimit > 0
+        ? [{ limit: 5, per: Duration.minutes(1) }, { limit: dailyLimit, per: Duration.days(1) }]
+        : undefined
+    })
+  )
+}
+
+/**
+ * Alpha Vantage's default policy: the free plan's (`policyFor({})`), 1
+ * request per second, 5 per minute and 25 per UTC day.
  *
  * @since 0.1.0
  * @category policy
  */
-export const policy: ProviderPolicy.ProviderPolicy = ProviderPolicy.dataProvider(
-  provider,
-  ProviderPolicy.quota({
-    quota: 1,
-    interval: Duration.seconds(1),
-    burst: 1,
-    maxWait: Duration.minutes(2),
-    source: "Alpha Vantage free tier: 1 request per second (its burst message); 25 requests per day " +
-      "(alphavantage.co/support/#api-key) counted by the client"
-  })
-)
+export const policy: ProviderPolicy.ProviderPolicy = policyFor({})
 
 /**
  * A currency pair (`EURUSD`, `EUR/USD`, `EUR-USD`) split in two, or `None`
@@ -454,7 +481,10 @@ export const makeApi = (options: Options): Effect.Effect<MarketDataApi, never, H
  * @since 0.1.0
  * @category layers
  */
-export const layer = ProviderLayer.marketData(makeApi, policy)
+export const layer = (
+  options: Options
+): Layer.Layer<MarketDataClient.MarketDataClient, InvalidOptionsError, HttpClient.HttpClient> =>
+  ProviderLayer.marketData(makeApi, policyFor(options))(options)
 
 /**
  * `ALPHA_VANTAGE_API_KEY` (redacted), `ALPHA_VANTAGE_BASE_URL` (optional) and

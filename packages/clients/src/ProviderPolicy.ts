@@ -95,6 +95,15 @@ export interface RateLimitSpec {
    * @default true
    */
   readonly learn?: boolean | undefined
+   * A provider quota with several fixed windows beside the bucket ("25 per
+   * day"): core's `RateLimiter.Options.windows`, windows aligned to the
+   * epoch (a day resets at UTC midnight), decided atomically with the bucket.
+   * A call whose window is full until past `maxWait` fails at once.
+   *
+   * @default none
+   * @since 0.2.0
+   */
+  readonly windows?: ReadonlyArray<{ readonly limit: number; readonly per: Duration.Duration }> | undefined
 }
 
 /**
@@ -349,6 +358,7 @@ export const withConfiguredQuota = (
     maxWait: settings.maxWait ?? base?.maxWait ?? Duration.minutes(2),
     ...(mode === undefined ? {} : { mode }),
     ...(base?.learn === undefined ? {} : { learn: base.learn }),
+    ...(base?.windows === undefined ? {} : { windows: base.windows }),
     source: base === undefined
       ? `ResilienceConfig ${where}`
       : `ResilienceConfig ${where} over the provider's default (${base.source})`
@@ -369,13 +379,19 @@ export const quota = (options: {
   readonly burst?: number | undefined
   readonly maxWait?: Duration.DurationInput | undefined
   readonly source: string
+  /** Fixed windows beside the bucket (see `RateLimitSpec.windows`). */
+  readonly windows?: ReadonlyArray<{ readonly limit: number; readonly per: Duration.DurationInput }> | undefined
 }): RateLimitSpec => {
   const burst = Math.max(1, Math.min(options.burst ?? 1, options.quota))
-  return {
+  const spec: RateLimitSpec = {
     refill: options.quota - burst + 1,
     interval: Duration.decode(options.interval),
     burst,
     maxWait: Duration.decode(options.maxWait ?? Duration.minutes(2)),
     source: options.source
+  }
+  return options.windows === undefined || options.windows.length === 0 ? spec : {
+    ...spec,
+    windows: options.windows.map((w) => ({ limit: w.limit, per: Duration.decode(w.per) }))
   }
 }

@@ -1,4 +1,4 @@
-import { MarketDataClient, Polygon, Simulated } from "@effect-resilience/clients"
+import { AlphaVantage, MarketDataClient, Polygon, ProviderPolicy, Simulated } from "@effect-resilience/clients"
 import { ResilienceConfig } from "@effect-resilience/core"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -248,4 +248,25 @@ describe("provider quota from ResilienceConfig", () => {
       expect(error.message).toContain("RESILIENCE_MARKET_DATA_RATE_LIMIT_TOKENS_PER_SECOND = \"-5\"")
       expect(error.message).toContain("must be a finite number > 0")
     }))
+})
+
+describe("multi-window provider quotas", () => {
+  it("Alpha Vantage's free plan is 1/s, 5/min and 25/day; premium drops the windows; dailyLimit sets the day's", () => {
+    expect(AlphaVantage.policy.rateLimit?.windows).toEqual([
+      { limit: 5, per: Duration.minutes(1) },
+      { limit: 25, per: Duration.days(1) }
+    ])
+    expect(AlphaVantage.policyFor({ plan: "premium" }).rateLimit?.windows).toBeUndefined()
+    expect(AlphaVantage.policyFor({ dailyLimit: 100 }).rateLimit?.windows?.[1]).toEqual({
+      limit: 100,
+      per: Duration.days(1)
+    })
+    // a ResilienceConfig rateLimit section adjusts the bucket and keeps the windows
+    const configured = ProviderPolicy.withConfiguredQuota(
+      AlphaVantage.policy.rateLimit,
+      { tokensPerSecond: 2 } as ResilienceConfig.RateLimitSettings,
+      "alpha_vantage"
+    )
+    expect(configured._tag === "Right" && configured.right?.windows).toEqual(AlphaVantage.policy.rateLimit?.windows)
+  })
 })

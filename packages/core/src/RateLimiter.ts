@@ -15,6 +15,12 @@
  * retryAfter }` (`Duration`s, exact to the millisecond), enough for exact
  * `RateLimit` / `Retry-After` headers.
  *
+ * A limiter may also take `windows`, a provider's multi-window quota ("5 per
+ * minute and 25 per day"): fixed windows aligned to the Unix epoch, each
+ * admitting at most `limit` calls, decided with the buckets in one atomic,
+ * all-or-nothing step (see `RateLimiterStore`'s "Windows" for the exact
+ * guarantee). A decision then reports the window that decided (`window`).
+ *
  * Buckets live in a `RateLimiterStore`: `RateLimiterStore.layerMemory`
  * (bounded, in this process) or the Redis store of `@effect-resilience/redis`
  * (shared by a fleet). Client keys of any length and character set are safe:
@@ -116,8 +122,34 @@ export interface Decision {
   readonly retryAfter: Duration.Duration
   /** When rejected: the store key of the binding bucket that rejected the call. */
   readonly rejectedBy?: string | undefined
-  /** The index of the binding bucket (0: the client's, 1: the global one), when the store reports it. */
+  /**
+   * The index of the binding bucket (0: the client's, 1: the global one, then
+   * the client's windows in `options.windows` order), when the store reports it.
+   */
   readonly binding?: number | undefined
+  /**
+   * When the binding limit is one of `options.windows`: its length (`limit`,
+   * `remaining`, `resetAfter` and `retryAfter` are that window's). Absent when
+   * a token bucket decided.
+   *
+   * @since 0.2.0
+   */
+  readonly window?: Duration.Duration | undefined
+}
+
+/**
+ * One window of a multi-window quota: at most `limit` calls (units of cost)
+ * in each window of length `per`, windows aligned to the Unix epoch (a
+ * `"1 day"` window resets at UTC midnight, a `"1 minute"` one on the minute).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Window {
+  /** An integer >= 1. */
+  readonly limit: number
+  /** Whole milliseconds, from 1 ms to 366 days. */
+  readonly per: Duration.DurationInput
 }
 
 /**
@@ -166,6 +198,19 @@ export interface Options {
    * @default "10 seconds"
    */
   readonly maxWait?: Duration.DurationInput | undefined
+  /**
+   * A multi-window quota per client (the same key as the client's bucket),
+   * which every call must pass too, atomically with the buckets: e.g.
+   * `[{ limit: 5, per: "1 minute" }, { limit: 25, per: "1 day" }]`. At most
+   * 8 windows, of distinct lengths; `cost` must not exceed any `limit`. The
+   * token bucket still shapes bursts (give it the shortest rule, e.g. 1 per
+   * second); the windows cap the counts per calendar window, which a bucket
+   * cannot (a bucket of burst L refilled L per W admits up to 2L in some
+   * stretch of length W).
+   *
+   * @default none
+   */
+  readonly windows?: ReadonlyArray<Window> | undefined
 }
 
 /**
@@ -184,6 +229,8 @@ export interface ResolvedOptions {
   readonly global: Option.Option<{ readonly tokensPerSecond: number; readonly burstSize: number }>
   readonly mode: Mode
   readonly maxWait: Duration.Duration
+  /** The windows, shortest first, lengths in whole milliseconds (empty: none). */
+  readonly windows: ReadonlyArray<{ readonly limit: number; readonly windowMillis: number }>
 }
 
 /**
@@ -340,7 +387,9 @@ export const decisionsTotal: Metric.Metric.Counter<number> = internal.decisionsT
  * printable characters, `tokensPerSecond` and `cost` finite numbers > 0,
  * `burstSize` an integer >= 1 (the same for `global`), `mode` `"fail"` or
  * `"wait"`, `maxWait` a finite duration > 0 (`Duration.DurationInput`: bare
- * numbers are millis), `cost` at most the smallest burst size. `make` reports
+ * numbers are millis), `windows` at most 8 of distinct lengths, each a
+ * `limit` integer >= 1 `per` a whole number of milliseconds from 1 ms to 366
+ * days, `cost` at most the smallest burst size and window limit. `make` reports
  * the first issue as an `InvalidOptionsError` naming the option
  * (`global.burstSize` for a nested one).
  *

@@ -41,6 +41,42 @@
  * `tat = max(tat, at) + cost × T`. The key may expire at `tat` (Redis:
  * `PEXPIREAT`).
  *
+ * ## Windows (multi-window quotas)
+ *
+ * A request may also carry `windows`: fixed-window counters, the shape of a
+ * provider's "5 per minute and 25 per day". A token bucket cannot say that:
+ * a bucket of burst L refilled at L per W admits up to 2L calls in some
+ * stretch of length W. A window of `limit` L and length W is a calendar of
+ * back-to-back windows aligned to the Unix epoch, `[k × W, (k + 1) × W)`
+ * (a day window resets at UTC midnight, as providers reset theirs), each
+ * admitting at most L units of cost. The guarantee: the cost charged to any
+ * one aligned window never exceeds its `limit`. It is a fixed-window
+ * guarantee, like the providers': a stretch of length W that straddles a
+ * boundary may see up to 2L (the end of one window and the start of the
+ * next); pair a window with a token bucket (or a shorter window) to spread
+ * calls out within it.
+ *
+ * The decision stays one atomic, all-or-nothing step over every bucket AND
+ * every window: a call rejected by any of them charges none of them. Each
+ * window key holds two numbers (the latest window charged and its count), so
+ * memory per key is constant whatever the limit. For each window the call
+ * may act at `now` when the latest window charged is the current one (or
+ * older) and `count + cost <= limit`; at that window's start when it is a
+ * later one (reservations went there first) with room; else at the start of
+ * the window after it. `at` is the latest of these and of the buckets'
+ * times, admitted when `at - now <= maxWaitMillis` (fail mode: at once). The
+ * cost is then charged to the window holding `now + waitMillis` (when the
+ * caller acts), whose count starts at 0 when it is a new window. A window's
+ * key may expire at the end of the latest window charged (a new window
+ * starts empty). Stores keep window keys apart from bucket keys, so the two
+ * never clash; the windows of one request must have distinct keys.
+ *
+ * `binding` and `rejectedBy` range over buckets and windows alike: index
+ * `buckets.length + j` is `windows[j]`. For a window, `limit` is its
+ * `limit`, `remaining` the cost it still admits in the window charged (when
+ * rejected: in the latest window charged), `resetAfterMillis` the time to
+ * that window's end and `retryAfterMillis` the time until it has room.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -75,8 +111,25 @@ export interface Bucket {
 }
 
 /**
+ * One fixed-window counter taking part in a decision (see "Windows" in the
+ * module doc): at most `limit` units of cost in each window of
+ * `windowMillis` aligned to the Unix epoch. `key` follows the rules of
+ * `Bucket.key`; the same key always comes with the same limit and length.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Window {
+  readonly key: string
+  /** The most cost one window admits, an integer >= 1. */
+  readonly limit: number
+  /** The window's length in milliseconds, an integer >= 1 (`86_400_000`: a UTC day). */
+  readonly windowMillis: number
+}
+
+/**
  * One decision to make: may `cost` tokens be taken from every bucket of
- * `buckets`?
+ * `buckets` (and `cost` be counted in every window of `windows`)?
  *
  * @since 0.1.0
  * @category models
@@ -98,6 +151,14 @@ export interface Request {
    * caller is willing to sleep for a reservation, in milliseconds.
    */
   readonly maxWaitMillis: number
+  /**
+   * Fixed windows that must ALL admit too (see "Windows" in the module doc),
+   * decided in the same atomic step; each window's `limit` >= `cost`. Absent
+   * or empty: the token buckets alone decide, exactly as before.
+   *
+   * @since 0.2.0
+   */
+  readonly windows?: ReadonlyArray<Window> | undefined
 }
 
 /**
@@ -110,7 +171,9 @@ export interface Request {
  * The "binding" bucket is the one the decision is reported for: when
  * rejected, the bucket that needs the longest to admit (`rejectedBy`); when
  * admitted, the bucket with the fewest whole tokens left (the first one on a
- * tie).
+ * tie). Windows take part as buckets do (see "Windows" in the module doc):
+ * a window that decided is the binding one, its `limit`, `remaining`,
+ * `resetAfterMillis` and `retryAfterMillis` reported.
  *
  * @since 0.1.0
  * @category models
@@ -144,13 +207,15 @@ export interface Decision {
   /**
    * The index in `Request.buckets` of the binding bucket, when the store
    * reports it (the memory store does; a store that leaves it out is read
-   * through `rejectedBy` and `limit`).
+   * through `rejectedBy` and `limit`). With `Request.windows`, index
+   * `buckets.length + j` is `windows[j]`, and every store reports it.
    */
   readonly binding?: number | undefined
   /**
    * Opaque to callers: what the store needs to give an admitted reservation
    * back with `refund` (the memory store: per bucket, its `tat` before and
-   * after the charge). Present only when `waitMillis > 0`.
+   * after the charge, then per window its state before and after). Present
+   * only when `waitMillis > 0`.
    */
   readonly reservation?: ReadonlyArray<number> | undefined
 }

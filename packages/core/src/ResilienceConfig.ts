@@ -169,8 +169,13 @@ const bulkheadFields = {
   maxWaiting: schemas.setting(bulkheadOptions.maxWaiting)
 }
 
-// What a provider client applies of a rate limit (`cost` and `global` stay code options).
-const rateLimitFields = schemas.optionalSettings(schemas.RateLimiterOptions.from.fields, ["name", "cost", "global"])
+// What a provider client applies of a rate limit (`cost`, `global` and `windows` stay code options).
+const rateLimitFields = schemas.optionalSettings(schemas.RateLimiterOptions.from.fields, [
+  "name",
+  "cost",
+  "global",
+  "windows"
+])
 
 /**
  * Circuit-breaker settings of a profile: the consecutive-failure rule

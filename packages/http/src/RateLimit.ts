@@ -27,6 +27,13 @@
  *   size, window = seconds to refill it) and `RateLimit: "client";r=17;t=1`
  *   (the binding bucket of this decision: whole tokens remaining after it,
  *   and seconds until that bucket is full again, rounded up).
+ * - With `windows` (a multi-window quota per client, core's
+ *   `RateLimiter.Options.windows`), each window is a policy of its own,
+ *   named `client-` + its length (`"client-1m";q=100;w=60`: quota = its
+ *   limit, window = its length in seconds), and `RateLimit` names the
+ *   tightest limit of the decision, window or bucket: the one with the fewest
+ *   remaining (when rejected: the one that rejected), `t` the seconds until
+ *   it resets (a fixed window resets at its end, aligned to the epoch).
  * - The client key is an API key, an authenticated principal or the client
  *   IP (see `ClientKey`; forwarding headers only from trusted proxies).
  * - Per-endpoint cost and exemptions by annotation
@@ -163,6 +170,14 @@ export interface Options {
    */
   readonly global?: { readonly tokensPerSecond: number; readonly burstSize?: number | undefined } | undefined
   /**
+   * A multi-window quota per client, which every request must pass too
+   * (core's `RateLimiter.Options.windows`: fixed windows aligned to the
+   * epoch, e.g. `[{ limit: 100, per: "1 minute" }, { limit: 5000, per: "1 day" }]`).
+   *
+   * @default none
+   */
+  readonly windows?: ReadonlyArray<RateLimiter.Window> | undefined
+  /**
    * How clients are told apart (API key, principal, IP, trusted proxies).
    *
    * @default the socket peer's IP, IPv6 grouped by /64
@@ -217,7 +232,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     tokensPerSecond: options.tokensPerSecond,
     burstSize: options.burstSize,
     global: options.global,
-    mode: "fail"
+    mode: "fail",
+    windows: options.windows
   })
   const keys = yield* ClientKey.make(options.clientKey)
   const { routes, staticCosts } = compileAnnotations(options.api, limiter.options.maxCost)
@@ -227,11 +243,29 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const clientWindow = Math.max(1, Math.ceil(clientBurst / limiter.options.tokensPerSecond))
   const global = limiter.options.global
   const globalBurst = global._tag === "Some" ? global.value.burstSize : -1
-  const policyHeader = global._tag === "Some"
+  const policyBase = global._tag === "Some"
     ? `"client";q=${clientBurst};w=${clientWindow}, "global";q=${globalBurst};w=${
       Math.max(1, Math.ceil(globalBurst / global.value.tokensPerSecond))
     }`
     : `"client";q=${clientBurst};w=${clientWindow}`
+  // Windows follow the buckets in a decision's `binding`; each is a policy of its own.
+  const bucketCount = global._tag === "Some" ? 2 : 1
+  const windowPolicies = limiter.options.windows.map((w) =>
+    `client-${Duration.format(Duration.millis(w.windowMillis)).replace(/ /g, "")}`
+  )
+  const policyHeader = policyBase +
+    limiter.options.windows.map((w, j) =>
+      `, "${windowPolicies[j]}";q=${w.limit};w=${Math.max(1, Math.ceil(w.windowMillis / 1000))}`
+    ).join("")
+  // 0: client, 1: global, 2 + j: window j
+  const policyIndex = (decision: RateLimiterStore.Decision): number => {
+    const binding = decision.binding
+    if (binding !== undefined && binding >= bucketCount && binding - bucketCount < windowPolicies.length) {
+      return 2 + binding - bucketCount
+    }
+    return limiter.boundBy(decision) === "global" ? 1 : 0
+  }
+  const policyNames = ["client", "global", ...windowPolicies]
 
   let allowedCount = 0
   let rejectedCount = 0
@@ -273,14 +307,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // Handlers cached by decision; the key packs (remaining, reset, policy) into one number when it fits (no string
   // building per request), else a string.
   const handlers = new Map<string | number, HttpApp.PreResponseHandler>()
-  const headersHandler = (policy: "client" | "global", remaining: number, reset: number, retryAfter: number) => {
+  const headersHandler = (policyAt: number, remaining: number, reset: number, retryAfter: number) => {
     const cacheKey = retryAfter < 0 && Number.isInteger(remaining) && remaining >= 0 && remaining < 2 ** 32 &&
         Number.isInteger(reset) && reset >= 0 && reset < 2 ** 16
-      ? (remaining * 2 ** 16 + reset) * 2 + (policy === "global" ? 1 : 0)
-      : `"${policy}";r=${remaining};t=${reset}|${retryAfter}`
+      ? (remaining * 2 ** 16 + reset) * 16 + policyAt
+      : `${policyAt};r=${remaining};t=${reset}|${retryAfter}`
     let handler = handlers.get(cacheKey)
     if (handler === undefined) {
-      const rateLimit = `"${policy}";r=${remaining};t=${reset}`
+      const rateLimit = `"${policyNames[policyAt]}";r=${remaining};t=${reset}`
       const retryAfterText = String(retryAfter)
       // `setHeader` per field, not `setHeaders(record)`: the latter re-parses the record and spreads the
       // null-prototype Headers, about ten times slower for two fields
@@ -314,16 +348,17 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // The response to a decision: headers on every limited response, and the 429 failure on a rejection.
   // The headers go on through HttpApp's public pre-response hook (one FiberRef update step).
   const respond = (key: string, decision: RateLimiterStore.Decision): Effect.Effect<void, RateLimitedError> => {
-    const policy = limiter.boundBy(decision)
+    const policyAt = policyIndex(decision)
     const reset = Math.ceil(decision.resetAfterMillis / 1000)
     if (decision.allowed) {
       allowedCount++
-      return HttpApp.appendPreResponseHandler(headersHandler(policy, decision.remaining, reset, -1))
+      return HttpApp.appendPreResponseHandler(headersHandler(policyAt, decision.remaining, reset, -1))
     }
     rejectedCount++
+    const policy = limiter.boundBy(decision)
     const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMillis / 1000))
     return Effect.zipRight(
-      HttpApp.appendPreResponseHandler(headersHandler(policy, decision.remaining, reset, retryAfter)),
+      HttpApp.appendPreResponseHandler(headersHandler(policyAt, decision.remaining, reset, retryAfter)),
       Effect.fail(
         new RateLimitedError({
           key: RateLimiterStore.hashKey(key),

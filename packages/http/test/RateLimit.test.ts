@@ -47,6 +47,34 @@ const serve = (options: Omit<RateLimit.Options, "api">) =>
 const slow = { tokensPerSecond: 0.001 }
 
 describe("RateLimit", () => {
+  it.scopedLive("windows: each is a RateLimit-Policy entry, RateLimit names the tightest, a full window rejects", () =>
+    Effect.gen(function*() {
+      // a bucket of 100 (never the tightest here), 3 per hour and 5 per day
+      const url = yield* serve({
+        ...slow,
+        burstSize: 100,
+        windows: [{ limit: 5, per: "1 day" }, { limit: 3, per: "1 hour" }]
+      })
+      const policy = "\"client\";q=100;w=100000, \"client-1h\";q=3;w=3600, \"client-1d\";q=5;w=86400"
+      for (let n = 1; n <= 3; n++) {
+        const r = yield* request(`${url}/hello`, { from: "127.0.0.9" })
+        expect(r.status).toBe(200)
+        expect(r.headers["ratelimit-policy"]).toBe(policy)
+        // the hour window has the fewest left; t: seconds to the end of the hour (epoch-aligned)
+        expect(r.headers["ratelimit"]).toMatch(new RegExp(`^"client-1h";r=${3 - n};t=\\d+$`))
+      }
+      const rejected = yield* request(`${url}/hello`, { from: "127.0.0.9" })
+      expect(rejected.status).toBe(429)
+      expect(rejected.headers["ratelimit"]).toMatch(/^"client-1h";r=0;t=\d+$/)
+      const t = Number(/t=(\d+)/.exec(rejected.headers["ratelimit"] as string)![1])
+      expect(t).toBeGreaterThan(0)
+      expect(t).toBeLessThanOrEqual(3600)
+      expect(Number(rejected.headers["retry-after"])).toBe(t)
+      expect(rejected.json()).toMatchObject({ _tag: "RateLimitedError", policy: "client", limit: 3, remaining: 0 })
+      // another client has its own windows
+      expect((yield* request(`${url}/hello`, { from: "127.0.0.10" })).status).toBe(200)
+    }))
+
   it.scopedLive("a burst: exact RateLimit headers on every 200, then 429 + Retry-After + core's RateLimitedError", () =>
     Effect.gen(function*() {
       const url = yield* serve({ ...slow, burstSize: 5 })

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { BrokerApi, Service as BrokerService } from "../BrokerClient.js"
-import { isOutage, isTransient } from "../ClientError.js"
+import { isOutage, isTransient, ProviderRateLimitedError } from "../ClientError.js"
 import * as IdempotentOrders from "../IdempotentOrders.js"
 import type { MarketDataApi, Service as MarketDataService } from "../MarketDataClient.js"
 import {
@@ -192,7 +192,8 @@ const makeQuota = (
         mode: spec.mode ?? "wait",
         tokensPerSecond,
         burstSize: spec.burst,
-        maxWait: spec.maxWait
+        maxWait: spec.maxWait,
+        windows: spec.windows
       }),
       RateLimiterStore.RateLimiterStore,
       store
@@ -217,6 +218,29 @@ const makeQuota = (
     // provider never sees more than the documented quota, and the learned
     // rate can only hold calls back below it.
     const adaptive = learned === undefined || spec.learn === false ? undefined : yield* learned(tokensPerSecond)
+    // A call refused by one of the provider's windows (its daily cap) is the
+    // provider's refusal, made without sending it: ProviderRateLimitedError,
+    // as the provider would answer (fallbacks key on it). A peek on the
+    // rejection path only says which limit refused.
+    const windowed = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | ProviderRateLimitedError, R> =>
+      spec.windows === undefined || spec.windows.length === 0 ? self : Effect.catchIf(
+        self,
+        (error) => (error as { readonly _tag?: unknown })?._tag === "RateLimitedError",
+        (error) =>
+          Effect.flatMap(
+            Effect.orElseSucceed(limiter.check(), () => undefined),
+            (decision): Effect.Effect<never, E | ProviderRateLimitedError> =>
+              decision?.window === undefined || decision.allowed
+                ? Effect.fail(error)
+                : Effect.fail(
+                  new ProviderRateLimitedError({
+                    provider: policy.provider,
+                    retryAfter: decision.retryAfter,
+                    reason: `the provider's quota of ${decision.limit} per ${Duration.format(decision.window)} is spent`
+                  })
+                )
+          )
+      )
     // A store failure is handled by the store's own configured behaviour
     // (fail open / closed / local fallback); the memory store never fails.
     return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RateLimitedError, R> =>
@@ -234,7 +258,8 @@ const makeQuota = (
             Effect.die
           ),
           // not admitted: the limiter's own RateLimitedError (the wait would exceed maxWait)
-          Effect.tapError(() => Effect.sync(() => admitted || rejected++))
+          Effect.tapError(() => Effect.sync(() => admitted || rejected++)),
+          windowed
         ) as Effect.Effect<A, E | RateLimitedError, R>
       })
   })

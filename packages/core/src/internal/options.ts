@@ -492,17 +492,46 @@ export const TimeoutOptions = Schema.Struct({
   operation: Schema.optional(Name)
 })
 
-/** `cost` no larger than the smallest burst size, defaults applied. @internal */
+/** `cost` no larger than the smallest burst size or window limit, defaults applied. @internal */
 export const maxCostOf = (r: {
   readonly tokensPerSecond: number
   readonly burstSize?: number | undefined
   readonly global?: { readonly tokensPerSecond: number; readonly burstSize?: number | undefined } | undefined
+  readonly windows?: ReadonlyArray<{ readonly limit: number }> | undefined
 }): number => {
   const burst = r.burstSize ?? Math.max(1, Math.ceil(r.tokensPerSecond))
-  return r.global === undefined
+  let max = r.global === undefined
     ? burst
     : Math.min(burst, r.global.burstSize ?? Math.max(1, Math.ceil(r.global.tokensPerSecond)))
+  if (r.windows !== undefined) { for (const w of r.windows) max = Math.min(max, w.limit) }
+  return max
 }
+
+/** The most windows a limiter takes: each is a key read and written on every decision. @internal */
+export const MAX_WINDOWS = 8
+
+/** The longest window: a year of 366 days (longer ones would outlive any provider's reset). @internal */
+export const MAX_WINDOW_MILLIS = 366 * 86_400_000
+
+/** A window length: whole milliseconds, from 1 ms to `MAX_WINDOW_MILLIS`. @internal */
+export const WindowLength = durationRule(
+  (d) => Duration.isFinite(d) && Number.isInteger(millisOf(d)) && millisOf(d) >= 1 && millisOf(d) <= MAX_WINDOW_MILLIS,
+  "must be a whole number of milliseconds from 1 ms to 366 days"
+)
+
+/** One window of `RateLimiter.Options.windows`. @internal */
+export const RateLimiterWindow = Schema.Struct({
+  limit: PositiveInt,
+  per: durationOption(WindowLength)
+})
+
+const RateLimiterWindows = Schema.Array(RateLimiterWindow).pipe(
+  Schema.filter((ws) => {
+    if (ws.length > MAX_WINDOWS) return `must hold at most ${MAX_WINDOWS} windows`
+    const lengths = new Set(ws.map((w) => millisOf(w.per)))
+    return lengths.size === ws.length ? undefined : "must not hold two windows of the same length"
+  })
+)
 
 /** The data options of `RateLimiter.make`. @internal */
 export const RateLimiterOptions = Schema.Struct({
@@ -512,11 +541,15 @@ export const RateLimiterOptions = Schema.Struct({
   cost: Schema.optional(PositiveNumber),
   global: Schema.optional(Schema.Struct({ tokensPerSecond: PositiveNumber, burstSize: Schema.optional(PositiveInt) })),
   mode: Schema.optional(Mode),
-  maxWait: optionalDuration(PositiveDuration)
+  maxWait: optionalDuration(PositiveDuration),
+  windows: Schema.optional(RateLimiterWindows)
 }).pipe(Schema.filter((r) => {
   const maxCost = maxCostOf(r)
   return r.cost !== undefined && r.cost > maxCost
-    ? { path: ["cost"], message: `must be <= burstSize (${maxCost}), or no call is ever admitted` }
+    ? {
+      path: ["cost"],
+      message: `must be <= burstSize (${maxCost}) and every window's limit, or no call is ever admitted`
+    }
     : undefined
 }))
 

@@ -56,7 +56,10 @@ export const resolveOptions = (
     const cost = decoded.cost ?? 1
     const mode = decoded.mode ?? "fail"
     const maxWait = decoded.maxWait ?? Duration.seconds(10)
-    return { name, tokensPerSecond, burstSize, cost, maxCost, global, mode, maxWait }
+    const windows = (decoded.windows ?? [])
+      .map((w) => ({ limit: w.limit, windowMillis: Duration.toMillis(w.per) }))
+      .sort((a, b) => a.windowMillis - b.windowMillis)
+    return { name, tokensPerSecond, burstSize, cost, maxCost, global, mode, maxWait, windows }
   })
 
 // The global bucket's key within the limiter's namespace. `safeKey` never
@@ -117,6 +120,18 @@ export const toDecision = (raw: RateLimiterStore.Decision): RateLimiter.Decision
   binding: raw.binding
 })
 
+/** A window's label in metrics and span events: its length, `Duration.format`ted ("1m", "1d"). @internal */
+export const windowLabel = (windowMillis: number): string => Duration.format(Duration.millis(windowMillis))
+
+/**
+ * A client bucket's window key: the bucket key, `@`, the length in
+ * milliseconds, `ms`. Read from the end (the last `@`) it names one bucket
+ * key and one length, so no two (client, window) pairs share a key.
+ *
+ * @internal
+ */
+export const windowKey = (bucketKey: string, windowMillis: number): string => `${bucketKey}@${windowMillis}ms`
+
 /** @internal */
 export const unsafeConsumeOf = (limiter: RateLimiter.Service): UnsafeConsume | undefined =>
   (limiter as { readonly [UnsafeConsume]?: UnsafeConsume })[UnsafeConsume]
@@ -138,11 +153,44 @@ export const make = (
     burstSize: options.burstSize
   }
   const globalBurst = globalBucket === undefined ? -1 : globalBucket.burstSize
+  // The multi-window quota: windows follow the buckets in every request (and in `binding`).
+  const windowSpecs = options.windows
+  const bucketCount = globalBucket === undefined ? 1 : 2
+  // The last key's windows are kept: one busy client's decisions follow each other (no strings built).
+  let lastWindowsKey: string | undefined = undefined
+  let lastWindows: ReadonlyArray<RateLimiterStore.Window> = []
+  const windowsFor = windowSpecs.length === 0 ?
+    undefined :
+    (bucketKey: string): ReadonlyArray<RateLimiterStore.Window> => {
+      if (bucketKey !== lastWindowsKey) {
+        lastWindows = windowSpecs.map((w) => ({
+          key: windowKey(bucketKey, w.windowMillis),
+          limit: w.limit,
+          windowMillis: w.windowMillis
+        }))
+        lastWindowsKey = bucketKey
+      }
+      return lastWindows
+    }
+  // The window a decision is bound by, if a window (not a bucket) decided.
+  const windowIndex = (decision: RateLimiterStore.Decision): number => {
+    const binding = decision.binding
+    return binding === undefined || binding < bucketCount || binding - bucketCount >= windowSpecs.length
+      ? -1
+      : binding - bucketCount
+  }
+  const windowDurations = windowSpecs.map((w) => Duration.millis(w.windowMillis))
+  const publicDecision = windowsFor === undefined ? toDecision : (raw: RateLimiterStore.Decision) => {
+    const j = windowIndex(raw)
+    const decision = toDecision(raw)
+    return j < 0 ? decision : { ...decision, window: windowDurations[j] }
+  }
 
   // Which bucket a decision is reported for: the store says so (`binding`, the
   // memory store does), else the rejecting key, else the reported limit.
   const boundBy = (decision: RateLimiter.Decision | RateLimiterStore.Decision): "client" | "global" => {
     if (globalBucket === undefined) return "client"
+    // windows (index 2 on) are the client's
     if (decision.binding !== undefined) return decision.binding === 1 ? "global" : "client"
     if (!decision.allowed) return decision.rejectedBy === globalBucket.key ? "global" : "client"
     return decision.limit === globalBurst && globalBurst !== options.burstSize ? "global" : "client"
@@ -151,12 +199,22 @@ export const make = (
   const allowedCounter = outcomeCounter(name, "allowed")
   const waitedCounter = outcomeCounter(name, "waited")
   const rejectedCounter = outcomeCounter(name, "rejected")
+  // A rejection by a window is labelled with it (`window`: "1m", "1d").
+  const windowRejectedCounters = windowSpecs.map((w) =>
+    T.taggedCounter(decisionsKey, [
+      ...T.baseLabels("rate_limiter", name, ""),
+      MetricLabel.make("outcome", "rejected"),
+      MetricLabel.make("window", windowLabel(w.windowMillis))
+    ])
+  )
+  const windowLabels = windowSpecs.map((w) => windowLabel(w.windowMillis))
 
   // Fast path over the memory store: one fiber-runtime step reads the Clock
   // and the metric labels, decides synchronously on a scratch request (the
   // store keeps no reference to it), and counts; no Effect per step. Its
   // buckets come split (namespace = prefix), so the client key is passed as
-  // it is, no per-call concatenation.
+  // it is, no per-call concatenation. Windows ride along, kept for the last
+  // client key (a busy client's decisions follow each other: no strings built).
   const unsafeConsume = StoreInternal.unsafeConsumeOf(store)
   const hashIfSafe = globalBucket === undefined ? StoreInternal.hashIfSafeOf(store) : undefined
   const scratchBucket = {
@@ -170,7 +228,18 @@ export const make = (
       ? [scratchBucket]
       : [scratchBucket, { ...globalBucket, namespace: prefix, key: globalKeySuffix }],
     cost: options.cost,
-    maxWaitMillis
+    maxWaitMillis,
+    windows: undefined as ReadonlyArray<RateLimiterStore.Window> | undefined
+  }
+  let lastClient: string | undefined = undefined
+  let lastClientWindows: ReadonlyArray<RateLimiterStore.Window> | undefined = undefined
+  const windowsOfClient = (key: string | undefined): ReadonlyArray<RateLimiterStore.Window> | undefined => {
+    if (windowsFor === undefined) return undefined
+    if (lastClientWindows === undefined || key !== lastClient) {
+      lastClientWindows = windowsFor(key === undefined ? prefix : prefix + clientKey(key))
+      lastClient = key
+    }
+    return lastClientWindows
   }
   const decideNow = (
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
@@ -188,6 +257,7 @@ export const make = (
     ) scratchBucket.key = key
     else scratchBucket.key = clientKey(key)
     scratch.cost = cost
+    if (windowsFor !== undefined) scratch.windows = windowsOfClient(key)
     const decision = consume(scratch, fiber, hash)
     count(fiber, decision)
     return decision
@@ -204,11 +274,13 @@ export const make = (
     key: string | undefined,
     cost: number,
     maxWaitMillis: number
-  ): RateLimiterStore.Request => ({
-    buckets: globalBucket === undefined ? [bucketFor(key)] : [bucketFor(key), globalBucket],
-    cost,
-    maxWaitMillis
-  })
+  ): RateLimiterStore.Request => {
+    const bucket = bucketFor(key)
+    const buckets = globalBucket === undefined ? [bucket] : [bucket, globalBucket]
+    return windowsFor === undefined
+      ? { buckets, cost, maxWaitMillis }
+      : { buckets, cost, maxWaitMillis, windows: windowsFor(bucket.key) }
+  }
 
   // A per-call cost is validated on the call; a bad one is a programming
   // error (a defect), since the limiter's own options were already checked.
@@ -221,15 +293,22 @@ export const make = (
   const errorKey = (key: string | undefined): string => key === undefined ? name : clientKey(key)
 
   const count = (fiber: Fiber.RuntimeFiber<unknown, unknown>, decision: RateLimiterStore.Decision): void => {
-    const counter = !decision.allowed ? rejectedCounter : decision.waitMillis > 0 ? waitedCounter : allowedCounter
+    const j = windowsFor === undefined ? -1 : windowIndex(decision)
+    const counter = !decision.allowed
+      ? (j < 0 ? rejectedCounter : windowRejectedCounters[j])
+      : decision.waitMillis > 0
+      ? waitedCounter
+      : allowedCounter
     counter.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
     if (counter !== allowedCounter) {
-      T.unsafeEvent(fiber, T.Event.rateLimited, {
+      const attributes: Record<string, unknown> = {
         [T.Attr.rateLimiterName]: name,
         [T.Attr.rateLimiterAllowed]: decision.allowed,
         [T.Attr.rateLimiterRemaining]: decision.remaining,
         [T.Attr.retryAfterMs]: decision.allowed ? decision.waitMillis : decision.retryAfterMillis
-      })
+      }
+      if (j >= 0) attributes[T.Attr.rateLimiterWindow] = windowLabels[j]
+      T.unsafeEvent(fiber, T.Event.rateLimited, attributes)
     }
   }
 
@@ -257,9 +336,9 @@ export const make = (
     key: string | undefined,
     decision: RateLimiterStore.Decision
   ): Effect.Effect<RateLimiter.Decision> => {
-    if (decision.allowed) return Effect.succeed(toDecision(decision))
+    if (decision.allowed) return Effect.succeed(publicDecision(decision))
     const log = logRejection(fiber, key, decision)
-    return log === undefined ? Effect.succeed(toDecision(decision)) : Effect.as(log, toDecision(decision))
+    return log === undefined ? Effect.succeed(publicDecision(decision)) : Effect.as(log, publicDecision(decision))
   }
 
   /** A rejection as a failure, logged. */
@@ -289,7 +368,7 @@ export const make = (
   ): Effect.Effect<RateLimiter.Decision, RateLimitedError> => {
     const fiber = Option.getOrThrow(Fiber.getCurrentFiber())
     count(fiber, decision)
-    return decision.allowed ? Effect.succeed(toDecision(decision)) : reject(fiber, key, decision)
+    return decision.allowed ? Effect.succeed(publicDecision(decision)) : reject(fiber, key, decision)
   }
 
   // Under a flood, rejections are the hot path: the fields are ours and
@@ -308,13 +387,13 @@ export const make = (
   const check = (key?: string | undefined, call?: RateLimiter.CallOptions | undefined) => {
     const cost = costOf(call)
     if (typeof cost !== "number") return Effect.die(cost)
-    return Effect.map(store.peek(requestFor(key, cost, maxWaitMillis)), toDecision)
+    return Effect.map(store.peek(requestFor(key, cost, maxWaitMillis)), publicDecision)
   }
 
   const consume = (key?: string | undefined, call?: RateLimiter.CallOptions | undefined) => {
     const cost = costOf(call)
     if (typeof cost !== "number") return Effect.die(cost)
-    if (cost === 0) return Effect.map(store.peek(requestFor(key, 0, 0)), toDecision)
+    if (cost === 0) return Effect.map(store.peek(requestFor(key, 0, 0)), publicDecision)
     if (unsafeConsume !== undefined) {
       // One run-loop step (a sync op reading the fiber that runs it), not a
       // withFiberRuntime step plus the succeed it returns: ~35 ns of ~250.
@@ -326,7 +405,7 @@ export const make = (
           // only with debug logs on: emitted now, with this fiber's loggers, annotations and level
           if (log !== undefined) Runtime.runSync(runtimeOf(fiber), log)
         }
-        return toDecision(decision)
+        return publicDecision(decision)
       })
     }
     return Effect.flatMap(store.consume(requestFor(key, cost, maxWaitMillis)), (decision) => record(key, decision))
@@ -339,7 +418,7 @@ export const make = (
     if (unsafeConsume !== undefined) {
       return Effect.withFiberRuntime((fiber) => {
         const decision = decideNow(fiber, unsafeConsume, key, cost)
-        return decision.allowed ? Effect.succeed(toDecision(decision)) : reject(fiber, key, decision)
+        return decision.allowed ? Effect.succeed(publicDecision(decision)) : reject(fiber, key, decision)
       })
     }
     return Effect.flatMap(store.consume(requestFor(key, cost, 0)), (decision) => recordOrReject(key, decision))
@@ -355,7 +434,7 @@ export const make = (
         return Effect.zipRight(
           record(key, decision),
           Effect.onInterrupt(
-            Effect.as(restore(Effect.sleep(Duration.millis(decision.waitMillis))), toDecision(decision)),
+            Effect.as(restore(Effect.sleep(Duration.millis(decision.waitMillis))), publicDecision(decision)),
             () => Effect.ignore(store.refund(request, decision))
           )
         )
@@ -369,7 +448,7 @@ export const make = (
   ): Effect.Effect<RateLimiter.Decision, RateLimitedError | RateLimiterStore.RateLimiterStoreError> => {
     const cost = costOf(call)
     if (typeof cost !== "number") return Effect.die(cost)
-    if (cost === 0) return Effect.map(store.peek(requestFor(key, 0, 0)), toDecision)
+    if (cost === 0) return Effect.map(store.peek(requestFor(key, 0, 0)), publicDecision)
     return mode === "fail" ? acquireFail(key, cost) : acquireWait(key, cost)
   }
 

@@ -208,6 +208,7 @@ export const Attr = {
   rateLimiterName: "resilience.rate_limiter.name",
   rateLimiterAllowed: "resilience.rate_limiter.allowed",
   rateLimiterRemaining: "resilience.rate_limiter.remaining",
+  rateLimiterWindow: "resilience.rate_limiter.window",
   hedgeName: "resilience.hedge.name",
   hedgeAttempt: "resilience.hedge.attempt",
   hedgeDelayMs: "resilience.hedge.delay_ms",

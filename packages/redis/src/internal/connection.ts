@@ -75,6 +75,11 @@ export interface Connection {
    * failure (for a caller that is itself inside `Effect.async`).
    */
   readonly send: (multi: boolean, args: ReadonlyArray<string | number>, done: Done) => void
+  /**
+   * `send` for a request with windows (`Script.sourceWindows`'s arguments):
+   * the same budget and failures, always on its own (never batched).
+   */
+  readonly sendWindows: (args: ReadonlyArray<string | number>, done: Done) => void
   readonly isReady: () => boolean
   /** Drops the socket and reconnects: rejects every command stuck on a hung server. */
   readonly reset: () => void
@@ -290,6 +295,7 @@ export const open = (options: {
     const load = (node: Redis) => {
       node.script("LOAD", Script.source).catch(() => {})
       node.script("LOAD", Script.sourceBatch).catch(() => {})
+      node.script("LOAD", Script.sourceWindows).catch(() => {})
     }
     if (client instanceof Cluster) {
       client.on("+node", load)
@@ -496,6 +502,30 @@ export const open = (options: {
       }
     }
 
+    const sendWindows = (args: ReadonlyArray<string | number>, done: Done): void => {
+      const pending: Pending = {
+        deadline: performance.now() + budgetMillis,
+        settled: false,
+        multi: true,
+        args,
+        done,
+        next: undefined
+      }
+      enqueue(pending)
+      if (timer === undefined) arm(budgetMillis)
+      evalsha(Script.sha1Windows, args).then(
+        (reply) => settle(pending, reply, undefined),
+        (error) => {
+          if (pending.settled) return
+          if (!isNoScript(error)) return rejected(pending, error)
+          evalScript(Script.sourceWindows, args).then(
+            (reply) => settle(pending, reply, undefined),
+            (error) => rejected(pending, error)
+          )
+        }
+      )
+    }
+
     // No canceler is returned: with one, `Effect.async` wraps the call in an
     // interruption handler (an uninterruptible mask and an exit match: ~10
     // more run-loop steps and ~2 KB of garbage per call, measured). An
@@ -510,6 +540,7 @@ export const open = (options: {
     return {
       client,
       send,
+      sendWindows,
       call,
       isReady: () =>
         client.status === "ready",

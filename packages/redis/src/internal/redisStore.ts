@@ -79,7 +79,84 @@ const invalidRequest = (request: RateLimiterStore.Request, op: "c" | "p"): strin
     }
     if (!(Number.isFinite(b.burstSize) && b.burstSize >= 1)) return `invalid burstSize ${b.burstSize}`
   }
+  const windows = request.windows
+  if (windows !== undefined) {
+    if (!Array.isArray(windows) || windows.length > MAX_WINDOWS) return `at most ${MAX_WINDOWS} windows`
+    for (const w of windows) {
+      if (typeof w.key !== "string") return "a window key must be a string"
+      if (!(Number.isInteger(w.limit) && w.limit >= 1)) return `invalid window limit ${w.limit}`
+      if (!(Number.isInteger(w.windowMillis) && w.windowMillis >= 1 && w.windowMillis <= MAX_WINDOW_MILLIS)) {
+        return `invalid windowMillis ${w.windowMillis}`
+      }
+    }
+  }
   return undefined
+}
+
+// The bounds core's RateLimiter validates (8 windows, 366 days), for a store used directly.
+const MAX_WINDOWS = 8
+const MAX_WINDOW_MILLIS = 366 * 86_400_000
+
+const hasWindows = (request: RateLimiterStore.Request): boolean =>
+  request.windows !== undefined && request.windows.length > 0
+
+/**
+ * The windows script's arguments (see `Script.sourceWindows`): the buckets'
+ * keys as `redisKeys` makes them, then each window's key in the same hash
+ * slot (the buckets' tag) with a `%` no bucket key has.
+ *
+ * @internal
+ */
+export const windowArgs = (
+  prefix: string,
+  op: "c" | "p" | "r",
+  request: RateLimiterStore.Request,
+  reservation?: ReadonlyArray<number> | undefined
+): Array<string | number> => {
+  const buckets = request.buckets
+  const windows = request.windows ?? []
+  const n = buckets.length
+  const m = windows.length
+  const keys = redisKeys(prefix, buckets)
+  const tag = keys[n - 1]
+  const args: Array<string | number> = [n + m, ...keys]
+  for (const w of windows) args.push(`${tag}%${safeKey(w.key)}`)
+  args.push(op, TTL_MARGIN_MILLIS, n, m, request.cost, request.maxWaitMillis)
+  for (const b of buckets) args.push(b.tokensPerSecond, b.burstSize)
+  for (const w of windows) args.push(w.limit, w.windowMillis)
+  if (reservation !== undefined) { for (const x of reservation) args.push(x) }
+  return args
+}
+
+/** The windows script's reply as a decision (`binding` ranges over buckets then windows). @internal */
+export const decodeWindowsDecision = (
+  request: RateLimiterStore.Request,
+  raw: unknown
+): RateLimiterStore.Decision | undefined => {
+  if (!Array.isArray(raw) || raw.length < 6) return undefined
+  const n = request.buckets.length
+  const windows = request.windows ?? []
+  const binding = Number(raw[2]) - 1
+  const limited = binding < n ? request.buckets[binding] : windows[binding - n]
+  if (limited === undefined) return undefined
+  const allowed = raw[0] === 1
+  const waitMillis = Number(raw[1])
+  let reservation: Array<number> | undefined
+  if (allowed && waitMillis > 0 && raw.length >= 6 + 2 * n + 4 * windows.length) {
+    reservation = new Array<number>(raw.length - 6)
+    for (let i = 6; i < raw.length; i++) reservation[i - 6] = Number(raw[i])
+  }
+  return {
+    allowed,
+    waitMillis,
+    limit: binding < n ? (limited as RateLimiterStore.Bucket).burstSize : (limited as RateLimiterStore.Window).limit,
+    remaining: Number(raw[3]),
+    resetAfterMillis: Number(raw[4]),
+    retryAfterMillis: Number(raw[5]),
+    rejectedBy: allowed ? undefined : limited.key,
+    binding,
+    reservation
+  }
 }
 
 const decisionArgs = (
@@ -443,11 +520,12 @@ const makeService = (
         lastProbeAt = now
         probe = true
       }
-      connection.send(request.buckets.length > 1, decisionArgs(prefix, op, request), (raw, failure) => {
+      const windowed = hasWindows(request)
+      const done = (raw: unknown, failure: Connection.CallFailure | undefined) => {
         if (failure !== undefined) {
           return resume(Effect.zipRight(recordFailure(failure, probe), answer(op, request, failure)))
         }
-        const decision = decodeDecision(request, raw)
+        const decision = windowed ? decodeWindowsDecision(request, raw) : decodeDecision(request, raw)
         if (decision === undefined) {
           return resume(Effect.zipRight(recordFailure(badReply, probe), answer(op, request, badReply)))
         }
@@ -455,7 +533,9 @@ const makeService = (
         // Only a probe ends degraded mode: a call that started before the
         // failure and happened to finish must not flap the state.
         resume(probe ? Effect.as(recovered, decision) : Effect.succeed(decision))
-      })
+      }
+      if (windowed) connection.sendWindows(windowArgs(prefix, op, request), done)
+      else connection.send(request.buckets.length > 1, decisionArgs(prefix, op, request), done)
     })
 
   const refund = (
@@ -469,12 +549,20 @@ const makeService = (
         // Made by the local fallback while Redis was away: give it back there.
         return fallback === undefined ? Effect.void : fallback.refund(request, decision)
       }
-      if (invalidRequest(request, "p") !== undefined || reservation.length < 2 * request.buckets.length) {
+      const windowed = hasWindows(request)
+      const size = 2 * request.buckets.length + (windowed ? 4 * request.windows!.length : 0)
+      if (invalidRequest(request, "p") !== undefined || reservation.length < size) {
         return Effect.void
       }
       // While degraded the tokens stay spent: a lost refund only under-admits.
       if (degraded) return Effect.void
-      return Effect.catchAll(connection.call(true, refundArgs(prefix, request, reservation)), (failure) =>
+      const sent: Effect.Effect<unknown, Connection.CallFailure> = windowed
+        ? Effect.async((resume) =>
+          connection.sendWindows(windowArgs(prefix, "r", request, reservation), (reply, failure) =>
+            resume(failure === undefined ? Effect.succeed(reply) : Effect.fail(failure)))
+        )
+        : connection.call(true, refundArgs(prefix, request, reservation))
+      return Effect.catchAll(sent, (failure) =>
         Effect.zipRight(
           recordFailure(failure, false),
           onError === "fail" ? Effect.fail(storeError(failure)) : Effect.void

@@ -333,3 +333,206 @@ export const sha1: string = createHash("sha1").update(source).digest("hex")
 
 /** SHA1 of the batch script. @internal */
 export const sha1Batch: string = createHash("sha1").update(sourceBatch).digest("hex")
+
+/**
+ * One request with fixed windows beside its buckets (core's
+ * `RateLimiterStore` "Windows"), decided all-or-nothing in one run: never
+ * batched (requests with windows are the rarer, outbound-quota kind), so it
+ * is written for clarity over the last microsecond.
+ *
+ * KEYS        n bucket keys (the GCRA `tat`, as above), then m window keys.
+ *             A window key holds struct.pack('<dd', index, count): the
+ *             latest window charged (its index k: it spans
+ *             [k × W, (k + 1) × W) in epoch milliseconds) and the cost
+ *             counted in it.
+ * ARGV[1]     "c" consume, "p" peek, "r" refund.
+ * ARGV[2]     TTL margin in ms.
+ * ARGV[3..6]  n, m, cost, maxWaitMillis.
+ * then        n pairs tokensPerSecond, burstSize; m pairs limit, windowMillis.
+ * r: then     the reservation: per bucket the tat before and after, per
+ *             window the index and count before (index -1: nothing to keep)
+ *             and after.
+ *
+ * Reply of c / p: { allowed, waitMillis, binding (1-based over the buckets
+ * then the windows), remaining, resetAfterMillis, retryAfterMillis }, then
+ * the reservation as strings when a consume made one. Reply of r: { 1 }.
+ *
+ * Windows are aligned to the epoch on the server's clock (TIME), so every
+ * instance agrees on where a day starts (UTC midnight). A window key's TTL
+ * is the time to the end of the window it counts plus the margin: at most
+ * its length (plus the wait of a reservation into the next window) plus the
+ * margin, after which an absent key reads as an empty window, which it is.
+ */
+export const sourceWindows = `
+local t = redis.call('TIME')
+local sec, usec = tonumber(t[1]), tonumber(t[2])
+local now = (sec - 1700000000) * 1000 + usec / 1000
+local nowAbs = sec * 1000 + usec / 1000
+local EPOCH = 1700000000000
+local EPS = 1e-4
+local op = ARGV[1]
+local margin = tonumber(ARGV[2])
+local n, m = tonumber(ARGV[3]), tonumber(ARGV[4])
+local cost, maxWait = tonumber(ARGV[5]), tonumber(ARGV[6])
+
+local function ceilms(x)
+  if x <= EPS then return 0 end
+  return math.ceil(x - EPS)
+end
+
+local function whole(debt, interval, burst)
+  if debt <= 0 then return burst end
+  local r = math.floor(burst - debt / interval + 1e-9)
+  if r < 0 then return 0 end
+  return r
+end
+
+local function left(limit, count)
+  local r = math.floor(limit - count + 1e-9)
+  if r < 0 then return 0 end
+  return r
+end
+
+-- a window key's state: its index (nil when absent) and count
+local function readWindow(key)
+  local value = redis.call('GET', key)
+  if not value or #value ~= 16 then return nil, 0 end
+  return struct.unpack('<dd', value)
+end
+
+local function writeWindow(key, idx, count, length)
+  local ttl = math.ceil((idx + 1) * length - nowAbs) + margin
+  if count <= 0 or ttl <= margin then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, struct.pack('<dd', idx, count), 'PX', ttl)
+  end
+end
+
+local intervals, bursts, limits, lengths = {}, {}, {}, {}
+for i = 1, n do
+  intervals[i] = 1000 / tonumber(ARGV[5 + 2 * i])
+  bursts[i] = tonumber(ARGV[6 + 2 * i])
+end
+for j = 1, m do
+  limits[j] = tonumber(ARGV[5 + 2 * n + 2 * j])
+  lengths[j] = tonumber(ARGV[6 + 2 * n + 2 * j])
+end
+
+if op == 'r' then
+  local a = 7 + 2 * n + 2 * m
+  for i = 1, n do
+    local key = KEYS[i]
+    local stored = redis.call('GET', key)
+    ${readStored}
+    -- Only the last reservation of a bucket can be undone.
+    if storedTat and math.abs(storedTat - tonumber(ARGV[a + 2 * i - 1])) <= EPS then
+      local tat, expiresAt = tonumber(ARGV[a + 2 * i - 2]), storedExpiry
+      ${writeTat}
+    end
+  end
+  a = a + 2 * n
+  for j = 1, m do
+    local key = KEYS[n + j]
+    local o = a + 4 * (j - 1)
+    local idx, count = readWindow(key)
+    -- while the window charged is still the latest: the cost comes off its count,
+    -- and once nothing else is in it, the state before comes back
+    if idx and idx == tonumber(ARGV[o + 2]) then
+      local rest = count - cost
+      if rest > EPS then
+        redis.call('SET', key, struct.pack('<dd', idx, rest), 'KEEPTTL')
+      else
+        local before = tonumber(ARGV[o])
+        if before < 0 then redis.call('DEL', key)
+        else writeWindow(key, before, tonumber(ARGV[o + 1]), lengths[j]) end
+      end
+    end
+  end
+  return { 1 }
+end
+
+-- Pass 1: when may the call act? The buckets' GCRA times, then the windows'.
+local actAt, worst = now, 1
+local befores, expiries = {}, {}
+for i = 1, n do
+  local stored = redis.call('GET', KEYS[i])
+  ${readStored}
+  local tat = storedTat or 0
+  if tat < now then tat = now end
+  befores[i], expiries[i] = tat, storedExpiry
+  local allowAt = tat + (cost - bursts[i]) * intervals[i]
+  if allowAt > actAt then actAt, worst = allowAt, i end
+end
+local latest, counts, kept = {}, {}, {}
+for j = 1, m do
+  local length = lengths[j]
+  local idx, count = readWindow(KEYS[n + j])
+  local current = math.floor(nowAbs / length)
+  kept[j] = -1
+  if idx == nil or idx < current then idx, count = current, 0 else kept[j] = idx end
+  latest[j], counts[j] = idx, count
+  local allowAt
+  if count + cost <= limits[j] then
+    allowAt = now
+    -- a later window (reservations went there first): from its start
+    if idx > current then allowAt = idx * length - EPOCH end
+  else
+    allowAt = (idx + 1) * length - EPOCH
+  end
+  if allowAt > actAt then actAt, worst = allowAt, n + j end
+end
+
+local wait = actAt - now
+if wait > maxWait + EPS and wait > EPS then
+  if worst <= n then
+    local debt = befores[worst] - now
+    return { 0, 0, worst, whole(debt, intervals[worst], bursts[worst]), ceilms(debt), ceilms(wait) }
+  end
+  local j = worst - n
+  return { 0, 0, worst, left(limits[j], counts[j]), ceilms((latest[j] + 1) * lengths[j] - nowAbs), ceilms(wait) }
+end
+
+-- Pass 2: charge every bucket as of actAt and every window holding the time the caller acts.
+if wait <= EPS then actAt = now end
+local waitMillis = ceilms(actAt - now)
+local actsAbs = nowAbs + waitMillis
+local commit = op == 'c' and cost > 0
+local binding, bindingRemaining, bindingReset = 1, math.huge, 0
+local reservation = {}
+for i = 1, n do
+  local base = befores[i]
+  if actAt > base then base = actAt end
+  local tat = base + cost * intervals[i]
+  if commit then
+    local key, expiresAt = KEYS[i], expiries[i]
+    ${writeTat}
+  end
+  local r = whole(tat - now, intervals[i], bursts[i])
+  if r < bindingRemaining then binding, bindingRemaining, bindingReset = i, r, tat - now end
+  reservation[#reservation + 1] = string.format('%.17g', befores[i])
+  reservation[#reservation + 1] = string.format('%.17g', tat)
+end
+for j = 1, m do
+  local length = lengths[j]
+  local idx, count = latest[j], counts[j]
+  local target = math.floor(actsAbs / length)
+  if target > idx then idx, count = target, 0 end
+  count = count + cost
+  if commit then writeWindow(KEYS[n + j], idx, count, length) end
+  local r = left(limits[j], count)
+  if r < bindingRemaining then binding, bindingRemaining, bindingReset = n + j, r, (idx + 1) * length - nowAbs end
+  reservation[#reservation + 1] = string.format('%.17g', kept[j])
+  reservation[#reservation + 1] = string.format('%.17g', counts[j])
+  reservation[#reservation + 1] = string.format('%.17g', idx)
+  reservation[#reservation + 1] = string.format('%.17g', count)
+end
+local reply = { 1, waitMillis, binding, bindingRemaining, ceilms(bindingReset), 0 }
+if commit and waitMillis > 0 then
+  for k = 1, #reservation do reply[#reply + 1] = reservation[k] end
+end
+return reply
+`
+
+/** SHA1 of the windows script. @internal */
+export const sha1Windows: string = createHash("sha1").update(sourceWindows).digest("hex")
