@@ -1,6 +1,6 @@
 import { Gateway, GatewayConfig } from "@effect-resilience/gateway"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 
@@ -59,6 +59,21 @@ describe("configuration", () => {
       expect(Option.isSome(custom.redisUrl)).toBe(true)
     }))
 
+  it.effect("fleet-wide breakers: off by default, BREAKER_REDIS_URL turns them on, GATEWAY_INSTANCE_ID names the instance", () =>
+    Effect.gen(function*() {
+      const plain = yield* GatewayConfig.config.pipe(withEnv({ REDIS_URL: "redis://127.0.0.1:6379" }))
+      // the rate limiter's Redis alone does not share the breakers
+      expect(Option.isNone(plain.fleet.breakerRedisUrl)).toBe(true)
+      expect(plain.fleet.instanceId).toBe(GatewayConfig.defaultInstanceId())
+      expect(plain.fleet.instanceId).toMatch(/^[A-Za-z0-9._:-]+:\d+$/)
+      const fleet = yield* GatewayConfig.config.pipe(withEnv({
+        BREAKER_REDIS_URL: "redis://127.0.0.1:6380/2",
+        GATEWAY_INSTANCE_ID: "gw-eu-1"
+      }))
+      expect(Option.map(fleet.fleet.breakerRedisUrl, Redacted.value)).toEqual(Option.some("redis://127.0.0.1:6380/2"))
+      expect(fleet.fleet.instanceId).toBe("gw-eu-1")
+    }))
+
   it.effect("a bad value stops start-up with a message naming the variable", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
@@ -67,6 +82,9 @@ describe("configuration", () => {
         [{ GATEWAY_BROKER: "robinhood" }, "GATEWAY_BROKER"],
         [{ RATE_LIMIT_RPS: "0" }, "RATE_LIMIT_RPS"],
         [{ REDIS_URL: "http://cache:6379" }, "REDIS_URL"],
+        [{ BREAKER_REDIS_URL: "cache:6379" }, "BREAKER_REDIS_URL"],
+        [{ GATEWAY_INSTANCE_ID: "gw 1" }, "GATEWAY_INSTANCE_ID"],
+        [{ GATEWAY_INSTANCE_ID: "" }, "GATEWAY_INSTANCE_ID"],
         [{ SHUTDOWN_TIMEOUT: "soon" }, "SHUTDOWN_TIMEOUT"],
         [{ API_KEY_HEADER: "x api key" }, "API_KEY_HEADER"],
         [{ MARKET_DATA_HEDGE_DELAY: "p100" }, "MARKET_DATA_HEDGE_DELAY"],
