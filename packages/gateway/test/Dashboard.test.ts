@@ -70,6 +70,9 @@ describe("dashboard in headless Chromium", () => {
         }
         yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 15_000 }))
         expect(yield* Effect.promise(() => page.locator("[data-breaker]").count())).toBe(3)
+        // without BREAKER_REDIS_URL each breaker is this gateway's own: marked local, no fleet state
+        expect(yield* Effect.promise(() => page.locator("[data-breaker] .mode[data-mode=\"local\"]").count())).toBe(3)
+        expect(yield* Effect.promise(() => page.locator("[data-breaker] [data-fleet-state]").count())).toBe(0)
         // the server's load-shedding bulkhead and the three client bulkheads, all from /resilience/status
         expect(yield* Effect.promise(() => page.locator("[data-bulkhead]").count())).toBe(4)
         for (const name of ["simulated/broker_api", "simulated/order_execution", "simulated/market_data"]) {

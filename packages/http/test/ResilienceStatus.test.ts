@@ -58,6 +58,8 @@ describe("ResilienceStatus", () => {
       expect(orders).toMatchObject({ name: "broker/orders", state: "Open", failures: 1, trips: 1 })
       expect(orders.nextAttemptAt).not.toBeNull()
       expect(orders.nextAttemptAt! - orders.openedAt!).toBe(30_000)
+      // a process-local breaker has no fleet part
+      expect("fleet" in orders).toBe(false)
       // the status request itself holds one permit
       expect(status.bulkheads).toEqual([{
         name: "server",
