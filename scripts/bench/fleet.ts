@@ -17,10 +17,10 @@ import { writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { withSection } from "../lib/benchmarksSection.js"
 import * as Scenario from "../lib/fleetScenario.js"
+import * as SharedCost from "./fleetShared.js"
 import type { SectionResult, Settings, Table } from "./harness.js"
 import { errorText, fmtRatio, log, repoRoot, settingsFor } from "./harness.js"
 import { machine, table } from "./report.js"
-import * as SharedCost from "./fleetShared.js"
 
 const TITLE = "Fleet-wide circuit breaker (issue 17)"
 
@@ -85,7 +85,9 @@ const main = async () => {
   const markdown = [
     `## ${TITLE}`,
     "",
-    `\`pnpm bench:fleet${quick ? " --quick" : ""}\` on ${m.cpu} (${m.cores} cores), Node ${m.node}, commit ${m.commit}, ` +
+    `\`pnpm bench:fleet${
+      quick ? " --quick" : ""
+    }\` on ${m.cpu} (${m.cores} cores), Node ${m.node}, commit ${m.commit}, ` +
     `${m.date} (${((Date.now() - started) / 1000).toFixed(0)} s; load ${m.load}).`,
     "",
     ...result.tables.flatMap((t) => [table(t), ""]),

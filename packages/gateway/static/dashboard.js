@@ -171,9 +171,11 @@
     const failing = f.failingInstances.length === 0
       ? `<span class="none">no failures reported</span>`
       : f.failingInstances.map((i) =>
-        `<span class="inst${i.instance === f.instanceId ? " self" : ""}" data-instance="${esc(i.instance)}" title="last ${
-          fmtSpan(Math.max(0, now - i.lastFailureAt))
-        } ago">${esc(i.instance)} <b>${fmt(i.failures)}</b></span>`
+        `<span class="inst${i.instance === f.instanceId ? " self" : ""}" data-instance="${
+          esc(i.instance)
+        }" title="last ${fmtSpan(Math.max(0, now - i.lastFailureAt))} ago">${esc(i.instance)} <b>${
+          fmt(i.failures)
+        }</b></span>`
       ).join("")
     return `<div class="fleet">${badge}<span class="fleet-state" data-fleet-state="${esc(f.state)}" style="--f:${
       COLORS[f.state] || "#64748b"

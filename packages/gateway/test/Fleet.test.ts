@@ -20,7 +20,9 @@ interface Change {
 interface Run {
   readonly mode: string
   readonly brokerCalls: number
-  readonly instances: ReadonlyArray<{ readonly id: string; readonly brokerCalls: number; readonly timeline: ReadonlyArray<Change> }>
+  readonly instances: ReadonlyArray<
+    { readonly id: string; readonly brokerCalls: number; readonly timeline: ReadonlyArray<Change> }
+  >
 }
 
 const runFleet = (args: ReadonlyArray<string>) =>
