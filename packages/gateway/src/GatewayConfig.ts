@@ -105,6 +105,12 @@ export interface GatewayConfig {
      * `A-Z a-z 0-9 . _ : -`. @default hostname:pid
      */
     readonly instanceId: string
+    /**
+     * `BREAKER_QUORUM`: a shared breaker opens the fleet only when failures
+     * came from at least this many gateways (1 to 1000), so one gateway with a
+     * broken network of its own opens only its own breaker. @default 2
+     */
+    readonly quorum: number
   }
   /** `SHUTDOWN_TIMEOUT`: how long in-flight requests may take to finish. @default 10 seconds */
   readonly shutdownTimeout: Duration.Duration
@@ -209,7 +215,7 @@ export const defaults: GatewayConfig = {
   loadShedding: { maxInFlight: 200, maxQueued: 100, queueTimeout: Duration.seconds(1) },
   redisUrl: Option.none(),
   redisOnError: "fallback-memory",
-  fleet: { breakerRedisUrl: Option.none(), instanceId: defaultInstanceId() },
+  fleet: { breakerRedisUrl: Option.none(), instanceId: defaultInstanceId(), quorum: 2 },
   shutdownTimeout: Duration.seconds(10),
   admin: true,
   orders: { maxIdempotencyIds: 50_000 },
@@ -340,7 +346,8 @@ export const config: Config.Config<GatewayConfig> = Config.all({
         "must be 1 to 128 characters from A-Z a-z 0-9 . _ : -",
         (s: string) => /^[A-Za-z0-9._:-]{1,128}$/.test(s)
       )
-    )
+    ),
+    quorum: between("BREAKER_QUORUM", 1, 1000, defaults.fleet.quorum)
   }),
   shutdownTimeout: positiveDuration("SHUTDOWN_TIMEOUT", defaults.shutdownTimeout),
   admin: Config.boolean("GATEWAY_ADMIN").pipe(Config.withDefault(defaults.admin)),

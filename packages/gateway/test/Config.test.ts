@@ -68,10 +68,13 @@ describe("configuration", () => {
       expect(plain.fleet.instanceId).toMatch(/^[A-Za-z0-9._:-]+:\d+$/)
       const fleet = yield* GatewayConfig.config.pipe(withEnv({
         BREAKER_REDIS_URL: "redis://127.0.0.1:6380/2",
-        GATEWAY_INSTANCE_ID: "gw-eu-1"
+        GATEWAY_INSTANCE_ID: "gw-eu-1",
+        BREAKER_QUORUM: "3"
       }))
       expect(Option.map(fleet.fleet.breakerRedisUrl, Redacted.value)).toEqual(Option.some("redis://127.0.0.1:6380/2"))
       expect(fleet.fleet.instanceId).toBe("gw-eu-1")
+      expect(fleet.fleet.quorum).toBe(3)
+      expect(plain.fleet.quorum).toBe(2)
     }))
 
   it.effect("a bad value stops start-up with a message naming the variable", () =>
@@ -85,6 +88,7 @@ describe("configuration", () => {
         [{ BREAKER_REDIS_URL: "cache:6379" }, "BREAKER_REDIS_URL"],
         [{ GATEWAY_INSTANCE_ID: "gw 1" }, "GATEWAY_INSTANCE_ID"],
         [{ GATEWAY_INSTANCE_ID: "" }, "GATEWAY_INSTANCE_ID"],
+        [{ BREAKER_QUORUM: "0" }, "BREAKER_QUORUM"],
         [{ SHUTDOWN_TIMEOUT: "soon" }, "SHUTDOWN_TIMEOUT"],
         [{ API_KEY_HEADER: "x api key" }, "API_KEY_HEADER"],
         [{ MARKET_DATA_HEDGE_DELAY: "p100" }, "MARKET_DATA_HEDGE_DELAY"],
