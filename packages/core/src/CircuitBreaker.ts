@@ -144,6 +144,11 @@ export interface StateChange {
   readonly to: State
   readonly at: number
   readonly reason: Reason
+  /**
+   * `true` for a change of a fleet-wide breaker's shared state (see
+   * `SharedCircuitBreaker`); unset for a breaker's own (local) state.
+   */
+  readonly fleet?: boolean | undefined
 }
 
 /**
