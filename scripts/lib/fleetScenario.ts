@@ -8,7 +8,9 @@
  * for the one real broker a fleet would share), so the outage is switched on
  * every instance at the same moment (`POST /admin/faults`). Traffic is broker
  * reads (`GET /account`, `GET /positions`, breaker `simulated/broker_api`)
- * from a few clients per instance. What counts is the calls that reached the
+ * from a few clients per instance, each pausing between its requests (a
+ * fleet's instances each see a share of the traffic: the fleet trips on the
+ * sum of their failures, each per-instance breaker on its own share). What counts is the calls that reached the
  * failing broker: each gateway's `resilience_fault_injections_total` for the
  * simulated outage (`service="simulated-outage"`, `reason="failure"`), read
  * from its `/metrics` before the outage and after the run, summed over the
@@ -33,8 +35,10 @@ export interface Options {
   readonly seconds?: number | undefined
   /** The simulated providers' reset timeout (`SIM_RESET_TIMEOUT`), seconds. @default 3 */
   readonly resetSeconds?: number | undefined
-  /** Concurrent clients per instance. @default 3 */
+  /** Concurrent clients per instance. @default 2 */
   readonly clientsPerInstance?: number | undefined
+  /** Each client's pause between its requests, milliseconds. @default 300 */
+  readonly thinkMillis?: number | undefined
   /** Progress lines. @default nothing */
   readonly log?: ((line: string) => void) | undefined
 }
@@ -151,7 +155,8 @@ export const startFleet = async (
 export const run = async (options: Options): Promise<Result> => {
   const count = options.instances ?? 3
   const seconds = options.seconds ?? 20
-  const clients = options.clientsPerInstance ?? 3
+  const clients = options.clientsPerInstance ?? 2
+  const think = options.thinkMillis ?? 300
   const log = options.log ?? (() => {})
   let redis: RedisServer | undefined
   let fleet: ReadonlyArray<GatewayProcess & { readonly id: string }> = []
@@ -197,7 +202,7 @@ export const run = async (options: Options): Promise<Result> => {
           // counted as "error"
         }
         responses[index]![key] = (responses[index]![key] ?? 0) + 1
-        await sleep(100)
+        await sleep(think)
       }
     }
     const timelines = fleet.map(() => [] as Array<Change>)

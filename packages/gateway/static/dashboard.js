@@ -107,7 +107,8 @@
   // --- breakers ---------------------------------------------------------------
   const timeline = (name, current, now, startedAt) => {
     const start = now - TIMELINE_MS
-    const events = ((last && last.history[name]) || []).slice().sort(byTime)
+    // this gateway's own changes (a fleet-wide breaker's shared ones are listed under events, marked "fleet")
+    const events = ((last && last.history[name]) || []).filter((e) => !e.fleet).sort(byTime)
     let state = current
     const before = events.filter((e) => e.at <= start)
     const inside = events.filter((e) => e.at > start)
@@ -299,7 +300,9 @@
     all.sort((a, b) => byTime(b, a))
     $("events").innerHTML =
       all.slice(0, 40).map((e) =>
-        `<li><time>${new Date(e.at).toLocaleTimeString([], { hour12: false })}</time><span>${esc(labelOf(e.name))}: ` +
+        `<li${e.fleet ? " data-fleet" : ""}><time>${
+          new Date(e.at).toLocaleTimeString([], { hour12: false })
+        }</time><span>${esc(labelOf(e.name))}${e.fleet ? " (fleet)" : ""}: ` +
         `<span class="s" style="color:${COLORS[e.from]}">${esc(e.from)}</span> <span class="arrow">→</span> ` +
         `<span class="s" style="color:${COLORS[e.to]}">${esc(e.to)}</span> <span class="arrow">(${
           esc(e.reason)

@@ -46,7 +46,7 @@ const runFleet = (args: ReadonlyArray<string>) =>
 
 describe("pnpm fleet", () => {
   it("prints each instance's timeline and fewer calls to the failing broker with fleet-wide breakers", async () => {
-    const { code, stderr, stdout } = await runFleet(["--seconds", "5", "--json"])
+    const { code, stderr, stdout } = await runFleet(["--seconds", "8", "--json"])
     expect(code, stderr + stdout.slice(-3000)).toBe(0)
     expect(stdout).toContain("== fleet-wide breakers ==")
     expect(stdout).toContain("== per-instance breakers ==")
