@@ -253,15 +253,16 @@ export class SharedBreaker implements api.CircuitBreaker {
   }
 
   private timed<A, R>(operation: string, effect: Effect.Effect<A, Store.CircuitBreakerStoreError, R>) {
-    // disconnected: a store call that ignores interruption cannot hold the caller past the budget
-    return Effect.timeoutFail(Effect.disconnect(effect), {
+    // disconnected: a store call that ignores interruption cannot hold the caller past the budget; interruptible:
+    // inside an uninterruptible region (a probe's admission, an exit handler) a timeout would never fire
+    return Effect.interruptible(Effect.timeoutFail(Effect.disconnect(effect), {
       duration: this.config.storeTimeoutMillis,
       onTimeout: () =>
         new Store.CircuitBreakerStoreError({
           operation,
           message: `no answer within ${this.config.storeTimeoutMillis} ms`
         })
-    })
+    }))
   }
 
   // -- applying what the store says -------------------------------------------------------
