@@ -40,7 +40,9 @@ const controllable = (store: CircuitBreakerStore.Service) =>
         Effect.suspend(() => {
           if (control.mode === "hang") return Effect.never
           if (control.mode === "fail") {
-            return Effect.fail(new CircuitBreakerStore.CircuitBreakerStoreError({ operation: "changes", message: "down" }))
+            return Effect.fail(
+              new CircuitBreakerStore.CircuitBreakerStoreError({ operation: "changes", message: "down" })
+            )
           }
           const broken = control.broken
           return Effect.map(store.changes(key), (stream) =>
@@ -49,7 +51,9 @@ const controllable = (store: CircuitBreakerStore.Service) =>
               Stream.fromEffect(
                 Effect.zipRight(
                   Deferred.await(broken),
-                  Effect.fail(new CircuitBreakerStore.CircuitBreakerStoreError({ operation: "changes", message: "lost" }))
+                  Effect.fail(
+                    new CircuitBreakerStore.CircuitBreakerStoreError({ operation: "changes", message: "lost" })
+                  )
                 )
               )
             ))
@@ -171,7 +175,9 @@ describe("SharedCircuitBreaker", () => {
         const probe = Effect.zipRight(Effect.sync(() => ran++), Effect.as(Effect.sleep("1 second"), "probed"))
         const fiber = yield* Effect.fork(
           Effect.all(
-            [ia, ib, ic].flatMap((breaker) => Array.from({ length: 1000 }, () => Effect.either(breaker.execute(probe)))),
+            [ia, ib, ic].flatMap((breaker) =>
+              Array.from({ length: 1000 }, () => Effect.either(breaker.execute(probe)))
+            ),
             { concurrency: "unbounded" }
           )
         )
