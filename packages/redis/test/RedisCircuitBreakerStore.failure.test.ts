@@ -86,7 +86,7 @@ describe("RedisCircuitBreakerStore when Redis fails", () => {
 
       for (
         const call of [
-          store.read("k"),
+          store.read("k") as Effect.Effect<unknown, CircuitBreakerStore.CircuitBreakerStoreError>,
           store.compareAndSet("k", 1, "open", "1 minute"),
           Effect.scoped(store.changes("k"))
         ]
@@ -128,7 +128,10 @@ describe("RedisCircuitBreakerStore when Redis fails", () => {
         const results = yield* Effect.all(
           Array.from(
             { length: 20 },
-            (_, i) => timed(i % 2 === 0 ? store.read("k") : store.compareAndSet("k", 1, "x", 60_000))
+            (_, i) =>
+              timed<unknown, CircuitBreakerStore.CircuitBreakerStoreError, never>(
+                i % 2 === 0 ? store.read("k") : store.compareAndSet("k", 1, "x", 60_000)
+              )
           ),
           { concurrency: "unbounded" }
         )
