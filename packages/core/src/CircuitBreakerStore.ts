@@ -44,10 +44,13 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import * as internal from "./internal/circuitBreakerStore.js"
+import type { InvalidOptionsError } from "./ResilienceError.js"
 
 /**
  * One key's shared value and its version (>= 1).
@@ -143,3 +146,66 @@ export class CircuitBreakerStore extends Context.Tag("@effect-resilience/core/Ci
   CircuitBreakerStore,
   Service
 >() {}
+
+/**
+ * Options of `makeMemory`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /**
+   * At most this many live keys (one per breaker) and as many watched keys.
+   * A write of a new key past the bound, once expired keys are swept, fails
+   * with `CircuitBreakerStoreError` (the breaker then runs on its local
+   * breaker alone): state is never dropped silently.
+   *
+   * @default 10000
+   */
+  readonly maxKeys?: number | undefined
+}
+
+/**
+ * A store in this process's memory: the breakers of one process (several
+ * instances in tests, or one instance that wants the shared breaker's
+ * semantics without a server) share state through it. Times and time to live
+ * are on the fiber's `Clock` (a `TestClock` drives it); `changes` is a sliding
+ * `PubSub` per watched key (a subscriber more than 64 writes behind skips to
+ * the newest). Fails with `InvalidOptionsError` when `maxKeys` is not an
+ * integer >= 1.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerStore } from "@effect-resilience/core"
+ * import { Effect, Option } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* CircuitBreakerStore.makeMemory()
+ *   const written = yield* store.compareAndSet("broker/orders", 0, "{}", "1 minute")
+ *   const read = yield* store.read("broker/orders")
+ *   return [written._tag, Option.map(read.entry, (entry) => entry.version)] // ["Written", Some(1)]
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const makeMemory: (options?: MemoryOptions | undefined) => Effect.Effect<Service, InvalidOptionsError> =
+  internal.makeMemory
+
+/**
+ * `CircuitBreakerStore` in memory (see `makeMemory`).
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerStore } from "@effect-resilience/core"
+ *
+ * const StoreLive = CircuitBreakerStore.layerMemory({ maxKeys: 1000 })
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerMemory = (
+  options?: MemoryOptions | undefined
+): Layer.Layer<CircuitBreakerStore, InvalidOptionsError> => Layer.effect(CircuitBreakerStore, internal.makeMemory(options))
