@@ -397,8 +397,9 @@ export const decodeState = (config: api.Config, json: unknown): api.State | stri
         ? { _tag: "Open", ...common, openedAt: o.openedAt, until: o.until }
         : "Open needs openedAt and until"
     case "HalfOpen":
-      return isTime(o.openedAt) && isNat(o.probes) && isNat(o.successes)
-        ? { _tag: "HalfOpen", ...common, openedAt: o.openedAt, probes: o.probes, successes: o.successes }
+      // any integer: the machine itself never checks that an outcome held a probe slot
+      return isTime(o.openedAt) && Number.isSafeInteger(o.probes) && Number.isSafeInteger(o.successes)
+        ? { _tag: "HalfOpen", ...common, openedAt: o.openedAt, probes: o.probes as number, successes: o.successes as number }
         : "HalfOpen needs openedAt, probes and successes"
     case "Isolated":
       return isTime(o.openedAt) ? { _tag: "Isolated", ...common, openedAt: o.openedAt } : "Isolated needs openedAt"
