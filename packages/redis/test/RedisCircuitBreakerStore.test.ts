@@ -290,7 +290,7 @@ describe("RedisCircuitBreakerStore", () => {
     it.scopedLive("bad input is a CircuitBreakerStoreError naming what is wrong, and writes nothing", () =>
       Effect.gen(function*() {
         const store = yield* makeStore()
-        const cases = [
+        const cases: Array<Effect.Effect<unknown, CircuitBreakerStore.CircuitBreakerStoreError>> = [
           store.compareAndSet("bad", -1, "v", "1 minute"),
           store.compareAndSet("bad", 1.5, "v", "1 minute"),
           store.compareAndSet("bad", 0, "v", 0),

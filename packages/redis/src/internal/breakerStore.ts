@@ -159,7 +159,9 @@ export const make = (options?: Api.Options | undefined): Effect.Effect<Service, 
       }),
       Connection.close
     )
-    yield* Connection.awaitReady(subscriber, resolved.connectTimeoutMillis)
+    // The same server: when the first connection could not reach it, make does not wait a second time.
+    if (client.status === "ready") yield* Connection.awaitReady(subscriber, resolved.connectTimeoutMillis)
+    else subscriber.connect().catch(() => {})
     return makeService(resolved, client, subscriber)
   })
 
