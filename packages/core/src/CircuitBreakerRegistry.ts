@@ -25,10 +25,10 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as CircuitBreaker from "./CircuitBreaker.js"

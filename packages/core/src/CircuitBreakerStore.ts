@@ -208,4 +208,5 @@ export const makeMemory: (options?: MemoryOptions | undefined) => Effect.Effect<
  */
 export const layerMemory = (
   options?: MemoryOptions | undefined
-): Layer.Layer<CircuitBreakerStore, InvalidOptionsError> => Layer.effect(CircuitBreakerStore, internal.makeMemory(options))
+): Layer.Layer<CircuitBreakerStore, InvalidOptionsError> =>
+  Layer.effect(CircuitBreakerStore, internal.makeMemory(options))

@@ -510,7 +510,9 @@ describe("CircuitBreakerMachine.encodeState / decodeState", () => {
     const written = Machine.unsafeConfig({ rules: [Machine.failureRate({ threshold: 0.5, window: { calls: 10 } })] })
     const encoded = JSON.parse(JSON.stringify(Machine.encodeState(Machine.initial(written))))
     const otherSize = Machine.unsafeConfig({ rules: [Machine.failureRate({ threshold: 0.5, window: { calls: 20 } })] })
-    const otherKind = Machine.unsafeConfig({ rules: [Machine.failureRate({ threshold: 0.5, window: { seconds: 10 } })] })
+    const otherKind = Machine.unsafeConfig({
+      rules: [Machine.failureRate({ threshold: 0.5, window: { seconds: 10 } })]
+    })
     const otherList = Machine.unsafeConfig({ rules: [Machine.consecutiveFailures(3)] })
     expect(Either.isRight(Machine.decodeState(written, encoded))).toBe(true)
     for (const config of [otherSize, otherKind, otherList]) {

@@ -399,7 +399,13 @@ export const decodeState = (config: api.Config, json: unknown): api.State | stri
     case "HalfOpen":
       // any integer: the machine itself never checks that an outcome held a probe slot
       return isTime(o.openedAt) && Number.isSafeInteger(o.probes) && Number.isSafeInteger(o.successes)
-        ? { _tag: "HalfOpen", ...common, openedAt: o.openedAt, probes: o.probes as number, successes: o.successes as number }
+        ? {
+          _tag: "HalfOpen",
+          ...common,
+          openedAt: o.openedAt,
+          probes: o.probes as number,
+          successes: o.successes as number
+        }
         : "HalfOpen needs openedAt, probes and successes"
     case "Isolated":
       return isTime(o.openedAt) ? { _tag: "Isolated", ...common, openedAt: o.openedAt } : "Isolated needs openedAt"

@@ -122,4 +122,3 @@ export const makeMemory = (
 
     return api.CircuitBreakerStore.of({ read, compareAndSet, changes })
   })
-

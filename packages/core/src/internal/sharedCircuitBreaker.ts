@@ -253,15 +253,16 @@ export class SharedBreaker implements api.CircuitBreaker {
   }
 
   private timed<A, R>(operation: string, effect: Effect.Effect<A, Store.CircuitBreakerStoreError, R>) {
-    // disconnected: a store call that ignores interruption cannot hold the caller past the budget
-    return Effect.timeoutFail(Effect.disconnect(effect), {
+    // disconnected: a store call that ignores interruption cannot hold the caller past the budget; interruptible:
+    // inside an uninterruptible region (a probe's admission, an exit handler) a timeout would never fire
+    return Effect.interruptible(Effect.timeoutFail(Effect.disconnect(effect), {
       duration: this.config.storeTimeoutMillis,
       onTimeout: () =>
         new Store.CircuitBreakerStoreError({
           operation,
           message: `no answer within ${this.config.storeTimeoutMillis} ms`
         })
-    })
+    }))
   }
 
   // -- applying what the store says -------------------------------------------------------
@@ -279,9 +280,10 @@ export class SharedBreaker implements api.CircuitBreaker {
     const prev = this.fleet
     this.fleet = next
     if (prev.state._tag !== next.state._tag) {
-      const change = next.change !== undefined && next.change.to === next.state._tag && next.change.from === prev.state._tag
-        ? next.change
-        : { from: prev.state._tag, to: next.state._tag, reason: next.change?.reason ?? "reset", at: now }
+      const change =
+        next.change !== undefined && next.change.to === next.state._tag && next.change.from === prev.state._tag
+          ? next.change
+          : { from: prev.state._tag, to: next.state._tag, reason: next.change?.reason ?? "reset", at: now }
       this.announceFleet(change)
     }
   }
@@ -324,7 +326,9 @@ export class SharedBreaker implements api.CircuitBreaker {
         return Effect.void
       }
       const message = `Circuit breaker "${change.breaker}" (fleet): ${change.from} -> ${change.to} (${change.reason})`
-      const log = change.to === "Open" || change.to === "Isolated" ? Effect.logWarning(message) : Effect.logInfo(message)
+      const log = change.to === "Open" || change.to === "Isolated"
+        ? Effect.logWarning(message)
+        : Effect.logInfo(message)
       return Effect.zipRight(
         Effect.annotateLogs(log, { breaker: change.breaker, from: change.from, to: change.to, reason: change.reason }),
         this.drain()
@@ -465,7 +469,9 @@ export class SharedBreaker implements api.CircuitBreaker {
   ): Decision<void> {
     const { instanceId, quorum, quorumWindowMillis } = this.config
     let state = fleet.state
-    let failing: ReadonlyArray<readonly [string, number, number]> = fleet.failing.filter((entry) => entry[2] > now - quorumWindowMillis)
+    let failing: ReadonlyArray<readonly [string, number, number]> = fleet.failing.filter((entry) =>
+      entry[2] > now - quorumWindowMillis
+    )
     let pruned = failing.length !== fleet.failing.length
     let change = fleet.change
     for (let i = 0; i < events.length; i++) {
@@ -478,7 +484,13 @@ export class SharedBreaker implements api.CircuitBreaker {
       }
       const t = Machine.transition(state, event, at, this.machine)
       if (t.announcements.length > 0 && t.state._tag === "Open" && failing.length < quorum) {
-        state = { _tag: "Closed", epoch: state.epoch, consecutiveFailures: t.state.consecutiveFailures, trips: 0, rules: t.state.rules }
+        state = {
+          _tag: "Closed",
+          epoch: state.epoch,
+          consecutiveFailures: t.state.consecutiveFailures,
+          trips: 0,
+          rules: t.state.rules
+        }
         continue
       }
       if (t.announcements.length > 0) change = t.announcements[0]
@@ -589,7 +601,12 @@ export class SharedBreaker implements api.CircuitBreaker {
       const admission = t.admission!
       if (t.state === fleet.state) return { next: undefined, result: admission }
       return {
-        next: { version: fleet.version, state: t.state, failing: fleet.failing, change: t.announcements[0] ?? fleet.change },
+        next: {
+          version: fleet.version,
+          state: t.state,
+          failing: fleet.failing,
+          change: t.announcements[0] ?? fleet.change
+        },
         result: admission
       }
     })
@@ -703,7 +720,10 @@ export class SharedBreaker implements api.CircuitBreaker {
   }
 
   get state(): Effect.Effect<api.State> {
-    return Effect.flatMap(this.local.state, (local) => Effect.clockWith((clock) => Effect.succeed(this.effective(local, clock))))
+    return Effect.flatMap(
+      this.local.state,
+      (local) => Effect.clockWith((clock) => Effect.succeed(this.effective(local, clock)))
+    )
   }
 
   get snapshot(): Effect.Effect<api.Snapshot> {
@@ -744,7 +764,9 @@ export class SharedBreaker implements api.CircuitBreaker {
         const clock = yield* Effect.clock
         const wait = fleet._tag === "Open" ? fleet.until - this.storeNow(clock) : Number.POSITIVE_INFINITY
         const local = this.local.unsafeState
-        const localWait = local._tag === "Open" ? local.until - clock.unsafeCurrentTimeMillis() : Number.POSITIVE_INFINITY
+        const localWait = local._tag === "Open"
+          ? local.until - clock.unsafeCurrentTimeMillis()
+          : Number.POSITIVE_INFINITY
         const until = Math.min(wait, localWait)
         yield* until === Number.POSITIVE_INFINITY
           ? Queue.take(changes)
@@ -798,8 +820,10 @@ export class SharedBreaker implements api.CircuitBreaker {
       attempt = 0
       yield* this.storeRecovered()
       yield* Deferred.succeed(ready, undefined)
-      yield* Stream.runForEach(stream, (entry) =>
-        Effect.sync(() => this.applyFleet(this.entryFleet(Option.some(entry)), this.storeNow(clock), true)))
+      yield* Stream.runForEach(
+        stream,
+        (entry) => Effect.sync(() => this.applyFleet(this.entryFleet(Option.some(entry)), this.storeNow(clock), true))
+      )
       return yield* new Store.CircuitBreakerStoreError({ operation: "changes", message: "the push stream ended" })
     }))
     return Effect.forever(
