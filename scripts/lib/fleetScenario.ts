@@ -172,12 +172,20 @@ export const run = async (options: Options): Promise<Result> => {
     fleet = await startFleet(count, env)
     log(`${count} gateways (${options.mode} breakers): ${fleet.map((g) => `${g.id} ${g.url}`).join(", ")}`)
 
-    // every instance makes its broker breaker with a first successful call
+    // every instance makes its broker breaker with a first successful call (a busy machine may time the
+    // first ones out: a few tries, bounded)
     for (const g of fleet) {
-      const res = await call(g.url, "/account")
-      await res.arrayBuffer()
-      if (res.status !== 200) throw new Error(`${g.id}: GET /account before the outage answered ${res.status}`)
+      let status = 0
+      for (let attempt = 0; attempt < 10 && status !== 200; attempt++) {
+        if (attempt > 0) await sleep(1000)
+        const res = await call(g.url, "/account").catch(() => undefined)
+        await res?.arrayBuffer()
+        status = res?.status ?? 0
+      }
+      if (status !== 200) throw new Error(`${g.id}: GET /account before the outage answered ${status} ten times`)
     }
+    // start from Closed everywhere (a first call that failed may have counted)
+    await Promise.all(fleet.map((g) => admin(g.url, "POST", "/admin/breakers/reset")))
     const before = await Promise.all(fleet.map((g) => outageFailures(g.url)))
 
     const started = Date.now()

@@ -56,26 +56,33 @@ describe("pnpm fleet", () => {
     const line = stdout.split("\n").find((l) => l.startsWith("FLEET-RESULT "))
     expect(line).toBeTypeOf("string")
     const result = JSON.parse(line!.slice("FLEET-RESULT ".length)) as { shared: Run; local: Run }
+    // what a user would read, for the failure messages
+    const printed = stdout.split("\n").filter((l) => !l.startsWith("FLEET-RESULT ")).join("\n")
 
     for (const run of [result.shared, result.local]) {
       expect(run.instances.map((i) => i.id)).toEqual(["gw-1", "gw-2", "gw-3"])
       expect(run.brokerCalls).toBe(run.instances.reduce((n, i) => n + i.brokerCalls, 0))
       // every instance saw its broker breaker open
       for (const instance of run.instances) {
-        expect(instance.timeline.some((c) => c.state === "Open"), `${run.mode} ${instance.id}`).toBe(true)
+        expect(instance.timeline.some((c) => c.state === "Open"), `${run.mode} ${instance.id}\n${printed}`).toBe(true)
       }
     }
     // with BREAKER_REDIS_URL every breaker is shared, the fleet is seen open, and who failed is known
     for (const instance of result.shared.instances) {
-      expect(instance.timeline.some((c) => c.mode === "shared" && c.fleetState === "Open"), instance.id).toBe(true)
+      expect(
+        instance.timeline.some((c) => c.mode === "shared" && c.fleetState === "Open"),
+        `${instance.id}\n${printed}`
+      )
+        .toBe(true)
     }
     const reported = new Set(result.shared.instances.flatMap((i) => i.timeline.flatMap((c) => c.failingInstances)))
     expect([...reported].every((id) => ["gw-1", "gw-2", "gw-3"].includes(id))).toBe(true)
-    expect(reported.size).toBeGreaterThan(0)
+    expect(reported.size, printed).toBeGreaterThan(0)
     // without it, each is its own
     for (const instance of result.local.instances) {
-      expect(instance.timeline.every((c) => c.mode === "local" && c.fleetState === "-"), instance.id).toBe(true)
+      expect(instance.timeline.every((c) => c.mode === "local" && c.fleetState === "-"), `${instance.id}\n${printed}`)
+        .toBe(true)
     }
-    expect(result.shared.brokerCalls).toBeLessThan(result.local.brokerCalls)
+    expect(result.shared.brokerCalls, printed).toBeLessThan(result.local.brokerCalls)
   }, 300_000)
 })
