@@ -3,6 +3,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
+import { freePort } from "../../redis/test/support/redisServer.js"
+import { eventually, request, startGateway } from "./utils/gateway.js"
 
 const withEnv = (env: Record<string, string>) =>
   Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -121,4 +123,28 @@ describe("configuration", () => {
     expect(result.stderr).toContain("Invalid gateway configuration")
     expect(result.stderr).toMatch(/PORT: .*integer/)
   }, 120_000)
+})
+
+describe("BREAKER_REDIS_URL on a Redis that is not there", () => {
+  it.scopedLive("the gateway starts, answers, and shows its breakers on local fallback", () =>
+    Effect.gen(function*() {
+      // a port nothing listens on: every store call fails at once (connection refused)
+      const port = yield* Effect.promise(() => freePort())
+      const url = yield* startGateway({
+        fleet: { breakerRedisUrl: Option.some(Redacted.make(`redis://127.0.0.1:${port}`)), instanceId: "alone" }
+      })
+      expect((yield* request(url, "/account")).status).toBe(200)
+      const status = yield* eventually(
+        "the broker breaker on local fallback",
+        request(url, "/resilience/status"),
+        (r) =>
+          (r.body.breakers as Array<{ name: string; fleet?: { mode: string } }>)
+            .find((b) => b.name === "simulated/broker_api")?.fleet?.mode === "local-fallback",
+        30_000
+      )
+      const broker = (status.body.breakers as Array<{ name: string; state: string; fleet?: { instanceId: string } }>)
+        .find((b) => b.name === "simulated/broker_api")
+      expect(broker?.state).toBe("Closed")
+      expect(broker?.fleet?.instanceId).toBe("alone")
+    }), 60_000)
 })
