@@ -474,10 +474,15 @@ export class SharedBreaker implements api.CircuitBreaker {
     )
     let pruned = failing.length !== fleet.failing.length
     let change = fleet.change
+    // an untimed event that left a state unchanged leaves it unchanged again (a pure function of both): a healthy
+    // batch's run of the very same success object costs one transition, not one per call
+    let unchanged: Outcome | undefined
     for (let i = 0; i < events.length; i++) {
       const event = events[i]
       if (event.epoch !== state.epoch || state._tag !== "Closed") continue
-      const at = Number.isNaN(times[i]) ? now : times[i] + this.offset
+      const untimed = Number.isNaN(times[i])
+      if (untimed && event === unchanged) continue
+      const at = untimed ? now : times[i] + this.offset
       if (event._tag === "Failure") {
         failing = withFailure(failing, instanceId, at)
         pruned = true
@@ -491,9 +496,11 @@ export class SharedBreaker implements api.CircuitBreaker {
           trips: 0,
           rules: t.state.rules
         }
+        unchanged = undefined
         continue
       }
       if (t.announcements.length > 0) change = t.announcements[0]
+      unchanged = untimed && t.state === state ? event : undefined
       state = t.state
     }
     if (state === fleet.state && !pruned) return { next: undefined, result: undefined }
@@ -794,10 +801,24 @@ export class SharedBreaker implements api.CircuitBreaker {
 
   // -- background fibers ----------------------------------------------------------------------
 
-  /** Send a batch every `interval`, or as soon as `maxBatch` outcomes wait. Runs until interrupted. */
+  /**
+   * Send a batch whenever woken: by the call that fills `maxBatch`, or by the
+   * ticker. Runs until interrupted. (Waiting on the queue alone, not raced with
+   * a timer: a race per batch cost ~200 ns per call at 100 calls a batch.)
+   */
   get flusher(): Effect.Effect<never> {
+    return Effect.forever(Effect.zipRight(Queue.take(this.wake), this.flush()))
+  }
+
+  /** Wake the flusher every `interval` when outcomes wait. Runs until interrupted. */
+  get ticker(): Effect.Effect<never> {
     return Effect.forever(
-      Effect.zipRight(Effect.timeoutOption(Queue.take(this.wake), this.config.intervalMillis), this.flush())
+      Effect.zipRight(
+        Effect.sleep(this.config.intervalMillis),
+        Effect.sync(() => {
+          if (this.outcomes.length > 0) this.wake.unsafeOffer(undefined)
+        })
+      )
     )
   }
 
@@ -855,6 +876,7 @@ export const make = (
     const ready = yield* Deferred.make<void>()
     yield* Effect.forkScoped(made.watcher(ready))
     yield* Effect.forkScoped(made.flusher)
+    yield* Effect.forkScoped(made.ticker)
     yield* Deferred.await(ready)
     // what is still buffered when the scope closes is sent once, within the store's time budget
     yield* Effect.addFinalizer(() => Effect.interruptible(made.flush()))
