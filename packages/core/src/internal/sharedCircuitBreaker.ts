@@ -433,13 +433,15 @@ export class SharedBreaker implements api.CircuitBreaker {
       this.outcomes = []
       this.outcomeTimes = []
       return this.decide("compareAndSet", (fleet, now) => this.replay(fleet, events, times, now)).pipe(
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            Effect.sync(() => this.requeue(events, times)),
-            this.storeFailed(error)
-          )
-        ),
-        Effect.asVoid
+        Effect.matchEffect({
+          // every attempt conflicted (a busy fleet): the outcomes go with the next batch
+          onSuccess: (sent) => sent === undefined ? Effect.sync(() => this.requeue(events, times)) : Effect.void,
+          onFailure: (error) =>
+            Effect.zipRight(
+              Effect.sync(() => this.requeue(events, times)),
+              this.storeFailed(error)
+            )
+        })
       )
     })
   }
@@ -466,7 +468,7 @@ export class SharedBreaker implements api.CircuitBreaker {
     events: ReadonlyArray<Outcome>,
     times: ReadonlyArray<number>,
     now: number
-  ): Decision<void> {
+  ): Decision<true> {
     const { instanceId, quorum, quorumWindowMillis } = this.config
     let state = fleet.state
     let failing: ReadonlyArray<readonly [string, number, number]> = fleet.failing.filter((entry) =>
@@ -503,8 +505,8 @@ export class SharedBreaker implements api.CircuitBreaker {
       unchanged = untimed && t.state === state ? event : undefined
       state = t.state
     }
-    if (state === fleet.state && !pruned) return { next: undefined, result: undefined }
-    return { next: { version: fleet.version, state, failing, change }, result: undefined }
+    if (state === fleet.state && !pruned) return { next: undefined, result: true }
+    return { next: { version: fleet.version, state, failing, change }, result: true }
   }
 
   // -- the call path ---------------------------------------------------------------------
