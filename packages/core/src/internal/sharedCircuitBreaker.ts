@@ -550,17 +550,25 @@ export class SharedBreaker implements api.CircuitBreaker {
     }
   }
 
-  // a Closed-fleet call the local breaker runs on its general path: timed with the fiber's Clock
+  // a Closed-fleet call the local breaker runs on its general path: timed with the fiber's Clock (matchCauseEffect
+  // rather than onExit: no interruption mask on a path every call of a timed breaker takes)
   private reported<A, E, R>(self: Effect.Effect<A, E, R>, epoch: number): Effect.Effect<A, E, R> {
     return Effect.clockWith((clock) => {
       const start = clock.unsafeCurrentTimeMillis()
-      return Effect.onExit(self, (exit) =>
-        Effect.sync(() => {
+      return Effect.matchCauseEffect(self, {
+        onSuccess: (a) => {
           const end = clock.unsafeCurrentTimeMillis()
-          const outcome = exit._tag === "Success" ? SUCCESS : this.local.outcomeOf(exit.cause)
-          if (outcome === SUCCESS) this.report({ _tag: "Success", epoch, durationMillis: end - start }, end)
-          else if (outcome === FAILURE) this.report({ _tag: "Failure", epoch, durationMillis: end - start }, end)
-        }))
+          this.report({ _tag: "Success", epoch, durationMillis: end - start }, end)
+          return Effect.succeed(a)
+        },
+        onFailure: (cause) => {
+          if (this.local.outcomeOf(cause) === FAILURE) {
+            const end = clock.unsafeCurrentTimeMillis()
+            this.report({ _tag: "Failure", epoch, durationMillis: end - start }, end)
+          }
+          return Effect.failCause(cause)
+        }
+      })
     })
   }
 
