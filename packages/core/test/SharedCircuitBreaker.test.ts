@@ -394,6 +394,42 @@ describe("SharedCircuitBreaker", () => {
       expect(change.reason).toBe("consecutive-failures")
     }))
 
+  it.scoped("a fleet rejection is recorded on the current span; the fleet's transition is logged by the program's logger", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      yield* Effect.gen(function*() {
+        const { ic } = yield* trippedFleet()
+        const span = yield* Effect.either(ic.execute(ok)).pipe(
+          Effect.zipRight(Effect.currentSpan),
+          Effect.withSpan("call")
+        )
+        const events = (span as unknown as { events: ReadonlyArray<[string, bigint, Record<string, unknown>]> }).events
+        expect(events.map(([name, , attributes]) => [name, attributes["resilience.circuit_breaker.state"]])).toEqual([
+          ["resilience.circuit_breaker.rejected", "Open"]
+        ])
+        yield* settle
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      // one line per instance (three instances in this process)
+      expect(logs.filter((line) => line.includes("(fleet): Closed -> Open"))).toHaveLength(3)
+    }))
+
+  it.scoped("awaitClosed waits out an open fleet and ends when a probe closes it", () =>
+    Effect.gen(function*() {
+      const { ia, ic } = yield* trippedFleet()
+      const waiting = yield* Effect.fork(ic.awaitClosed)
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      expect(yield* ia.execute(ok)).toBe("ok")
+      yield* settle
+      yield* Fiber.join(waiting)
+    }))
+
   it.effect("rejects invalid fleet options with InvalidOptionsError naming the option", () =>
     Effect.gen(function*() {
       const memory = yield* CircuitBreakerStore.makeMemory()

@@ -198,6 +198,7 @@ export class SharedBreaker implements api.CircuitBreaker {
   private outcomeTimes: Array<number> = []
   private dropped = 0
   private readonly wake: Queue.Queue<void>
+  private readonly announcements: Queue.Queue<api.StateChange>
 
   // at most one probe-slot request in flight per instance
   private probing = false
@@ -223,6 +224,8 @@ export class SharedBreaker implements api.CircuitBreaker {
     this.labels = T.baseLabels("circuit_breaker", this.service, this.resource)
     this.fleetLabels = [...this.labels, MetricLabel.make("scope", "fleet")]
     this.wake = Effect.runSync(Queue.sliding<void>(1))
+    // bounded: a fleet flapping faster than its log lines are written drops the oldest lines, never blocks
+    this.announcements = Effect.runSync(Queue.sliding<api.StateChange>(256))
     this.execute = this.run.bind(this)
   }
 
@@ -288,9 +291,6 @@ export class SharedBreaker implements api.CircuitBreaker {
     }
   }
 
-  private pending: Array<api.StateChange> = []
-  private draining = false
-
   private announceFleet(announcement: Machine.Announcement): void {
     const { at, from, reason, to } = announcement
     breaker.transitionsTotal.unsafeUpdate(1, [
@@ -310,30 +310,27 @@ export class SharedBreaker implements api.CircuitBreaker {
       fleet: true
     }
     this.forward(change)
-    this.pending.push(change)
-    if (!this.draining) {
-      this.draining = true
-      // the log lines run on a daemon fiber, in order, as the local breaker's do
-      Effect.runFork(Effect.suspend(() => this.drain()))
-    }
+    this.announcements.unsafeOffer(change)
   }
 
-  private drain(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const change = this.pending.shift()
-      if (change === undefined) {
-        this.draining = false
-        return Effect.void
-      }
+  /**
+   * Log each fleet transition, in order, on a fiber of the breaker's scope (so
+   * the logger of the program that made the breaker writes it). Runs until
+   * interrupted.
+   */
+  get announcer(): Effect.Effect<never> {
+    return Effect.forever(Effect.flatMap(Queue.take(this.announcements), (change) => {
       const message = `Circuit breaker "${change.breaker}" (fleet): ${change.from} -> ${change.to} (${change.reason})`
       const log = change.to === "Open" || change.to === "Isolated"
         ? Effect.logWarning(message)
         : Effect.logInfo(message)
-      return Effect.zipRight(
-        Effect.annotateLogs(log, { breaker: change.breaker, from: change.from, to: change.to, reason: change.reason }),
-        this.drain()
-      )
-    })
+      return Effect.annotateLogs(log, {
+        breaker: change.breaker,
+        from: change.from,
+        to: change.to,
+        reason: change.reason
+      })
+    }))
   }
 
   private entryFleet(entry: Option.Option<Store.Entry>): Fleet {
@@ -784,7 +781,11 @@ export class SharedBreaker implements api.CircuitBreaker {
         const localWait = local._tag === "Open"
           ? local.until - clock.unsafeCurrentTimeMillis()
           : Number.POSITIVE_INFINITY
-        const until = Math.min(wait, localWait)
+        // a reset time already past changes nothing more by itself: wait for the next change
+        const until = Math.min(
+          wait > 0 ? wait : Number.POSITIVE_INFINITY,
+          localWait > 0 ? localWait : Number.POSITIVE_INFINITY
+        )
         yield* until === Number.POSITIVE_INFINITY
           ? Queue.take(changes)
           : Effect.raceFirst(Effect.sleep(Math.max(0, until)), Queue.take(changes))
@@ -887,6 +888,7 @@ export const make = (
     yield* Effect.forkScoped(made.watcher(ready))
     yield* Effect.forkScoped(made.flusher)
     yield* Effect.forkScoped(made.ticker)
+    yield* Effect.forkScoped(made.announcer)
     yield* Deferred.await(ready)
     // what is still buffered when the scope closes is sent once, within the store's time budget
     yield* Effect.addFinalizer(() => Effect.interruptible(made.flush()))
