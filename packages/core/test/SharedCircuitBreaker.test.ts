@@ -232,6 +232,21 @@ describe("SharedCircuitBreaker", () => {
       }))
   }
 
+  it.scoped("a probe slot held past probeLease (its instance hangs or died) is taken over by the next caller", () =>
+    Effect.gen(function*() {
+      const { ia, ib, ic } = yield* trippedFleet({ probeLease: "5 seconds" })
+      yield* TestClock.adjust("10 seconds")
+      const hung = yield* Effect.fork(ia.execute(Effect.never))
+      yield* settle
+      expect((yield* ib.snapshot).fleet?.state).toBe("HalfOpen")
+      expect(rejectionOf(yield* Effect.either(ib.execute(ok)))?.state).toBe("HalfOpen")
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* ib.execute(ok)).toBe("ok")
+      yield* settle
+      expect((yield* ic.snapshot).fleet?.state).toBe("Closed")
+      yield* Fiber.interrupt(hung)
+    }))
+
   it.scoped("a failed probe opens the fleet again for everyone", () =>
     Effect.gen(function*() {
       const { ia, ib, ic } = yield* trippedFleet()

@@ -50,6 +50,8 @@ export interface Fleet {
   readonly failing: ReadonlyArray<readonly [string, number, number]>
   // the last state change a write made, so that every instance announces it with its reason
   readonly change: Machine.Announcement | undefined
+  // when the last probe slot was granted (store clock): slots held longer than the probe lease are taken back
+  readonly probedAt?: number | undefined
 }
 
 // at most this many instances are remembered as failing (the oldest reports are dropped first)
@@ -64,7 +66,8 @@ const encodeFleet = (fleet: Fleet): string =>
     failing: fleet.failing,
     change: fleet.change === undefined
       ? null
-      : [fleet.change.from, fleet.change.to, fleet.change.reason, fleet.change.at]
+      : [fleet.change.from, fleet.change.to, fleet.change.reason, fleet.change.at],
+    probedAt: fleet.probedAt ?? null
   })
 
 const stateNames: ReadonlyArray<string> = ["Closed", "Open", "HalfOpen", "Isolated", "Disabled"]
@@ -99,7 +102,10 @@ export const decodeFleet = (config: Machine.Config, entry: Option.Option<Store.E
     Array.isArray(c) && stateNames.includes(c[0]) && stateNames.includes(c[1]) && typeof c[2] === "string" &&
     typeof c[3] === "number"
   ) change = { from: c[0], to: c[1], reason: c[2] as Machine.Reason, at: c[3] }
-  return { version, state: state.right, failing, change }
+  const probedAt = typeof (o as { probedAt?: unknown }).probedAt === "number"
+    ? (o as { probedAt: number }).probedAt
+    : undefined
+  return { version, state: state.right, failing, change, probedAt }
 }
 
 // ---------------------------------------------------------------------------
@@ -116,6 +122,7 @@ export interface FleetConfig {
   readonly maxBuffer: number
   readonly storeTimeoutMillis: number
   readonly ttlMillis: number
+  readonly probeLeaseMillis: number
 }
 
 const decodeShared = schemas.decoder(POLICY, schemas.SharedCircuitBreakerOptions)
@@ -156,7 +163,8 @@ export const resolveFleet = (
       intervalMillis: millis(decoded.report?.interval, 100),
       maxBuffer: decoded.report?.maxBuffer ?? 10_000,
       storeTimeoutMillis: millis(decoded.storeTimeout, 250),
-      ttlMillis
+      ttlMillis,
+      probeLeaseMillis: millis(decoded.probeLease, Math.max(machine?.resetMillis ?? 0, 10_000))
     })
   })
 
@@ -503,7 +511,7 @@ export class SharedBreaker implements api.CircuitBreaker {
       state = t.state
     }
     if (state === fleet.state && !pruned) return { next: undefined, result: true }
-    return { next: { version: fleet.version, state, failing, change }, result: true }
+    return { next: { ...fleet, state, failing, change }, result: true }
   }
 
   // -- the call path ---------------------------------------------------------------------
@@ -611,15 +619,24 @@ export class SharedBreaker implements api.CircuitBreaker {
   private probe<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> {
     this.probing = true
     const slot = this.decide("compareAndSet", (fleet, now): Decision<Machine.Admission> => {
-      const t = Machine.transition(fleet.state, admitEvent, now, this.machine)
+      let state = fleet.state
+      // Every slot taken for longer than the probe lease: the probes' instances died or hang. Take one slot back (an
+      // `Ignored` outcome, as an interrupted probe's) so that the fleet is not stuck HalfOpen until the entry expires.
+      if (
+        state._tag === "HalfOpen" && state.probes >= this.machine.halfOpenMaxProbes &&
+        now - (fleet.probedAt ?? state.openedAt) >= this.config.probeLeaseMillis
+      ) {
+        state = Machine.transition(state, { _tag: "Ignored", epoch: state.epoch }, now, this.machine).state
+      }
+      const t = Machine.transition(state, admitEvent, now, this.machine)
       const admission = t.admission!
       if (t.state === fleet.state) return { next: undefined, result: admission }
       return {
         next: {
-          version: fleet.version,
+          ...fleet,
           state: t.state,
-          failing: fleet.failing,
-          change: t.announcements[0] ?? fleet.change
+          change: t.announcements[0] ?? fleet.change,
+          probedAt: admission._tag === "Admitted" && admission.probe ? now : fleet.probedAt
         },
         result: admission
       }
@@ -670,7 +687,7 @@ export class SharedBreaker implements api.CircuitBreaker {
       const closing = t.state._tag === "Closed"
       return {
         next: {
-          version: fleet.version,
+          ...fleet,
           state: t.state,
           failing: closing ? [] : fleet.failing,
           change: t.announcements[0] ?? fleet.change
@@ -692,7 +709,7 @@ export class SharedBreaker implements api.CircuitBreaker {
             if (t.state === fleet.state) return { next: undefined, result: undefined }
             const failing = t.state._tag === "Closed" ? [] : fleet.failing
             return {
-              next: { version: fleet.version, state: t.state, failing, change: t.announcements[0] ?? fleet.change },
+              next: { ...fleet, state: t.state, failing, change: t.announcements[0] ?? fleet.change },
               result: undefined
             }
           }).pipe(Effect.catchAll((error) => this.storeFailed(error)), Effect.asVoid)
