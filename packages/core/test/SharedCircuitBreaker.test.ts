@@ -155,6 +155,41 @@ describe("SharedCircuitBreaker", () => {
       ])
     }))
 
+  it.scoped("a failure-rate rule over a time window counts every instance's calls in one fleet-wide window", () =>
+    Effect.gen(function*() {
+      const memory = yield* CircuitBreakerStore.makeMemory()
+      const options: Partial<SharedCircuitBreaker.Options> = {
+        failureThreshold: Infinity,
+        failureRateThreshold: 0.5,
+        windowType: "time",
+        windowSize: 10,
+        minimumCalls: 8
+      }
+      const ia = yield* instance(memory, "a", options)
+      const ib = yield* instance(memory, "b", options)
+      // each instance alone: 4 calls, below minimumCalls; the fleet: 8 calls, half of them failed
+      yield* failTimes(ia, 2)
+      yield* Effect.forEach([1, 2], () => ia.execute(ok), { discard: true })
+      yield* failTimes(ib, 2)
+      yield* Effect.forEach([1, 2], () => ib.execute(ok), { discard: true })
+      expect((yield* ia.snapshot).state).toBe("Closed")
+      yield* TestClock.adjust(100)
+      yield* settle
+      for (const breaker of [ia, ib]) {
+        const snapshot = yield* breaker.snapshot
+        expect(snapshot.fleet?.state).toBe("Open")
+        expect(snapshot.state).toBe("Open")
+      }
+      expect(
+        yield* counterValue("resilience_circuit_breaker_transitions_total", "circuit_breaker", "fleet_test", {
+          operation: "broker",
+          scope: "fleet",
+          from: "Closed",
+          to: "Open"
+        })
+      ).toBeGreaterThanOrEqual(2)
+    }))
+
   it.scoped("with quorum 1 a single instance trips the fleet", () =>
     Effect.gen(function*() {
       const memory = yield* CircuitBreakerStore.makeMemory()
@@ -196,6 +231,21 @@ describe("SharedCircuitBreaker", () => {
         expect(yield* ic.execute(ok)).toBe("ok")
       }))
   }
+
+  it.scoped("a probe slot held past probeLease (its instance hangs or died) is taken over by the next caller", () =>
+    Effect.gen(function*() {
+      const { ia, ib, ic } = yield* trippedFleet({ probeLease: "5 seconds" })
+      yield* TestClock.adjust("10 seconds")
+      const hung = yield* Effect.fork(ia.execute(Effect.never))
+      yield* settle
+      expect((yield* ib.snapshot).fleet?.state).toBe("HalfOpen")
+      expect(rejectionOf(yield* Effect.either(ib.execute(ok)))?.state).toBe("HalfOpen")
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* ib.execute(ok)).toBe("ok")
+      yield* settle
+      expect((yield* ic.snapshot).fleet?.state).toBe("Closed")
+      yield* Fiber.interrupt(hung)
+    }))
 
   it.scoped("a failed probe opens the fleet again for everyone", () =>
     Effect.gen(function*() {
@@ -357,6 +407,42 @@ describe("SharedCircuitBreaker", () => {
       const change = yield* changes.take
       expect(change).toMatchObject({ breaker: "fleet_test/broker", from: "Closed", to: "Open", fleet: true })
       expect(change.reason).toBe("consecutive-failures")
+    }))
+
+  it.scoped("a fleet rejection is recorded on the current span; the fleet's transition is logged by the program's logger", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      yield* Effect.gen(function*() {
+        const { ic } = yield* trippedFleet()
+        const span = yield* Effect.either(ic.execute(ok)).pipe(
+          Effect.zipRight(Effect.currentSpan),
+          Effect.withSpan("call")
+        )
+        const events = (span as unknown as { events: ReadonlyArray<[string, bigint, Record<string, unknown>]> }).events
+        expect(events.map(([name, , attributes]) => [name, attributes["resilience.circuit_breaker.state"]])).toEqual([
+          ["resilience.circuit_breaker.rejected", "Open"]
+        ])
+        yield* settle
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      // one line per instance (three instances in this process)
+      expect(logs.filter((line) => line.includes("(fleet): Closed -> Open"))).toHaveLength(3)
+    }))
+
+  it.scoped("awaitClosed waits out an open fleet and ends when a probe closes it", () =>
+    Effect.gen(function*() {
+      const { ia, ic } = yield* trippedFleet()
+      const waiting = yield* Effect.fork(ic.awaitClosed)
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      expect(yield* ia.execute(ok)).toBe("ok")
+      yield* settle
+      yield* Fiber.join(waiting)
     }))
 
   it.effect("rejects invalid fleet options with InvalidOptionsError naming the option", () =>
