@@ -66,6 +66,28 @@ const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E
   })
 
 describe("RedisCircuitBreakerStore when Redis fails", () => {
+  it.scopedLive("a healthy Redis is not timed out when the event loop stalls past the deadline", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisCircuitBreakerStore.make({ url: server.url, prefix, commandTimeout: "50 millis" })
+      yield* store.compareAndSet("k", 0, "closed", "1 minute")
+      for (let round = 0; round < 3; round++) {
+        // The command is sent, then the event loop is held for 20 deadlines (a long task, a GC pause): Redis
+        // answered long before it is free again, and the reply waits in the socket.
+        const reading = yield* Effect.fork(store.read("k"))
+        yield* Effect.yieldNow()
+        yield* Effect.sync(() => {
+          const until = performance.now() + 1_000
+          while (performance.now() < until) {
+            // busy
+          }
+        })
+        const read = yield* Fiber.join(reading)
+        expect(Option.getOrThrow(read.entry).value).toBe("closed")
+      }
+      expect(yield* errors(prefix, "read", "timeout")).toBe(0)
+    }))
+
   it.scopedLive("a killed redis-server: every call fails with CircuitBreakerStoreError at once, streams fail", () =>
     Effect.gen(function*() {
       const prefix = freshPrefix()
