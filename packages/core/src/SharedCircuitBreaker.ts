@@ -55,7 +55,8 @@
  *   meanwhile are rejected at once with `CircuitOpenError` (state
  *   `HalfOpen`). So exactly `halfOpenMaxProbes` probes run fleet-wide. A
  *   probe's outcome is written at once, and its success closes the fleet for
- *   everyone (pushed). A probe whose instance dies holds its slot until the
+ *   everyone (pushed). A probe whose instance dies (or whose caller is
+ *   interrupted at the moment its slot is granted) holds its slot until the
  *   entry's `ttl` expires (the fleet then starts again from Closed).
  * - **Store down or slow.** A store call that fails or takes longer than
  *   `storeTimeout` switches the instance to its local breaker alone

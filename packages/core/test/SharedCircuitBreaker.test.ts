@@ -155,6 +155,41 @@ describe("SharedCircuitBreaker", () => {
       ])
     }))
 
+  it.scoped("a failure-rate rule over a time window counts every instance's calls in one fleet-wide window", () =>
+    Effect.gen(function*() {
+      const memory = yield* CircuitBreakerStore.makeMemory()
+      const options: Partial<SharedCircuitBreaker.Options> = {
+        failureThreshold: Infinity,
+        failureRateThreshold: 0.5,
+        windowType: "time",
+        windowSize: 10,
+        minimumCalls: 8
+      }
+      const ia = yield* instance(memory, "a", options)
+      const ib = yield* instance(memory, "b", options)
+      // each instance alone: 4 calls, below minimumCalls; the fleet: 8 calls, half of them failed
+      yield* failTimes(ia, 2)
+      yield* Effect.forEach([1, 2], () => ia.execute(ok), { discard: true })
+      yield* failTimes(ib, 2)
+      yield* Effect.forEach([1, 2], () => ib.execute(ok), { discard: true })
+      expect((yield* ia.snapshot).state).toBe("Closed")
+      yield* TestClock.adjust(100)
+      yield* settle
+      for (const breaker of [ia, ib]) {
+        const snapshot = yield* breaker.snapshot
+        expect(snapshot.fleet?.state).toBe("Open")
+        expect(snapshot.state).toBe("Open")
+      }
+      expect(
+        yield* counterValue("resilience_circuit_breaker_transitions_total", "circuit_breaker", "fleet_test", {
+          operation: "broker",
+          scope: "fleet",
+          from: "Closed",
+          to: "Open"
+        })
+      ).toBeGreaterThanOrEqual(2)
+    }))
+
   it.scoped("with quorum 1 a single instance trips the fleet", () =>
     Effect.gen(function*() {
       const memory = yield* CircuitBreakerStore.makeMemory()
