@@ -82,7 +82,7 @@ export const decodeEntry = (raw: unknown): Option.Option<Entry> => {
 }
 
 /** @internal */
-export const storeErrors = Metric.counter("resilience_circuit_breaker_store_errors_total", {
+export const storeErrors = Metric.counter("resilience_circuit_breaker_store_redis_errors_total", {
   description:
     "Circuit breaker store calls that failed (tagged by store, prefix, operation and reason: timeout, connection, script, reply, input)",
   incremental: true
