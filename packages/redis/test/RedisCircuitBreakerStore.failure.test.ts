@@ -2,6 +2,7 @@ import * as CircuitBreakerStore from "@effect-resilience/core/CircuitBreakerStor
 import { RedisCircuitBreakerStore } from "@effect-resilience/redis"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Either, Exit, Fiber, Metric, MetricLabel, Option, Stream } from "effect"
+import { Redis } from "ioredis"
 import { afterEach, beforeEach } from "vitest"
 import { type RedisServer, startRedis } from "./support/redisServer.js"
 
@@ -121,6 +122,25 @@ describe("RedisCircuitBreakerStore when Redis fails", () => {
       expect(yield* errors(prefix, "read", "connection")).toBeGreaterThanOrEqual(1)
       expect(yield* errors(prefix, "compareAndSet", "connection")).toBeGreaterThanOrEqual(1)
       expect(yield* errors(prefix, "changes", "connection")).toBeGreaterThanOrEqual(1)
+    }))
+
+  it.scopedLive("a lost subscriber connection fails the streams; subscribing again works at once", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* makeStore(prefix)
+      const stream = yield* store.changes("k")
+      const watching = yield* Effect.fork(Stream.runCollect(stream))
+      // only the pub/sub connection goes: the command connection stays up
+      const raw = new Redis(server.url)
+      yield* Effect.addFinalizer(() => Effect.sync(() => raw.disconnect()))
+      yield* Effect.promise(() => raw.client("KILL", "TYPE", "pubsub"))
+      const exit = yield* Fiber.await(watching)
+      expect(Exit.isFailure(exit)).toBe(true)
+      // the owner re-subscribes (the subscriber reconnects within its retry delay) and sees the next write
+      const again = yield* eventually(store.changes("k"))
+      const seen = yield* Effect.fork(Stream.runCollect(Stream.take(again, 1)))
+      yield* store.compareAndSet("k", 0, "after", "1 minute")
+      expect(Chunk.toArray(yield* Fiber.join(seen))).toEqual([{ version: 1, value: "after" }])
     }))
 
   it.scopedLive("a restarted redis-server: writes, reads and pushes work again without a new store", () =>
