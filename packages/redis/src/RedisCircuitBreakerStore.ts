@@ -243,7 +243,9 @@ export const layerConfig = (
   )
 
 /**
- * `resilience_circuit_breaker_store_errors_total`: failed store calls,
+ * `resilience_circuit_breaker_store_redis_errors_total`: store calls that
+ * Redis did not answer as asked, by reason (the breaker's own count of failed
+ * store calls, by call, is core's `resilience_circuit_breaker_store_errors_total`),
  * labelled `policy="circuit_breaker_store"`, `service` (the key prefix),
  * `operation` (`read`, `compareAndSet`, `changes`), `store="redis"` and
  * `reason` (`timeout`, `connection`, `script`, `reply`, `input`).

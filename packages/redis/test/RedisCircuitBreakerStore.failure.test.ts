@@ -2,6 +2,7 @@ import * as CircuitBreakerStore from "@effect-resilience/core/CircuitBreakerStor
 import { RedisCircuitBreakerStore } from "@effect-resilience/redis"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Either, Exit, Fiber, Metric, MetricLabel, Option, Stream } from "effect"
+import { Redis } from "ioredis"
 import { afterEach, beforeEach } from "vitest"
 import { type RedisServer, startRedis } from "./support/redisServer.js"
 
@@ -66,6 +67,28 @@ const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E
   })
 
 describe("RedisCircuitBreakerStore when Redis fails", () => {
+  it.scopedLive("a healthy Redis is not timed out when the event loop stalls past the deadline", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* RedisCircuitBreakerStore.make({ url: server.url, prefix, commandTimeout: "50 millis" })
+      yield* store.compareAndSet("k", 0, "closed", "1 minute")
+      for (let round = 0; round < 3; round++) {
+        // The command is sent, then the event loop is held for 20 deadlines (a long task, a GC pause): Redis
+        // answered long before it is free again, and the reply waits in the socket.
+        const reading = yield* Effect.fork(store.read("k"))
+        yield* Effect.yieldNow()
+        yield* Effect.sync(() => {
+          const until = performance.now() + 1_000
+          while (performance.now() < until) {
+            // busy
+          }
+        })
+        const read = yield* Fiber.join(reading)
+        expect(Option.getOrThrow(read.entry).value).toBe("closed")
+      }
+      expect(yield* errors(prefix, "read", "timeout")).toBe(0)
+    }))
+
   it.scopedLive("a killed redis-server: every call fails with CircuitBreakerStoreError at once, streams fail", () =>
     Effect.gen(function*() {
       const prefix = freshPrefix()
@@ -99,6 +122,25 @@ describe("RedisCircuitBreakerStore when Redis fails", () => {
       expect(yield* errors(prefix, "read", "connection")).toBeGreaterThanOrEqual(1)
       expect(yield* errors(prefix, "compareAndSet", "connection")).toBeGreaterThanOrEqual(1)
       expect(yield* errors(prefix, "changes", "connection")).toBeGreaterThanOrEqual(1)
+    }))
+
+  it.scopedLive("a lost subscriber connection fails the streams; subscribing again works at once", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix()
+      const store = yield* makeStore(prefix)
+      const stream = yield* store.changes("k")
+      const watching = yield* Effect.fork(Stream.runCollect(stream))
+      // only the pub/sub connection goes: the command connection stays up
+      const raw = new Redis(server.url)
+      yield* Effect.addFinalizer(() => Effect.sync(() => raw.disconnect()))
+      yield* Effect.promise(() => raw.client("KILL", "TYPE", "pubsub"))
+      const exit = yield* Fiber.await(watching)
+      expect(Exit.isFailure(exit)).toBe(true)
+      // the owner re-subscribes (the subscriber reconnects within its retry delay) and sees the next write
+      const again = yield* eventually(store.changes("k"))
+      const seen = yield* Effect.fork(Stream.runCollect(Stream.take(again, 1)))
+      yield* store.compareAndSet("k", 0, "after", "1 minute")
+      expect(Chunk.toArray(yield* Fiber.join(seen))).toEqual([{ version: 1, value: "after" }])
     }))
 
   it.scopedLive("a restarted redis-server: writes, reads and pushes work again without a new store", () =>

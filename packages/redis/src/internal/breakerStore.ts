@@ -82,7 +82,7 @@ export const decodeEntry = (raw: unknown): Option.Option<Entry> => {
 }
 
 /** @internal */
-export const storeErrors = Metric.counter("resilience_circuit_breaker_store_errors_total", {
+export const storeErrors = Metric.counter("resilience_circuit_breaker_store_redis_errors_total", {
   description:
     "Circuit breaker store calls that failed (tagged by store, prefix, operation and reason: timeout, connection, script, reply, input)",
   incremental: true
@@ -159,6 +159,20 @@ export const make = (options?: Api.Options | undefined): Effect.Effect<Service, 
       }),
       Connection.close
     )
+    // Loaded as soon as a connection is ready (and after every reconnect): commands on one connection run in
+    // order, so the first EVALSHAs find the scripts instead of a NOSCRIPT → EVAL each. On a Cluster each master
+    // gets them when it joins the client's pool; one that missed them is covered by the NOSCRIPT → EVAL fallback.
+    const load = (node: Redis) => {
+      node.script("LOAD", Script.compareAndSetSource).catch(() => {})
+      node.script("LOAD", Script.readSource).catch(() => {})
+    }
+    if (client instanceof Cluster) {
+      client.on("+node", load)
+      for (const node of client.nodes("master")) load(node)
+    } else {
+      client.on("ready", () => load(client))
+      if (client.status === "ready") load(client)
+    }
     // The same server: when the first connection could not reach it, make does not wait a second time.
     if (client.status === "ready") yield* Connection.awaitReady(subscriber, resolved.connectTimeoutMillis)
     else subscriber.connect().catch(() => {})
@@ -203,18 +217,40 @@ const makeService = (resolved: Resolved, client: Redis | Cluster, subscriber: Re
       )
     )
 
-  // When the last reply came (performance.now()): a timeout on a connection
-  // that has answered nothing for a whole budget means a hung server (or a
-  // dead peer the kernel has not noticed): the socket is dropped, which
-  // rejects every command stuck on it and reconnects, so commands cannot pile
-  // up behind it. The subscriber goes too, so the streams fail (their pushes
-  // stopped with the server) and are subscribed again on a fresh connection.
+  // When each connection last answered (performance.now()). A command that
+  // waited a whole deadline with no reply at all on its connection since it
+  // was sent means a hung server (or a dead peer the kernel has not noticed):
+  // the socket is dropped, which rejects every command stuck on it and
+  // reconnects, so commands cannot pile up behind it. A merely slow server
+  // answers something meanwhile and keeps its connection. The subscriber goes
+  // with the command connection (its pushes stopped with the server), so the
+  // streams fail and are subscribed again on a fresh connection.
   let lastReplyAt = performance.now()
-  const hung = () => {
-    if (performance.now() - lastReplyAt < commandTimeoutMillis) return
-    lastReplyAt = performance.now()
+  let lastSubscriberReplyAt = performance.now()
+  const hung = (sentAt: number) => {
+    if (lastReplyAt >= sentAt) return
     if (client.status === "ready") client.disconnect(true)
     if (subscriber.status === "ready") subscriber.disconnect(true)
+  }
+  const subscriberHung = (sentAt: number) => {
+    if (lastSubscriberReplyAt >= sentAt) return
+    if (subscriber.status === "ready") subscriber.disconnect(true)
+  }
+
+  // The deadline of one command. It expires from the check phase
+  // (setImmediate after the timer): a timer that fired late because the event
+  // loop was stalled (a long task, a GC pause) must not beat a reply that
+  // arrived meanwhile, which the poll phase in between reads first. A stall
+  // says nothing about Redis. Returns the canceller.
+  const deadline = (expire: () => void): () => void => {
+    let immediate: ReturnType<typeof setImmediate> | undefined
+    const timer = setTimeout(() => {
+      immediate = setImmediate(expire)
+    }, commandTimeoutMillis)
+    return () => {
+      clearTimeout(timer)
+      if (immediate !== undefined) clearImmediate(immediate)
+    }
   }
 
   /**
@@ -232,25 +268,26 @@ const makeService = (resolved: Resolved, client: Redis | Cluster, subscriber: Re
     Effect.flatten(
       Effect.async<Effect.Effect<unknown, CircuitBreakerStoreError>>((resume) => {
         let settled = false
-        const timer = setTimeout(() => {
+        const sentAt = performance.now()
+        const cancel = deadline(() => {
           if (settled) return
           settled = true
-          hung()
+          hung(sentAt)
           resume(
             Effect.succeed(failWith(operation, "timeout", `no reply from Redis within ${commandTimeoutMillis} ms`))
           )
-        }, commandTimeoutMillis)
+        })
         const reply = (value: unknown) => {
           if (settled) return
           settled = true
-          clearTimeout(timer)
+          cancel()
           lastReplyAt = performance.now()
           resume(Effect.succeed(Effect.succeed(value)))
         }
         const rejected = (error: unknown) => {
           if (settled) return
           settled = true
-          clearTimeout(timer)
+          cancel()
           const reason = Connection.classify(error)
           if (reason === "script") lastReplyAt = performance.now()
           const message = error instanceof Error ? error.message : String(error)
@@ -263,7 +300,7 @@ const makeService = (resolved: Resolved, client: Redis | Cluster, subscriber: Re
         })
         return Effect.sync(() => {
           settled = true
-          clearTimeout(timer)
+          cancel()
         })
       })
     )
@@ -339,6 +376,7 @@ const makeService = (resolved: Resolved, client: Redis | Cluster, subscriber: Re
   const channels = new Map<string, Channel>()
 
   subscriber.on("message", (channel: string, message: string) => {
+    lastSubscriberReplyAt = performance.now()
     const watched = channels.get(channel)
     if (watched === undefined) return
     const entry = decodeEntry(message)
@@ -378,17 +416,19 @@ const makeService = (resolved: Resolved, client: Redis | Cluster, subscriber: Re
     Effect.flatten(
       Effect.async<Effect.Effect<void, CircuitBreakerStoreError>>((resume) => {
         let settled = false
-        const timer = setTimeout(() => {
+        const sentAt = performance.now()
+        const cancel = deadline(() => {
           if (settled) return
           settled = true
-          hung()
+          subscriberHung(sentAt)
           resume(Effect.succeed(failWith("changes", "timeout", `no SUBSCRIBE reply within ${commandTimeoutMillis} ms`)))
-        }, commandTimeoutMillis)
+        })
         watched.subscribed.then(
           () => {
+            lastSubscriberReplyAt = performance.now()
             if (settled) return
             settled = true
-            clearTimeout(timer)
+            cancel()
             resume(Effect.succeed(
               // the connection was lost while the SUBSCRIBE was in flight
               channels.get(channel) === watched
@@ -399,14 +439,14 @@ const makeService = (resolved: Resolved, client: Redis | Cluster, subscriber: Re
           (error: unknown) => {
             if (settled) return
             settled = true
-            clearTimeout(timer)
+            cancel()
             const message = error instanceof Error ? error.message : String(error)
             resume(Effect.succeed(failWith("changes", Connection.classify(error), `Redis: ${message}`, error)))
           }
         )
         return Effect.sync(() => {
           settled = true
-          clearTimeout(timer)
+          cancel()
         })
       })
     )
