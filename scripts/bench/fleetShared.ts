@@ -12,7 +12,7 @@
  *   `Closed → Open` (its write was accepted) to `b`'s (pushed to it), p50 /
  *   p99; `a.reset` closes the fleet again before the next trip.
  */
-import { Context, Effect, Layer, ManagedRuntime, Queue } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, ManagedRuntime, Queue } from "effect"
 import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
 import * as CircuitBreakerStore from "../../packages/core/src/CircuitBreakerStore.js"
 import * as SharedCircuitBreaker from "../../packages/core/src/SharedCircuitBreaker.js"
@@ -35,7 +35,11 @@ const sharedRuntime = (
   options: Partial<SharedCircuitBreaker.Options>
 ) =>
   ManagedRuntime.make(
-    Layer.scoped(Breaker, SharedCircuitBreaker.make({ ...breakerOptions, ...options })).pipe(Layer.provide(store))
+    Layer.scoped(Breaker, SharedCircuitBreaker.make({ ...breakerOptions, ...options })).pipe(
+      Layer.provide(store),
+      // the breakers' fibers would log every trip and reset of the propagation loop
+      Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+    )
   )
 
 const withRedis = async <A>(use: (redis: RedisServer) => Promise<A>): Promise<A> => {
@@ -106,29 +110,34 @@ export const propagation = (settings: Settings): Promise<Part> =>
       const fromFailure: Array<number> = []
       const breakerA = await a.runPromise(Breaker)
       const breakerB = await b.runPromise(Breaker)
-      await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-        const seenA = yield* breakerA.subscribe
-        const seenB = yield* breakerB.subscribe
-        // the fleet's next change to `to` on this queue, and when it was taken
-        const fleetTo = (queue: Queue.Dequeue<CircuitBreaker.StateChange>, to: CircuitBreaker.State) =>
-          Effect.gen(function*() {
-            while (true) {
-              const change = yield* Queue.take(queue)
-              if (change.fleet === true && change.to === to) return now()
-            }
-          }).pipe(
-            Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`no fleet ${to} within 10 s`) })
-          )
-        for (let i = 0; i < trips; i++) {
-          const [[failed, opened], seen] = yield* Effect.all([
-            Effect.zip(Effect.as(Effect.ignore(breakerA.execute(Effect.fail("down"))), now()), fleetTo(seenA, "Open")),
-            fleetTo(seenB, "Open")
-          ], { concurrency: "unbounded" })
-          latencies.push(seen - opened)
-          fromFailure.push(seen - failed)
-          yield* Effect.all([breakerA.reset, fleetTo(seenB, "Closed")], { concurrency: "unbounded", discard: true })
-        }
-      })))
+      await Effect.runPromise(
+        Effect.scoped(Effect.gen(function*() {
+          const seenA = yield* breakerA.subscribe
+          const seenB = yield* breakerB.subscribe
+          // the fleet's next change to `to` on this queue, and when it was taken
+          const fleetTo = (queue: Queue.Dequeue<CircuitBreaker.StateChange>, to: CircuitBreaker.State) =>
+            Effect.gen(function*() {
+              while (true) {
+                const change = yield* Queue.take(queue)
+                if (change.fleet === true && change.to === to) return now()
+              }
+            }).pipe(
+              Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`no fleet ${to} within 10 s`) })
+            )
+          for (let i = 0; i < trips; i++) {
+            const [[failed, opened], seen] = yield* Effect.all([
+              Effect.zip(
+                Effect.as(Effect.ignore(breakerA.execute(Effect.fail("down"))), now()),
+                fleetTo(seenA, "Open")
+              ),
+              fleetTo(seenB, "Open")
+            ], { concurrency: "unbounded" })
+            latencies.push(seen - opened)
+            fromFailure.push(seen - failed)
+            yield* Effect.all([breakerA.reset, fleetTo(seenB, "Closed")], { concurrency: "unbounded", discard: true })
+          }
+        })).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
+      )
       const ms = (x: number) => `${x.toFixed(2)} ms`
       const row = (label: string, xs: ReadonlyArray<number>) => {
         const sorted = [...xs].sort((x, y) => x - y)
