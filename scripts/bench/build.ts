@@ -26,7 +26,8 @@ const entryPoints = [
   "policyCpu.ts",
   "redis-ab.ts",
   "http-ab.ts",
-  "http-prof-server.ts"
+  "http-prof-server.ts",
+  "fleet.ts"
 ].map((file) => path.join(benchDir, file))
 
 const installedPackagesExternal: Plugin = {

@@ -5,9 +5,16 @@
  * its start-up banner. Every wait is bounded; `kill` always ends it.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 
-const root = Path.resolve(import.meta.dirname, "../..")
+// The repository's root: the nearest directory above with pnpm-workspace.yaml (this file also runs
+// bundled from scripts/bench/dist, one level deeper than its source).
+const root = ((): string => {
+  let dir = import.meta.dirname
+  while (!Fs.existsSync(Path.join(dir, "pnpm-workspace.yaml")) && Path.dirname(dir) !== dir) dir = Path.dirname(dir)
+  return dir
+})()
 
 export interface GatewayProcess {
   readonly url: string

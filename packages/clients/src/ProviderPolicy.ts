@@ -95,6 +95,7 @@ export interface RateLimitSpec {
    * @default true
    */
   readonly learn?: boolean | undefined
+  /**
    * A provider quota with several fixed windows beside the bucket ("25 per
    * day"): core's `RateLimiter.Options.windows`, windows aligned to the
    * epoch (a day resets at UTC midnight), decided atomically with the bucket.

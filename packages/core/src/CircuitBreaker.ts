@@ -144,6 +144,11 @@ export interface StateChange {
   readonly to: State
   readonly at: number
   readonly reason: Reason
+  /**
+   * `true` for a change of a fleet-wide breaker's shared state (see
+   * `SharedCircuitBreaker`); unset for a breaker's own (local) state.
+   */
+  readonly fleet?: boolean | undefined
 }
 
 /**
@@ -188,6 +193,47 @@ export interface Snapshot {
   readonly openedAt: Option.Option<number>
   readonly nextAttemptAt: Option.Option<number>
   readonly trips: number
+  /**
+   * Set only for a fleet-wide breaker (`SharedCircuitBreaker`): the fleet's
+   * view beside this instance's own (`state` above is what this instance
+   * decides with: the stricter of its local breaker and the fleet).
+   */
+  readonly fleet?: FleetSnapshot | undefined
+}
+
+/**
+ * The fleet's part of a shared breaker's `Snapshot`:
+ *
+ * - `mode`: `"shared"` while the store answers, `"local-fallback"` while it
+ *   does not (the instance decides on its local breaker alone);
+ * - `state`: the fleet's state as last seen (pushed or read) from the store;
+ * - `instanceId`: this instance's id;
+ * - `failingInstances`: the instances whose failures are in the fleet's
+ *   current window, with how many each reported and when the last one was
+ *   (store clock, epoch millis);
+ * - `version`: the store entry's version last seen (0: none yet).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface FleetSnapshot {
+  readonly mode: "shared" | "local-fallback"
+  readonly state: State
+  readonly instanceId: string
+  readonly failingInstances: ReadonlyArray<FleetInstanceFailures>
+  readonly version: number
+}
+
+/**
+ * One instance's failures in the fleet's current window (see `FleetSnapshot`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface FleetInstanceFailures {
+  readonly instance: string
+  readonly failures: number
+  readonly lastFailureAt: number
 }
 
 /**

@@ -570,3 +570,81 @@ export const gaugeValue: (state: StateName) => number = internal.gaugeValue
  * @category getters
  */
 export const windowView: (config: Config, state: State, now: number) => WindowView = internal.windowView
+
+/**
+ * A `State` as JSON-safe data (what `JSON.stringify` writes and `JSON.parse`
+ * gives back unchanged): the form the fleet-wide breaker stores. The
+ * windows' queues are flattened to arrays (a long linked list would overflow
+ * the stack of `JSON.stringify`). A custom rule's state is written as it is,
+ * so a custom rule used by a shared breaker must keep JSON-safe state.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface EncodedState {
+  readonly _tag: StateName
+  readonly epoch: number
+  readonly consecutiveFailures: number
+  readonly trips: number
+  readonly rules: ReadonlyArray<unknown>
+  readonly openedAt?: number
+  readonly until?: number
+  readonly probes?: number
+  readonly successes?: number
+}
+
+/**
+ * A stored state could not be read back under a configuration: not a state,
+ * or one written under other rules (another rule list, another window).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class StateDecodeError extends Schema.TaggedError<StateDecodeError>()("StateDecodeError", {
+  reason: Schema.String
+}) {
+  /** @since 0.3.0 */
+  override get message(): string {
+    return `Cannot decode a circuit breaker state: ${this.reason}`
+  }
+}
+
+/**
+ * Encode a state as JSON-safe data (see `EncodedState`).
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerMachine as Machine } from "@effect-resilience/core"
+ *
+ * const config = Machine.unsafeConfig({ rules: [Machine.failureRate({ threshold: 0.5 })] })
+ * const text = JSON.stringify(Machine.encodeState(Machine.initial(config)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category codecs
+ */
+export const encodeState: (state: State) => EncodedState = internal.encodeState
+
+/**
+ * Decode what `encodeState` wrote (after a trip through `JSON`), checked
+ * against `config`: the rule states must be those of `config.rules` (same
+ * count, kinds and window sizes). Anything else, a foreign value or a state
+ * written under other rules, is a `StateDecodeError` (never a throw); the
+ * fleet-wide breaker then starts from `initial(config)`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerMachine as Machine } from "@effect-resilience/core"
+ * import { Either } from "effect"
+ *
+ * const config = Machine.unsafeConfig({})
+ * Either.isLeft(Machine.decodeState(config, { _tag: "Open" })) // true
+ * ```
+ *
+ * @since 0.3.0
+ * @category codecs
+ */
+export const decodeState = (config: Config, json: unknown): Either.Either<State, StateDecodeError> => {
+  const decoded = internal.decodeState(config, json)
+  return typeof decoded === "string" ? Either.left(new StateDecodeError({ reason: decoded })) : Either.right(decoded)
+}

@@ -25,14 +25,18 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
+import { CircuitBreakerStore } from "./CircuitBreakerStore.js"
 import * as internal from "./internal/circuitBreaker.js"
+import * as shared from "./internal/sharedCircuitBreaker.js"
 import type { InvalidOptionsError } from "./ResilienceError.js"
+import type * as SharedCircuitBreaker from "./SharedCircuitBreaker.js"
 
 /**
  * The registry: what `make` returns and the `CircuitBreakerRegistry` Tag
@@ -88,13 +92,26 @@ export type Registry = Service
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Service> = Effect.suspend(() => makeWith(undefined))
+export const make: Effect.Effect<Service> = Effect.suspend(() => makeWith(undefined, local))
+
+// what the registry needs of a breaker beyond the public interface
+type Entry = CircuitBreaker.CircuitBreaker & {
+  readonly failureCount: number
+  readonly liveHalfOpen: Effect.Effect<never>
+}
+
+type Maker = (
+  options: CircuitBreaker.Options,
+  sink: (change: CircuitBreaker.StateChange) => void
+) => Effect.Effect<Entry, InvalidOptionsError>
+
+const local: Maker = internal.makeWith
 
 // `scope`: where each breaker's live half-open fiber runs, when the registry has them
-const makeWith = (scope: Scope.Scope | undefined): Effect.Effect<Service> =>
+const makeWith = (scope: Scope.Scope | undefined, maker: Maker): Effect.Effect<Service> =>
   Effect.map(PubSub.unbounded<CircuitBreaker.StateChange>(), (pubsub) => {
     // keyed by the pair (names cannot hold control characters, so "\n" cannot collide)
-    const byKey = new Map<string, internal.Breaker>()
+    const byKey = new Map<string, Entry>()
     const sink = (change: CircuitBreaker.StateChange) => {
       pubsub.unsafeOffer(change)
     }
@@ -103,7 +120,7 @@ const makeWith = (scope: Scope.Scope | undefined): Effect.Effect<Service> =>
         const key = keyOf(options)
         const existing = byKey.get(key)
         if (existing !== undefined) return Effect.succeed(existing)
-        return Effect.flatMap(internal.makeWith(options, sink), (made) => {
+        return Effect.flatMap(maker(options, sink), (made) => {
           // another fiber may have made it while this one was making its own: the first one wins
           const winner = byKey.get(key)
           if (winner !== undefined) return Effect.succeed(winner)
@@ -166,7 +183,7 @@ export interface ScopedOptions {
  * @category constructors
  */
 export const makeScoped = (options: ScopedOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
-  options.liveHalfOpen === true ? Effect.flatMap(Effect.scope, makeWith) : make
+  options.liveHalfOpen === true ? Effect.flatMap(Effect.scope, (scope) => makeWith(scope, local)) : make
 
 /**
  * A layer providing an empty registry.
@@ -198,3 +215,77 @@ export const layer: Layer.Layer<CircuitBreakerRegistry> = Layer.effect(CircuitBr
  */
 export const layerScoped = (options: ScopedOptions = {}): Layer.Layer<CircuitBreakerRegistry> =>
   Layer.scoped(CircuitBreakerRegistry, makeScoped(options))
+
+/**
+ * Options of `makeShared` and `layerShared`: the registry's
+ * (`liveHalfOpen`) and the fleet options every breaker it makes gets
+ * (`SharedCircuitBreaker.FleetOptions`; a breaker's own options come from
+ * `get`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface SharedOptions extends ScopedOptions, SharedCircuitBreaker.FleetOptions {}
+
+/**
+ * Make an empty registry whose `get` makes fleet-wide breakers
+ * (`SharedCircuitBreaker.make`) on the `CircuitBreakerStore` in the context,
+ * each with `options`' fleet options and the options given to `get`. The
+ * breakers' background fibers run in the current scope. The fleet options are
+ * validated here (`InvalidOptionsError` naming the first bad one); a breaker's
+ * own, in `get`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerRegistry, CircuitBreakerStore } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const registry = yield* CircuitBreakerRegistry.makeShared({ instanceId: "gateway-1" })
+ *   const breaker = yield* registry.get({ service: "gateway", resource: "broker" })
+ *   return yield* breaker.execute(Effect.succeed("filled"))
+ * })).pipe(Effect.provide(CircuitBreakerStore.layerMemory()))
+ * ```
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const makeShared = (
+  options: SharedOptions = {}
+): Effect.Effect<Service, InvalidOptionsError, CircuitBreakerStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* shared.resolveFleet(options, undefined)
+    const scope = yield* Effect.scope
+    const store = yield* CircuitBreakerStore
+    const { liveHalfOpen: _, ...fleet } = options
+    const maker: Maker = (breakerOptions, sink) =>
+      shared.make({ ...breakerOptions, ...fleet }, sink).pipe(
+        Effect.provideService(CircuitBreakerStore, store),
+        (made) => Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (child) => Scope.extend(made, child))
+      )
+    return yield* makeWith(options.liveHalfOpen === true ? scope : undefined, maker)
+  })
+
+/**
+ * A layer providing an empty registry of fleet-wide breakers (see
+ * `makeShared`) on the `CircuitBreakerStore` it is given: the gateway's way to
+ * make every breaker fleet-wide. The breakers' fibers stop when the layer is
+ * released.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreakerRegistry, CircuitBreakerStore } from "@effect-resilience/core"
+ * import { Layer } from "effect"
+ *
+ * const RegistryLive = CircuitBreakerRegistry.layerShared({ quorum: { instances: 2 } }).pipe(
+ *   Layer.provide(CircuitBreakerStore.layerMemory())
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerShared = (
+  options: SharedOptions = {}
+): Layer.Layer<CircuitBreakerRegistry, InvalidOptionsError, CircuitBreakerStore> =>
+  Layer.scoped(CircuitBreakerRegistry, makeShared(options))

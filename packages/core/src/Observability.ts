@@ -60,6 +60,8 @@ const scheme = ["policy", "service", "operation"] as const
  * | `resilience_circuit_breaker_rejections_total` | counter | `state`: Open, HalfOpen, Isolated |
  * | `resilience_circuit_breaker_transitions_total` | counter | `from`, `to` |
  * | `resilience_circuit_breaker_state` | gauge | (0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled) |
+ * | `resilience_circuit_breaker_store_errors_total` | counter | `call`: read, compareAndSet, changes (fleet-wide breaker) |
+ * | `resilience_circuit_breaker_shared` | gauge | (1 sharing state, 0 on the local breaker alone; fleet-wide breaker) |
  * | `resilience_retry_attempts_total` | counter | `error_type` |
  * | `resilience_retry_give_ups_total` | counter | `error_type`, `reason`: exhausted, budgetExhausted, retryAfterBeyondMaxDelay |
  * | `resilience_retry_delay_seconds` | histogram | (buckets: `retryDelayBuckets`) |
@@ -76,7 +78,9 @@ const scheme = ["policy", "service", "operation"] as const
  * | `resilience_fault_injections_total` | counter | `reason`: failure, latency, result (the kind of fault) |
  *
  * For the circuit breaker, `service` and `operation` are its `service` and
- * `resource`; for a bulkhead, a rate limiter, a hedge, a fallback or a fault
+ * `resource`; a fleet-wide breaker (`SharedCircuitBreaker`) reports the
+ * fleet's transitions, state and rejections in the breaker families with one
+ * more label, `scope="fleet"` (its local breaker's series are as above); for a bulkhead, a rate limiter, a hedge, a fallback or a fault
  * injection, `service` is its `name` (`operation` empty); for a
  * retry, its `service` and `operation`; for a timeout, `operation` is its
  * `operation`.
@@ -89,6 +93,8 @@ export const metrics: ReadonlyArray<MetricFamily> = [
   family(T.breakerRejections.name, "counter", ["state"], T.breakerRejections.description),
   family(T.breakerTransitions.name, "counter", ["from", "to"], T.breakerTransitions.description),
   family(T.breakerState.name, "gauge", [], T.breakerState.description),
+  family(T.breakerStoreErrors.name, "counter", ["call"], T.breakerStoreErrors.description),
+  family(T.breakerShared.name, "gauge", [], T.breakerShared.description),
   family(T.retryAttempts.name, "counter", ["error_type"], T.retryAttempts.description),
   family(T.retryGiveUps.name, "counter", ["error_type", "reason"], T.retryGiveUps.description),
   family(T.retryDelay.name, "histogram", [], T.retryDelay.description),

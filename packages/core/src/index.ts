@@ -39,6 +39,23 @@ export * as CircuitBreakerMachine from "./CircuitBreakerMachine.js"
 export * as CircuitBreakerRegistry from "./CircuitBreakerRegistry.js"
 
 /**
+ * Where a fleet-wide breaker's state lives: a versioned compare-and-set
+ * register per key with pushed changes (the Tag), and the in-memory store.
+ *
+ * @since 0.3.0
+ */
+export * as CircuitBreakerStore from "./CircuitBreakerStore.js"
+
+/**
+ * A fleet-wide circuit breaker: every instance's local breaker plus one
+ * shared state in a `CircuitBreakerStore`; the fleet opens (with a quorum of
+ * instances), probes and closes together.
+ *
+ * @since 0.3.0
+ */
+export * as SharedCircuitBreaker from "./SharedCircuitBreaker.js"
+
+/**
  * Retry with exponential backoff and jitter, constant delay or any Schedule;
  * retryable errors by tag or predicate, `retryAfter` honoured, a log line and
  * metric per attempt, and an optional shared `RetryBudget`.

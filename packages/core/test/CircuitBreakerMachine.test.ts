@@ -439,3 +439,88 @@ describe("CircuitBreakerMachine", () => {
     expect(tags).toEqual(["Closed", "Closed", "Closed", "Open"])
   })
 })
+
+describe("CircuitBreakerMachine.encodeState / decodeState", () => {
+  const roundTrip = (config: Machine.Config, state: Machine.State): Machine.State =>
+    Either.getOrThrow(Machine.decodeState(config, JSON.parse(JSON.stringify(Machine.encodeState(state)))))
+
+  it.prop(
+    "decode(encode(s)), through JSON, behaves as s under transition for the rest of a random event sequence",
+    [specArb, fc.array(stepArb, { maxLength: 60 }), fc.array(stepArb, { maxLength: 60 })],
+    ([spec, before, after]) => {
+      const config = configOf(spec)
+      let state = Machine.initial(config)
+      let now = 1_000_000
+      const epochs: Array<number> = [0]
+      const advance = (s: Machine.State, step: Step) => {
+        const result = Machine.transition(s, eventOf(step, epochs), now, config)
+        return result
+      }
+      for (const step of before) {
+        now += step.wait
+        const result = advance(state, step)
+        state = result.state
+        if (result.admission?._tag === "Admitted") epochs.push(result.admission.epoch)
+        if (state._tag === "Closed" && epochs.at(-1) !== state.epoch) epochs.push(state.epoch)
+      }
+      let original = state
+      let decoded = roundTrip(config, state)
+      expect(observable(decoded)).toEqual(observable(original))
+      for (const step of after) {
+        now += step.wait
+        const a = advance(original, step)
+        const b = advance(decoded, step)
+        expect(b.announcements).toEqual(a.announcements)
+        expect(b.admission).toEqual(a.admission)
+        expect(observable(b.state)).toEqual(observable(a.state))
+        expect(Machine.windowView(config, b.state, now)).toEqual(Machine.windowView(config, a.state, now))
+        original = a.state
+        // and again through JSON at every step: encoding never loses what the next step needs
+        decoded = roundTrip(config, b.state)
+        if (a.admission?._tag === "Admitted") epochs.push(a.admission.epoch)
+        if (original._tag === "Closed" && epochs.at(-1) !== original.epoch) epochs.push(original.epoch)
+      }
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  it("encodes a count window of 200,000 marks without overflowing the stack", () => {
+    const config = Machine.unsafeConfig({
+      rules: [Machine.rates({ window: { calls: 1_000_000 }, failureRate: 1, minimumCalls: 1_000_000 })]
+    })
+    let state = Machine.initial(config)
+    const failure: Machine.Event = { _tag: "Failure", epoch: 0, durationMillis: 0 }
+    for (let i = 0; i < 200_000; i++) state = Machine.transition(state, failure, 0, config).state
+    const text = JSON.stringify(Machine.encodeState(state))
+    const decoded = Either.getOrThrow(Machine.decodeState(config, JSON.parse(text)))
+    expect(Machine.windowView(config, decoded, 0)).toEqual({ calls: 200_000, failures: 200_000, slow: 0 })
+  })
+
+  it.prop(
+    "a foreign value decodes to a StateDecodeError, never a throw",
+    [fc.anything()],
+    ([value]) => {
+      const config = Machine.unsafeConfig({})
+      const result = Machine.decodeState(config, value)
+      if (Either.isLeft(result)) expect(result.left._tag).toBe("StateDecodeError")
+    }
+  )
+
+  it("a state written under other rules (another window size, another rule list) does not decode", () => {
+    const written = Machine.unsafeConfig({ rules: [Machine.failureRate({ threshold: 0.5, window: { calls: 10 } })] })
+    const encoded = JSON.parse(JSON.stringify(Machine.encodeState(Machine.initial(written))))
+    const otherSize = Machine.unsafeConfig({ rules: [Machine.failureRate({ threshold: 0.5, window: { calls: 20 } })] })
+    const otherKind = Machine.unsafeConfig({
+      rules: [Machine.failureRate({ threshold: 0.5, window: { seconds: 10 } })]
+    })
+    const otherList = Machine.unsafeConfig({ rules: [Machine.consecutiveFailures(3)] })
+    expect(Either.isRight(Machine.decodeState(written, encoded))).toBe(true)
+    for (const config of [otherSize, otherKind, otherList]) {
+      const result = Machine.decodeState(config, encoded)
+      expect(Either.isLeft(result) && result.left._tag).toBe("StateDecodeError")
+    }
+    // totals that do not match the marks
+    const tampered = { ...encoded, rules: [{ ...encoded.rules[0], failures: 3 }] }
+    expect(Either.isLeft(Machine.decodeState(written, tampered))).toBe(true)
+  })
+})

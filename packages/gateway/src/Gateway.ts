@@ -1,7 +1,8 @@
 /**
  * The whole gateway as one Layer: the HttpApi server on NodeHttpServer, its
  * rate limit (per API key, else client IP; in memory or on Redis) and load
- * shedding, the providers, the status group, Prometheus metrics, OpenAPI +
+ * shedding, the providers (their breakers fleet-wide on Redis with
+ * `BREAKER_REDIS_URL`), the status group, Prometheus metrics, OpenAPI +
  * Swagger, the dashboard, demo traffic, and a graceful shutdown.
  *
  * `layer(config)` is what `main.ts` launches and what the tests build on
@@ -30,6 +31,7 @@ import * as LoadShedding from "@effect-resilience/http/LoadShedding"
 import * as RateLimit from "@effect-resilience/http/RateLimit"
 import * as ResilienceStatus from "@effect-resilience/http/ResilienceStatus"
 import * as StatusSources from "@effect-resilience/http/StatusSources"
+import * as RedisCircuitBreakerStore from "@effect-resilience/redis/RedisCircuitBreakerStore"
 import * as RedisRateLimiterStore from "@effect-resilience/redis/RedisRateLimiterStore"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
@@ -76,6 +78,22 @@ export class GatewayServer
 // Once nothing is in flight: how long open connections get to close on their own before they are destroyed.
 const closeGrace = Duration.millis(500)
 
+// Fleet-wide with BREAKER_REDIS_URL (every gateway on that Redis opens, probes and closes together), else
+// this process's own. Live half-open either way: a breaker's Open → HalfOpen is announced (dashboard, logs,
+// gauge) at its reset time even when no traffic reaches it.
+const breakerRegistryLayer = (
+  config: GatewayConfig
+): Layer.Layer<CircuitBreakerRegistry.CircuitBreakerRegistry, unknown> =>
+  Option.match(config.fleet.breakerRedisUrl, {
+    onNone: () => CircuitBreakerRegistry.layerScoped({ liveHalfOpen: true }),
+    onSome: (url) =>
+      CircuitBreakerRegistry.layerShared({
+        liveHalfOpen: true,
+        instanceId: config.fleet.instanceId,
+        quorum: { instances: config.fleet.quorum }
+      }).pipe(Layer.provide(RedisCircuitBreakerStore.layer({ url })))
+  })
+
 const storeLayer = (config: GatewayConfig): Layer.Layer<RateLimiterStore.RateLimiterStore, unknown> =>
   Option.match(config.redisUrl, {
     onNone: () => RateLimiterStore.layerMemory(),
@@ -96,9 +114,7 @@ export const layer = (config: GatewayConfig): Layer.Layer<GatewayServer | Teleme
 
     // Below everything: registries, the limiter store, the resilience profiles.
     const infra = Layer.mergeAll(
-      // Live half-open: a breaker's Open → HalfOpen is announced (dashboard, logs, gauge) at its
-      // reset time even when no traffic reaches it.
-      CircuitBreakerRegistry.layerScoped({ liveHalfOpen: true }),
+      breakerRegistryLayer(config),
       StatusSources.layer,
       ResilienceConfig.layerConfig,
       Observability.layer(config.telemetry),

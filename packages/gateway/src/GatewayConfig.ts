@@ -15,6 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Os from "node:os"
 
 /**
  * Broker providers the gateway can use.
@@ -88,6 +89,29 @@ export interface GatewayConfig {
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   /** `REDIS_ON_ERROR`. @default "fallback-memory" */
   readonly redisOnError: RedisFailureMode
+  /** The fleet-wide circuit breakers (see `fleetDefaults`). */
+  readonly fleet: {
+    /**
+     * `BREAKER_REDIS_URL`: the broker and market-data breakers are shared by
+     * every gateway on that Redis (they open, probe and close together); each
+     * gateway keeps its own breakers without it. Separate from `REDIS_URL`
+     * (both may name the same server): sharing breakers is a choice of its own.
+     * @default none
+     */
+    readonly breakerRedisUrl: Option.Option<Redacted.Redacted<string>>
+    /**
+     * `GATEWAY_INSTANCE_ID`: this gateway's name in the fleet (the dashboard's
+     * list of instances that reported failures). 1 to 128 characters from
+     * `A-Z a-z 0-9 . _ : -`. @default hostname:pid
+     */
+    readonly instanceId: string
+    /**
+     * `BREAKER_QUORUM`: a shared breaker opens the fleet only when failures
+     * came from at least this many gateways (1 to 1000), so one gateway with a
+     * broken network of its own opens only its own breaker. @default 2
+     */
+    readonly quorum: number
+  }
   /** `SHUTDOWN_TIMEOUT`: how long in-flight requests may take to finish. @default 10 seconds */
   readonly shutdownTimeout: Duration.Duration
   /** `GATEWAY_ADMIN`: serve `/admin/*` (fault injection, order book). @default true */
@@ -149,6 +173,26 @@ export interface GatewayConfig {
 }
 
 /**
+ * The default `GATEWAY_INSTANCE_ID`: `hostname:pid` (a character outside the
+ * allowed set becomes `-`), unique per process on a machine and readable on
+ * the dashboard.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const defaultInstanceId = (): string =>
+  `${Os.hostname()}:${process.pid}`.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 128)
+
+const redisUrl = (name: string) =>
+  Config.redacted(name).pipe(
+    Config.mapOrFail((r) =>
+      /^rediss?:\/\/\S+$/.test(Redacted.value(r))
+        ? Either.right(r)
+        : Either.left(ConfigError.InvalidData([name], "must be a redis:// or rediss:// URL"))
+    )
+  )
+
+/**
  * The defaults (what `pnpm start` runs with no environment).
  *
  * @since 0.1.0
@@ -171,6 +215,7 @@ export const defaults: GatewayConfig = {
   loadShedding: { maxInFlight: 200, maxQueued: 100, queueTimeout: Duration.seconds(1) },
   redisUrl: Option.none(),
   redisOnError: "fallback-memory",
+  fleet: { breakerRedisUrl: Option.none(), instanceId: defaultInstanceId(), quorum: 2 },
   shutdownTimeout: Duration.seconds(10),
   admin: true,
   orders: { maxIdempotencyIds: 50_000 },
@@ -288,18 +333,22 @@ export const config: Config.Config<GatewayConfig> = Config.all({
     maxQueued: between("LOAD_SHED_MAX_QUEUED", 0, 1_000_000, defaults.loadShedding.maxQueued),
     queueTimeout: positiveDuration("LOAD_SHED_QUEUE_TIMEOUT", defaults.loadShedding.queueTimeout)
   }),
-  redisUrl: Config.option(
-    Config.redacted("REDIS_URL").pipe(
-      Config.mapOrFail((r) =>
-        /^rediss?:\/\/\S+$/.test(Redacted.value(r))
-          ? Either.right(r)
-          : Either.left(ConfigError.InvalidData(["REDIS_URL"], "must be a redis:// or rediss:// URL"))
-      )
-    )
-  ),
+  redisUrl: Config.option(redisUrl("REDIS_URL")),
   redisOnError: Config.literal("fail-open", "fail-closed", "fallback-memory", "fail")("REDIS_ON_ERROR").pipe(
     Config.withDefault<RedisFailureMode>(defaults.redisOnError)
   ),
+  fleet: Config.all({
+    breakerRedisUrl: Config.option(redisUrl("BREAKER_REDIS_URL")),
+    instanceId: Config.string("GATEWAY_INSTANCE_ID").pipe(
+      Config.withDefault(defaults.fleet.instanceId),
+      check(
+        "GATEWAY_INSTANCE_ID",
+        "must be 1 to 128 characters from A-Z a-z 0-9 . _ : -",
+        (s: string) => /^[A-Za-z0-9._:-]{1,128}$/.test(s)
+      )
+    ),
+    quorum: between("BREAKER_QUORUM", 1, 1000, defaults.fleet.quorum)
+  }),
   shutdownTimeout: positiveDuration("SHUTDOWN_TIMEOUT", defaults.shutdownTimeout),
   admin: Config.boolean("GATEWAY_ADMIN").pipe(Config.withDefault(defaults.admin)),
   orders: Config.all({

@@ -79,6 +79,8 @@ export interface Transition {
   readonly from: string
   readonly to: string
   readonly reason: string
+  /** Set for a change of a fleet-wide breaker's shared state (`BREAKER_REDIS_URL`); absent for the gateway's own. */
+  readonly fleet?: true
 }
 
 /**
@@ -309,7 +311,8 @@ export const make = Effect.gen(function*() {
         list = []
         history.set(change.breaker, list)
       }
-      list.push({ at: change.at, seq: seq++, from: change.from, to: change.to, reason: change.reason })
+      const transition = { at: change.at, seq: seq++, from: change.from, to: change.to, reason: change.reason }
+      list.push(change.fleet === true ? { ...transition, fleet: true } : transition)
       if (list.length > MAX_HISTORY) list.shift()
     }))))
 

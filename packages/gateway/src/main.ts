@@ -50,7 +50,12 @@ const program = Effect.gen(function*() {
           `  swagger    ${url}/docs        openapi ${url}/openapi.json`,
           `  status     ${url}/resilience/status   metrics ${url}/metrics`,
           `  providers  broker=${config.broker}  market data=${config.marketData}  ` +
-          `rate limit=${Option.isSome(config.redisUrl) ? "redis" : "in-memory"}`,
+          `rate limit=${Option.isSome(config.redisUrl) ? "redis" : "in-memory"}  ` +
+          `breakers=${
+            Option.isSome(config.fleet.breakerRedisUrl)
+              ? `fleet-wide (redis, instance ${config.fleet.instanceId}, quorum ${config.fleet.quorum})`
+              : "local"
+          }`,
           ""
         ].join("\n")
       )

@@ -107,7 +107,8 @@
   // --- breakers ---------------------------------------------------------------
   const timeline = (name, current, now, startedAt) => {
     const start = now - TIMELINE_MS
-    const events = ((last && last.history[name]) || []).slice().sort(byTime)
+    // this gateway's own changes (a fleet-wide breaker's shared ones are listed under events, marked "fleet")
+    const events = ((last && last.history[name]) || []).filter((e) => !e.fleet).sort(byTime)
     let state = current
     const before = events.filter((e) => e.at <= start)
     const inside = events.filter((e) => e.at > start)
@@ -154,6 +155,35 @@
     return `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" aria-label="state timeline"><rect x="0" y="6" width="${w}" height="18" rx="3" fill="#0b1222"/>${rects}${ticks}</svg>` +
       `<div class="axis"><span>−5 min</span><span>−2.5 min</span><span>now</span></div>`
   }
+  // Local, shared or local-fallback (Redis away), the fleet's state beside this
+  // instance's, and which instances reported the failures in the fleet's window.
+  const MODE_LABELS = { local: "local", shared: "shared", "local-fallback": "local fallback" }
+  const fleetLine = (b, now) => {
+    const mode = b.fleet ? b.fleet.mode : "local"
+    const badge = `<span class="mode" data-mode="${esc(mode)}" title="${
+      mode === "local"
+        ? "this gateway's own breaker"
+        : mode === "shared"
+        ? "fleet-wide: opens, probes and closes with every gateway on the same Redis"
+        : "fleet-wide, but the shared store is unreachable: deciding on this gateway's own breaker"
+    }">${esc(MODE_LABELS[mode] || mode)}</span>`
+    if (!b.fleet) return `<div class="fleet">${badge}</div>`
+    const f = b.fleet
+    const failing = f.failingInstances.length === 0
+      ? `<span class="none">no failures reported</span>`
+      : f.failingInstances.map((i) =>
+        `<span class="inst${i.instance === f.instanceId ? " self" : ""}" data-instance="${
+          esc(i.instance)
+        }" title="last ${fmtSpan(Math.max(0, now - i.lastFailureAt))} ago">${esc(i.instance)} <b>${
+          fmt(i.failures)
+        }</b></span>`
+      ).join("")
+    return `<div class="fleet">${badge}<span class="fleet-state" data-fleet-state="${esc(f.state)}" style="--f:${
+      COLORS[f.state] || "#64748b"
+    }">fleet ${esc(f.state === "HalfOpen" ? "HALF-OPEN" : f.state.toUpperCase())}</span>` +
+      `<span class="me" title="this instance">${esc(f.instanceId)}</span></div>` +
+      `<div class="failing" data-failing>${failing}</div>`
+  }
   const renderBreakers = (state) => {
     const breakers = state.status.breakers
     if (breakers.length === 0) {
@@ -180,6 +210,7 @@
         `<div class="stat"><b>${fmt(b.failureRate * 100)}%</b><span>failure rate</span></div>` +
         `<div class="stat"><b>${fmt(b.consecutiveFailures)}</b><span>in a row</span></div>` +
         `<div class="stat"><b>${fmt(b.rejections)}</b><span>rejected</span></div></div>` +
+        fleetLine(b, state.at) +
         `<div class="timeline">${timeline(b.name, b.state, state.at, state.startedAt)}</div>` +
         `<div class="countdown">${esc(countdown)}</div></article>`
     }).join("")
@@ -269,7 +300,9 @@
     all.sort((a, b) => byTime(b, a))
     $("events").innerHTML =
       all.slice(0, 40).map((e) =>
-        `<li><time>${new Date(e.at).toLocaleTimeString([], { hour12: false })}</time><span>${esc(labelOf(e.name))}: ` +
+        `<li${e.fleet ? " data-fleet" : ""}><time>${
+          new Date(e.at).toLocaleTimeString([], { hour12: false })
+        }</time><span>${esc(labelOf(e.name))}${e.fleet ? " (fleet)" : ""}: ` +
         `<span class="s" style="color:${COLORS[e.from]}">${esc(e.from)}</span> <span class="arrow">→</span> ` +
         `<span class="s" style="color:${COLORS[e.to]}">${esc(e.to)}</span> <span class="arrow">(${
           esc(e.reason)

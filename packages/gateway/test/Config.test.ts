@@ -1,8 +1,10 @@
 import { Gateway, GatewayConfig } from "@effect-resilience/gateway"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
+import { freePort } from "../../redis/test/support/redisServer.js"
+import { eventually, request, startGateway } from "./utils/gateway.js"
 
 const withEnv = (env: Record<string, string>) =>
   Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -59,6 +61,24 @@ describe("configuration", () => {
       expect(Option.isSome(custom.redisUrl)).toBe(true)
     }))
 
+  it.effect("fleet-wide breakers: off by default, BREAKER_REDIS_URL turns them on, GATEWAY_INSTANCE_ID names the instance", () =>
+    Effect.gen(function*() {
+      const plain = yield* GatewayConfig.config.pipe(withEnv({ REDIS_URL: "redis://127.0.0.1:6379" }))
+      // the rate limiter's Redis alone does not share the breakers
+      expect(Option.isNone(plain.fleet.breakerRedisUrl)).toBe(true)
+      expect(plain.fleet.instanceId).toBe(GatewayConfig.defaultInstanceId())
+      expect(plain.fleet.instanceId).toMatch(/^[A-Za-z0-9._:-]+:\d+$/)
+      const fleet = yield* GatewayConfig.config.pipe(withEnv({
+        BREAKER_REDIS_URL: "redis://127.0.0.1:6380/2",
+        GATEWAY_INSTANCE_ID: "gw-eu-1",
+        BREAKER_QUORUM: "3"
+      }))
+      expect(Option.map(fleet.fleet.breakerRedisUrl, Redacted.value)).toEqual(Option.some("redis://127.0.0.1:6380/2"))
+      expect(fleet.fleet.instanceId).toBe("gw-eu-1")
+      expect(fleet.fleet.quorum).toBe(3)
+      expect(plain.fleet.quorum).toBe(2)
+    }))
+
   it.effect("a bad value stops start-up with a message naming the variable", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
@@ -67,6 +87,10 @@ describe("configuration", () => {
         [{ GATEWAY_BROKER: "robinhood" }, "GATEWAY_BROKER"],
         [{ RATE_LIMIT_RPS: "0" }, "RATE_LIMIT_RPS"],
         [{ REDIS_URL: "http://cache:6379" }, "REDIS_URL"],
+        [{ BREAKER_REDIS_URL: "cache:6379" }, "BREAKER_REDIS_URL"],
+        [{ GATEWAY_INSTANCE_ID: "gw 1" }, "GATEWAY_INSTANCE_ID"],
+        [{ GATEWAY_INSTANCE_ID: "" }, "GATEWAY_INSTANCE_ID"],
+        [{ BREAKER_QUORUM: "0" }, "BREAKER_QUORUM"],
         [{ SHUTDOWN_TIMEOUT: "soon" }, "SHUTDOWN_TIMEOUT"],
         [{ API_KEY_HEADER: "x api key" }, "API_KEY_HEADER"],
         [{ MARKET_DATA_HEDGE_DELAY: "p100" }, "MARKET_DATA_HEDGE_DELAY"],
@@ -99,4 +123,28 @@ describe("configuration", () => {
     expect(result.stderr).toContain("Invalid gateway configuration")
     expect(result.stderr).toMatch(/PORT: .*integer/)
   }, 120_000)
+})
+
+describe("BREAKER_REDIS_URL on a Redis that is not there", () => {
+  it.scopedLive("the gateway starts, answers, and shows its breakers on local fallback", () =>
+    Effect.gen(function*() {
+      // a port nothing listens on: every store call fails at once (connection refused)
+      const port = yield* Effect.promise(() => freePort())
+      const url = yield* startGateway({
+        fleet: { breakerRedisUrl: Option.some(Redacted.make(`redis://127.0.0.1:${port}`)), instanceId: "alone" }
+      })
+      expect((yield* request(url, "/account")).status).toBe(200)
+      const status = yield* eventually(
+        "the broker breaker on local fallback",
+        request(url, "/resilience/status"),
+        (r) =>
+          (r.body.breakers as Array<{ name: string; fleet?: { mode: string } }>)
+            .find((b) => b.name === "simulated/broker_api")?.fleet?.mode === "local-fallback",
+        30_000
+      )
+      const broker = (status.body.breakers as Array<{ name: string; state: string; fleet?: { instanceId: string } }>)
+        .find((b) => b.name === "simulated/broker_api")
+      expect(broker?.state).toBe("Closed")
+      expect(broker?.fleet?.instanceId).toBe("alone")
+    }), 60_000)
 })

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { chromium } from "playwright-core"
-import { request, startGateway } from "./utils/gateway.js"
+import { startRedis } from "../../redis/test/support/redisServer.js"
+import { eventually, request, startGateway } from "./utils/gateway.js"
 
 const executablePath = "/usr/bin/chromium"
 const outputDir = Path.resolve(import.meta.dirname, "../test-output")
@@ -70,6 +71,9 @@ describe("dashboard in headless Chromium", () => {
         }
         yield* Effect.promise(() => page.waitForSelector("#conn[data-conn=\"live\"]", { timeout: 15_000 }))
         expect(yield* Effect.promise(() => page.locator("[data-breaker]").count())).toBe(3)
+        // without BREAKER_REDIS_URL each breaker is this gateway's own: marked local, no fleet state
+        expect(yield* Effect.promise(() => page.locator("[data-breaker] .mode[data-mode=\"local\"]").count())).toBe(3)
+        expect(yield* Effect.promise(() => page.locator("[data-breaker] [data-fleet-state]").count())).toBe(0)
         // the server's load-shedding bulkhead and the three client bulkheads, all from /resilience/status
         expect(yield* Effect.promise(() => page.locator("[data-bulkhead]").count())).toBe(4)
         for (const name of ["simulated/broker_api", "simulated/order_execution", "simulated/market_data"]) {
@@ -122,6 +126,80 @@ describe("dashboard in headless Chromium", () => {
         expect(foreign).toEqual([])
       }),
     60_000
+  )
+
+  it.scopedLive(
+    "with BREAKER_REDIS_URL: breakers marked shared, the fleet opens on two gateways' failures and names them, a dead Redis shows local fallback",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* Effect.acquireRelease(Effect.promise(() => startRedis()), (r) => Effect.promise(r.stop))
+        const gateway = (instanceId: string) =>
+          startGateway({
+            demoTraffic: 8,
+            simulated: { resetTimeout: Duration.seconds(60) },
+            fleet: { breakerRedisUrl: Option.some(Redacted.make(redis.url)), instanceId }
+          })
+        const url = yield* gateway("dash-a")
+        const other = yield* gateway("dash-b")
+        const { context } = yield* launch
+        const page = yield* Effect.promise(() => context.newPage())
+        const errors: Array<string> = []
+        page.on("console", (message) => {
+          if (message.type() === "error") errors.push(message.text())
+        })
+        page.on("pageerror", (error) => errors.push(error.message))
+        yield* Effect.promise(() => page.goto(url + "/dashboard", { waitUntil: "load" }))
+        const broker = "[data-breaker=\"simulated/broker_api\"]"
+        yield* Effect.promise(() => page.waitForSelector(`${broker} .mode[data-mode="shared"]`, { timeout: 30_000 }))
+        yield* Effect.promise(() => page.waitForSelector(`${broker} [data-fleet-state="Closed"]`, { timeout: 30_000 }))
+
+        // the same broker outage on both gateways: the fleet opens (quorum 2) and names both
+        for (const u of [url, other]) {
+          yield* request(u, "/admin/faults", { method: "POST", body: { target: "broker", kind: "outage" } })
+        }
+        yield* Effect.promise(() => page.waitForSelector(`${broker} [data-fleet-state="Open"]`, { timeout: 30_000 }))
+        for (const id of ["dash-a", "dash-b"]) {
+          yield* Effect.promise(() =>
+            page.waitForSelector(`${broker} [data-failing] [data-instance="${id}"]`, { timeout: 30_000 })
+          )
+        }
+        // the fleet's own change is in the event list, marked as the fleet's
+        yield* Effect.promise(() => page.waitForSelector("#events li[data-fleet]", { timeout: 30_000 }))
+        expect(yield* Effect.promise(() => page.locator("#events li[data-fleet]").first().textContent())).toMatch(
+          /\(fleet\): Closed → Open/
+        )
+        Fs.mkdirSync(outputDir, { recursive: true })
+        yield* Effect.promise(() =>
+          page.screenshot({ path: Path.join(outputDir, "dashboard-fleet.png"), fullPage: true })
+        )
+        // /resilience/status carries the same
+        const status = yield* request(url, "/resilience/status", { key: "dashboard-test" })
+        const fleet = (status.body.breakers as Array<{ name: string; fleet?: any }>)
+          .find((b) => b.name === "simulated/broker_api")?.fleet
+        expect(fleet?.mode).toBe("shared")
+        expect(fleet?.state).toBe("Open")
+        expect(fleet?.instanceId).toBe("dash-a")
+        expect(fleet?.failingInstances.map((f: { instance: string }) => f.instance).sort()).toEqual([
+          "dash-a",
+          "dash-b"
+        ])
+
+        // Redis gone: each gateway decides on its own breaker, and says so
+        yield* Effect.promise(() => redis.kill())
+        yield* Effect.promise(() =>
+          page.waitForSelector(`${broker} .mode[data-mode="local-fallback"]`, { timeout: 30_000 })
+        )
+        yield* eventually(
+          "the status page reports local-fallback",
+          request(url, "/resilience/status", { key: "dashboard-test" }),
+          (r) =>
+            (r.body.breakers as Array<{ name: string; fleet?: { mode: string } }>)
+              .find((b) => b.name === "simulated/broker_api")?.fleet?.mode === "local-fallback",
+          30_000
+        )
+        expect(errors).toEqual([])
+      }),
+    120_000
   )
 
   it.scopedLive(

@@ -37,9 +37,41 @@ import * as Schema from "effect/Schema"
 import type * as StatusSourcesModule from "./StatusSources.js"
 import { StatusSources } from "./StatusSources.js"
 
+const BreakerState = Schema.Literal("Closed", "Open", "HalfOpen", "Isolated", "Disabled")
+
+/**
+ * The fleet's part of a fleet-wide breaker (core's
+ * `CircuitBreaker.FleetSnapshot`): `mode` is `shared` while the store
+ * answers and `local-fallback` while it does not; `state` is the fleet's
+ * state as this instance last saw it; `failingInstances` are the instances
+ * whose failures are in the fleet's current window (`lastFailureAt` on the
+ * store's clock, epoch milliseconds).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const BreakerFleetStatus = Schema.Struct({
+  mode: Schema.Literal("shared", "local-fallback"),
+  state: BreakerState,
+  instanceId: Schema.String,
+  failingInstances: Schema.Array(Schema.Struct({
+    instance: Schema.String,
+    failures: Schema.Number,
+    lastFailureAt: Schema.Number
+  })),
+  version: Schema.Number
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type BreakerFleetStatus = typeof BreakerFleetStatus.Type
+
 /**
  * One circuit breaker. Times are epoch milliseconds; `nextAttemptAt` is when
- * an open breaker will admit a probe.
+ * an open breaker will admit a probe. `fleet` is present only for a
+ * fleet-wide breaker (absent: the breaker is this process's own).
  *
  * @since 0.1.0
  * @category schemas
@@ -48,7 +80,7 @@ export const BreakerStatus = Schema.Struct({
   name: Schema.String,
   service: Schema.String,
   resource: Schema.String,
-  state: Schema.Literal("Closed", "Open", "HalfOpen", "Isolated", "Disabled"),
+  state: BreakerState,
   calls: Schema.Number,
   successes: Schema.Number,
   failures: Schema.Number,
@@ -58,7 +90,8 @@ export const BreakerStatus = Schema.Struct({
   slowCallRate: Schema.Number,
   openedAt: Schema.NullOr(Schema.Number),
   nextAttemptAt: Schema.NullOr(Schema.Number),
-  trips: Schema.Number
+  trips: Schema.Number,
+  fleet: Schema.optional(BreakerFleetStatus)
 })
 
 /**
@@ -159,7 +192,20 @@ const fromBreaker = (s: CircuitBreaker.Snapshot): BreakerStatus => ({
   slowCallRate: s.slowCallRate,
   openedAt: s.openedAt._tag === "Some" ? s.openedAt.value : null,
   nextAttemptAt: s.nextAttemptAt._tag === "Some" ? s.nextAttemptAt.value : null,
-  trips: s.trips
+  trips: s.trips,
+  ...(s.fleet === undefined ? {} : {
+    fleet: {
+      mode: s.fleet.mode,
+      state: s.fleet.state,
+      instanceId: s.fleet.instanceId,
+      failingInstances: s.fleet.failingInstances.map((f) => ({
+        instance: f.instance,
+        failures: f.failures,
+        lastFailureAt: f.lastFailureAt
+      })),
+      version: s.fleet.version
+    }
+  })
 })
 
 /**

@@ -1,6 +1,7 @@
 /**
  * @effect-resilience/redis — distributed stores for effect-resilience on
- * Redis: a fleet-wide token-bucket rate limiter store.
+ * Redis: a fleet-wide token-bucket rate limiter store and the shared state of
+ * fleet-wide circuit breakers.
  *
  * @since 0.1.0
  */
@@ -13,3 +14,13 @@
  * @since 0.1.0
  */
 export * as RedisRateLimiterStore from "./RedisRateLimiterStore.js"
+
+/**
+ * `CircuitBreakerStore` on Redis: the shared state of fleet-wide breakers, a
+ * versioned compare-and-set register per breaker (one Lua round trip on the
+ * server's clock, TTL'd hash-tagged keys) whose writes are pushed to every
+ * instance by pub/sub.
+ *
+ * @since 0.3.0
+ */
+export * as RedisCircuitBreakerStore from "./RedisCircuitBreakerStore.js"

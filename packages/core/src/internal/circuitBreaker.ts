@@ -136,7 +136,8 @@ const SUCCESS = 0
 const FAILURE = 1
 const IGNORED = 2
 const INTERRUPTED = 3
-type Outcome = 0 | 1 | 2 | 3
+/** @internal */
+export type Outcome = 0 | 1 | 2 | 3
 
 const outcomeNames: ReadonlyArray<string> = ["success", "failure", "ignored", "interrupted"]
 
@@ -631,6 +632,16 @@ export class Breaker implements api.CircuitBreaker {
    */
   get liveHalfOpen(): Effect.Effect<never> {
     return Effect.andThen(this.waitFor(() => false, true), Effect.never)
+  }
+
+  /** The machine's state now, read synchronously by the shared breaker (no Open → HalfOpen step). */
+  get unsafeState(): Machine.State {
+    return this.current
+  }
+
+  /** How a call's cause counts (0 success, 1 failure, 2 ignored, 3 interrupted), for the shared breaker. */
+  outcomeOf(cause: Cause.Cause<unknown>): Outcome {
+    return this.classify(cause)
   }
 
   /** Lifetime failures, read synchronously by the registry. */

@@ -330,3 +330,86 @@ export const transition = (state: api.State, event: api.Event, now: number, conf
         : announce(state, closed(config, state.epoch + 1), "reset", now)
   }
 }
+
+// -- JSON codec -----------------------------------------------------------------
+
+const encodeRule = (rule: unknown): unknown => window.isWindow(rule) ? window.toJson(rule) : rule
+
+/** @internal */
+export const encodeState = (state: api.State): api.EncodedState => {
+  const common = {
+    _tag: state._tag,
+    epoch: state.epoch,
+    consecutiveFailures: state.consecutiveFailures,
+    trips: state.trips,
+    rules: state.rules.map(encodeRule)
+  }
+  switch (state._tag) {
+    case "Closed":
+    case "Disabled":
+      return common
+    case "Open":
+      return { ...common, openedAt: state.openedAt, until: state.until }
+    case "HalfOpen":
+      return { ...common, openedAt: state.openedAt, probes: state.probes, successes: state.successes }
+    case "Isolated":
+      return { ...common, openedAt: state.openedAt }
+  }
+}
+
+const isNat = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
+const isTime = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u)
+
+// A rule's state from JSON, checked against the rule's initial state: a number for a number, the same kind and size
+// of window for a window; anything else (a custom rule's state) is taken as it is.
+const decodeRule = (json: unknown, initialState: unknown): { readonly ok: boolean; readonly value?: unknown } => {
+  if (typeof initialState === "number") return isTime(json) ? { ok: true, value: json } : { ok: false }
+  if (window.isWindow(initialState)) {
+    const w = window.fromJson(json, initialState)
+    return w === undefined ? { ok: false } : { ok: true, value: w }
+  }
+  return json === undefined ? { ok: false } : { ok: true, value: json }
+}
+
+/** @internal */
+export const decodeState = (config: api.Config, json: unknown): api.State | string => {
+  if (typeof json !== "object" || json === null) return "not an object"
+  const o = json as Record<string, unknown>
+  if (!isNat(o.epoch) || !isNat(o.consecutiveFailures) || !isNat(o.trips)) {
+    return "epoch, consecutiveFailures and trips must be integers >= 0"
+  }
+  if (!Array.isArray(o.rules) || o.rules.length !== config.rules.length) {
+    return `rules must be an array of ${config.rules.length} rule states`
+  }
+  const rules: Array<unknown> = []
+  for (let i = 0; i < config.rules.length; i++) {
+    const rule = decodeRule(o.rules[i], config.rules[i].initial)
+    if (!rule.ok) return `rules[${i}] is not a state of rule ${config.rules[i].name} as configured`
+    rules.push(rule.value)
+  }
+  const common = { epoch: o.epoch, consecutiveFailures: o.consecutiveFailures, trips: o.trips, rules }
+  switch (o._tag) {
+    case "Closed":
+    case "Disabled":
+      return { _tag: o._tag, ...common }
+    case "Open":
+      return isTime(o.openedAt) && isTime(o.until)
+        ? { _tag: "Open", ...common, openedAt: o.openedAt, until: o.until }
+        : "Open needs openedAt and until"
+    case "HalfOpen":
+      // any integer: the machine itself never checks that an outcome held a probe slot
+      return isTime(o.openedAt) && Number.isSafeInteger(o.probes) && Number.isSafeInteger(o.successes)
+        ? {
+          _tag: "HalfOpen",
+          ...common,
+          openedAt: o.openedAt,
+          probes: o.probes as number,
+          successes: o.successes as number
+        }
+        : "HalfOpen needs openedAt, probes and successes"
+    case "Isolated":
+      return isTime(o.openedAt) ? { _tag: "Isolated", ...common, openedAt: o.openedAt } : "Isolated needs openedAt"
+    default:
+      return `unknown state ${String(o._tag)}`
+  }
+}

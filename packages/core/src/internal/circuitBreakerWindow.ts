@@ -195,3 +195,109 @@ export const view = (w: Window, now: number): WindowView => w._tag === "CountWin
 
 /** The same kind of window, empty. @internal */
 export const clear = (w: Window): Window => w._tag === "CountWindow" ? countWindow(w.size) : timeWindow(w.size)
+
+// -- JSON ---------------------------------------------------------------------
+// A window as plain JSON data: the queues flattened to arrays (JSON.stringify of a long linked list would recurse once
+// per node and overflow the stack), rebuilt as one front list on the way back.
+
+const toArray = <A>(queue: Queue<A>): Array<A> => {
+  const out: Array<A> = []
+  for (let node = queue.front; node !== undefined; node = node.tail) out.push(node.head)
+  const back: Array<A> = []
+  for (let node = queue.back; node !== undefined; node = node.tail) back.push(node.head)
+  for (let i = back.length - 1; i >= 0; i--) out.push(back[i])
+  return out
+}
+
+const fromArray = <A>(items: ReadonlyArray<A>): Queue<A> => {
+  let front: List<A> = undefined
+  for (let i = items.length - 1; i >= 0; i--) front = { head: items[i], tail: front }
+  return { front, back: undefined }
+}
+
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0
+
+/** A window as JSON-safe data (marks as `[seq, flags]`, buckets as `[second, calls, failures, slow]`). @internal */
+export const toJson = (w: Window): unknown =>
+  w._tag === "CountWindow"
+    ? {
+      _tag: w._tag,
+      size: w.size,
+      calls: w.calls,
+      failures: w.failures,
+      slow: w.slow,
+      seq: w.seq,
+      marks: toArray(w.marks).map((mark) => [mark.seq, (mark.failed ? 1 : 0) | (mark.slow ? 2 : 0)])
+    }
+    : {
+      _tag: w._tag,
+      size: w.size,
+      calls: w.calls,
+      failures: w.failures,
+      slow: w.slow,
+      current: w.current === undefined ? null : bucketToJson(w.current),
+      older: toArray(w.older).map(bucketToJson)
+    }
+
+const bucketToJson = (b: Bucket) => [b.second, b.calls, b.failures, b.slow]
+
+const bucketFromJson = (json: unknown): Bucket | undefined => {
+  if (!Array.isArray(json) || json.length !== 4 || !json.every((n) => typeof n === "number" && Number.isInteger(n))) {
+    return undefined
+  }
+  const [second, calls, failures, slow] = json as [number, number, number, number]
+  return calls >= 0 && failures >= 0 && slow >= 0 ? { second, calls, failures, slow } : undefined
+}
+
+/**
+ * The window `toJson` encoded, if `json` is one of the same kind and size as
+ * `like` (a rule's initial window) and its totals are consistent; otherwise
+ * `undefined`.
+ *
+ * @internal
+ */
+export const fromJson = (json: unknown, like: Window): Window | undefined => {
+  if (typeof json !== "object" || json === null) return undefined
+  const o = json as Record<string, unknown>
+  if (o._tag !== like._tag || o.size !== like.size) return undefined
+  if (!isCount(o.calls) || !isCount(o.failures) || !isCount(o.slow)) return undefined
+  const { calls, failures, slow } = o
+  if (calls > like.size && like._tag === "CountWindow") return undefined
+  if (like._tag === "CountWindow") {
+    if (!isCount(o.seq) || !Array.isArray(o.marks) || o.marks.length > like.size) return undefined
+    const marks: Array<Mark> = []
+    let f = 0
+    let s = 0
+    for (const item of o.marks as ReadonlyArray<unknown>) {
+      if (!Array.isArray(item) || item.length !== 2 || !isCount(item[0]) || !isCount(item[1])) return undefined
+      const failed = (item[1] & 1) !== 0
+      const isSlow = (item[1] & 2) !== 0
+      if (failed) f++
+      if (isSlow) s++
+      marks.push({ seq: item[0], failed, slow: isSlow })
+    }
+    if (f !== failures || s !== slow) return undefined
+    return { _tag: "CountWindow", size: like.size, calls, failures, slow, seq: o.seq, marks: fromArray(marks) }
+  }
+  if (!Array.isArray(o.older) || o.older.length > like.size) return undefined
+  const current = o.current === null ? undefined : bucketFromJson(o.current)
+  if (o.current !== null && current === undefined) return undefined
+  const older: Array<Bucket> = []
+  let c = current?.calls ?? 0
+  let f = current?.failures ?? 0
+  let s = current?.slow ?? 0
+  for (const item of o.older as ReadonlyArray<unknown>) {
+    const bucket = bucketFromJson(item)
+    if (bucket === undefined) return undefined
+    c += bucket.calls
+    f += bucket.failures
+    s += bucket.slow
+    older.push(bucket)
+  }
+  if (c !== calls || f !== failures || s !== slow) return undefined
+  return { _tag: "TimeWindow", size: like.size, calls, failures, slow, current, older: fromArray(older) }
+}
+
+/** Whether a rule state is one of these windows. @internal */
+export const isWindow = (u: unknown): u is Window =>
+  typeof u === "object" && u !== null && ((u as Window)._tag === "CountWindow" || (u as Window)._tag === "TimeWindow")

@@ -657,3 +657,26 @@ export const MachineOptions = CircuitBreakerOptions.from.pick(
   "halfOpenMaxProbes",
   "successThreshold"
 ).pipe(Schema.filter(circuitBreakerChecks))
+
+/**
+ * The fleet options of `SharedCircuitBreaker.make` (on top of the breaker's
+ * own): the instance's id, the quorum, the batching of reports, the store's
+ * time budget and the entries' time to live.
+ *
+ * @internal
+ */
+export const SharedCircuitBreakerOptions = Schema.Struct({
+  instanceId: Schema.optional(PrintableName),
+  quorum: Schema.optional(Schema.Struct({
+    instances: Schema.optional(intInRange(1, 1000)),
+    window: optionalDuration(PositiveDuration)
+  })),
+  report: Schema.optional(Schema.Struct({
+    maxBatch: Schema.optional(intInRange(1, 10_000)),
+    interval: optionalDuration(PositiveDuration),
+    maxBuffer: Schema.optional(intInRange(1, 1_000_000))
+  })),
+  storeTimeout: optionalDuration(PositiveDuration),
+  ttl: optionalDuration(PositiveDuration),
+  probeLease: optionalDuration(PositiveDuration)
+})

@@ -107,6 +107,15 @@ export const breakerTransitions = counter("circuit_breaker_transitions_total", "
 export const breakerState = MetricKey.gauge(`${PREFIX}circuit_breaker_state`, {
   description: "Circuit breaker state: 0 Closed, 1 HalfOpen, 2 Open, 3 Isolated, 4 Disabled"
 })
+/** @internal */
+export const breakerStoreErrors = counter(
+  "circuit_breaker_store_errors_total",
+  "Calls of a fleet-wide breaker to its shared-state store that failed or timed out, by store call"
+)
+/** @internal */
+export const breakerShared = MetricKey.gauge(`${PREFIX}circuit_breaker_shared`, {
+  description: "Fleet-wide breaker: 1 while it shares state through its store, 0 while it runs on its local breaker"
+})
 
 /** @internal */
 export const retryAttempts = counter("retry_attempts_total", "Retries scheduled after a failed attempt")

@@ -109,9 +109,11 @@ interface Pending {
   next: Pending | undefined
 }
 
-const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith("NOSCRIPT")
+/** @internal */
+export const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith("NOSCRIPT")
 
-const classify = (error: unknown): FailureReason => {
+/** @internal */
+export const classify = (error: unknown): FailureReason => {
   // Replies from Redis (a Lua error, WRONGTYPE, OOM…) are ReplyErrors; anything
   // else (stream not writable, connection closed, flushed queue) is the link.
   const name = error instanceof Error ? error.name : ""
@@ -202,26 +204,23 @@ export const splitReplies = (raw: unknown, count: number): Array<unknown> | unde
 }
 
 /**
- * Opens a connection (scoped: closed with the scope) and waits up to
- * `connectTimeoutMillis` for it to be ready. A Redis that is down at start is
- * not an error: the connection keeps trying in the background and the store's
- * failure mode answers meanwhile.
+ * A client (scoped: QUIT or dropped when the scope closes, never waiting
+ * long) with the fail-fast settings forced, connected within
+ * `connectTimeoutMillis` if Redis is there; otherwise it keeps trying in the
+ * background (`retryStrategy`). Every store of the package opens its
+ * connections here.
  *
  * @internal
  */
-export const open = (options: {
+export const acquireClient = (options: {
   readonly url: string | undefined
   readonly redisOptions: RedisOptions | undefined
-  /** Connect to a Redis Cluster through these startup nodes instead of `url`. */
   readonly cluster?: {
     readonly nodes: ReadonlyArray<string>
     readonly options: ClusterOptions | undefined
   } | undefined
-  readonly budgetMillis: number
   readonly connectTimeoutMillis: number
-  /** Requests per batch script run at most; 1 sends every request on its own. Ignored on a Cluster. */
-  readonly maxBatch?: number | undefined
-}): Effect.Effect<Connection, never, Scope.Scope> =>
+}): Effect.Effect<Redis | Cluster, never, Scope.Scope> =>
   Effect.gen(function*() {
     const redisOptions: RedisOptions = {
       retryStrategy: defaultRetryStrategy,
@@ -254,37 +253,69 @@ export const open = (options: {
         client.on("error", () => {})
         return client
       }),
-      (client) =>
-        Effect.async<void>((resume) => {
-          if (client.status === "end") return resume(Effect.void)
-          // QUIT when connected (graceful), else drop the socket; never wait long.
-          const timer = setTimeout(() => {
-            client.disconnect()
-            resume(Effect.void)
-          }, 1_000)
-          const done = () => {
-            clearTimeout(timer)
-            client.disconnect()
-            resume(Effect.void)
-          }
-          if (client.status === "ready") client.quit().then(done, done)
-          else done()
-        })
+      close
     )
 
-    yield* Effect.async<void>((resume) => {
-      const timer = setTimeout(() => resume(Effect.void), options.connectTimeoutMillis)
-      const ready = () => {
-        clearTimeout(timer)
-        resume(Effect.void)
-      }
-      client.once("ready", ready)
-      client.connect().catch(() => {})
-      return Effect.sync(() => {
-        clearTimeout(timer)
-        client.off("ready", ready)
-      })
+    yield* awaitReady(client, options.connectTimeoutMillis)
+    return client
+  })
+
+/** Closes a client: QUIT when connected (graceful), else drop the socket; never waits more than a second. @internal */
+export const close = (client: Redis | Cluster): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (client.status === "end") return resume(Effect.void)
+    const timer = setTimeout(() => {
+      client.disconnect()
+      resume(Effect.void)
+    }, 1_000)
+    const done = () => {
+      clearTimeout(timer)
+      client.disconnect()
+      resume(Effect.void)
+    }
+    if (client.status === "ready") client.quit().then(done, done)
+    else done()
+  })
+
+/** Waits until `client` is ready or `timeoutMillis` passed, whichever is first; never fails. @internal */
+export const awaitReady = (client: Redis | Cluster, timeoutMillis: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), timeoutMillis)
+    const ready = () => {
+      clearTimeout(timer)
+      resume(Effect.void)
+    }
+    client.once("ready", ready)
+    client.connect().catch(() => {})
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      client.off("ready", ready)
     })
+  })
+
+/**
+ * Opens a connection (scoped: closed with the scope) and waits up to
+ * `connectTimeoutMillis` for it to be ready. A Redis that is down at start is
+ * not an error: the connection keeps trying in the background and the store's
+ * failure mode answers meanwhile.
+ *
+ * @internal
+ */
+export const open = (options: {
+  readonly url: string | undefined
+  readonly redisOptions: RedisOptions | undefined
+  /** Connect to a Redis Cluster through these startup nodes instead of `url`. */
+  readonly cluster?: {
+    readonly nodes: ReadonlyArray<string>
+    readonly options: ClusterOptions | undefined
+  } | undefined
+  readonly budgetMillis: number
+  readonly connectTimeoutMillis: number
+  /** Requests per batch script run at most; 1 sends every request on its own. Ignored on a Cluster. */
+  readonly maxBatch?: number | undefined
+}): Effect.Effect<Connection, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* acquireClient(options)
 
     // Loaded as soon as the connection is ready (and again after every
     // reconnect): commands on one connection run in order, so the first

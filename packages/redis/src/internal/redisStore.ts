@@ -274,34 +274,34 @@ export interface Resolved {
   readonly maxBatchSize: number
 }
 
-/** @internal */
-export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolved, InvalidOptionsError> =>
+/**
+ * Where a store connects, validated (one rule for every store of the
+ * package): `url` a redis:// or rediss:// URL, or `cluster` with at least one
+ * node and neither `url` nor `redisOptions` beside it. Never echoes a URL in
+ * an error (it may hold a password).
+ *
+ * @internal
+ */
+export const resolveTarget = (
+  policy: string,
+  options: Pick<Api.Options, "url" | "redisOptions" | "cluster"> | undefined
+): Effect.Effect<
+  { readonly url: string | undefined; readonly clusterNodes: ReadonlyArray<string> | undefined },
+  InvalidOptionsError
+> =>
   Effect.gen(function*() {
-    const prefix = options?.prefix ?? DEFAULT_PREFIX
-    if (typeof prefix !== "string" || prefix.length > 256 || !PRINTABLE_WITHOUT_BRACES.test(prefix)) {
-      return yield* validate.fail(
-        POLICY,
-        "prefix",
-        prefix,
-        "must be a string of at most 256 printable characters without { or } (they would break the hash tag)"
-      )
-    }
-    const onError = options?.onError ?? "fallback-memory"
-    if (!FAILURE_MODES.includes(onError)) {
-      return yield* validate.fail(POLICY, "onError", onError, `must be one of ${FAILURE_MODES.join(", ")}`)
-    }
     const url = options?.url === undefined ? undefined : Redacted.isRedacted(options.url)
       ? Redacted.value(options.url)
       : options.url
     if (url !== undefined && (typeof url !== "string" || !/^rediss?:\/\//.test(url))) {
       // Never echo the URL: it may hold a password.
-      return yield* validate.fail(POLICY, "url", "<redacted>", "must be a redis:// or rediss:// URL")
+      return yield* validate.fail(policy, "url", "<redacted>", "must be a redis:// or rediss:// URL")
     }
     let clusterNodes: Array<string> | undefined
     if (options?.cluster !== undefined) {
       if (options.url !== undefined || options.redisOptions !== undefined) {
         return yield* validate.fail(
-          POLICY,
+          policy,
           "cluster",
           "<redacted>",
           "cannot be combined with url or redisOptions (use cluster.options.redisOptions)"
@@ -309,17 +309,43 @@ export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolve
       }
       const nodes: unknown = options.cluster.nodes
       if (!Array.isArray(nodes) || nodes.length === 0) {
-        return yield* validate.fail(POLICY, "cluster.nodes", "<redacted>", "must list at least one node")
+        return yield* validate.fail(policy, "cluster.nodes", "<redacted>", "must list at least one node")
       }
       clusterNodes = []
       for (const node of nodes) {
         const value: unknown = Redacted.isRedacted(node) ? Redacted.value(node) : node
         if (typeof value !== "string" || !/^rediss?:\/\//.test(value)) {
-          return yield* validate.fail(POLICY, "cluster.nodes", "<redacted>", "every node must be a redis:// URL")
+          return yield* validate.fail(policy, "cluster.nodes", "<redacted>", "every node must be a redis:// URL")
         }
         clusterNodes.push(value)
       }
     }
+    return { url, clusterNodes }
+  })
+
+/** The rule of a key prefix: printable, short, no hash tag braces. @internal */
+export const resolvePrefix = (
+  policy: string,
+  prefix: string
+): Effect.Effect<string, InvalidOptionsError> =>
+  typeof prefix !== "string" || prefix.length > 256 || !PRINTABLE_WITHOUT_BRACES.test(prefix)
+    ? validate.fail(
+      policy,
+      "prefix",
+      prefix,
+      "must be a string of at most 256 printable characters without { or } (they would break the hash tag)"
+    )
+    : Effect.succeed(prefix)
+
+/** @internal */
+export const resolve = (options: Api.Options | undefined): Effect.Effect<Resolved, InvalidOptionsError> =>
+  Effect.gen(function*() {
+    const prefix = yield* resolvePrefix(POLICY, options?.prefix ?? DEFAULT_PREFIX)
+    const onError = options?.onError ?? "fallback-memory"
+    if (!FAILURE_MODES.includes(onError)) {
+      return yield* validate.fail(POLICY, "onError", onError, `must be one of ${FAILURE_MODES.join(", ")}`)
+    }
+    const { clusterNodes, url } = yield* resolveTarget(POLICY, options)
     const timeout = yield* validate.duration(POLICY, "timeout", options?.timeout, Duration.millis(500))
     const connectTimeout = yield* validate.duration(POLICY, "connectTimeout", options?.connectTimeout, "1 second")
     const probeInterval = yield* validate.duration(POLICY, "probeInterval", options?.probeInterval, "500 millis")
