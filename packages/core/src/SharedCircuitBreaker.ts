@@ -40,9 +40,12 @@
  *   default: the local breaker still protects that instance (use
  *   `instances: 1` to let any single instance trip the fleet).
  * - **Hot path stays local.** While the fleet is Closed a call costs the
- *   local breaker's path plus one push into a bounded buffer; outcomes are
+ *   local breaker's path plus one push into a bounded buffer; successes are
  *   sent in batches (`report.maxBatch` or every `report.interval`), replayed
- *   through `transition` on the shared state in one `compareAndSet`. A batch
+ *   through `transition` on the shared state in one `compareAndSet`. A
+ *   failure is sent at once, with whatever waits beside it (the fleet learns
+ *   of trouble within one round trip, before every instance has spent its
+ *   own threshold; one sender fiber, so at most one write in flight). A batch
  *   that leaves the shared state as it was is not written.
  * - **Opening together.** The write that trips the fleet is pushed by the
  *   store (`changes`) to every instance, which rejects calls from then on

@@ -354,6 +354,22 @@ describe("SharedCircuitBreaker", () => {
       expect(Option.getOrThrow((yield* memory.read("fleet_test/broker")).entry).version).toBe(2)
     }))
 
+  it.scoped("a failure is sent at once, with the successes buffered beside it, with no time passing", () =>
+    Effect.gen(function*() {
+      const memory = yield* CircuitBreakerStore.makeMemory()
+      const a = counting(memory)
+      const breaker = yield* instance(a.store, "a", { report: { maxBatch: 50, interval: "1 second" } })
+      const start = a.calls.n
+      for (let i = 0; i < 3; i++) yield* breaker.execute(ok)
+      yield* settle
+      expect(a.calls.n).toBe(start)
+      yield* Effect.either(breaker.execute(Effect.fail("boom")))
+      yield* settle
+      expect(a.calls.n).toBe(start + 1)
+      const fleet = yield* breaker.snapshot
+      expect(fleet.fleet?.failingInstances.map((i) => [i.instance, i.failures])).toEqual([["a", 1]])
+    }))
+
   it.scoped("a batch that leaves the fleet's state as it was is not written", () =>
     Effect.gen(function*() {
       const memory = yield* CircuitBreakerStore.makeMemory()

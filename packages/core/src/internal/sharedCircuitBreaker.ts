@@ -421,7 +421,10 @@ export class SharedBreaker implements api.CircuitBreaker {
     }
     events.push(event)
     this.outcomeTimes.push(at)
-    if (events.length === this.config.maxBatch) this.wake.unsafeOffer(undefined)
+    // a failure goes at once (with whatever waits beside it): the fleet's window learns of trouble within one round
+    // trip, before each instance has spent its own threshold of failed calls; successes wait for a full batch or the
+    // interval. Only the failure path pays, and the sender is one fiber, so at most one write is in flight.
+    if (events.length === this.config.maxBatch || event._tag === "Failure") this.wake.unsafeOffer(undefined)
   }
 
   /** How many outcomes wait for the next batch (tests, snapshots). */
