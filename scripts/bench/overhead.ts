@@ -79,7 +79,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     stacked,
     timeout
   } = policies
-  const { fallback, faultOff, faultOnRate0, hedge, lastGood } = policies
+  const { adaptive, adaptivePerCall, fallback, faultOff, faultOnRate0, hedge, lastGood } = policies
 
   // naive: Effect's own primitives
   const tref = await Effect.runPromise(STM.commit(TRef.make(0)))
@@ -113,6 +113,8 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
         effectVariant("ours: CircuitBreaker", runDefault, () => breaker.execute(sync)),
         effectVariant("ours: Retry", runDefault, () => retry.execute(sync)),
         effectVariant("ours: Bulkhead", runDefault, () => bulkhead.execute(sync)),
+        effectVariant("ours: AdaptiveBulkhead (Vegas, by window)", runDefault, () => adaptive.execute(sync)),
+        effectVariant("ours: AdaptiveBulkhead (Gradient2, per call)", runDefault, () => adaptivePerCall.execute(sync)),
         effectVariant("ours: Timeout", runDefault, () => timeout.execute(sync)),
         effectVariant("ours: Policy.stack (4)", runDefault, () => stacked(sync)),
         effectVariant("ours: Policy.compose (4)", runDefault, () => composed(sync)),
@@ -146,6 +148,8 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       variants: [
         effectVariant("ours: CircuitBreaker", runDefault, () => breaker.execute(promise)),
         effectVariant("ours: Timeout", runDefault, () => timeout.execute(promise)),
+        effectVariant("ours: Bulkhead", runDefault, () => bulkhead.execute(promise)),
+        effectVariant("ours: AdaptiveBulkhead (Vegas, by window)", runDefault, () => adaptive.execute(promise)),
         effectVariant("ours: Fallback.value", runDefault, () => fallback.execute(promise)),
         {
           ...effectVariant("ours: Hedge (idempotent, primary wins)", runDefault, () => hedge.execute(promise)),
@@ -240,6 +244,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       "withResilience (4) uses the default profile (`internal`: breaker + retry 3 + bulkhead + 10 s timeout); the policy is built once (`withResilience(options)`) and applied per call. The data-first row builds `withResilience(self, options)` on every call.",
       "Naive stack = `semaphore.withPermits(1)(Effect.retry(trefBreaker(Effect.timeout(self, \"10 seconds\")), exponential ∩ recurs(3)))`. cockatiel `wrap(bulkhead(10), retry(3, exponential), breaker(consecutive 5), timeout(10 s, cooperative))`.",
       "Issue 18's policies alone: `Fallback.value(0)`, `Fallback.lastGood({ maxAge: 1 minute })` (remembers each success), `FaultInjection.failure` switched off (default) and switched on at rate 0 (a `Random` draw per call), `Hedge` with a 1 s delay (a primary that suspends starts the hedging machinery: an async wait, a timer and an exit observer per attempt). cockatiel `fallback(handleAll, 0)`.",
+      "Issue 19: `AdaptiveBulkhead` at the fixed bulkhead's size (limit 10), Vegas sampling by window (the default: a sample folded into the window per call, the algorithm run once a second) and Gradient2 updating per call (`window: false`); both read the fiber's Clock twice per call.",
       "Spread = (max − min) / median of the per-round figures: the noise of this shared machine."
     ],
     targets

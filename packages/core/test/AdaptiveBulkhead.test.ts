@@ -139,7 +139,9 @@ describe("AdaptiveBulkhead", () => {
             check: () => {
               const s = bulkhead.unsafeStats()
               if (s.waiting > 0 && s.active < s.maxConcurrent) violations.push(`idle permit: ${JSON.stringify(s)}`)
-              if (s.maxConcurrent < 2 || s.maxConcurrent > 60) violations.push(`limit out of bounds: ${s.maxConcurrent}`)
+              if (s.maxConcurrent < 2 || s.maxConcurrent > 60) {
+                violations.push(`limit out of bounds: ${s.maxConcurrent}`)
+              }
             }
           })
           const end = bulkhead.unsafeStats()
@@ -268,7 +270,10 @@ describe("AdaptiveBulkhead", () => {
         initialLimit: 7,
         window: false
       })
-      yield* bulkhead.execute(Effect.sleep("1 millis")).pipe(Effect.fork, Effect.tap(() => TestClock.adjust("1 millis")))
+      yield* bulkhead.execute(Effect.sleep("1 millis")).pipe(
+        Effect.fork,
+        Effect.tap(() => TestClock.adjust("1 millis"))
+      )
       yield* Effect.yieldNow()
       const snapshot = yield* Metric.snapshot
       const found = snapshot.find((pair) =>

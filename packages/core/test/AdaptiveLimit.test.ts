@@ -46,7 +46,9 @@ describe("AdaptiveLimit", () => {
       expect(steady[0]).toBe(20)
       expect(steady[19]).toBe(Math.floor(20 + 20 * 0.8))
       let state = AdaptiveLimit.initial(AdaptiveLimit.gradient2(), bounds, 50)
-      for (let i = 0; i < 20; i++) state = AdaptiveLimit.update(AdaptiveLimit.gradient2(), bounds, state, sample(10, 50))
+      for (let i = 0; i < 20; i++) {
+        state = AdaptiveLimit.update(AdaptiveLimit.gradient2(), bounds, state, sample(10, 50))
+      }
       const before = state.limit
       for (let i = 0; i < 5; i++) state = AdaptiveLimit.update(AdaptiveLimit.gradient2(), bounds, state, sample(40, 70))
       expect(state.limit).toBeLessThan(before)
@@ -125,6 +127,10 @@ describe("AdaptiveLimit", () => {
       initialLimit: 20,
       maxLimit: 200
     })
-    expect(AdaptiveLimit.defaultLimits(AdaptiveLimit.vegas())).toEqual({ minLimit: 1, initialLimit: 20, maxLimit: 1000 })
+    expect(AdaptiveLimit.defaultLimits(AdaptiveLimit.vegas())).toEqual({
+      minLimit: 1,
+      initialLimit: 20,
+      maxLimit: 1000
+    })
   })
 })

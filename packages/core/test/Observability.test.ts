@@ -149,7 +149,10 @@ describe("Observability: spans", () => {
       })
       const timeout = yield* Timeout.make({ duration: "5 millis" })
       const fiber = yield* Effect.fork(
-        Effect.exit(bulkhead.execute(timeout.execute(Effect.never))).pipe(Effect.withSpan("dropped"), Effect.provide(layer))
+        Effect.exit(bulkhead.execute(timeout.execute(Effect.never))).pipe(
+          Effect.withSpan("dropped"),
+          Effect.provide(layer)
+        )
       )
       yield* TestClock.adjust("5 millis")
       yield* Fiber.join(fiber)

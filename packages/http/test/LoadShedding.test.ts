@@ -204,7 +204,12 @@ describe("LoadShedding", () => {
         LoadShedding.layer({
           name,
           maxInFlight: 8,
-          adaptive: { algorithm: AdaptiveLimit.aimd({ backoffRatio: 0.5 }), minLimit: 1, initialLimit: 8, window: false }
+          adaptive: {
+            algorithm: AdaptiveLimit.aimd({ backoffRatio: 0.5 }),
+            minLimit: 1,
+            initialLimit: 8,
+            window: false
+          }
         }).pipe(Layer.provide(StatusSources.layer))
       )
       expect(yield* adaptiveLimit(name)).toBe(8)

@@ -32,6 +32,13 @@ const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
 /** The default drop: a call that timed out (core's `Timeout`, or any error tagged `TimeoutError`). @internal */
 export const defaultIsDrop = (error: unknown): boolean => tagOf(error) === "TimeoutError"
 
+/**
+ * The Clock's time in fractional milliseconds, from its nanoseconds: an
+ * upstream answering in under a millisecond still has a round trip (the
+ * millisecond clock would report 0, which the algorithms ignore).
+ */
+const nowMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
+
 /** The limit with `limit` set, keeping what the algorithm learned (its averages, its probe schedule). */
 const withLimit = (state: AdaptiveLimit.State, limit: number): AdaptiveLimit.State =>
   state._tag === "AIMD" ? { _tag: "AIMD", limit } : { ...state, limit, estimated: limit }
@@ -110,18 +117,18 @@ export class AdaptiveBulkheadImpl implements AdaptiveBulkhead.AdaptiveBulkhead {
    */
   measured<A, E, R>(self: Effect.Effect<A, E, R>, clock: Clock.Clock): Effect.Effect<A, E, R> {
     return Effect.suspend(() => {
-      const start = clock.unsafeCurrentTimeMillis()
+      const start = nowMillis(clock)
       const inflight = this.inner.taken
       return Effect.matchCauseEffect(self, {
         onFailure: (cause) => {
           if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
           const failure = Cause.failureOption(cause)
           const dropped = Option.isSome(failure) && this.isDrop(failure.value)
-          const changed = this.sample(start, clock.unsafeCurrentTimeMillis(), inflight, dropped)
+          const changed = this.sample(start, nowMillis(clock), inflight, dropped)
           return changed === undefined ? Effect.failCause(cause) : Effect.zipRight(changed, Effect.failCause(cause))
         },
         onSuccess: (a) => {
-          const changed = this.sample(start, clock.unsafeCurrentTimeMillis(), inflight, false)
+          const changed = this.sample(start, nowMillis(clock), inflight, false)
           return changed === undefined ? Effect.succeed(a) : Effect.as(changed, a)
         }
       })
@@ -211,7 +218,12 @@ export const make = (
     const initialLimit = decoded.initialLimit ?? Math.min(maxLimit, Math.max(minLimit, defaults.initialLimit))
     if (initialLimit < minLimit || initialLimit > maxLimit) {
       return Effect.fail(
-        validate.invalid(POLICY, "initialLimit", initialLimit, `must be in [minLimit, maxLimit] (${minLimit}, ${maxLimit})`)
+        validate.invalid(
+          POLICY,
+          "initialLimit",
+          initialLimit,
+          `must be in [minLimit, maxLimit] (${minLimit}, ${maxLimit})`
+        )
       )
     }
     const acquireTimeout = decoded.acquireTimeout !== undefined && Duration.isFinite(decoded.acquireTimeout)
@@ -231,6 +243,14 @@ export const make = (
       return Effect.fail(validate.invalid(POLICY, "window.maxTime", input.window, "must be >= window.minTime"))
     }
     return Effect.succeed(
-      new AdaptiveBulkheadImpl(inner, algorithm, minLimit, maxLimit, initialLimit, input.isDrop ?? defaultIsDrop, window)
+      new AdaptiveBulkheadImpl(
+        inner,
+        algorithm,
+        minLimit,
+        maxLimit,
+        initialLimit,
+        input.isDrop ?? defaultIsDrop,
+        window
+      )
     )
   })
