@@ -37,7 +37,6 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -49,7 +48,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -143,8 +141,10 @@ export interface Options {
    * from `adaptive.minLimit` up to `maxInFlight` (the ceiling unless
    * `adaptive.maxLimit` is given), with core's `AdaptiveBulkhead` and the
    * algorithm given (`AdaptiveLimit.aimd()`, `gradient2()`, `vegas()`;
-   * default Vegas). A response with status 503 or 504 is a drop, as is a
-   * failure `adaptive.isDrop` selects (default: a `TimeoutError`). The
+   * default Vegas). A response with status 503 or 504 is a drop (and so is
+   * a failure the server answers so: `HttpApiError.ServiceUnavailable`, a
+   * respondable error), as is a failure `adaptive.isDrop` selects (default:
+   * a `TimeoutError`). The
    * options are `AdaptiveBulkhead.Options`' (bad ones are reported as
    * `adaptive.<option>`); the queue is still `maxQueued` and `queueTimeout`.
    *
@@ -186,18 +186,15 @@ const markDrops = <E, R>(app: HttpApp.Default<E, R>) =>
   })
 
 /**
- * The status the server answers a failure with: an HttpApi error's schema
- * status (`HttpApiError.ServiceUnavailable`, an error annotated with
- * `HttpApiSchema.annotations({ status })`), else what the platform makes of
- * the cause (a respondable error, a defect: 500).
+ * Whether the server answers a failure 503 / 504: `HttpApiError.ServiceUnavailable`
+ * (by its tag: the status of other HttpApi errors sits on their schema class,
+ * which this package does not reach for), or what the platform makes of the
+ * cause (a respondable error). Other errors are drops when `isDrop` says so.
  */
 const failureStatus = (cause: Cause.Cause<unknown>): Effect.Effect<number> => {
   const failure = Cause.failureOption(cause)
-  const schema = Option.isSome(failure) && Predicate.isObject(failure.value) ? failure.value.constructor : undefined
-  const annotated = Schema.isSchema(schema) ? HttpApiSchema.getStatusError(schema) : 500
-  return annotated !== 500
-    ? Effect.succeed(annotated)
-    : Effect.map(HttpServerError.causeResponse(cause), ([response]) => response.status)
+  if (Option.isSome(failure) && tagOf(failure.value) === "ServiceUnavailable") return Effect.succeed(503)
+  return Effect.map(HttpServerError.causeResponse(cause), ([response]) => response.status)
 }
 
 /**
