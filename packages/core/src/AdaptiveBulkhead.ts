@@ -114,8 +114,8 @@ export interface Options {
    * sample per window of at least `minSamples` calls (their average round
    * trip, the most permits held, any drop). `false`: one update per call, as
    * Netflix's algorithms do alone; they then grow the limit many times within
-   * one round trip and overshoot (BENCHMARKS-free evidence: the queueing-model
-   * tests).
+   * one round trip, before the latency that growth causes is seen, and swing
+   * or overshoot (the core README has the queueing-model figures).
    *
    * @default { minTime: "1 second", maxTime: "1 second", minSamples: 10 }
    */
