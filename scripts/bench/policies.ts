@@ -46,6 +46,7 @@ export const makePolicies = async () => {
     AdaptiveBulkhead.make({
       name: "bench-adaptive-per-call",
       algorithm: AdaptiveLimit.gradient2(),
+      minLimit: 1,
       initialLimit: 10,
       window: false
     })
