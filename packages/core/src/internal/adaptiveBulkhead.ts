@@ -106,33 +106,59 @@ export class AdaptiveBulkheadImpl implements AdaptiveBulkhead.AdaptiveBulkhead {
   // -------------------------------------------------------------------------
 
   readonly execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BulkheadRejectedError, R> =>
-    Effect.clockWith((clock) => this.inner.execute(this.measured(self, clock)))
+    Effect.clockWith((clock) =>
+      Effect.uninterruptibleMask((restore) => {
+        // Hot path, as the inner bulkhead's: a free permit and nobody queued. The
+        // permit is taken and the handler that returns it (and samples the call)
+        // installed inside the mask, one layer instead of the inner's plus ours.
+        if (this.inner.tryTake()) {
+          return Effect.matchCauseEffect(restore(self), this.onExit(nowMillis(clock), this.inner.taken, clock, true))
+        }
+        // Queued: the inner bulkhead's path, under the caller's own interruptibility
+        // (its mask's restore inside ours would restore to uninterruptible).
+        return restore(this.inner.execute(this.measured(self, clock)))
+      })
+    )
 
   /**
-   * `self`, sampled: its round trip from the moment it holds a permit, the
-   * permits held then, and whether it was dropped. An interrupted call says
-   * nothing about the upstream and is not a sample (Netflix's `onIgnore`); a
-   * rejection by this bulkhead is not either: the limit must not shrink
-   * because it is doing its job.
+   * `self`, sampled (the queued path: the inner bulkhead's `execute` holds
+   * the permit): its round trip from the moment it holds a permit, the
+   * permits held then, and whether it was dropped.
    */
   measured<A, E, R>(self: Effect.Effect<A, E, R>, clock: Clock.Clock): Effect.Effect<A, E, R> {
-    return Effect.suspend(() => {
-      const start = nowMillis(clock)
-      const inflight = this.inner.taken
-      return Effect.matchCauseEffect(self, {
-        onFailure: (cause) => {
-          if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    return Effect.suspend(() =>
+      Effect.matchCauseEffect(self, this.onExit(nowMillis(clock), this.inner.taken, clock, false))
+    )
+  }
+
+  /**
+   * What a call does when it ends: sample it, then (when it holds the permit
+   * itself) release it. An interrupted call says nothing about the upstream
+   * and is not a sample (Netflix's `onIgnore`); a rejection by this bulkhead
+   * is not either (it never gets here): the limit must not shrink because the
+   * bulkhead is doing its job.
+   */
+  onExit<A>(start: number, inflight: number, clock: Clock.Clock, release: boolean): {
+    readonly onFailure: (cause: Cause.Cause<any>) => Effect.Effect<never, any>
+    readonly onSuccess: (a: A) => Effect.Effect<A>
+  } {
+    return {
+      onFailure: (cause) => {
+        let changed: Effect.Effect<void> | undefined = undefined
+        if (!Cause.isInterruptedOnly(cause)) {
           const failure = Cause.failureOption(cause)
           const dropped = Option.isSome(failure) && this.isDrop(failure.value)
-          const changed = this.sample(start, nowMillis(clock), inflight, dropped)
-          return changed === undefined ? Effect.failCause(cause) : Effect.zipRight(changed, Effect.failCause(cause))
-        },
-        onSuccess: (a) => {
-          const changed = this.sample(start, nowMillis(clock), inflight, false)
-          return changed === undefined ? Effect.succeed(a) : Effect.as(changed, a)
+          changed = this.sample(start, nowMillis(clock), inflight, dropped)
         }
-      })
-    })
+        if (release) this.inner.unsafeRelease(1)
+        return changed === undefined ? Effect.failCause(cause) : Effect.zipRight(changed, Effect.failCause(cause))
+      },
+      onSuccess: (a) => {
+        const changed = this.sample(start, nowMillis(clock), inflight, false)
+        if (release) this.inner.unsafeRelease(1)
+        return changed === undefined ? Effect.succeed(a) : Effect.as(changed, a)
+      }
+    }
   }
 
   /** Feeds one sample to the algorithm and applies the new limit; returns the announcement when it is news. */
