@@ -181,8 +181,11 @@ const markDrops = <E, R>(app: HttpApp.Default<E, R>) =>
     onFailure: (cause) =>
       Cause.isInterruptedOnly(cause)
         ? Effect.failCause(cause)
-        : Effect.flatMap(failureStatus(cause), (status) =>
-          droppedStatus(status) ? Effect.fail(new Dropped(Exit.failCause(cause))) : Effect.failCause(cause))
+        : Effect.flatMap(
+          failureStatus(cause),
+          (status): Effect.Effect<never, E | Dropped<E>> =>
+            droppedStatus(status) ? Effect.fail(new Dropped<E>(Exit.failCause(cause))) : Effect.failCause(cause)
+        )
   })
 
 /**
