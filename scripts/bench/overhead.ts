@@ -79,8 +79,8 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
     stacked,
     timeout
   } = policies
-  const { fallback, faultOff, faultOnRate0, hedge, lastGood } = policies
-  const { adaptive, rateLimiterFail, rateLimiterWait } = policies
+  const { adaptive, adaptivePerCall, fallback, faultOff, faultOnRate0, hedge, lastGood } = policies
+  const { adaptiveRate, rateLimiterFail, rateLimiterWait } = policies
 
   // naive: Effect's own primitives
   const tref = await Effect.runPromise(STM.commit(TRef.make(0)))
@@ -114,6 +114,8 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
         effectVariant("ours: CircuitBreaker", runDefault, () => breaker.execute(sync)),
         effectVariant("ours: Retry", runDefault, () => retry.execute(sync)),
         effectVariant("ours: Bulkhead", runDefault, () => bulkhead.execute(sync)),
+        effectVariant("ours: AdaptiveBulkhead (Vegas, by window)", runDefault, () => adaptive.execute(sync)),
+        effectVariant("ours: AdaptiveBulkhead (Gradient2, per call)", runDefault, () => adaptivePerCall.execute(sync)),
         effectVariant("ours: Timeout", runDefault, () => timeout.execute(sync)),
         effectVariant("ours: Policy.stack (4)", runDefault, () => stacked(sync)),
         effectVariant("ours: Policy.compose (4)", runDefault, () => composed(sync)),
@@ -130,7 +132,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
         effectVariant("ours: Hedge (idempotent)", runDefault, () => hedge.execute(sync)),
         effectVariant("ours: RateLimiter (fail mode)", runDefault, () => rateLimiterFail.execute(sync)),
         effectVariant("ours: RateLimiter (wait mode)", runDefault, () => rateLimiterWait.execute(sync)),
-        effectVariant("ours: AdaptiveRateLimiter", runDefault, () => adaptive.execute(sync)),
+        effectVariant("ours: AdaptiveRateLimiter", runDefault, () => adaptiveRate.execute(sync)),
         effectVariant("ours: withResilience (4), OTel tracer installed", runTraced, () => resilient(sync)),
         effectVariant("ours: withResilience (4) + span, no tracer", runResilience, () => resilientSpan(sync)),
         effectVariant("ours: withResilience (4) + span, OTel tracer", runTraced, () => resilientSpan(sync)),
@@ -150,6 +152,8 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       variants: [
         effectVariant("ours: CircuitBreaker", runDefault, () => breaker.execute(promise)),
         effectVariant("ours: Timeout", runDefault, () => timeout.execute(promise)),
+        effectVariant("ours: Bulkhead", runDefault, () => bulkhead.execute(promise)),
+        effectVariant("ours: AdaptiveBulkhead (Vegas, by window)", runDefault, () => adaptive.execute(promise)),
         effectVariant("ours: Fallback.value", runDefault, () => fallback.execute(promise)),
         {
           ...effectVariant("ours: Hedge (idempotent, primary wins)", runDefault, () => hedge.execute(promise)),
@@ -245,6 +249,7 @@ export const run = async (settings: Settings): Promise<SectionResult> => {
       "Naive stack = `semaphore.withPermits(1)(Effect.retry(trefBreaker(Effect.timeout(self, \"10 seconds\")), exponential ∩ recurs(3)))`. cockatiel `wrap(bulkhead(10), retry(3, exponential), breaker(consecutive 5), timeout(10 s, cooperative))`.",
       "Issue 18's policies alone: `Fallback.value(0)`, `Fallback.lastGood({ maxAge: 1 minute })` (remembers each success), `FaultInjection.failure` switched off (default) and switched on at rate 0 (a `Random` draw per call), `Hedge` with a 1 s delay (a primary that suspends starts the hedging machinery: an async wait, a timer and an exit observer per attempt). cockatiel `fallback(handleAll, 0)`.",
       "Rate limiters at rates no call waits for (1e9 a second, one shared bucket, memory store): `RateLimiter.execute` in fail and wait mode (the fixed limiter), `AdaptiveRateLimiter.execute` (a token, the call, and its success fed to the learning rule).",
+      "Issue 19: `AdaptiveBulkhead` at the fixed bulkhead's size (limit 10), Vegas sampling by window (the default: a sample folded into the window per call, the algorithm run once a second) and Gradient2 updating per call (`window: false`); both read the fiber's Clock twice per call.",
       "Spread = (max − min) / median of the per-round figures: the noise of this shared machine."
     ],
     targets

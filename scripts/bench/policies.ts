@@ -2,12 +2,15 @@
  * Our policies as the benchmarks call them (section 1 and policyCpu.ts): each
  * alone with the options the bench table states, the four stacked, composed
  * and through `withResilience` (its stack resolved once before timing); the
- * hedge, fallback and fault injection alone.
+ * hedge, fallback and fault injection alone; the adaptive bulkhead beside the
+ * fixed one.
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, ManagedRuntime } from "effect"
+import * as AdaptiveBulkhead from "../../packages/core/src/AdaptiveBulkhead.js"
+import * as AdaptiveLimit from "../../packages/core/src/AdaptiveLimit.js"
 import * as AdaptiveRateLimiter from "../../packages/core/src/AdaptiveRateLimiter.js"
 import * as Bulkhead from "../../packages/core/src/Bulkhead.js"
 import * as CircuitBreaker from "../../packages/core/src/CircuitBreaker.js"
@@ -38,6 +41,19 @@ export const makePolicies = async () => {
   const retry = await Effect.runPromise(Retry.exponential({}))
   const bulkhead = await Effect.runPromise(Bulkhead.make({ name: "bench", maxConcurrent: 10 }))
   const timeout = await Effect.runPromise(Timeout.make({ duration: "10 seconds" }))
+  // issue 19: the adaptive bulkhead at the fixed one's size, sampling by window (default) and per call
+  const adaptive = await Effect.runPromise(
+    AdaptiveBulkhead.make({ name: "bench-adaptive", algorithm: AdaptiveLimit.vegas(), initialLimit: 10 })
+  )
+  const adaptivePerCall = await Effect.runPromise(
+    AdaptiveBulkhead.make({
+      name: "bench-adaptive-per-call",
+      algorithm: AdaptiveLimit.gradient2(),
+      minLimit: 1,
+      initialLimit: 10,
+      window: false
+    })
+  )
   // issue 18's policies, on their success path
   const fallback = await Effect.runPromise(Fallback.value(0))
   const lastGood = await Effect.runPromise(Fallback.lastGood<unknown>({ maxAge: "1 minute" }))
@@ -54,7 +70,7 @@ export const makePolicies = async () => {
     )
   const rateLimiterFail = await limiterOf("fail")
   const rateLimiterWait = await limiterOf("wait")
-  const adaptive = await Effect.runPromise(AdaptiveRateLimiter.make({ name: "bench", maxRate: 1e9 }))
+  const adaptiveRate = await Effect.runPromise(AdaptiveRateLimiter.make({ name: "bench", maxRate: 1e9 }))
   const options = { service: "bench", operation: "op" }
   const resilient = Policy.withResilience(options)
   const resilientSpan = Policy.withResilience({ ...options, span: true })
@@ -68,6 +84,8 @@ export const makePolicies = async () => {
     breaker,
     retry,
     bulkhead,
+    adaptive,
+    adaptivePerCall,
     timeout,
     fallback,
     lastGood,
@@ -76,7 +94,7 @@ export const makePolicies = async () => {
     hedge,
     rateLimiterFail,
     rateLimiterWait,
-    adaptive,
+    adaptiveRate,
     stacked: Policy.stack({ bulkhead, retry, circuitBreaker: breaker, timeout }),
     composed: Policy.compose(bulkhead.execute, retry.execute, breaker.execute, timeout.execute),
     options,

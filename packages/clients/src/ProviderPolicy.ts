@@ -21,6 +21,7 @@
  *
  * @since 0.1.0
  */
+import type * as AdaptiveBulkhead from "@effect-resilience/core/AdaptiveBulkhead"
 import * as ResilienceConfig from "@effect-resilience/core/ResilienceConfig"
 import { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
 import * as Duration from "effect/Duration"
@@ -55,9 +56,29 @@ export interface RetrySpec {
  * @category models
  */
 export interface BulkheadSpec {
+  /** The limit; with `adaptive`, the ceiling the adaptive limit stays under. */
   readonly maxConcurrent: number
   readonly maxWaiting: number
+  /**
+   * Opt-in: the limit follows the provider's latency (core's
+   * `AdaptiveBulkhead`, `AdaptiveLimit.aimd()` / `gradient2()` / `vegas()`)
+   * from `minLimit` up to `maxConcurrent`. No profile sets it: a fixed limit
+   * stays the default until a provider's measurements show the adaptive one
+   * is better.
+   *
+   * @default undefined: a fixed `maxConcurrent`
+   */
+  readonly adaptive?: AdaptiveSpec | undefined
 }
+
+/**
+ * An adaptive bulkhead's settings (see core's `AdaptiveBulkhead.Options`;
+ * `maxLimit` is the spec's `maxConcurrent`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type AdaptiveSpec = Omit<AdaptiveBulkhead.Options, "name" | "maxLimit" | "maxWaiting" | "acquireTimeout">
 
 /**
  * A provider quota enforced client-side by a `wait`-mode token bucket:

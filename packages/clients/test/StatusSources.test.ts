@@ -1,4 +1,5 @@
 import { BrokerClient, MarketDataClient, Polygon, Simulated } from "@effect-resilience/clients"
+import * as AdaptiveLimit from "@effect-resilience/core/AdaptiveLimit"
 import * as StatusSources from "@effect-resilience/http/StatusSources"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -59,6 +60,47 @@ describe("clients in StatusSources", () => {
 
       yield* Scope.close(scope, Exit.void)
       expect([...(yield* byName()).keys()].filter((name) => name.startsWith("simulated/"))).toEqual([])
+    }).pipe(Effect.provide(StatusSources.layer)))
+
+  it.effect("opt-in adaptive bulkhead: listed at its current limit, under maxConcurrent, and it moves", () =>
+    Effect.gen(function*() {
+      const sources = yield* StatusSources.StatusSources
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Simulated.layerBroker({
+          policy: {
+            requests: {
+              bulkhead: {
+                maxConcurrent: 30,
+                maxWaiting: 7,
+                adaptive: { algorithm: AdaptiveLimit.aimd(), minLimit: 2, initialLimit: 4, window: false }
+              }
+            }
+          }
+        }).pipe(
+          Layer.provide(
+            Simulated.layerFaults({
+              latency: { base: Duration.seconds(1), jitter: Duration.zero, spikeRate: 0, spike: Duration.zero }
+            })
+          )
+        ),
+        scope
+      )
+      const client = yield* Effect.provide(BrokerClient.BrokerClient, context)
+      const readsApi = () => Effect.map(sources.bulkheads, (all) => all.find((b) => b.name === "simulated/broker_api"))
+      expect(yield* readsApi()).toMatchObject({ maxConcurrent: 4, maxWaiting: 7, active: 0 })
+      // 4 reads at once, each taking 1 s, started with 1, 2, 3, 4 permits held: AIMD adds 1 for each that, when it
+      // ends, started with at least half the limit in use (how many depends on the order they end in)
+      const reads = yield* Effect.fork(Effect.all(Array.from({ length: 4 }, () => client.account), { concurrency: 4 }))
+      yield* TestClock.adjust("10 millis")
+      expect(yield* readsApi()).toMatchObject({ active: 4 })
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(reads)
+      const after = yield* readsApi()
+      expect(after).toMatchObject({ active: 0, waiting: 0 })
+      expect(after!.maxConcurrent).toBeGreaterThan(4)
+      expect(after!.maxConcurrent).toBeLessThanOrEqual(30)
+      yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.provide(StatusSources.layer)))
 
   it.effect("a provider quota is listed with its bucket and counts admitted and rejected calls", () =>

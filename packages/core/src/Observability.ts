@@ -68,6 +68,7 @@ const scheme = ["policy", "service", "operation"] as const
  * | `resilience_retry_budget_exhausted_total` | counter | |
  * | `resilience_bulkhead_active` / `_waiting` | gauge | |
  * | `resilience_bulkhead_rejections_total` | counter | `reason`: full, timeout |
+ * | `resilience_adaptive_limit` | gauge | `algorithm`: AIMD, Gradient2, Vegas (an `AdaptiveBulkhead`'s current limit) |
  * | `resilience_timeouts_total` | counter | |
  * | `resilience_rate_limiter_decisions_total` | counter | `outcome`: allowed, waited, rejected |
  * | `resilience_learned_rate` | gauge | (an adaptive rate limiter's rate, calls per second) |
@@ -102,6 +103,7 @@ export const metrics: ReadonlyArray<MetricFamily> = [
   family(T.bulkheadActive.name, "gauge", [], T.bulkheadActive.description),
   family(T.bulkheadWaiting.name, "gauge", [], T.bulkheadWaiting.description),
   family(T.bulkheadRejections.name, "counter", ["reason"], T.bulkheadRejections.description),
+  family(T.adaptiveLimit.name, "gauge", ["algorithm"], T.adaptiveLimit.description),
   family(T.timeouts.name, "counter", [], T.timeouts.description),
   family(T.rateLimiterDecisions.name, "counter", ["outcome"], T.rateLimiterDecisions.description),
   family(T.learnedRate.name, "gauge", [], T.learnedRate.description),
@@ -149,6 +151,7 @@ export const retryDelayBuckets: MetricBoundaries.MetricBoundaries = T.delayBucke
  * | `resilience.retry_after_ms` | rejections | when to try again |
  * | `resilience.circuit_breaker.from`, `….to` | `resilience.circuit_breaker.state_change` | the transition |
  * | `resilience.bulkhead.name`, `….waiting`, `….reason`, `….wait_ms` | `resilience.bulkhead.*` | queue length, full/timeout, time queued |
+ * | `resilience.bulkhead.algorithm`, `….previous_limit`, `….limit` | `resilience.bulkhead.limit_changed` | an adaptive bulkhead's algorithm, its limit before and after (changes of 10% or more) |
  * | `resilience.timeout.duration_ms` | `resilience.timeout` | the timeout that fired |
  * | `resilience.rate_limiter.name`, `….allowed`, `….remaining` | `resilience.rate_limiter.decision` | a wait or a rejection |
  * | `resilience.adaptive_rate_limiter.name`, `….rate`, `….reason` | `resilience.adaptive_rate_limiter.rate_changed` | the new rate (calls per second); status_429, retry_after, headers or increase |
@@ -167,6 +170,8 @@ export const SpanAttributes: typeof T.Attr = T.Attr
  * `resilience.circuit_breaker.rejected`,
  * `resilience.circuit_breaker.state_change`, `resilience.bulkhead.queued`,
  * `resilience.bulkhead.acquired`, `resilience.bulkhead.rejected`,
+ * `resilience.bulkhead.limit_changed` (an adaptive bulkhead's limit moved by
+ * 10% or more since the last one reported),
  * `resilience.timeout`, `resilience.rate_limiter.decision` (recorded for
  * waits and rejections, never for a plain allow),
  * `resilience.hedge.attempt_started` and `resilience.hedge.settled` (only

@@ -123,6 +123,22 @@ export * as QuotaHeaders from "./QuotaHeaders.js"
 export * as Bulkhead from "./Bulkhead.js"
 
 /**
+ * Adaptive concurrency: a bulkhead whose limit follows measured latency and
+ * drops, within bounds.
+ *
+ * @since 0.2.0
+ */
+export * as AdaptiveBulkhead from "./AdaptiveBulkhead.js"
+
+/**
+ * The adaptive limit algorithms (AIMD, Gradient2, Vegas) as values, and their
+ * pure update rules.
+ *
+ * @since 0.2.0
+ */
+export * as AdaptiveLimit from "./AdaptiveLimit.js"
+
+/**
  * Schema-validated per-service-type settings (breaker, retry, bulkhead,
  * timeout): the BROKER / DATA_PROVIDER / INTERNAL profiles, the trading
  * gateway's tables, overrides from code, JSON or environment variables.

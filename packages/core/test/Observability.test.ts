@@ -6,6 +6,8 @@
  * tracer installed.
  */
 import {
+  AdaptiveBulkhead,
+  AdaptiveLimit,
   Bulkhead,
   CircuitBreaker,
   Fallback,
@@ -132,6 +134,37 @@ describe("Observability: spans", () => {
       const shed = spans().find((s) => s.name === "shed")!
       expect(shed.events.filter((e) => e.name === E.bulkheadRejected).map((e) => e.attributes)).toEqual([
         { [A.bulkheadName]: "observability_test/full", [A.bulkheadReason]: "full" }
+      ])
+    }))
+
+  it.effect("an adaptive bulkhead records a limit change of 10% or more on the span of the call that caused it", () =>
+    Effect.gen(function*() {
+      const { layer, spans } = tracing()
+      const bulkhead = yield* AdaptiveBulkhead.make({
+        name: "observability_test/adaptive",
+        algorithm: AdaptiveLimit.aimd({ backoffRatio: 0.5 }),
+        minLimit: 1,
+        initialLimit: 40,
+        window: false
+      })
+      const timeout = yield* Timeout.make({ duration: "5 millis" })
+      const fiber = yield* Effect.fork(
+        Effect.exit(bulkhead.execute(timeout.execute(Effect.never))).pipe(
+          Effect.withSpan("dropped"),
+          Effect.provide(layer)
+        )
+      )
+      yield* TestClock.adjust("5 millis")
+      yield* Fiber.join(fiber)
+      // a drop halves it: 40 → 20
+      const dropped = spans().find((s) => s.name === "dropped")!
+      expect(dropped.events.filter((e) => e.name === E.bulkheadLimitChanged).map((e) => e.attributes)).toEqual([
+        {
+          [A.bulkheadName]: "observability_test/adaptive",
+          [A.bulkheadAlgorithm]: "AIMD",
+          [A.bulkheadPreviousLimit]: 40,
+          [A.bulkheadLimit]: 20
+        }
       ])
     }))
 

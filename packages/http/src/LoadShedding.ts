@@ -15,6 +15,12 @@
  * )
  * ```
  *
+ * With `adaptive`, the number of requests handled at once is not fixed: it
+ * follows the handlers' latency (core's `AdaptiveBulkhead`: AIMD, Gradient2
+ * or Vegas), between `adaptive.minLimit` and `maxInFlight`, and a response
+ * with status 503 or 504 (the handler shed or timed out itself) counts as a
+ * drop.
+ *
  * The bulkhead is core's `Bulkhead` (its metrics:
  * `resilience_bulkhead_active` / `_waiting` / `_rejections_total`,
  * labelled `service` = its name), registered into `StatusSources` when that service is
@@ -31,13 +37,17 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as AdaptiveBulkhead from "@effect-resilience/core/AdaptiveBulkhead"
 import * as Bulkhead from "@effect-resilience/core/Bulkhead"
-import type { InvalidOptionsError } from "@effect-resilience/core/ResilienceError"
-import { BulkheadRejectedError } from "@effect-resilience/core/ResilienceError"
+import { BulkheadRejectedError, InvalidOptionsError, tagOf } from "@effect-resilience/core/ResilienceError"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -126,6 +136,68 @@ export interface Options {
    * @default false
    */
   readonly awaitBody?: boolean | undefined
+  /**
+   * Make the limit adaptive: it follows the handlers' latency and drops,
+   * from `adaptive.minLimit` up to `maxInFlight` (the ceiling unless
+   * `adaptive.maxLimit` is given), with core's `AdaptiveBulkhead` and the
+   * algorithm given (`AdaptiveLimit.aimd()`, `gradient2()`, `vegas()`;
+   * default Vegas). A response with status 503 or 504 is a drop (and so is
+   * a failure the server answers so: `HttpApiError.ServiceUnavailable`, a
+   * respondable error), as is a failure `adaptive.isDrop` selects (default:
+   * a `TimeoutError`). The
+   * options are `AdaptiveBulkhead.Options`' (bad ones are reported as
+   * `adaptive.<option>`); the queue is still `maxQueued` and `queueTimeout`.
+   *
+   * @default undefined: a fixed `maxInFlight`
+   */
+  readonly adaptive?: AdaptiveOptions | undefined
+}
+
+/**
+ * The options of an adaptive limit: `AdaptiveBulkhead.Options` but the name
+ * and the queue, which are the load shedder's.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type AdaptiveOptions = Omit<AdaptiveBulkhead.Options, "name" | "maxWaiting" | "acquireTimeout">
+
+/**
+ * An outcome answered 503 / 504 (a response, or a failure the server turns
+ * into one), carried through the adaptive bulkhead as a failure so it is
+ * sampled as a drop, then handed back as it was.
+ */
+class Dropped<E> {
+  constructor(readonly exit: Exit.Exit<HttpServerResponse.HttpServerResponse, E>) {}
+}
+const isDropped = (u: unknown): u is Dropped<unknown> => u instanceof Dropped
+const droppedStatus = (status: number) => status === 503 || status === 504
+
+/** `app`, with the outcomes answered 503 / 504 failing as `Dropped`. */
+const markDrops = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.matchCauseEffect(app, {
+    onSuccess: (response) =>
+      droppedStatus(response.status) ? Effect.fail(new Dropped<E>(Exit.succeed(response))) : Effect.succeed(response),
+    onFailure: (cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.flatMap(
+          failureStatus(cause),
+          (status): Effect.Effect<never, E | Dropped<E>> =>
+            droppedStatus(status) ? Effect.fail(new Dropped<E>(Exit.failCause(cause))) : Effect.failCause(cause)
+        )
+  })
+
+/**
+ * Whether the server answers a failure 503 / 504: `HttpApiError.ServiceUnavailable`
+ * (by its tag: the status of other HttpApi errors sits on their schema class,
+ * which this package does not reach for), or what the platform makes of the
+ * cause (a respondable error). Other errors are drops when `isDrop` says so.
+ */
+const failureStatus = (cause: Cause.Cause<unknown>): Effect.Effect<number> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && tagOf(failure.value) === "ServiceUnavailable") return Effect.succeed(503)
+  return Effect.map(HttpServerError.causeResponse(cause), ([response]) => response.status)
 }
 
 /**
@@ -149,6 +221,8 @@ const bufferedBody = (request: HttpServerRequest.HttpServerRequest): boolean => 
   return type.includes("json") || type.startsWith("text/") || type.includes("x-www-form-urlencoded")
 }
 
+const isTimeout = (e: unknown) => tagOf(e) === "TimeoutError"
+
 /**
  * Build a load shedder (validating the options once).
  *
@@ -162,7 +236,19 @@ export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidO
     const maxQueued = yield* validate.nonNegativeInt("LoadShedding", "maxQueued", options.maxQueued, maxInFlight)
     const queueTimeout = yield* validate.duration("LoadShedding", "queueTimeout", options.queueTimeout, "1 second")
     const retryAfter = yield* validate.duration("LoadShedding", "retryAfter", options.retryAfter, "1 second")
-    const bulkhead = yield* Bulkhead.make({ name, maxConcurrent: maxInFlight, maxWaiting: maxQueued, acquireTimeout: queueTimeout })
+    const adaptive = options.adaptive
+    const bulkhead: Bulkhead.Bulkhead = adaptive === undefined
+      ? yield* Bulkhead.make({ name, maxConcurrent: maxInFlight, maxWaiting: maxQueued, acquireTimeout: queueTimeout })
+      : yield* AdaptiveBulkhead.make({
+        ...adaptive,
+        name,
+        maxLimit: adaptive.maxLimit ?? maxInFlight,
+        maxWaiting: maxQueued,
+        acquireTimeout: queueTimeout,
+        isDrop: (e) => isDropped(e) || (adaptive.isDrop ?? isTimeout)(e)
+      }).pipe(Effect.mapError((e) =>
+        new InvalidOptionsError({ policy: "LoadShedding", option: `adaptive.${e.option}`, value: e.value, rule: e.rule })
+      ))
     const retryAfterMillis = Duration.toMillis(retryAfter)
     const seconds = Math.max(1, Math.ceil(retryAfterMillis / 1000))
     const exempt = new Set((options.exempt ?? []).map(normalizePath))
@@ -174,7 +260,10 @@ export const make = (options: Options = {}): Effect.Effect<LoadShedder, InvalidO
     const isRejection = (u: unknown): u is BulkheadRejectedError =>
       u instanceof BulkheadRejectedError && u.bulkhead === name
     const middleware = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
-      const shedding = Effect.catchIf(bulkhead.execute(app), isRejection, (e) => Effect.succeed(shed(e)))
+      const admitted = adaptive === undefined
+        ? bulkhead.execute(app)
+        : Effect.catchIf(bulkhead.execute(markDrops(app)), isDropped, (dropped) => dropped.exit as Exit.Exit<any, E>)
+      const shedding = Effect.catchIf(admitted, isRejection, (e) => Effect.succeed(shed(e)))
       const guarded = options.awaitBody === true
         ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
           bufferedBody(request)

@@ -1,8 +1,9 @@
+import * as AdaptiveLimit from "@effect-resilience/core/AdaptiveLimit"
 import * as ResilienceError from "@effect-resilience/core/ResilienceError"
 import { LoadShedding, StatusSources } from "@effect-resilience/http"
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Metric, Option, Schema } from "effect"
 import * as Net from "node:net"
 import { request, serveApi } from "./utils/harness.js"
 
@@ -61,6 +62,22 @@ const slowUpload = (url: string, body: string) => {
     })
   }
 }
+
+class AdaptiveApi extends HttpApi.make("adaptive").add(
+  HttpApiGroup.make("work").add(HttpApiEndpoint.get("ok", "/ok").addSuccess(Schema.String)).add(
+    HttpApiEndpoint.get("busy", "/busy").addSuccess(Schema.String).addError(HttpApiError.ServiceUnavailable)
+  )
+) {}
+
+/** The gauge `resilience_adaptive_limit` of the load shedder named `name`. */
+const adaptiveLimit = (name: string) =>
+  Effect.map(Metric.snapshot, (pairs) => {
+    const pair = pairs.find((p) =>
+      p.metricKey.name === "resilience_adaptive_limit" &&
+      p.metricKey.tags.some((t) => t.key === "service" && t.value === name)
+    )
+    return (pair?.metricState as unknown as { value: number } | undefined)?.value
+  })
 
 /** How many requests have reached the slow handler (were admitted), for waiting on them instead of sleeping. */
 type Entered = { count: number }
@@ -171,9 +188,49 @@ describe("LoadShedding", () => {
       expect(yield* slow.reply).toMatch(/^HTTP\/1\.1 200/)
     }))
 
+  it.scopedLive("adaptive: the limit follows the handlers (a 503 is a drop, AIMD halves), up to maxInFlight", () =>
+    Effect.gen(function*() {
+      const name = "load-shedding-adaptive"
+      const url = yield* serveApi(
+        HttpApiBuilder.api(AdaptiveApi).pipe(
+          Layer.provide(
+            HttpApiBuilder.group(AdaptiveApi, "work", (h) =>
+              h.handle("ok", () => Effect.succeed("ok")).handle(
+                "busy",
+                () => Effect.fail(new HttpApiError.ServiceUnavailable())
+              ))
+          )
+        ),
+        LoadShedding.layer({
+          name,
+          maxInFlight: 8,
+          adaptive: {
+            algorithm: AdaptiveLimit.aimd({ backoffRatio: 0.5 }),
+            minLimit: 1,
+            initialLimit: 8,
+            window: false
+          }
+        }).pipe(Layer.provide(StatusSources.layer))
+      )
+      expect(yield* adaptiveLimit(name)).toBe(8)
+      // the handler's own 503 is passed on as it is, and counts as a drop
+      expect((yield* request(`${url}/busy`)).status).toBe(503)
+      expect(yield* adaptiveLimit(name)).toBe(4)
+      expect((yield* request(`${url}/busy`)).status).toBe(503)
+      expect(yield* adaptiveLimit(name)).toBe(2)
+      // a success with half the limit in use: +1
+      expect((yield* request(`${url}/ok`)).status).toBe(200)
+      expect(yield* adaptiveLimit(name)).toBe(3)
+    }))
+
   it.effect("rejects invalid options naming the option", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(LoadShedding.make({ maxInFlight: 0 }))
       expect(error.option).toBe("maxInFlight")
+      const adaptive = yield* Effect.flip(LoadShedding.make({ maxInFlight: 10, adaptive: { minLimit: 20 } }))
+      expect({ policy: adaptive.policy, option: adaptive.option }).toEqual({
+        policy: "LoadShedding",
+        option: "adaptive.minLimit"
+      })
     }))
 })

@@ -1,4 +1,5 @@
 /** @internal */
+import * as AdaptiveBulkhead from "@effect-resilience/core/AdaptiveBulkhead"
 import * as AdaptiveRateLimiter from "@effect-resilience/core/AdaptiveRateLimiter"
 import * as Bulkhead from "@effect-resilience/core/Bulkhead"
 import * as CircuitBreaker from "@effect-resilience/core/CircuitBreaker"
@@ -135,11 +136,21 @@ const makeOperation = (
       : Option.isSome(registry)
       ? yield* registry.value.get(breakerOptions)
       : yield* CircuitBreaker.make(breakerOptions)
-    const bulkhead = spec.bulkhead === undefined ? undefined : yield* Bulkhead.make({
-      name: `${provider}/${group}`,
-      maxConcurrent: spec.bulkhead.maxConcurrent,
-      maxWaiting: spec.bulkhead.maxWaiting
-    })
+    const bulkhead: Bulkhead.Bulkhead | undefined = spec.bulkhead === undefined
+      ? undefined
+      : spec.bulkhead.adaptive === undefined
+      ? yield* Bulkhead.make({
+        name: `${provider}/${group}`,
+        maxConcurrent: spec.bulkhead.maxConcurrent,
+        maxWaiting: spec.bulkhead.maxWaiting
+      })
+      // opt-in: the limit follows the provider's latency, up to maxConcurrent
+      : yield* AdaptiveBulkhead.make({
+        ...spec.bulkhead.adaptive,
+        name: `${provider}/${group}`,
+        maxLimit: spec.bulkhead.maxConcurrent,
+        maxWaiting: spec.bulkhead.maxWaiting
+      })
     // With StatusSources in context the bulkhead shows on /resilience/status (until the layer closes).
     if (bulkhead !== undefined) yield* StatusSources.registerBulkhead(bulkhead)
     const timeout = spec.timeout === undefined

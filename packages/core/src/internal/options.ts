@@ -486,6 +486,49 @@ export const BulkheadOptions = Schema.Struct({
   acquireTimeout: optionalDuration(PositiveOrInfiniteDuration)
 })
 
+/** The AIMD, Gradient2 and Vegas values of `AdaptiveLimit`, validated. @internal */
+export const AdaptiveAlgorithm = Schema.Union(
+  Schema.Struct({
+    _tag: Schema.Literal("AIMD"),
+    backoffRatio: Schema.optional(
+      numberRule((n) => Number.isFinite(n) && n >= 0.5 && n < 1, "must be a number in [0.5, 1)")
+    ),
+    timeoutMillis: Schema.optional(PositiveNumber)
+  }),
+  Schema.Struct({
+    _tag: Schema.Literal("Gradient2"),
+    smoothing: Schema.optional(Ratio),
+    queueSize: Schema.optional(NonNegativeInt),
+    longWindow: Schema.optional(PositiveInt),
+    rttTolerance: Schema.optional(Factor)
+  }),
+  Schema.Struct({
+    _tag: Schema.Literal("Vegas"),
+    smoothing: Schema.optional(Ratio),
+    probeMultiplier: Schema.optional(PositiveInt),
+    seed: Schema.optional(numberRule(Number.isSafeInteger, "must be an integer"))
+  })
+)
+
+/** The data options of `AdaptiveBulkhead.make`; the bounds' defaults depend on the algorithm. @internal */
+export const AdaptiveBulkheadOptions = Schema.Struct({
+  name: Name,
+  algorithm: Schema.optional(AdaptiveAlgorithm),
+  minLimit: Schema.optional(PositiveInt),
+  maxLimit: Schema.optional(PositiveInt),
+  initialLimit: Schema.optional(PositiveInt),
+  maxWaiting: Schema.optional(NonNegativeInt),
+  acquireTimeout: optionalDuration(PositiveOrInfiniteDuration),
+  window: Schema.optional(Schema.Union(
+    Schema.Literal(false),
+    Schema.Struct({
+      minTime: optionalDuration(PositiveDuration),
+      maxTime: optionalDuration(PositiveDuration),
+      minSamples: Schema.optional(PositiveInt)
+    })
+  ))
+})
+
 /** @internal */
 export const TimeoutOptions = Schema.Struct({
   duration: durationOption(PositiveDuration),

@@ -152,6 +152,11 @@ export const bulkheadRejections = counter(
 )
 
 /** @internal */
+export const adaptiveLimit = MetricKey.gauge(`${PREFIX}adaptive_limit`, {
+  description: "The current limit of an adaptive bulkhead (labelled algorithm)"
+})
+
+/** @internal */
 export const timeouts = counter("timeouts_total", "Calls that a Timeout failed with TimeoutError")
 
 /** @internal */
@@ -213,6 +218,9 @@ export const Attr = {
   bulkheadReason: "resilience.bulkhead.reason",
   bulkheadWaitMs: "resilience.bulkhead.wait_ms",
   bulkheadWaiting: "resilience.bulkhead.waiting",
+  bulkheadLimit: "resilience.bulkhead.limit",
+  bulkheadPreviousLimit: "resilience.bulkhead.previous_limit",
+  bulkheadAlgorithm: "resilience.bulkhead.algorithm",
   timeoutMs: "resilience.timeout.duration_ms",
   rateLimiterName: "resilience.rate_limiter.name",
   rateLimiterAllowed: "resilience.rate_limiter.allowed",
@@ -242,6 +250,7 @@ export const Event = {
   bulkheadQueued: "resilience.bulkhead.queued",
   bulkheadAcquired: "resilience.bulkhead.acquired",
   bulkheadRejected: "resilience.bulkhead.rejected",
+  bulkheadLimitChanged: "resilience.bulkhead.limit_changed",
   timeout: "resilience.timeout",
   rateLimited: "resilience.rate_limiter.decision",
   hedgeAttemptStarted: "resilience.hedge.attempt_started",
