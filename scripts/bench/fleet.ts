@@ -52,8 +52,8 @@ const scenario = async (settings: Settings): Promise<{ readonly table: Table; re
       "`/positions`), each pausing 300 ms between requests, `SIM_RESET_TIMEOUT=3 seconds`, `BREAKER_QUORUM=2`; " +
       "calls counted by each gateway's " +
       "`resilience_fault_injections_total{service=\"simulated-outage\",reason=\"failure\"}`. The trip saves only " +
-      "what fails after the fleet's Open is pushed (outcomes are reported every 100 ms, and each gateway's own " +
-      "breaker trips on its own 5 failures meanwhile); the probes are where most of the saving is (one per reset " +
+      "what fails after the fleet's Open is pushed (the gateways' first concurrent calls fail before any report " +
+      "arrives, and each gateway's own breaker trips on its own 5 failures); the probes are where most of the saving is (one per reset " +
       "fleet-wide, against one per gateway), so the ratio grows with the outage."
     ]
   }

@@ -88,7 +88,7 @@ export const successPath = (settings: Settings): Promise<Part> =>
           ]
         },
         notes: [
-          "Success path: goal ≤ 300 ns added over the local breaker (issue 17); outcomes leave in batches " +
+          "Success path: goal ≤ 300 ns added over the local breaker (issue 17); successes leave in batches " +
           "(every 100 outcomes or 100 ms), so the Redis round trip is off the path. On the memory store the " +
           "batches' compare-and-set and push run in this process, between the measured calls."
         ]
@@ -150,13 +150,13 @@ export const propagation = (settings: Settings): Promise<Part> =>
           columns: ["from", "p50", "p99", "max"],
           rows: [
             row("a's fleet Open (its write accepted) → b sees Open", latencies),
-            row("a's failing call returned → b sees Open (includes a's report batching)", fromFailure)
+            row("a's failing call returned → b sees Open (includes a's failure report)", fromFailure)
           ]
         },
         notes: [
           "Propagation: goal p99 ≤ 100 ms (issue 17). Two breakers of one process, each with its own Redis " +
-          "connections (command + subscriber); the first row is the push alone, the second adds the wait for a's " +
-          "outcome batch (every 100 outcomes or 100 ms)."
+          "connections (command + subscriber); the first row is the push alone, the second adds a's report of the " +
+          "failure (a failure is sent at once; successes wait for a batch of 100 or 100 ms)."
         ]
       }
     } finally {
