@@ -74,6 +74,16 @@ describe("AdaptiveLimit", () => {
     })
   })
 
+  it("Vegas stays within bounds when smoothing a limit already at them (floating-point rounding, found by the property)", () => {
+    const algorithm = AdaptiveLimit.vegas({ smoothing: 0.01, probeMultiplier: 1, seed: 0 })
+    const bounds = { minLimit: 48, maxLimit: 48 }
+    let state = AdaptiveLimit.initial(algorithm, bounds, 1)
+    for (const inflight of [0, 24]) {
+      state = AdaptiveLimit.update(algorithm, bounds, state, { rttMillis: 5e-324, inflight, dropped: false })
+      expect(state.limit).toBe(48)
+    }
+  })
+
   it.prop(
     "every algorithm keeps the limit an integer within [minLimit, maxLimit], whatever the samples",
     {

@@ -194,8 +194,9 @@ export const updateVegas = (
     else if (queueSize > beta) next = estimated - log10 // queueing: shrink
     else return { ...state, probeCount } // the sweet spot
   }
-  next = clamp(next, bounds)
-  next = (1 - smoothing) * estimated + smoothing * next
+  // clamped after smoothing too: (1 - s)·48 + s·48 is 47.99999999999999 in floating point, whose floor is below a
+  // minLimit of 48 (found by the bounds property)
+  next = clamp((1 - smoothing) * estimated + smoothing * clamp(next, bounds), bounds)
   return { ...state, limit: Math.floor(next), estimated: next, probeCount }
 }
 
