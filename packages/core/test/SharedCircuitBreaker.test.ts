@@ -422,9 +422,11 @@ describe("SharedCircuitBreaker", () => {
           Effect.withSpan("call")
         )
         const events = (span as unknown as { events: ReadonlyArray<[string, bigint, Record<string, unknown>]> }).events
-        expect(events.map(([name, , attributes]) => [name, attributes["resilience.circuit_breaker.state"]])).toEqual([
-          ["resilience.circuit_breaker.rejected", "Open"]
-        ])
+        expect(
+          events.map((
+            [name, , attributes]
+          ) => [name, attributes["resilience.circuit_breaker.state"], attributes["resilience.circuit_breaker.scope"]])
+        ).toEqual([["resilience.circuit_breaker.rejected", "Open", "fleet"]])
         yield* settle
       }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       // one line per instance (three instances in this process)
