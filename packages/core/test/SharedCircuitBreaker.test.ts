@@ -476,6 +476,17 @@ describe("CircuitBreakerRegistry.layerShared", () => {
         const [snapshot] = yield* registry.snapshot
         expect(snapshot.fleet).toMatchObject({ mode: "shared", instanceId: "gw-1", state: "Closed" })
       })
+      // without an instanceId, one id for all the registry's breakers
+      yield* Effect.gen(function*() {
+        const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
+        yield* registry.get({ service: "gw", resource: "one" })
+        yield* registry.get({ service: "gw", resource: "two" })
+        const snapshots = yield* registry.snapshot
+        expect(new Set(snapshots.map((s) => s.fleet?.instanceId)).size).toBe(1)
+      }).pipe(
+        Effect.provide(CircuitBreakerRegistry.layerShared()),
+        Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, memory)
+      )
       yield* program.pipe(
         Effect.provide(CircuitBreakerRegistry.layerShared({ instanceId: "gw-1" })),
         Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, memory)
