@@ -56,8 +56,8 @@
  *   `HalfOpen`). So exactly `halfOpenMaxProbes` probes run fleet-wide. A
  *   probe's outcome is written at once, and its success closes the fleet for
  *   everyone (pushed). A probe whose instance dies (or whose caller is
- *   interrupted at the moment its slot is granted) holds its slot until the
- *   entry's `ttl` expires (the fleet then starts again from Closed).
+ *   interrupted at the moment its slot is granted) holds its slot until
+ *   `probeLease` has passed; the next caller then takes the slot over.
  * - **Store down or slow.** A store call that fails or takes longer than
  *   `storeTimeout` switches the instance to its local breaker alone
  *   (`snapshot.fleet.mode` `"local-fallback"`): one warning is logged,
@@ -154,6 +154,15 @@ export interface FleetOptions {
    * @default twice the largest of maxResetTimeout, the time window and 60 seconds
    */
   readonly ttl?: Duration.DurationInput | undefined
+  /**
+   * A fleet whose every probe slot has been held this long takes one back
+   * for the next caller (the probes' instances died or hang), instead of
+   * staying HalfOpen until the entry expires. A probe still running past it
+   * may then run beside one more.
+   *
+   * @default the larger of resetTimeout and 10 seconds
+   */
+  readonly probeLease?: Duration.DurationInput | undefined
 }
 
 /**

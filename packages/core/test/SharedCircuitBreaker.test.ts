@@ -1,7 +1,7 @@
 import type { CircuitBreaker } from "@effect-resilience/core"
 import { CircuitBreakerRegistry, CircuitBreakerStore, SharedCircuitBreaker } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Fiber, Layer, Logger, LogLevel, Option, Stream, TestClock } from "effect"
+import { Deferred, Effect, Either, Fiber, Layer, Logger, LogLevel, Metric, Option, Stream, TestClock } from "effect"
 import type { SharedBreaker } from "../src/internal/sharedCircuitBreaker.js"
 import { counterValue } from "./utils/metrics.js"
 
@@ -83,6 +83,17 @@ const instance = (
     instanceId,
     ...options
   }).pipe(Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, store))
+
+// the value of the gauge resilience_circuit_breaker_shared for this test's breaker
+const sharedGauge = Effect.map(Metric.snapshot, (pairs) => {
+  for (const pair of pairs) {
+    if (pair.metricKey.name !== "resilience_circuit_breaker_shared") continue
+    if (pair.metricKey.tags.some((t) => t.key === "service" && t.value === "fleet_test")) {
+      return Number((pair.metricState as unknown as { value: number }).value)
+    }
+  }
+  return undefined
+})
 
 const fail = Effect.fail("boom")
 const ok = Effect.succeed("ok")
@@ -232,6 +243,21 @@ describe("SharedCircuitBreaker", () => {
       }))
   }
 
+  it.scoped("a probe slot held past probeLease (its instance hangs or died) is taken over by the next caller", () =>
+    Effect.gen(function*() {
+      const { ia, ib, ic } = yield* trippedFleet({ probeLease: "5 seconds" })
+      yield* TestClock.adjust("10 seconds")
+      const hung = yield* Effect.fork(ia.execute(Effect.never))
+      yield* settle
+      expect((yield* ib.snapshot).fleet?.state).toBe("HalfOpen")
+      expect(rejectionOf(yield* Effect.either(ib.execute(ok)))?.state).toBe("HalfOpen")
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* ib.execute(ok)).toBe("ok")
+      yield* settle
+      expect((yield* ic.snapshot).fleet?.state).toBe("Closed")
+      yield* Fiber.interrupt(hung)
+    }))
+
   it.scoped("a failed probe opens the fleet again for everyone", () =>
     Effect.gen(function*() {
       const { ia, ib, ic } = yield* trippedFleet()
@@ -262,6 +288,7 @@ describe("SharedCircuitBreaker", () => {
         yield* TestClock.adjust(250)
         yield* settle
         expect((yield* breaker.snapshot).fleet?.mode).toBe("local-fallback")
+        expect(yield* sharedGauge).toBe(0)
         // meanwhile the fleet opens (instance b, quorum 1); a cannot hear it and decides locally
         yield* failTimes(other, 3)
         yield* TestClock.adjust(100)
@@ -286,6 +313,7 @@ describe("SharedCircuitBreaker", () => {
         yield* settle
         const snapshot = yield* breaker.snapshot
         expect(snapshot.fleet?.mode).toBe("shared")
+        expect(yield* sharedGauge).toBe(1)
         expect(snapshot.fleet?.state).not.toBe("Closed")
         expect(logs.filter((l) => l.level === "INFO" && l.message.includes("answers again"))).toHaveLength(1)
       }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.Debug))
@@ -394,6 +422,44 @@ describe("SharedCircuitBreaker", () => {
       expect(change.reason).toBe("consecutive-failures")
     }))
 
+  it.scoped("a fleet rejection is recorded on the current span; the fleet's transition is logged by the program's logger", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      yield* Effect.gen(function*() {
+        const { ic } = yield* trippedFleet()
+        const span = yield* Effect.either(ic.execute(ok)).pipe(
+          Effect.zipRight(Effect.currentSpan),
+          Effect.withSpan("call")
+        )
+        const events = (span as unknown as { events: ReadonlyArray<[string, bigint, Record<string, unknown>]> }).events
+        expect(
+          events.map((
+            [name, , attributes]
+          ) => [name, attributes["resilience.circuit_breaker.state"], attributes["resilience.circuit_breaker.scope"]])
+        ).toEqual([["resilience.circuit_breaker.rejected", "Open", "fleet"]])
+        yield* settle
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      // one line per instance (three instances in this process)
+      expect(logs.filter((line) => line.includes("(fleet): Closed -> Open"))).toHaveLength(3)
+    }))
+
+  it.scoped("awaitClosed waits out an open fleet and ends when a probe closes it", () =>
+    Effect.gen(function*() {
+      const { ia, ic } = yield* trippedFleet()
+      const waiting = yield* Effect.fork(ic.awaitClosed)
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      expect(yield* ia.execute(ok)).toBe("ok")
+      yield* settle
+      yield* Fiber.join(waiting)
+    }))
+
   it.effect("rejects invalid fleet options with InvalidOptionsError naming the option", () =>
     Effect.gen(function*() {
       const memory = yield* CircuitBreakerStore.makeMemory()
@@ -423,6 +489,17 @@ describe("CircuitBreakerRegistry.layerShared", () => {
         const [snapshot] = yield* registry.snapshot
         expect(snapshot.fleet).toMatchObject({ mode: "shared", instanceId: "gw-1", state: "Closed" })
       })
+      // without an instanceId, one id for all the registry's breakers
+      yield* Effect.gen(function*() {
+        const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
+        yield* registry.get({ service: "gw", resource: "one" })
+        yield* registry.get({ service: "gw", resource: "two" })
+        const snapshots = yield* registry.snapshot
+        expect(new Set(snapshots.map((s) => s.fleet?.instanceId)).size).toBe(1)
+      }).pipe(
+        Effect.provide(CircuitBreakerRegistry.layerShared()),
+        Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, memory)
+      )
       yield* program.pipe(
         Effect.provide(CircuitBreakerRegistry.layerShared({ instanceId: "gw-1" })),
         Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, memory)

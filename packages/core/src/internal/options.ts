@@ -615,5 +615,6 @@ export const SharedCircuitBreakerOptions = Schema.Struct({
     maxBuffer: Schema.optional(intInRange(1, 1_000_000))
   })),
   storeTimeout: optionalDuration(PositiveDuration),
-  ttl: optionalDuration(PositiveDuration)
+  ttl: optionalDuration(PositiveDuration),
+  probeLease: optionalDuration(PositiveDuration)
 })

@@ -50,6 +50,8 @@ export interface Fleet {
   readonly failing: ReadonlyArray<readonly [string, number, number]>
   // the last state change a write made, so that every instance announces it with its reason
   readonly change: Machine.Announcement | undefined
+  // when the last probe slot was granted (store clock): slots held longer than the probe lease are taken back
+  readonly probedAt?: number | undefined
 }
 
 // at most this many instances are remembered as failing (the oldest reports are dropped first)
@@ -64,7 +66,8 @@ const encodeFleet = (fleet: Fleet): string =>
     failing: fleet.failing,
     change: fleet.change === undefined
       ? null
-      : [fleet.change.from, fleet.change.to, fleet.change.reason, fleet.change.at]
+      : [fleet.change.from, fleet.change.to, fleet.change.reason, fleet.change.at],
+    probedAt: fleet.probedAt ?? null
   })
 
 const stateNames: ReadonlyArray<string> = ["Closed", "Open", "HalfOpen", "Isolated", "Disabled"]
@@ -99,7 +102,10 @@ export const decodeFleet = (config: Machine.Config, entry: Option.Option<Store.E
     Array.isArray(c) && stateNames.includes(c[0]) && stateNames.includes(c[1]) && typeof c[2] === "string" &&
     typeof c[3] === "number"
   ) change = { from: c[0], to: c[1], reason: c[2] as Machine.Reason, at: c[3] }
-  return { version, state: state.right, failing, change }
+  const probedAt = typeof (o as { probedAt?: unknown }).probedAt === "number"
+    ? (o as { probedAt: number }).probedAt
+    : undefined
+  return { version, state: state.right, failing, change, probedAt }
 }
 
 // ---------------------------------------------------------------------------
@@ -116,6 +122,7 @@ export interface FleetConfig {
   readonly maxBuffer: number
   readonly storeTimeoutMillis: number
   readonly ttlMillis: number
+  readonly probeLeaseMillis: number
 }
 
 const decodeShared = schemas.decoder(POLICY, schemas.SharedCircuitBreakerOptions)
@@ -156,7 +163,8 @@ export const resolveFleet = (
       intervalMillis: millis(decoded.report?.interval, 100),
       maxBuffer: decoded.report?.maxBuffer ?? 10_000,
       storeTimeoutMillis: millis(decoded.storeTimeout, 250),
-      ttlMillis
+      ttlMillis,
+      probeLeaseMillis: millis(decoded.probeLease, Math.max(machine?.resetMillis ?? 0, 10_000))
     })
   })
 
@@ -198,6 +206,7 @@ export class SharedBreaker implements api.CircuitBreaker {
   private outcomeTimes: Array<number> = []
   private dropped = 0
   private readonly wake: Queue.Queue<void>
+  private readonly announcements: Queue.Queue<api.StateChange>
 
   // at most one probe-slot request in flight per instance
   private probing = false
@@ -223,6 +232,8 @@ export class SharedBreaker implements api.CircuitBreaker {
     this.labels = T.baseLabels("circuit_breaker", this.service, this.resource)
     this.fleetLabels = [...this.labels, MetricLabel.make("scope", "fleet")]
     this.wake = Effect.runSync(Queue.sliding<void>(1))
+    // bounded: a fleet flapping faster than its log lines are written drops the oldest lines, never blocks
+    this.announcements = Effect.runSync(Queue.sliding<api.StateChange>(256))
     this.execute = this.run.bind(this)
   }
 
@@ -288,9 +299,6 @@ export class SharedBreaker implements api.CircuitBreaker {
     }
   }
 
-  private pending: Array<api.StateChange> = []
-  private draining = false
-
   private announceFleet(announcement: Machine.Announcement): void {
     const { at, from, reason, to } = announcement
     breaker.transitionsTotal.unsafeUpdate(1, [
@@ -310,30 +318,27 @@ export class SharedBreaker implements api.CircuitBreaker {
       fleet: true
     }
     this.forward(change)
-    this.pending.push(change)
-    if (!this.draining) {
-      this.draining = true
-      // the log lines run on a daemon fiber, in order, as the local breaker's do
-      Effect.runFork(Effect.suspend(() => this.drain()))
-    }
+    this.announcements.unsafeOffer(change)
   }
 
-  private drain(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const change = this.pending.shift()
-      if (change === undefined) {
-        this.draining = false
-        return Effect.void
-      }
+  /**
+   * Log each fleet transition, in order, on a fiber of the breaker's scope (so
+   * the logger of the program that made the breaker writes it). Runs until
+   * interrupted.
+   */
+  get announcer(): Effect.Effect<never> {
+    return Effect.forever(Effect.flatMap(Queue.take(this.announcements), (change) => {
       const message = `Circuit breaker "${change.breaker}" (fleet): ${change.from} -> ${change.to} (${change.reason})`
       const log = change.to === "Open" || change.to === "Isolated"
         ? Effect.logWarning(message)
         : Effect.logInfo(message)
-      return Effect.zipRight(
-        Effect.annotateLogs(log, { breaker: change.breaker, from: change.from, to: change.to, reason: change.reason }),
-        this.drain()
-      )
-    })
+      return Effect.annotateLogs(log, {
+        breaker: change.breaker,
+        from: change.from,
+        to: change.to,
+        reason: change.reason
+      })
+    }))
   }
 
   private entryFleet(entry: Option.Option<Store.Entry>): Fleet {
@@ -506,7 +511,7 @@ export class SharedBreaker implements api.CircuitBreaker {
       state = t.state
     }
     if (state === fleet.state && !pruned) return { next: undefined, result: true }
-    return { next: { version: fleet.version, state, failing, change }, result: true }
+    return { next: { ...fleet, state, failing, change }, result: true }
   }
 
   // -- the call path ---------------------------------------------------------------------
@@ -586,7 +591,7 @@ export class SharedBreaker implements api.CircuitBreaker {
         [T.Attr.breakerName]: this.name,
         [T.Attr.breakerState]: state,
         [T.Attr.retryAfterMs]: retryAfterMillis,
-        "resilience.circuit_breaker.scope": "fleet"
+        [T.Attr.breakerScope]: "fleet"
       }),
       Effect.fail(error)
     )
@@ -614,15 +619,24 @@ export class SharedBreaker implements api.CircuitBreaker {
   private probe<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> {
     this.probing = true
     const slot = this.decide("compareAndSet", (fleet, now): Decision<Machine.Admission> => {
-      const t = Machine.transition(fleet.state, admitEvent, now, this.machine)
+      let state = fleet.state
+      // Every slot taken for longer than the probe lease: the probes' instances died or hang. Take one slot back (an
+      // `Ignored` outcome, as an interrupted probe's) so that the fleet is not stuck HalfOpen until the entry expires.
+      if (
+        state._tag === "HalfOpen" && state.probes >= this.machine.halfOpenMaxProbes &&
+        now - (fleet.probedAt ?? state.openedAt) >= this.config.probeLeaseMillis
+      ) {
+        state = Machine.transition(state, { _tag: "Ignored", epoch: state.epoch }, now, this.machine).state
+      }
+      const t = Machine.transition(state, admitEvent, now, this.machine)
       const admission = t.admission!
       if (t.state === fleet.state) return { next: undefined, result: admission }
       return {
         next: {
-          version: fleet.version,
+          ...fleet,
           state: t.state,
-          failing: fleet.failing,
-          change: t.announcements[0] ?? fleet.change
+          change: t.announcements[0] ?? fleet.change,
+          probedAt: admission._tag === "Admitted" && admission.probe ? now : fleet.probedAt
         },
         result: admission
       }
@@ -673,7 +687,7 @@ export class SharedBreaker implements api.CircuitBreaker {
       const closing = t.state._tag === "Closed"
       return {
         next: {
-          version: fleet.version,
+          ...fleet,
           state: t.state,
           failing: closing ? [] : fleet.failing,
           change: t.announcements[0] ?? fleet.change
@@ -695,7 +709,7 @@ export class SharedBreaker implements api.CircuitBreaker {
             if (t.state === fleet.state) return { next: undefined, result: undefined }
             const failing = t.state._tag === "Closed" ? [] : fleet.failing
             return {
-              next: { version: fleet.version, state: t.state, failing, change: t.announcements[0] ?? fleet.change },
+              next: { ...fleet, state: t.state, failing, change: t.announcements[0] ?? fleet.change },
               result: undefined
             }
           }).pipe(Effect.catchAll((error) => this.storeFailed(error)), Effect.asVoid)
@@ -784,7 +798,11 @@ export class SharedBreaker implements api.CircuitBreaker {
         const localWait = local._tag === "Open"
           ? local.until - clock.unsafeCurrentTimeMillis()
           : Number.POSITIVE_INFINITY
-        const until = Math.min(wait, localWait)
+        // a reset time already past changes nothing more by itself: wait for the next change
+        const until = Math.min(
+          wait > 0 ? wait : Number.POSITIVE_INFINITY,
+          localWait > 0 ? localWait : Number.POSITIVE_INFINITY
+        )
         yield* until === Number.POSITIVE_INFINITY
           ? Queue.take(changes)
           : Effect.raceFirst(Effect.sleep(Math.max(0, until)), Queue.take(changes))
@@ -887,6 +905,7 @@ export const make = (
     yield* Effect.forkScoped(made.watcher(ready))
     yield* Effect.forkScoped(made.flusher)
     yield* Effect.forkScoped(made.ticker)
+    yield* Effect.forkScoped(made.announcer)
     yield* Deferred.await(ready)
     // what is still buffered when the scope closes is sent once, within the store's time budget
     yield* Effect.addFinalizer(() => Effect.interruptible(made.flush()))
