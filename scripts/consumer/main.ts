@@ -10,10 +10,10 @@ import { BrokerClient, MarketDataClient, Simulated } from "@effect-resilience/cl
 import { Policy, RateLimiter, RateLimiterStore } from "@effect-resilience/core"
 import * as Validate from "@effect-resilience/core/Validate"
 import { RateLimit } from "@effect-resilience/http"
-import { RedisRateLimiterStore } from "@effect-resilience/redis"
+import { RedisCircuitBreakerStore, RedisRateLimiterStore } from "@effect-resilience/redis"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Data, Duration, Effect, Either, Layer, Schema } from "effect"
+import { Context, Data, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
 import assert from "node:assert/strict"
 import { createServer } from "node:http"
 
@@ -139,6 +139,22 @@ const redisStore = Effect.gen(function*() {
   assert.equal(other.allowed, false)
 })
 
+// 4b. the fleet-wide breaker's store on Redis: a write by one store is read and pushed to another
+const redisBreakerStore = Effect.scoped(Effect.gen(function*() {
+  const url = process.env.REDIS_URL
+  assert.ok(url, "REDIS_URL must be set")
+  const prefix = `consumer-${process.pid}:`
+  const a = yield* RedisCircuitBreakerStore.make({ url, prefix })
+  const b = yield* RedisCircuitBreakerStore.make({ url, prefix })
+  const pushed = yield* b.changes("broker/orders")
+  const first = yield* Effect.fork(Stream.runHead(pushed))
+  const written = yield* a.compareAndSet("broker/orders", 0, "open", "1 minute")
+  assert.equal(written._tag, "Written")
+  assert.deepEqual(Option.getOrThrow(yield* Fiber.join(first)), { version: 1, value: "open" })
+  const read = yield* b.read("broker/orders")
+  assert.deepEqual(Option.getOrThrow(read.entry), { version: 1, value: "open" })
+}))
+
 // 5. the simulated broker and market-data clients
 const clients = Effect.gen(function*() {
   const broker = yield* BrokerClient.BrokerClient
@@ -152,7 +168,7 @@ const clients = Effect.gen(function*() {
   assert.equal((yield* book.orders).length, 1)
 }).pipe(Effect.provide(Simulated.layer()))
 
-const steps = { resilience, memoryLimiter, httpMiddleware, redisStore, clients }
+const steps = { resilience, memoryLimiter, httpMiddleware, redisStore, redisBreakerStore, clients }
 
 const program = Effect.forEach(
   Object.entries(steps),

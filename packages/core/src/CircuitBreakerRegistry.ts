@@ -220,7 +220,8 @@ export const layerScoped = (options: ScopedOptions = {}): Layer.Layer<CircuitBre
  * Options of `makeShared` and `layerShared`: the registry's
  * (`liveHalfOpen`) and the fleet options every breaker it makes gets
  * (`SharedCircuitBreaker.FleetOptions`; a breaker's own options come from
- * `get`).
+ * `get`). Without `instanceId`, one random id is drawn for the registry: all
+ * its breakers report as the same instance.
  *
  * @since 0.3.0
  * @category models
@@ -257,7 +258,9 @@ export const makeShared = (
     yield* shared.resolveFleet(options, undefined)
     const scope = yield* Effect.scope
     const store = yield* CircuitBreakerStore
-    const { liveHalfOpen: _, ...fleet } = options
+    const { liveHalfOpen: _, ...given } = options
+    // one instance id for every breaker of this registry (one process, one instance of the fleet)
+    const fleet = { ...given, instanceId: given.instanceId ?? shared.randomInstanceId() }
     const maker: Maker = (breakerOptions, sink) =>
       shared.make({ ...breakerOptions, ...fleet }, sink).pipe(
         Effect.provideService(CircuitBreakerStore, store),

@@ -148,6 +148,7 @@ export const retryDelayBuckets: MetricBoundaries.MetricBoundaries = T.delayBucke
  * | `resilience.retry.attempt`, `resilience.retry.delay_ms` | `resilience.retry` | attempts so far, the delay before the next |
  * | `resilience.retry.give_up_reason` | `resilience.retry.give_up` | exhausted, budgetExhausted, retryAfterBeyondMaxDelay |
  * | `resilience.circuit_breaker.name`, `….state` | `resilience.circuit_breaker.rejected` | the breaker, the state that rejected |
+ * | `resilience.circuit_breaker.scope` | `resilience.circuit_breaker.rejected` | `fleet` when a fleet-wide breaker's shared state rejected (unset: the breaker's own) |
  * | `resilience.retry_after_ms` | rejections | when to try again |
  * | `resilience.circuit_breaker.from`, `….to` | `resilience.circuit_breaker.state_change` | the transition |
  * | `resilience.bulkhead.name`, `….waiting`, `….reason`, `….wait_ms` | `resilience.bulkhead.*` | queue length, full/timeout, time queued |

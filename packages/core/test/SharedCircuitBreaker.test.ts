@@ -1,7 +1,7 @@
 import type { CircuitBreaker } from "@effect-resilience/core"
 import { CircuitBreakerRegistry, CircuitBreakerStore, SharedCircuitBreaker } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Fiber, Layer, Logger, LogLevel, Option, Stream, TestClock } from "effect"
+import { Deferred, Effect, Either, Fiber, Layer, Logger, LogLevel, Metric, Option, Stream, TestClock } from "effect"
 import type { SharedBreaker } from "../src/internal/sharedCircuitBreaker.js"
 import { counterValue } from "./utils/metrics.js"
 
@@ -83,6 +83,17 @@ const instance = (
     instanceId,
     ...options
   }).pipe(Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, store))
+
+// the value of the gauge resilience_circuit_breaker_shared for this test's breaker
+const sharedGauge = Effect.map(Metric.snapshot, (pairs) => {
+  for (const pair of pairs) {
+    if (pair.metricKey.name !== "resilience_circuit_breaker_shared") continue
+    if (pair.metricKey.tags.some((t) => t.key === "service" && t.value === "fleet_test")) {
+      return Number((pair.metricState as unknown as { value: number }).value)
+    }
+  }
+  return undefined
+})
 
 const fail = Effect.fail("boom")
 const ok = Effect.succeed("ok")
@@ -277,6 +288,7 @@ describe("SharedCircuitBreaker", () => {
         yield* TestClock.adjust(250)
         yield* settle
         expect((yield* breaker.snapshot).fleet?.mode).toBe("local-fallback")
+        expect(yield* sharedGauge).toBe(0)
         // meanwhile the fleet opens (instance b, quorum 1); a cannot hear it and decides locally
         yield* failTimes(other, 3)
         yield* TestClock.adjust(100)
@@ -301,6 +313,7 @@ describe("SharedCircuitBreaker", () => {
         yield* settle
         const snapshot = yield* breaker.snapshot
         expect(snapshot.fleet?.mode).toBe("shared")
+        expect(yield* sharedGauge).toBe(1)
         expect(snapshot.fleet?.state).not.toBe("Closed")
         expect(logs.filter((l) => l.level === "INFO" && l.message.includes("answers again"))).toHaveLength(1)
       }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.Debug))
@@ -438,9 +451,11 @@ describe("SharedCircuitBreaker", () => {
           Effect.withSpan("call")
         )
         const events = (span as unknown as { events: ReadonlyArray<[string, bigint, Record<string, unknown>]> }).events
-        expect(events.map(([name, , attributes]) => [name, attributes["resilience.circuit_breaker.state"]])).toEqual([
-          ["resilience.circuit_breaker.rejected", "Open"]
-        ])
+        expect(
+          events.map((
+            [name, , attributes]
+          ) => [name, attributes["resilience.circuit_breaker.state"], attributes["resilience.circuit_breaker.scope"]])
+        ).toEqual([["resilience.circuit_breaker.rejected", "Open", "fleet"]])
         yield* settle
       }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       // one line per instance (three instances in this process)
@@ -490,6 +505,17 @@ describe("CircuitBreakerRegistry.layerShared", () => {
         const [snapshot] = yield* registry.snapshot
         expect(snapshot.fleet).toMatchObject({ mode: "shared", instanceId: "gw-1", state: "Closed" })
       })
+      // without an instanceId, one id for all the registry's breakers
+      yield* Effect.gen(function*() {
+        const registry = yield* CircuitBreakerRegistry.CircuitBreakerRegistry
+        yield* registry.get({ service: "gw", resource: "one" })
+        yield* registry.get({ service: "gw", resource: "two" })
+        const snapshots = yield* registry.snapshot
+        expect(new Set(snapshots.map((s) => s.fleet?.instanceId)).size).toBe(1)
+      }).pipe(
+        Effect.provide(CircuitBreakerRegistry.layerShared()),
+        Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, memory)
+      )
       yield* program.pipe(
         Effect.provide(CircuitBreakerRegistry.layerShared({ instanceId: "gw-1" })),
         Effect.provideService(CircuitBreakerStore.CircuitBreakerStore, memory)

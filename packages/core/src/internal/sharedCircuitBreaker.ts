@@ -594,7 +594,7 @@ export class SharedBreaker implements api.CircuitBreaker {
         [T.Attr.breakerName]: this.name,
         [T.Attr.breakerState]: state,
         [T.Attr.retryAfterMs]: retryAfterMillis,
-        "resilience.circuit_breaker.scope": "fleet"
+        [T.Attr.breakerScope]: "fleet"
       }),
       Effect.fail(error)
     )

@@ -213,6 +213,7 @@ export const Attr = {
   breakerState: "resilience.circuit_breaker.state",
   breakerFrom: "resilience.circuit_breaker.from",
   breakerTo: "resilience.circuit_breaker.to",
+  breakerScope: "resilience.circuit_breaker.scope",
   retryAfterMs: "resilience.retry_after_ms",
   bulkheadName: "resilience.bulkhead.name",
   bulkheadReason: "resilience.bulkhead.reason",
