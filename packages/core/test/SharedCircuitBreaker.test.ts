@@ -1,7 +1,20 @@
 import type { CircuitBreaker } from "@effect-resilience/core"
 import { CircuitBreakerRegistry, CircuitBreakerStore, SharedCircuitBreaker } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Fiber, Layer, Logger, LogLevel, Metric, Option, Stream, TestClock } from "effect"
+import {
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  Stream,
+  TestClock
+} from "effect"
 import type { SharedBreaker } from "../src/internal/sharedCircuitBreaker.js"
 import { counterValue } from "./utils/metrics.js"
 
@@ -139,7 +152,10 @@ describe("SharedCircuitBreaker", () => {
       const before = c.calls.n
       const results = yield* Effect.forEach(Array.from({ length: 50 }), () => Effect.either(ic.execute(ok)))
       for (const result of results) expect(rejectionOf(result)?.state).toBe("Open")
-      expect(rejectionOf(results[0])?.retryAfter).toBeDefined()
+      // the fleet's retryAfter: what is left of its 10 s Open period (no time has passed since the trip)
+      const retryAfter = rejectionOf(results[0])!.retryAfter
+      expect(Duration.toMillis(retryAfter)).toBeGreaterThan(0)
+      expect(Duration.toMillis(retryAfter)).toBeLessThanOrEqual(10_000)
       yield* settle
       expect(c.calls.n).toBe(before)
       const snapshot = yield* ic.snapshot
